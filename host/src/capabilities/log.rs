@@ -1,0 +1,141 @@
+//! `switchboard:plugin/log` and the plugin's stdout/stderr, both into `tracing` with the
+//! tenant, plugin and version as fields. Bounded per call so a chatty plugin cannot flood logs.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+
+use tokio::io::AsyncWrite;
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+
+use crate::contract::switchboard::plugin::log::{Host, Level};
+use crate::runtime::PluginState;
+
+/// Longest logged message; longer ones are cut.
+pub const MAX_MESSAGE_BYTES: usize = 4096;
+/// Most bytes of log output one call may produce; the rest is dropped.
+pub const MAX_BYTES_PER_CALL: usize = 64 * 1024;
+
+/// Who is logging, attached to every event.
+#[derive(Debug, Clone)]
+pub struct LogContext {
+    pub tenant: Arc<str>,
+    pub plugin: Arc<str>,
+    pub version: Arc<str>,
+    /// Bytes still allowed in this call, shared by `log` and stdout/stderr.
+    pub budget: Arc<AtomicUsize>,
+}
+
+impl LogContext {
+    pub fn new(tenant: &str, plugin: &str, version: &str) -> Self {
+        LogContext {
+            tenant: tenant.into(),
+            plugin: plugin.into(),
+            version: version.into(),
+            budget: Arc::new(AtomicUsize::new(MAX_BYTES_PER_CALL)),
+        }
+    }
+
+    /// Take `n` bytes from the budget; false when it is spent.
+    fn spend(&self, n: usize) -> bool {
+        self.budget
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| left.checked_sub(n))
+            .is_ok()
+    }
+
+    pub fn emit(&self, level: Level, source: &str, message: &str) {
+        let mut end = message.len().min(MAX_MESSAGE_BYTES);
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        let message = &message[..end];
+        if !self.spend(message.len().max(1)) {
+            return;
+        }
+        let (tenant, plugin, version) = (&*self.tenant, &*self.plugin, &*self.version);
+        match level {
+            Level::Trace => tracing::trace!(tenant, plugin, version, source, "{message}"),
+            Level::Debug => tracing::debug!(tenant, plugin, version, source, "{message}"),
+            Level::Info => tracing::info!(tenant, plugin, version, source, "{message}"),
+            Level::Warn => tracing::warn!(tenant, plugin, version, source, "{message}"),
+            Level::Error => tracing::error!(tenant, plugin, version, source, "{message}"),
+        }
+    }
+}
+
+impl Host for PluginState {
+    async fn log(&mut self, level: Level, message: String) {
+        self.log.emit(level, "log", &message);
+    }
+}
+
+/// A plugin's stdout or stderr: complete lines become log events.
+#[derive(Clone)]
+pub struct LogPipe {
+    ctx: LogContext,
+    source: &'static str,
+    level: Level,
+}
+
+impl LogPipe {
+    pub fn stdout(ctx: LogContext) -> Self {
+        LogPipe { ctx, source: "stdout", level: Level::Info }
+    }
+    pub fn stderr(ctx: LogContext) -> Self {
+        LogPipe { ctx, source: "stderr", level: Level::Warn }
+    }
+}
+
+impl IsTerminal for LogPipe {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for LogPipe {
+    fn async_stream(&self) -> Box<dyn AsyncWrite + Send + Sync> {
+        Box::new(LineWriter { pipe: self.clone(), line: Vec::new() })
+    }
+}
+
+struct LineWriter {
+    pipe: LogPipe,
+    line: Vec<u8>,
+}
+
+impl LineWriter {
+    fn flush_line(&mut self) {
+        if !self.line.is_empty() {
+            let text = String::from_utf8_lossy(&self.line).into_owned();
+            self.pipe.ctx.emit(self.pipe.level, self.pipe.source, text.trim_end());
+            self.line.clear();
+        }
+    }
+}
+
+impl AsyncWrite for LineWriter {
+    fn poll_write(mut self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        for &b in buf {
+            if b == b'\n' {
+                self.flush_line();
+            } else if self.line.len() < MAX_MESSAGE_BYTES {
+                self.line.push(b);
+            }
+        }
+        Poll::Ready(Ok(buf.len()))
+    }
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.flush_line();
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl Drop for LineWriter {
+    fn drop(&mut self) {
+        self.flush_line();
+    }
+}

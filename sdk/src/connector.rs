@@ -1,0 +1,97 @@
+//! The connector side of the SDK: the [`ChannelAdapter`] trait and its export glue.
+
+use crate::bindings::connector::exports::switchboard::plugin::channel;
+pub use channel::{
+    Capability, ChannelInfo, DeliveryReceipt, Event, HttpRequest, HttpResponse, PollBatch,
+    SkippedEvent, WebhookOutcome,
+};
+
+use crate::{Message, OutboundReply, PluginError};
+
+/// A channel connector: one network's webhooks and API.
+pub trait ChannelAdapter {
+    fn info() -> crate::PluginInfo;
+    fn channel() -> ChannelInfo;
+    fn handle_webhook(request: HttpRequest) -> Result<WebhookOutcome, PluginError>;
+    /// Networks that are pushed rather than pulled keep this default.
+    fn poll(_cursor: Option<String>) -> Result<PollBatch, PluginError> {
+        Err(PluginError::InvalidInput(
+            "this connector does not poll".into(),
+        ))
+    }
+    fn deliver(reply: OutboundReply) -> Result<DeliveryReceipt, PluginError>;
+    fn measure(text: String) -> u32;
+}
+
+impl HttpRequest {
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl HttpResponse {
+    /// A response with a plain-text body.
+    pub fn text(status: u16, body: &str) -> Self {
+        HttpResponse {
+            status,
+            headers: vec![("content-type".into(), "text/plain; charset=utf-8".into())],
+            body: body.as_bytes().to_vec(),
+        }
+    }
+    /// A response with a JSON body.
+    pub fn json(status: u16, body: &serde_json::Value) -> Self {
+        HttpResponse {
+            status,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: serde_json::to_vec(body).unwrap_or_default(),
+        }
+    }
+}
+
+impl Event {
+    pub fn skipped(event_type: Option<&str>, reason: &str) -> Self {
+        Event::Skipped(SkippedEvent {
+            event_type: event_type.map(Into::into),
+            reason: reason.into(),
+        })
+    }
+}
+
+impl From<Message> for Event {
+    fn from(m: Message) -> Self {
+        Event::Message(m)
+    }
+}
+
+impl<T: ChannelAdapter> channel::Guest for T {
+    fn about() -> crate::PluginInfo {
+        T::info()
+    }
+    fn info() -> ChannelInfo {
+        T::channel()
+    }
+    fn handle_webhook(request: HttpRequest) -> Result<WebhookOutcome, PluginError> {
+        T::handle_webhook(request)
+    }
+    fn poll(cursor: Option<String>) -> Result<PollBatch, PluginError> {
+        T::poll(cursor)
+    }
+    fn deliver(reply: OutboundReply) -> Result<DeliveryReceipt, PluginError> {
+        T::deliver(reply)
+    }
+    fn measure(text: String) -> u32 {
+        T::measure(text)
+    }
+}
+
+/// Export a [`ChannelAdapter`] implementation as this component's connector.
+#[macro_export]
+macro_rules! export_connector {
+    ($t:ident) => {
+        $crate::bindings::connector::__switchboard_export_connector_world!($t with_types_in $crate::bindings::connector);
+    };
+}
