@@ -33,10 +33,16 @@ pub struct EgressPolicy {
     pub allow_private: bool,
 }
 
-/// Does `pattern` (`example.com` or `*.example.com`) cover `host`?
+/// Does `pattern` (`example.com`, `*.example.com`, or `*` for any host) cover `host`?
+///
+/// A plugin declaring `*` (a generic connector posting to a tenant-chosen URL) still reaches
+/// only what the tenant allows; private addresses stay refused unless the tenant opts in.
 pub fn host_matches(pattern: &str, host: &str) -> bool {
     let host = host.trim_end_matches('.').to_ascii_lowercase();
     let pattern = pattern.trim_end_matches('.').to_ascii_lowercase();
+    if pattern == "*" {
+        return !host.is_empty();
+    }
     match pattern.strip_prefix("*.") {
         Some(suffix) => host.len() > suffix.len() + 1 && host.ends_with(&format!(".{suffix}")),
         None => host == pattern,
@@ -295,6 +301,7 @@ mod tests {
         assert!(!host_matches("*.slack.com", "evilslack.com"));
         assert!(host_matches("API.Telegram.org", "api.telegram.org."));
         assert!(!host_matches("api.telegram.org", "api.telegram.org.evil.com"));
+        assert!(host_matches("*", "anything.example"));
     }
 
     #[test]

@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 
 use tokio::io::AsyncWrite;
+use bytes::Bytes;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 
 use crate::contract::switchboard::plugin::log::{Host, Level};
 use crate::runtime::PluginState;
@@ -97,6 +99,12 @@ impl StdoutStream for LogPipe {
     fn async_stream(&self) -> Box<dyn AsyncWrite + Send + Sync> {
         Box::new(LineWriter { pipe: self.clone(), line: Vec::new() })
     }
+
+    /// Writes are consumed synchronously (they only format a log line), so the stream is
+    /// always ready: no background task and no round trip per `println!`.
+    fn p2_stream(&self) -> Box<dyn OutputStream> {
+        Box::new(LineWriter { pipe: self.clone(), line: Vec::new() })
+    }
 }
 
 struct LineWriter {
@@ -105,6 +113,16 @@ struct LineWriter {
 }
 
 impl LineWriter {
+    fn push(&mut self, buf: &[u8]) {
+        for &b in buf {
+            if b == b'\n' {
+                self.flush_line();
+            } else if self.line.len() < MAX_MESSAGE_BYTES {
+                self.line.push(b);
+            }
+        }
+    }
+
     fn flush_line(&mut self) {
         if !self.line.is_empty() {
             let text = String::from_utf8_lossy(&self.line).into_owned();
@@ -116,13 +134,7 @@ impl LineWriter {
 
 impl AsyncWrite for LineWriter {
     fn poll_write(mut self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
-        for &b in buf {
-            if b == b'\n' {
-                self.flush_line();
-            } else if self.line.len() < MAX_MESSAGE_BYTES {
-                self.line.push(b);
-            }
-        }
+        self.push(buf);
         Poll::Ready(Ok(buf.len()))
     }
     fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
@@ -131,6 +143,24 @@ impl AsyncWrite for LineWriter {
     fn poll_shutdown(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         self.flush_line();
         Poll::Ready(Ok(()))
+    }
+}
+
+#[async_trait::async_trait]
+impl Pollable for LineWriter {
+    async fn ready(&mut self) {}
+}
+
+impl OutputStream for LineWriter {
+    fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
+        self.push(&bytes);
+        Ok(())
+    }
+    fn flush(&mut self) -> StreamResult<()> {
+        Ok(())
+    }
+    fn check_write(&mut self) -> StreamResult<usize> {
+        Ok(64 * 1024)
     }
 }
 

@@ -1,0 +1,14 @@
+//! Built against `switchboard:plugin@0.2.0`, which this host does not support: loading it must
+//! fail with a message naming the versions.
+
+wit_bindgen::generate!({ path: "wit", world: "classifier" });
+
+struct Future;
+
+impl exports::switchboard::plugin::classify::Guest for Future {
+    fn classify(_text: String, _channel: String) -> Vec<exports::switchboard::plugin::classify::Verdict> {
+        Vec::new()
+    }
+}
+
+export!(Future);

@@ -1,0 +1,18 @@
+//! A component of some other world: loading it as a plugin must be refused clearly.
+
+wit_bindgen::generate!({
+    inline: "
+        package other:thing;
+        world greeter { export greet: func() -> string; }
+    ",
+});
+
+struct Stranger;
+
+impl Guest for Stranger {
+    fn greet() -> String {
+        "hello".into()
+    }
+}
+
+export!(Stranger);
