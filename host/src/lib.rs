@@ -10,3 +10,6 @@
 pub mod capabilities;
 pub mod contract;
 pub mod runtime;
+pub mod ingest;
+pub mod pipeline;
+pub mod tenant;

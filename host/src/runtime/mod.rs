@@ -268,7 +268,7 @@ impl Runtime {
         .map_err(|e| LoadError::NotAComponent { origin: origin.clone(), detail: e.to_string() })?;
         let (component, cache) = compiled.map_err(|e| LoadError::NotAComponent {
             origin: origin.clone(),
-            detail: format!("{e:#}").lines().next().unwrap_or_default().to_string(),
+            detail: first_line(&e),
         })?;
 
         let ty = component.component_type();
@@ -649,6 +649,11 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// An engine error on one line (its cause chain joined), at most 300 characters.
 fn first_line(e: &wasmtime::Error) -> String {
-    format!("{e:#}").lines().next().unwrap_or_default().to_string()
+    let flat = format!("{e:#}").split_whitespace().collect::<Vec<_>>().join(" ");
+    match flat.char_indices().nth(300) {
+        Some((i, _)) => format!("{}…", &flat[..i]),
+        None => flat,
+    }
 }

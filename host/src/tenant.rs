@@ -1,0 +1,350 @@
+//! Tenant configuration: which plugins a tenant runs, with what config, secrets, limits and
+//! egress. Parsed from TOML (see `examples/acme/tenant.toml`), checked, and loaded into a
+//! [`Tenant`] whose every plugin call is scoped to it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use crate::capabilities::config::{PluginConfig, Secret};
+use crate::capabilities::egress::EgressPolicy;
+use crate::contract::{ChannelInfo, PluginKind};
+use crate::runtime::{LimitOverrides, Plugin, Runtime, Scope};
+
+/// Where the plugins built with this host live (set by `host/build.rs`).
+pub const BUILTIN_PLUGIN_DIR: &str = env!("SWITCHBOARD_BUILTIN_PLUGIN_DIR");
+
+/// A tenant config file as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantFile {
+    /// The tenant's id: lowercase letters, digits, `-` and `_`.
+    pub tenant: String,
+    /// IANA time zone for business hours and timestamps shown to agents.
+    #[serde(default = "default_time_zone")]
+    pub time_zone: String,
+    /// How replies are signed (`^Ana`), passed to suggesters.
+    pub signature: Option<String>,
+    /// Extra folders to find plugins in, before the built-in ones.
+    #[serde(default)]
+    pub plugin_dirs: Vec<PathBuf>,
+    /// Limits for every plugin of this tenant.
+    #[serde(default)]
+    pub limits: LimitOverrides,
+    /// Hosts this tenant's plugins may call.
+    #[serde(default)]
+    pub egress: EgressPolicy,
+    #[serde(default)]
+    pub connectors: Vec<PluginEntry>,
+    #[serde(default)]
+    pub classifiers: Vec<PluginEntry>,
+    #[serde(default)]
+    pub suggesters: Vec<PluginEntry>,
+}
+
+fn default_time_zone() -> String {
+    "UTC".into()
+}
+
+/// One plugin instance in a tenant.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginEntry {
+    /// The instance's name, unique in the tenant (`webhook`, `keywords`).
+    pub name: String,
+    /// A plugin name found in the plugin folders (`keyword-classifier`), or a path to a
+    /// `.wasm` file relative to the config file.
+    pub plugin: String,
+    /// Refuse to load the plugin unless its SHA-256 is this (pinning a reviewed build).
+    pub digest: Option<String>,
+    /// Values the plugin reads through `config.get`. Non-string values reach it as JSON.
+    #[serde(default)]
+    pub config: toml::Table,
+    /// Secrets the plugin reads through `config.secret`.
+    #[serde(default)]
+    pub secrets: BTreeMap<String, SecretSource>,
+    /// Limits for this plugin, over the tenant's.
+    #[serde(default)]
+    pub limits: LimitOverrides,
+    /// A folder the plugin may read, at `/data` (relative to the config file).
+    pub granted_dir: Option<PathBuf>,
+}
+
+/// Where a secret's value comes from. Values are read once at load and never printed.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "lowercase", deny_unknown_fields)]
+pub enum SecretSource {
+    /// An environment variable of the host process.
+    Env(String),
+    /// A file (relative to the config file); surrounding whitespace is trimmed.
+    File(PathBuf),
+    /// Written in the config itself: for examples and tests only.
+    Value(String),
+}
+
+/// Why a tenant could not be loaded. Messages name the file, the tenant and the entry, never
+/// a secret value.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {message}")]
+    Invalid { path: String, message: String },
+    #[error("{path}: tenant `{tenant}`, {section} `{entry}`: {message}")]
+    Entry { path: String, tenant: String, section: &'static str, entry: String, message: String },
+}
+
+/// A loaded plugin instance, with the scope its calls run in.
+#[derive(Debug, Clone)]
+pub struct Instance {
+    pub name: String,
+    pub plugin: Arc<Plugin>,
+    pub scope: Arc<Scope>,
+}
+
+/// A connector instance and what it said about its channel at load.
+#[derive(Debug, Clone)]
+pub struct Connector {
+    pub instance: Instance,
+    pub channel: ChannelInfo,
+}
+
+/// A tenant ready to process messages.
+#[derive(Debug, Clone)]
+pub struct Tenant {
+    pub name: String,
+    pub time_zone: String,
+    pub signature: Option<String>,
+    pub connectors: Vec<Connector>,
+    pub classifiers: Vec<Instance>,
+    pub suggesters: Vec<Instance>,
+}
+
+impl Tenant {
+    /// The connector instance called `name`, or the only one if `name` is `None`.
+    pub fn connector(&self, name: Option<&str>) -> Result<&Connector, String> {
+        match name {
+            Some(n) => self.connectors.iter().find(|c| c.instance.name == n).ok_or_else(|| {
+                format!(
+                    "tenant `{}` has no connector `{n}` (it has: {})",
+                    self.name,
+                    self.connectors.iter().map(|c| c.instance.name.as_str()).collect::<Vec<_>>().join(", ")
+                )
+            }),
+            None if self.connectors.len() == 1 => Ok(&self.connectors[0]),
+            None if self.connectors.is_empty() => Err(format!("tenant `{}` has no connectors", self.name)),
+            None => Err(format!(
+                "tenant `{}` has several connectors; name one (`connector` field of the request)",
+                self.name
+            )),
+        }
+    }
+}
+
+impl TenantFile {
+    /// Parse and check a config file's text (`path` is for messages and relative paths).
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let invalid = |message: String| ConfigError::Invalid { path: path.display().to_string(), message };
+        let file: TenantFile = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        let valid_id = |s: &str| {
+            !s.is_empty()
+                && s.len() <= 64
+                && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        };
+        if !valid_id(&file.tenant) {
+            return Err(invalid(format!(
+                "tenant id `{}` must be 1-64 lowercase letters, digits, `-` or `_`",
+                file.tenant
+            )));
+        }
+        file.limits.validate().map_err(|m| invalid(format!("[limits]: {m}")))?;
+        let mut seen = BTreeSet::new();
+        for (section, entry) in file.entries() {
+            let fail = |message: String| ConfigError::Entry {
+                path: path.display().to_string(),
+                tenant: file.tenant.clone(),
+                section,
+                entry: entry.name.clone(),
+                message,
+            };
+            if !valid_id(&entry.name) {
+                return Err(fail("names must be lowercase letters, digits, `-` or `_`".into()));
+            }
+            if !seen.insert(entry.name.clone()) {
+                return Err(fail("this name is used twice in the tenant".into()));
+            }
+            entry.limits.validate().map_err(fail)?;
+            if let Some(d) = &entry.digest
+                && (d.len() != 64 || !d.bytes().all(|b| b.is_ascii_hexdigit()))
+            {
+                return Err(fail("digest must be 64 hex digits (SHA-256)".into()));
+            }
+        }
+        Ok(file)
+    }
+
+    fn entries(&self) -> impl Iterator<Item = (&'static str, &PluginEntry)> {
+        self.connectors
+            .iter()
+            .map(|e| ("connector", e))
+            .chain(self.classifiers.iter().map(|e| ("classifier", e)))
+            .chain(self.suggesters.iter().map(|e| ("suggester", e)))
+    }
+}
+
+/// Render a config value the way a plugin receives it: strings as they are, anything else as JSON.
+fn config_value(v: &toml::Value) -> String {
+    match v {
+        toml::Value::String(s) => s.clone(),
+        other => serde_json::to_string(other).unwrap_or_default(),
+    }
+}
+
+/// Find `spec` (a plugin name or a path) relative to `base`.
+pub fn resolve_plugin(spec: &str, base: &Path, dirs: &[PathBuf]) -> Result<PathBuf, String> {
+    if spec.contains('/') || spec.ends_with(".wasm") {
+        let p = base.join(spec);
+        return if p.is_file() { Ok(p) } else { Err(format!("no plugin file at {}", p.display())) };
+    }
+    let mut searched = Vec::new();
+    let builtin = PathBuf::from(BUILTIN_PLUGIN_DIR);
+    for dir in dirs.iter().map(|d| base.join(d)).chain(std::iter::once(builtin)) {
+        let candidate = dir.join(format!("{spec}.wasm"));
+        if candidate.is_file() {
+            return Ok(candidate);
+        }
+        searched.push(dir.display().to_string());
+    }
+    Err(format!("no plugin named `{spec}` in {}", searched.join(", ")))
+}
+
+impl Tenant {
+    /// Read, check and load a tenant config file.
+    pub async fn load(path: &Path, runtime: &Runtime) -> Result<Tenant, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Invalid {
+            path: path.display().to_string(),
+            message: format!("cannot read: {e}"),
+        })?;
+        let file = TenantFile::parse(&text, path)?;
+        Self::from_file(file, path, runtime).await
+    }
+
+    /// Load a parsed config; `path` anchors relative paths.
+    pub async fn from_file(file: TenantFile, path: &Path, runtime: &Runtime) -> Result<Tenant, ConfigError> {
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let tenant_limits = file.limits.apply(runtime.default_limits());
+        let egress = Arc::new(file.egress.clone());
+        let mut tenant = Tenant {
+            name: file.tenant.clone(),
+            time_zone: file.time_zone.clone(),
+            signature: file.signature.clone(),
+            connectors: vec![],
+            classifiers: vec![],
+            suggesters: vec![],
+        };
+        for (section, entry) in file.entries() {
+            let fail = |message: String| ConfigError::Entry {
+                path: path.display().to_string(),
+                tenant: file.tenant.clone(),
+                section,
+                entry: entry.name.clone(),
+                message,
+            };
+            let plugin_path = resolve_plugin(&entry.plugin, &base, &file.plugin_dirs).map_err(fail)?;
+            let plugin = runtime.load_file(&plugin_path).await.map_err(|e| fail(e.to_string()))?;
+            let expected = match section {
+                "connector" => PluginKind::Connector,
+                "classifier" => PluginKind::Classifier,
+                _ => PluginKind::Suggester,
+            };
+            if plugin.kind != expected {
+                return Err(fail(format!("`{}` is a {}, not a {expected}", entry.plugin, plugin.kind)));
+            }
+            if let Some(pin) = &entry.digest
+                && !pin.eq_ignore_ascii_case(&plugin.digest)
+            {
+                return Err(fail(format!(
+                    "digest mismatch: pinned {pin}, but {} has {}",
+                    plugin_path.display(),
+                    plugin.digest
+                )));
+            }
+            let mut secrets = BTreeMap::new();
+            for (name, source) in &entry.secrets {
+                let value = match source {
+                    SecretSource::Env(var) => std::env::var(var)
+                        .map_err(|_| fail(format!("secret `{name}`: environment variable `{var}` is not set")))?,
+                    SecretSource::File(p) => std::fs::read_to_string(base.join(p))
+                        .map_err(|e| fail(format!("secret `{name}`: cannot read {}: {e}", p.display())))?
+                        .trim()
+                        .to_string(),
+                    SecretSource::Value(v) => v.clone(),
+                };
+                secrets.insert(name.clone(), Secret::new(value));
+            }
+            let granted_dir = match &entry.granted_dir {
+                Some(d) => {
+                    let dir = base.join(d);
+                    if !dir.is_dir() {
+                        return Err(fail(format!("granted_dir {} is not a directory", dir.display())));
+                    }
+                    Some(dir)
+                }
+                None => None,
+            };
+            let scope = Arc::new(Scope {
+                tenant: file.tenant.clone(),
+                instance: entry.name.clone(),
+                config: PluginConfig {
+                    values: entry.config.iter().map(|(k, v)| (k.clone(), config_value(v))).collect(),
+                    secrets,
+                },
+                egress: egress.clone(),
+                limits: entry.limits.apply(tenant_limits),
+                granted_dir,
+            });
+            let instance = Instance { name: entry.name.clone(), plugin, scope };
+            match expected {
+                PluginKind::Connector => {
+                    let channel = runtime
+                        .channel_info(&instance.plugin, &instance.scope)
+                        .await
+                        .map_err(|e| fail(e.to_string()))?;
+                    tenant.connectors.push(Connector { instance, channel });
+                }
+                PluginKind::Classifier => tenant.classifiers.push(instance),
+                PluginKind::Suggester => tenant.suggesters.push(instance),
+            }
+        }
+        Ok(tenant)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<TenantFile, String> {
+        TenantFile::parse(text, Path::new("t.toml")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn errors_name_the_file_tenant_and_entry() {
+        let err = parse("tenant = \"acme\"\n[[classifiers]]\nname = \"k\"\nplugin = \"x\"\n[[classifiers]]\nname = \"k\"\nplugin = \"y\"\n").unwrap_err();
+        assert_eq!(err, "t.toml: tenant `acme`, classifier `k`: this name is used twice in the tenant");
+        let err = parse("tenant = \"Acme Corp\"").unwrap_err();
+        assert!(err.starts_with("t.toml: tenant id `Acme Corp`"), "{err}");
+        let err = parse("tenant = \"acme\"\ncolour = \"blue\"").unwrap_err();
+        assert!(err.contains("unknown field `colour`"), "{err}");
+        let err = parse("tenant = \"acme\"\n[limits]\nmemory_mb = 0").unwrap_err();
+        assert!(err.contains("memory_mb"), "{err}");
+    }
+
+    #[test]
+    fn non_string_config_values_reach_plugins_as_json() {
+        let v: toml::Table = toml::from_str("a = \"x\"\nb = [\"p\", \"q\"]\nc = 3").unwrap();
+        assert_eq!(config_value(&v["a"]), "x");
+        assert_eq!(config_value(&v["b"]), "[\"p\",\"q\"]");
+        assert_eq!(config_value(&v["c"]), "3");
+    }
+}
