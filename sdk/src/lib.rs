@@ -99,7 +99,18 @@ mod suggester_glue {
 #[macro_export]
 macro_rules! export_classifier {
     ($t:ident) => {
-        $crate::bindings::classifier::__switchboard_export_classifier_world!($t with_types_in $crate::bindings::classifier);
+        // Only a wasm build is a component; native builds (tests, clippy) skip the exports.
+        #[cfg(target_arch = "wasm32")]
+        mod __switchboard_classifier_exports {
+            use super::*;
+            $crate::bindings::classifier::__switchboard_export_classifier_world!($t with_types_in $crate::bindings::classifier);
+        }
+        // Native builds: keep the implementation "used" so lints stay meaningful.
+        #[cfg(not(target_arch = "wasm32"))]
+        const _: fn() = || {
+            let _ = <$t as $crate::Classifier>::info;
+            let _ = <$t as $crate::Classifier>::classify;
+        };
     };
 }
 
@@ -107,7 +118,18 @@ macro_rules! export_classifier {
 #[macro_export]
 macro_rules! export_suggester {
     ($t:ident) => {
-        $crate::bindings::suggester::__switchboard_export_suggester_world!($t with_types_in $crate::bindings::suggester);
+        // Only a wasm build is a component; native builds (tests, clippy) skip the exports.
+        #[cfg(target_arch = "wasm32")]
+        mod __switchboard_suggester_exports {
+            use super::*;
+            $crate::bindings::suggester::__switchboard_export_suggester_world!($t with_types_in $crate::bindings::suggester);
+        }
+        // Native builds: keep the implementation "used" so lints stay meaningful.
+        #[cfg(not(target_arch = "wasm32"))]
+        const _: fn() = || {
+            let _ = <$t as $crate::ReplySuggester>::info;
+            let _ = <$t as $crate::ReplySuggester>::suggest;
+        };
     };
 }
 

@@ -24,7 +24,10 @@ pub const DEFAULT_SPAM: &[&str] = &[
     "free entry", "you have won", "you've won", "claim your prize", "claim now", "txt stop",
     "text stop", "urgent! call", "click here", "winner!", "cash prize", "guaranteed prize",
     "£1000", "free ringtone", "100% free", "buy followers", "crypto giveaway", "dm for promo",
-    "limited time offer", "to claim", "prize reward", "won a", "call 09",
+    "limited time offer", "to claim", "prize reward", "won a", "call 09", "claim your",
+    "you have been selected", "awarded", "guaranteed", "150p", "per msg", "to opt out",
+    "reply stop", "send stop", "text stop", "unsubscribe", "camera phone", "free msg",
+    "freemsg", "ringtone", "urgent!",
 ];
 pub const DEFAULT_PROFANITY: &[&str] = &[
     "fuck", "fucking", "shit", "bullshit", "asshole", "bastard", "bitch", "dickhead", "crap",

@@ -11,4 +11,5 @@ impl exports::switchboard::plugin::classify::Guest for Future {
     }
 }
 
+#[cfg(target_arch = "wasm32")]
 export!(Future);

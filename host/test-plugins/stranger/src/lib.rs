@@ -15,4 +15,5 @@ impl Guest for Stranger {
     }
 }
 
+#[cfg(target_arch = "wasm32")]
 export!(Stranger);

@@ -1,0 +1,231 @@
+//! Run a Switchboard plugin in the real runtime from an ordinary `cargo test`.
+//!
+//! Add `switchboard-testkit` as a dev-dependency of the plugin crate, then:
+//!
+//! ```ignore
+//! #[tokio::test]
+//! async fn flags_refund_requests() {
+//!     let plugin = switchboard_testkit::this_plugin!()
+//!         .await
+//!         .config("labels", r#"{"topic:refund": ["refund"]}"#);
+//!     let labels = plugin.classify_text("I want a refund").await.unwrap();
+//!     assert!(labels.iter().any(|l| l.name == "topic:refund"));
+//! }
+//! ```
+//!
+//! `this_plugin!()` builds the calling crate with `cargo build --release --target wasm32-wasip2`
+//! (once per test binary run; cargo makes repeat builds a no-op) and loads the component with the
+//! same sandbox, limits and capability checks as production.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+pub use switchboard;
+use switchboard::capabilities::config::{PluginConfig, Secret};
+use switchboard::capabilities::egress::EgressPolicy;
+use switchboard::contract::{
+    Author, CallContext, ChannelInfo, DeliveryReceipt, Draft, HttpRequest, Label, LengthRule,
+    Message, MessageAction, Origin, OutboundReply, PollBatch, Visibility, WebhookOutcome,
+};
+use switchboard::runtime::{CallError, Limits, Plugin, Runtime, RuntimeOptions, Scope};
+
+/// Build the crate that invokes this macro as a component and load it into a [`Harness`].
+#[macro_export]
+macro_rules! this_plugin {
+    () => {
+        $crate::Harness::build_crate(env!("CARGO_MANIFEST_DIR"), env!("CARGO_PKG_NAME"))
+    };
+}
+
+/// A loaded plugin plus the tenant-side settings its calls run with.
+pub struct Harness {
+    runtime: Runtime,
+    plugin: Arc<Plugin>,
+    tenant: String,
+    config: BTreeMap<String, String>,
+    secrets: BTreeMap<String, Secret>,
+    egress: EgressPolicy,
+    limits: Limits,
+    granted_dir: Option<PathBuf>,
+    length_rule: Option<LengthRule>,
+    signature: Option<String>,
+}
+
+/// The workspace's target folder, as cargo reports it.
+fn target_dir(manifest_dir: &Path) -> anyhow::Result<PathBuf> {
+    let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(manifest_dir)
+        .args(["metadata", "--format-version", "1", "--no-deps"])
+        .output()
+        .context("running cargo metadata")?;
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).context("reading cargo metadata")?;
+    Ok(PathBuf::from(meta["target_directory"].as_str().context("no target_directory")?))
+}
+
+impl Harness {
+    /// Build the crate at `manifest_dir` for wasm32-wasip2 and load it.
+    pub async fn build_crate(manifest_dir: &str, package: &str) -> anyhow::Result<Harness> {
+        let dir = Path::new(manifest_dir);
+        let target = target_dir(dir)?.join("wasm-plugins");
+        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .current_dir(dir)
+            .args(["build", "--release", "--target", "wasm32-wasip2", "-p", package, "--target-dir"])
+            .arg(&target)
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .env_remove("RUSTC_WORKSPACE_WRAPPER")
+            .status()
+            .context("running cargo build for the plugin")?;
+        if !status.success() {
+            bail!("building {package} for wasm32-wasip2 failed (is the target installed? `rustup target add wasm32-wasip2`)");
+        }
+        let wasm = target.join("wasm32-wasip2/release").join(format!("{}.wasm", package.replace('-', "_")));
+        Self::load(&wasm).await
+    }
+
+    /// Load an already built component.
+    pub async fn load(path: &Path) -> anyhow::Result<Harness> {
+        let runtime = Runtime::new(RuntimeOptions { max_instances: 16, ..Default::default() })?;
+        let plugin = runtime.load_file(path).await?;
+        Ok(Harness {
+            limits: runtime.default_limits(),
+            runtime,
+            plugin,
+            tenant: "test-tenant".into(),
+            config: BTreeMap::new(),
+            secrets: BTreeMap::new(),
+            egress: EgressPolicy::default(),
+            granted_dir: None,
+            length_rule: None,
+            signature: None,
+        })
+    }
+
+    /// The loaded plugin (kind, info, digest).
+    pub fn plugin(&self) -> &Plugin {
+        &self.plugin
+    }
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+    pub fn tenant(mut self, tenant: &str) -> Self {
+        self.tenant = tenant.into();
+        self
+    }
+    pub fn config(mut self, key: &str, value: &str) -> Self {
+        self.config.insert(key.into(), value.into());
+        self
+    }
+    pub fn secret(mut self, name: &str, value: &str) -> Self {
+        self.secrets.insert(name.into(), Secret::new(value));
+        self
+    }
+    /// Let the plugin call `host` (it must also declare it).
+    pub fn allow_egress(mut self, host: &str) -> Self {
+        self.egress.allow.push(host.into());
+        self
+    }
+    /// Let the plugin reach loopback and private addresses (for mock servers on 127.0.0.1).
+    pub fn allow_private_addresses(mut self) -> Self {
+        self.egress.allow_private = true;
+        self
+    }
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+    pub fn grant_dir(mut self, dir: &Path) -> Self {
+        self.granted_dir = Some(dir.to_path_buf());
+        self
+    }
+    /// The channel length rule given to classifiers and suggesters in their call context.
+    pub fn length_rule(mut self, rule: LengthRule) -> Self {
+        self.length_rule = Some(rule);
+        self
+    }
+    pub fn signature(mut self, signature: &str) -> Self {
+        self.signature = Some(signature.into());
+        self
+    }
+
+    /// The scope calls run in, as the host would build it for a tenant.
+    pub fn scope(&self) -> Arc<Scope> {
+        Arc::new(Scope {
+            tenant: self.tenant.clone(),
+            instance: self.plugin.info.name.clone(),
+            config: PluginConfig { values: self.config.clone(), secrets: self.secrets.clone() },
+            egress: Arc::new(self.egress.clone()),
+            limits: self.limits,
+            granted_dir: self.granted_dir.clone(),
+        })
+    }
+
+    pub fn context(&self) -> CallContext {
+        CallContext {
+            now: switchboard::runtime::now_ms(),
+            length_rule: self.length_rule.clone(),
+            signature: self.signature.clone(),
+            time_zone: "UTC".into(),
+        }
+    }
+
+    pub async fn classify(&self, message: &Message) -> Result<Vec<Label>, CallError> {
+        self.runtime.classify(&self.plugin, &self.scope(), message, &self.context()).await
+    }
+    pub async fn classify_text(&self, text: &str) -> Result<Vec<Label>, CallError> {
+        self.classify(&message(text)).await
+    }
+    pub async fn suggest(&self, message: &Message, labels: &[Label]) -> Result<Vec<Draft>, CallError> {
+        self.runtime.suggest(&self.plugin, &self.scope(), message, labels, &self.context()).await
+    }
+    pub async fn channel_info(&self) -> Result<ChannelInfo, CallError> {
+        self.runtime.channel_info(&self.plugin, &self.scope()).await
+    }
+    pub async fn webhook(&self, request: &HttpRequest) -> Result<WebhookOutcome, CallError> {
+        let channel = self.channel_info().await?.channel;
+        self.runtime.handle_webhook(&self.plugin, &self.scope(), &channel, request).await
+    }
+    pub async fn poll(&self, cursor: Option<&str>) -> Result<PollBatch, CallError> {
+        let channel = self.channel_info().await?.channel;
+        self.runtime.poll(&self.plugin, &self.scope(), &channel, cursor).await
+    }
+    pub async fn deliver(&self, reply: &OutboundReply) -> Result<DeliveryReceipt, CallError> {
+        self.runtime.deliver(&self.plugin, &self.scope(), reply).await
+    }
+    pub async fn measure(&self, text: &str) -> Result<u32, CallError> {
+        self.runtime.measure(&self.plugin, &self.scope(), text).await
+    }
+}
+
+/// A public message from `@casey` with `text`, for classifier and suggester tests.
+pub fn message(text: &str) -> Message {
+    Message {
+        tenant: "test-tenant".into(),
+        channel: "test".into(),
+        external_id: "m-1".into(),
+        conversation_key: "c-1".into(),
+        in_reply_to: None,
+        author: Author { id: "u-1".into(), handle: Some("@casey".into()), display_name: Some("Casey Jones".into()) },
+        text: text.into(),
+        language: None,
+        visibility: Visibility::Public,
+        origin: Origin::Mention,
+        received_at: 1_700_000_000_000,
+        attachments: vec![],
+        action: MessageAction::Created,
+        extra: vec![],
+    }
+}
+
+/// A webhook request as a platform would send it (header names are lower-cased).
+pub fn request(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> HttpRequest {
+    switchboard::ingest::request(
+        method,
+        url,
+        headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        body.to_vec(),
+    )
+}
