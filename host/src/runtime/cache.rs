@@ -52,22 +52,37 @@ impl CompileCache {
         digest: &str,
     ) -> wasmtime::Result<(Component, CacheOutcome)> {
         if let Some(path) = self.path_for(digest)
-            && path.exists()
+            && let Ok(entry) = std::fs::read(&path)
         {
-            // SAFETY: the file was written by `Component::serialize` of an engine with the same
-            // compatibility hash (it is in the file name), into a folder owned by this host.
-            // A corrupt or foreign file fails deserialization's own header checks, and then we
-            // recompile below.
-            match unsafe { Component::deserialize_file(engine, &path) } {
+            let Some(compiled) = verified(&entry) else {
+                tracing::warn!(path = %path.display(), "ignoring damaged cache entry (checksum mismatch)");
+                return self.compile_and_store(engine, bytes, &path);
+            };
+            // Read into memory rather than memory-mapping the file: a mapped cache entry that
+            // someone truncates while the plugin is loaded would crash the host (SIGBUS).
+            // SAFETY: the bytes were written by `Component::serialize` of an engine with the same
+            // compatibility hash (it is in the file name), into a folder owned by this host, and
+            // their SHA-256 (stored with them) matches, so they are not damaged.
+            match unsafe { Component::deserialize(engine, compiled) } {
                 Ok(c) => return Ok((c, CacheOutcome::Hit)),
                 Err(e) => tracing::warn!(path = %path.display(), "ignoring unusable cache entry: {e}"),
             }
         }
+        match self.path_for(digest) {
+            Some(path) => self.compile_and_store(engine, bytes, &path),
+            None => Ok((Component::from_binary(engine, bytes)?, CacheOutcome::Compiled)),
+        }
+    }
+
+    fn compile_and_store(
+        &self,
+        engine: &Engine,
+        bytes: &[u8],
+        path: &Path,
+    ) -> wasmtime::Result<(Component, CacheOutcome)> {
         let component = Component::from_binary(engine, bytes)?;
-        if let Some(path) = self.path_for(digest) {
-            if let Err(e) = self.store(&component, &path) {
-                tracing::warn!(path = %path.display(), "could not write compile cache: {e}");
-            }
+        if let Err(e) = self.store(&component, path) {
+            tracing::warn!(path = %path.display(), "could not write compile cache: {e}");
         }
         Ok((component, CacheOutcome::Compiled))
     }
@@ -75,12 +90,20 @@ impl CompileCache {
     fn store(&self, component: &Component, path: &Path) -> anyhow::Result<()> {
         let dir = path.parent().expect("cache path has a parent");
         std::fs::create_dir_all(dir)?;
-        let bytes = component.serialize().map_err(|e| anyhow::anyhow!("{e}"))?;
+        let compiled = component.serialize().map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut entry = Sha256::digest(&compiled).to_vec();
+        entry.extend_from_slice(&compiled);
         let tmp = tempfile_in(dir)?;
-        std::fs::write(&tmp, bytes)?;
+        std::fs::write(&tmp, entry)?;
         std::fs::rename(&tmp, path)?;
         Ok(())
     }
+}
+
+/// The compiled bytes of a cache entry (`sha256(compiled) ‖ compiled`) if the checksum holds.
+fn verified(entry: &[u8]) -> Option<&[u8]> {
+    let (sum, compiled) = entry.split_at_checked(32)?;
+    (Sha256::digest(compiled).as_slice() == sum).then_some(compiled)
 }
 
 /// A unique temporary file name in `dir` (written then renamed, so readers never see half a file).

@@ -508,6 +508,51 @@ impl Runtime {
         }
     }
 
+    /// Instantiate `plugin` for `scope` and drop the instance: what every call pays before it
+    /// runs (used to measure instantiation and as a readiness probe).
+    pub async fn instantiate(&self, plugin: &Plugin, scope: &Arc<Scope>) -> Result<(), CallError> {
+        let mut store = self.new_store(plugin, scope).map_err(|failure| CallError {
+            tenant: scope.tenant.clone(),
+            plugin: plugin.info.name.clone(),
+            version: plugin.info.version.clone(),
+            stage: Stage::About,
+            failure,
+        })?;
+        plugin.pre.instantiate_async(&mut store).await.map(drop).map_err(|e| CallError {
+            tenant: scope.tenant.clone(),
+            plugin: plugin.info.name.clone(),
+            version: plugin.info.version.clone(),
+            stage: Stage::About,
+            failure: CallFailure::Instantiate { message: first_line(&e) },
+        })
+    }
+
+    /// Classify several messages of one tenant in a single reused instance. The runtime never
+    /// does this on its own (state could leak from one message to the next); it exists so the
+    /// benchmark can measure what fresh-instance-per-call costs against reuse.
+    #[doc(hidden)]
+    pub async fn classify_reusing_instance(
+        &self,
+        plugin: &Plugin,
+        scope: &Arc<Scope>,
+        messages: &[Message],
+        context: &CallContext,
+    ) -> anyhow::Result<usize> {
+        type Classify<'a> = (&'a Message, &'a CallContext);
+        let mut store = self.new_store(plugin, scope).map_err(|f| anyhow::anyhow!("{f}"))?;
+        let instance = plugin.pre.instantiate_async(&mut store).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let idx = plugin.funcs["classify"];
+        let func = instance
+            .get_typed_func::<Classify<'_>, (Result<Vec<Label>, PluginError>,)>(&mut store, &idx)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut labels = 0;
+        for m in messages {
+            let (r,) = func.call_async(&mut store, (m, context)).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            labels += r.map_err(|e| anyhow::anyhow!("{}", error::plugin_error_text(&e)))?.len();
+        }
+        Ok(labels)
+    }
+
     /// Ask a classifier for labels.
     pub async fn classify(
         &self,

@@ -1,0 +1,204 @@
+//! What a plugin costs, measured against baselines in the same run:
+//!
+//! - the keyword classifier's logic compiled natively vs the same logic as a component called
+//!   through the host (fresh instance per call, as production does), and with one reused instance;
+//! - instantiation alone;
+//! - messages per second through connector + classifier + suggester (+ length check).
+//!
+//! Run: `cargo bench -p switchboard --bench plugin_cost` (texts from
+//! `../shared/data/datasets/airline_sentiment.train.csv`). Set `BENCH_MESSAGES` to change the
+//! sample size (default 2000).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use switchboard::contract::{CallContext, Event, WebhookOutcome};
+use switchboard::ingest;
+use switchboard::pipeline;
+use switchboard::runtime::{Runtime, RuntimeOptions, Scope};
+use switchboard::tenant::{Tenant, TenantFile};
+
+const ROUNDS: usize = 5;
+
+fn texts(n: usize) -> Vec<String> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/datasets/airline_sentiment.train.csv");
+    let mut reader = csv::Reader::from_path(&root).unwrap_or_else(|e| panic!("{}: {e}", root.display()));
+    let column = reader.headers().unwrap().iter().position(|h| h == "text").expect("text column");
+    reader.records().filter_map(Result::ok).map(|r| r[column].to_string()).take(n).collect()
+}
+
+/// Median wall time of `ROUNDS` runs of `f`, divided by `per` items.
+fn median_per_item(per: usize, mut f: impl FnMut()) -> Duration {
+    f(); // warm up
+    let mut samples: Vec<Duration> = (0..ROUNDS)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed() / per as u32
+        })
+        .collect();
+    samples.sort();
+    samples[ROUNDS / 2]
+}
+
+fn us(d: Duration) -> String {
+    format!("{:>9.2} µs", d.as_secs_f64() * 1e6)
+}
+
+fn main() {
+    let n: usize = std::env::var("BENCH_MESSAGES").ok().and_then(|v| v.parse().ok()).unwrap_or(2000);
+    let texts = texts(n);
+    let n = texts.len();
+    let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let rt = Runtime::new(RuntimeOptions::default()).unwrap();
+    let plugin_dir = PathBuf::from(env!("SWITCHBOARD_BUILTIN_PLUGIN_DIR"));
+    let keyword = tokio.block_on(rt.load_file(&plugin_dir.join("keyword-classifier.wasm"))).unwrap();
+    let scope = Arc::new(Scope::bare("bench", "keywords", rt.default_limits()));
+    let ctx = CallContext { now: 0, length_rule: None, signature: None, time_zone: "UTC".into() };
+    let messages: Vec<_> = texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let mut m = common_message(t);
+            m.external_id = format!("m{i}");
+            m
+        })
+        .collect();
+
+    println!("Switchboard plugin cost — {n} tweets from airline_sentiment.train.csv, median of {ROUNDS} rounds\n");
+
+    let mut native_hits = 0;
+    let native = median_per_item(n, || {
+        for t in &texts {
+            let rules = keyword_classifier::rules::default_rules();
+            native_hits += std::hint::black_box(keyword_classifier::rules::classify(&rules, t)).len();
+        }
+    });
+    let fresh = median_per_item(n, || {
+        tokio.block_on(async {
+            for m in &messages {
+                rt.classify(&keyword, &scope, m, &ctx).await.unwrap();
+            }
+        })
+    });
+    let reused = median_per_item(n, || {
+        tokio.block_on(rt.classify_reusing_instance(&keyword, &scope, &messages, &ctx)).unwrap();
+    });
+    let instantiate = median_per_item(n, || {
+        tokio.block_on(async {
+            for _ in 0..n {
+                rt.instantiate(&keyword, &scope).await.unwrap();
+            }
+        })
+    });
+    let ratio = |d: Duration| d.as_secs_f64() / native.as_secs_f64();
+    println!("keyword classifier, native Rust            {}  per message   1.0x", us(native));
+    println!("keyword classifier, in host, fresh instance {}  per message  {:>5.1}x native", us(fresh), ratio(fresh));
+    println!("keyword classifier, in host, reused instance{}  per message  {:>5.1}x native", us(reused), ratio(reused));
+    println!("instantiation alone (pooling, InstancePre)  {}  per instance", us(instantiate));
+    println!(
+        "fresh instance per call costs {:.1}x a reused one ({} more per message)\n",
+        fresh.as_secs_f64() / reused.as_secs_f64(),
+        us(fresh.saturating_sub(reused)).trim()
+    );
+
+    match tokio.block_on(pipeline_bench(&rt, &texts)) {
+        Ok(lines) => lines.iter().for_each(|l| println!("{l}")),
+        Err(e) => println!("pipeline: skipped ({e})"),
+    }
+    let _ = native_hits;
+}
+
+fn common_message(text: &str) -> switchboard::contract::Message {
+    use ::switchboard::contract::*;
+    Message {
+        tenant: "bench".into(),
+        channel: "webhook".into(),
+        external_id: "m".into(),
+        conversation_key: "c".into(),
+        in_reply_to: None,
+        author: Author { id: "u".into(), handle: Some("@traveller".into()), display_name: Some("Sam Lee".into()) },
+        text: text.into(),
+        language: None,
+        visibility: Visibility::Public,
+        origin: Origin::Mention,
+        received_at: 1,
+        attachments: vec![],
+        action: MessageAction::Created,
+        extra: vec![],
+    }
+}
+
+const SECRET: &str = "bench-signing-secret";
+
+async fn pipeline_bench(rt: &Runtime, texts: &[String]) -> anyhow::Result<Vec<String>> {
+    let config = format!(
+        r#"
+        tenant = "bench"
+        signature = "^Sam"
+        [[connectors]]
+        name = "webhook"
+        plugin = "generic-webhook"
+        secrets = {{ signing-secret = {{ value = "{SECRET}" }} }}
+        [[classifiers]]
+        name = "keywords"
+        plugin = "keyword-classifier"
+        [[suggesters]]
+        name = "canned"
+        plugin = "canned-replies"
+        "#
+    );
+    let path = PathBuf::from("bench.toml");
+    let tenant = Arc::new(Tenant::from_file(TenantFile::parse(&config, &path)?, &path, rt).await?);
+    let requests: Vec<_> = texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let body = serde_json::json!({"id": i, "author": {"id": format!("u{i}"), "handle": "@traveller", "name": "Sam Lee"}, "text": t}).to_string();
+            let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+            mac.update(body.as_bytes());
+            let sig = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+            ingest::request("POST", "http://localhost/", vec![("x-signature-256".into(), sig)], body.into_bytes())
+        })
+        .collect();
+    let requests = Arc::new(requests);
+
+    let mut lines = vec!["pipeline: signed webhook → generic-webhook → keyword-classifier → canned-replies → measure".to_string()];
+    for tasks in [1usize, 4, 16] {
+        let start = Instant::now();
+        let mut handles = Vec::new();
+        for t in 0..tasks {
+            let (rt, tenant, requests) = (rt.clone(), tenant.clone(), requests.clone());
+            handles.push(tokio::spawn(async move {
+                let mut done = 0usize;
+                for req in requests.iter().skip(t).step_by(tasks) {
+                    let c = &tenant.connectors[0];
+                    let outcome = rt.handle_webhook(&c.instance.plugin, &c.instance.scope, &c.channel.channel, req).await?;
+                    if let WebhookOutcome::Events(events) = outcome {
+                        for e in events {
+                            if let Event::Message(m) = e {
+                                let triage = pipeline::triage(&rt, &tenant, c, m).await;
+                                anyhow::ensure!(triage.errors.is_empty(), "{:?}", triage.errors);
+                                done += 1;
+                            }
+                        }
+                    }
+                }
+                anyhow::Ok(done)
+            }));
+        }
+        let mut done = 0;
+        for h in handles {
+            done += h.await??;
+        }
+        let secs = start.elapsed().as_secs_f64();
+        lines.push(format!(
+            "  {tasks:>2} concurrent tasks: {:>7.0} messages/s ({done} messages in {secs:.2} s, 2 cores)",
+            done as f64 / secs
+        ));
+    }
+    Ok(lines)
+}
