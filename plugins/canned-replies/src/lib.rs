@@ -136,7 +136,4 @@ impl ReplySuggester for CannedReplies {
     }
 }
 
-// Exported only in the wasm component: natively (for `cargo test`) the component's export names,
-// which contain `:` and `/`, would break the cdylib's linker version script.
-#[cfg(target_family = "wasm")]
 switchboard_sdk::export_suggester!(CannedReplies);
