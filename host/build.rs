@@ -12,18 +12,36 @@ fn main() {
     let host_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let workspace = host_dir.parent().unwrap().to_path_buf();
     let sources = [workspace.join("plugins"), host_dir.join("test-plugins")];
-    for watched in [&sources[0], &sources[1], &workspace.join("sdk"), &workspace.join("wit")] {
+    for watched in [
+        &sources[0],
+        &sources[1],
+        &workspace.join("sdk"),
+        &workspace.join("wit"),
+    ] {
         println!("cargo:rerun-if-changed={}", watched.display());
     }
-    println!("cargo:rerun-if-changed={}", workspace.join("Cargo.lock").display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        workspace.join("Cargo.lock").display()
+    );
 
-    let crates: Vec<(String, PathBuf)> = sources.iter().flat_map(|dir| plugin_crates(dir)).collect();
+    let crates: Vec<(String, PathBuf)> =
+        sources.iter().flat_map(|dir| plugin_crates(dir)).collect();
     let target_dir = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .map(|d| if d.is_absolute() { d } else { workspace.join(d) })
+        .map(|d| {
+            if d.is_absolute() {
+                d
+            } else {
+                workspace.join(d)
+            }
+        })
         .unwrap_or_else(|| workspace.join("target"))
         .join("wasm-plugins");
-    println!("cargo:rustc-env=SWITCHBOARD_BUILTIN_PLUGIN_DIR={}", target_dir.display());
+    println!(
+        "cargo:rustc-env=SWITCHBOARD_BUILTIN_PLUGIN_DIR={}",
+        target_dir.display()
+    );
     if crates.is_empty() {
         return;
     }
@@ -71,18 +89,27 @@ fn main() {
 
 /// Crates under `dir` that build a `cdylib` (a component), by package name.
 fn plugin_crates(dir: &Path) -> Vec<(String, PathBuf)> {
-    let Ok(entries) = std::fs::read_dir(dir) else { return vec![] };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return vec![];
+    };
     let mut out = Vec::new();
     for entry in entries.flatten() {
         let manifest = entry.path().join("Cargo.toml");
-        let Ok(text) = std::fs::read_to_string(&manifest) else { continue };
-        let Ok(doc) = text.parse::<toml::Table>() else { continue };
+        let Ok(text) = std::fs::read_to_string(&manifest) else {
+            continue;
+        };
+        let Ok(doc) = text.parse::<toml::Table>() else {
+            continue;
+        };
         let is_cdylib = doc
             .get("lib")
             .and_then(|l| l.get("crate-type"))
             .and_then(|t| t.as_array())
             .is_some_and(|types| types.iter().any(|t| t.as_str() == Some("cdylib")));
-        let name = doc.get("package").and_then(|p| p.get("name")).and_then(|n| n.as_str());
+        let name = doc
+            .get("package")
+            .and_then(|p| p.get("name"))
+            .and_then(|n| n.as_str());
         if let (true, Some(name)) = (is_cdylib, name) {
             out.push((name.to_string(), entry.path()));
         }
@@ -94,7 +121,10 @@ fn plugin_crates(dir: &Path) -> Vec<(String, PathBuf)> {
 /// Make sure the wasm target's standard library is installed; add it with rustup if not.
 fn ensure_target() {
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
-    let sysroot = Command::new(&rustc).args(["--print", "sysroot"]).output().ok();
+    let sysroot = Command::new(&rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .ok();
     let has_target = sysroot
         .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
         .is_some_and(|root| root.join("lib/rustlib").join(TARGET).exists());

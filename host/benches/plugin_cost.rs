@@ -24,10 +24,22 @@ use switchboard::tenant::{Tenant, TenantFile};
 const ROUNDS: usize = 5;
 
 fn texts(n: usize) -> Vec<String> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/datasets/airline_sentiment.train.csv");
-    let mut reader = csv::Reader::from_path(&root).unwrap_or_else(|e| panic!("{}: {e}", root.display()));
-    let column = reader.headers().unwrap().iter().position(|h| h == "text").expect("text column");
-    reader.records().filter_map(Result::ok).map(|r| r[column].to_string()).take(n).collect()
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/data/datasets/airline_sentiment.train.csv");
+    let mut reader =
+        csv::Reader::from_path(&root).unwrap_or_else(|e| panic!("{}: {e}", root.display()));
+    let column = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .position(|h| h == "text")
+        .expect("text column");
+    reader
+        .records()
+        .filter_map(Result::ok)
+        .map(|r| r[column].to_string())
+        .take(n)
+        .collect()
 }
 
 /// Median wall time of `ROUNDS` runs of `f`, divided by `per` items.
@@ -49,15 +61,28 @@ fn us(d: Duration) -> String {
 }
 
 fn main() {
-    let n: usize = std::env::var("BENCH_MESSAGES").ok().and_then(|v| v.parse().ok()).unwrap_or(2000);
+    let n: usize = std::env::var("BENCH_MESSAGES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
     let texts = texts(n);
     let n = texts.len();
-    let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let rt = Runtime::new(RuntimeOptions::default()).unwrap();
     let plugin_dir = PathBuf::from(env!("SWITCHBOARD_BUILTIN_PLUGIN_DIR"));
-    let keyword = tokio.block_on(rt.load_file(&plugin_dir.join("keyword-classifier.wasm"))).unwrap();
+    let keyword = tokio
+        .block_on(rt.load_file(&plugin_dir.join("keyword-classifier.wasm")))
+        .unwrap();
     let scope = Arc::new(Scope::bare("bench", "keywords", rt.default_limits()));
-    let ctx = CallContext { now: 0, length_rule: None, signature: None, time_zone: "UTC".into() };
+    let ctx = CallContext {
+        now: 0,
+        length_rule: None,
+        signature: None,
+        time_zone: "UTC".into(),
+    };
     let messages: Vec<_> = texts
         .iter()
         .enumerate()
@@ -68,13 +93,16 @@ fn main() {
         })
         .collect();
 
-    println!("Switchboard plugin cost — {n} tweets from airline_sentiment.train.csv, median of {ROUNDS} rounds\n");
+    println!(
+        "Switchboard plugin cost — {n} tweets from airline_sentiment.train.csv, median of {ROUNDS} rounds\n"
+    );
 
     let mut native_hits = 0;
     let native = median_per_item(n, || {
         for t in &texts {
             let rules = keyword_classifier::rules::default_rules();
-            native_hits += std::hint::black_box(keyword_classifier::rules::classify(&rules, t)).len();
+            native_hits +=
+                std::hint::black_box(keyword_classifier::rules::classify(&rules, t)).len();
         }
     });
     let fresh = median_per_item(n, || {
@@ -85,7 +113,9 @@ fn main() {
         })
     });
     let reused = median_per_item(n, || {
-        tokio.block_on(rt.classify_reusing_instance(&keyword, &scope, &messages, &ctx)).unwrap();
+        tokio
+            .block_on(rt.classify_reusing_instance(&keyword, &scope, &messages, &ctx))
+            .unwrap();
     });
     let instantiate = median_per_item(n, || {
         tokio.block_on(async {
@@ -95,10 +125,24 @@ fn main() {
         })
     });
     let ratio = |d: Duration| d.as_secs_f64() / native.as_secs_f64();
-    println!("keyword classifier, native Rust            {}  per message   1.0x", us(native));
-    println!("keyword classifier, in host, fresh instance {}  per message  {:>5.1}x native", us(fresh), ratio(fresh));
-    println!("keyword classifier, in host, reused instance{}  per message  {:>5.1}x native", us(reused), ratio(reused));
-    println!("instantiation alone (pooling, InstancePre)  {}  per instance", us(instantiate));
+    println!(
+        "keyword classifier, native Rust            {}  per message   1.0x",
+        us(native)
+    );
+    println!(
+        "keyword classifier, in host, fresh instance {}  per message  {:>5.1}x native",
+        us(fresh),
+        ratio(fresh)
+    );
+    println!(
+        "keyword classifier, in host, reused instance{}  per message  {:>5.1}x native",
+        us(reused),
+        ratio(reused)
+    );
+    println!(
+        "instantiation alone (pooling, InstancePre)  {}  per instance",
+        us(instantiate)
+    );
     println!(
         "fresh instance per call costs {:.1}x a reused one ({} more per message)\n",
         fresh.as_secs_f64() / reused.as_secs_f64(),
@@ -120,7 +164,11 @@ fn common_message(text: &str) -> switchboard::contract::Message {
         external_id: "m".into(),
         conversation_key: "c".into(),
         in_reply_to: None,
-        author: Author { id: "u".into(), handle: Some("@traveller".into()), display_name: Some("Sam Lee".into()) },
+        author: Author {
+            id: "u".into(),
+            handle: Some("@traveller".into()),
+            display_name: Some("Sam Lee".into()),
+        },
         text: text.into(),
         language: None,
         visibility: Visibility::Public,
@@ -176,7 +224,14 @@ async fn pipeline_bench(rt: &Runtime, texts: &[String]) -> anyhow::Result<Vec<St
                 let mut done = 0usize;
                 for req in requests.iter().skip(t).step_by(tasks) {
                     let c = &tenant.connectors[0];
-                    let outcome = rt.handle_webhook(&c.instance.plugin, &c.instance.scope, &c.channel.channel, req).await?;
+                    let outcome = rt
+                        .handle_webhook(
+                            &c.instance.plugin,
+                            &c.instance.scope,
+                            &c.channel.channel,
+                            req,
+                        )
+                        .await?;
                     if let WebhookOutcome::Events(events) = outcome {
                         for e in events {
                             if let Event::Message(m) = e {

@@ -53,9 +53,13 @@ impl PluginKind {
         }
     }
     fn from_interface(name: &str) -> Option<Self> {
-        [PluginKind::Connector, PluginKind::Classifier, PluginKind::Suggester]
-            .into_iter()
-            .find(|k| k.interface() == name)
+        [
+            PluginKind::Connector,
+            PluginKind::Classifier,
+            PluginKind::Suggester,
+        ]
+        .into_iter()
+        .find(|k| k.interface() == name)
     }
 }
 
@@ -84,7 +88,11 @@ impl<'a> ExportName<'a> {
             Some((i, v)) => (i, Some(v)),
             None => (rest, None),
         };
-        Some(ExportName { package, interface, version })
+        Some(ExportName {
+            package,
+            interface,
+            version,
+        })
     }
 }
 
@@ -105,7 +113,11 @@ pub fn version_compatible(found: &str) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KindMatch {
     /// A supported kind, with the exact export name to look up.
-    Supported { kind: PluginKind, export: String, version: String },
+    Supported {
+        kind: PluginKind,
+        export: String,
+        version: String,
+    },
     /// A Switchboard world, but of a contract version this host cannot run.
     Incompatible { export: String, version: String },
     /// Nothing Switchboard exports.
@@ -116,16 +128,27 @@ pub enum KindMatch {
 pub fn match_kind<'a>(export_names: impl IntoIterator<Item = &'a str>) -> KindMatch {
     let mut incompatible = None;
     for name in export_names {
-        let Some(parsed) = ExportName::parse(name) else { continue };
+        let Some(parsed) = ExportName::parse(name) else {
+            continue;
+        };
         if parsed.package != PACKAGE {
             continue;
         }
-        let Some(kind) = PluginKind::from_interface(parsed.interface) else { continue };
+        let Some(kind) = PluginKind::from_interface(parsed.interface) else {
+            continue;
+        };
         let version = parsed.version.unwrap_or("unversioned").to_string();
         if version_compatible(&version) {
-            return KindMatch::Supported { kind, export: name.to_string(), version };
+            return KindMatch::Supported {
+                kind,
+                export: name.to_string(),
+                version,
+            };
         }
-        incompatible.get_or_insert(KindMatch::Incompatible { export: name.to_string(), version });
+        incompatible.get_or_insert(KindMatch::Incompatible {
+            export: name.to_string(),
+            version,
+        });
     }
     incompatible.unwrap_or(KindMatch::Unknown)
 }
@@ -154,7 +177,13 @@ mod tests {
                 version: "0.1.3".into()
             }
         );
-        assert!(matches!(match_kind(["switchboard:plugin/suggest@0.2.0"]), KindMatch::Incompatible { .. }));
-        assert_eq!(match_kind(["wasi:http/incoming-handler@0.2.0"]), KindMatch::Unknown);
+        assert!(matches!(
+            match_kind(["switchboard:plugin/suggest@0.2.0"]),
+            KindMatch::Incompatible { .. }
+        ));
+        assert_eq!(
+            match_kind(["wasi:http/incoming-handler@0.2.0"]),
+            KindMatch::Unknown
+        );
     }
 }

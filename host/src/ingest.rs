@@ -51,7 +51,8 @@ pub struct CapturedRequest {
 
 /// Parse one JSONL line.
 pub fn parse_line(line: &str) -> Result<CapturedRequest, String> {
-    let parsed: Line = serde_json::from_str(line).map_err(|e| format!("not a captured request: {e}"))?;
+    let parsed: Line =
+        serde_json::from_str(line).map_err(|e| format!("not a captured request: {e}"))?;
     let body = match (parsed.body, parsed.body_base64) {
         (Some(_), Some(_)) => return Err("give either `body` or `body_base64`, not both".into()),
         (Some(text), None) => text.into_bytes(),
@@ -72,11 +73,19 @@ pub fn parse_line(line: &str) -> Result<CapturedRequest, String> {
 }
 
 /// Build a request as connectors receive it: method upper-cased, header names lower-cased.
-pub fn request(method: &str, url: &str, headers: Vec<(String, String)>, body: Vec<u8>) -> HttpRequest {
+pub fn request(
+    method: &str,
+    url: &str,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+) -> HttpRequest {
     HttpRequest {
         method: method.to_ascii_uppercase(),
         url: url.to_string(),
-        headers: headers.into_iter().map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string())).collect(),
+        headers: headers
+            .into_iter()
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .collect(),
         body,
     }
 }
@@ -87,9 +96,13 @@ mod tests {
 
     #[test]
     fn headers_are_lowercased_and_bodies_decoded() {
-        let c = parse_line(r#"{"connector":"w","headers":{"X-Sig":"abc"},"body_base64":"aGk="}"#).unwrap();
+        let c = parse_line(r#"{"connector":"w","headers":{"X-Sig":"abc"},"body_base64":"aGk="}"#)
+            .unwrap();
         assert_eq!(c.connector.as_deref(), Some("w"));
-        assert_eq!(c.request.headers, vec![("x-sig".to_string(), "abc".to_string())]);
+        assert_eq!(
+            c.request.headers,
+            vec![("x-sig".to_string(), "abc".to_string())]
+        );
         assert_eq!(c.request.body, b"hi");
         assert_eq!(c.request.method, "POST");
         let pairs = parse_line(r#"{"headers":[["A","1"],["a","2"]],"body":"x"}"#).unwrap();
@@ -98,9 +111,25 @@ mod tests {
 
     #[test]
     fn bad_lines_say_why() {
-        assert!(parse_line("{not json").unwrap_err().starts_with("not a captured request"));
-        assert!(parse_line(r#"{"body":"a","body_base64":"YQ=="}"#).unwrap_err().contains("either"));
-        assert!(parse_line(r#"{"body_base64":"%%%"}"#).unwrap_err().contains("not base64"));
-        assert!(parse_line(r#"{"bodee":"x"}"#).unwrap_err().contains("unknown field"));
+        assert!(
+            parse_line("{not json")
+                .unwrap_err()
+                .starts_with("not a captured request")
+        );
+        assert!(
+            parse_line(r#"{"body":"a","body_base64":"YQ=="}"#)
+                .unwrap_err()
+                .contains("either")
+        );
+        assert!(
+            parse_line(r#"{"body_base64":"%%%"}"#)
+                .unwrap_err()
+                .contains("not base64")
+        );
+        assert!(
+            parse_line(r#"{"bodee":"x"}"#)
+                .unwrap_err()
+                .contains("unknown field")
+        );
     }
 }

@@ -9,7 +9,7 @@
 
 pub mod capabilities;
 pub mod contract;
-pub mod runtime;
 pub mod ingest;
 pub mod pipeline;
+pub mod runtime;
 pub mod tenant;

@@ -107,15 +107,22 @@ fn cache_dir(cli: &Cli) -> Option<PathBuf> {
     cli.cache_dir
         .clone()
         .or_else(|| std::env::var_os("SWITCHBOARD_CACHE_DIR").map(PathBuf::from))
-        .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("switchboard")))
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache").join("switchboard")))
+        .or_else(|| {
+            std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("switchboard"))
+        })
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache").join("switchboard"))
+        })
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -126,7 +133,12 @@ fn main() -> ExitCode {
     match runtime.block_on(dispatch(cli)) {
         Ok(code) => code,
         // A closed pipe (`switchboard run … | head`) is the reader's choice, not a failure.
-        Err(e) if e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)) => {
+        Err(e)
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -137,22 +149,57 @@ fn main() -> ExitCode {
 }
 
 async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
-    let rt = Runtime::new(RuntimeOptions { cache_dir: cache_dir(&cli), ..Default::default() })?;
+    let rt = Runtime::new(RuntimeOptions {
+        cache_dir: cache_dir(&cli),
+        ..Default::default()
+    })?;
     match cli.command {
-        Command::Run { tenant, requests, format } => run(&rt, &tenant, &requests, format).await,
-        Command::Connector { plugin, body, headers, method, url, config, secrets, tenant } => {
-            connector(&rt, ConnectorArgs { plugin, body, headers, method, url, config, secrets, tenant }).await
+        Command::Run {
+            tenant,
+            requests,
+            format,
+        } => run(&rt, &tenant, &requests, format).await,
+        Command::Connector {
+            plugin,
+            body,
+            headers,
+            method,
+            url,
+            config,
+            secrets,
+            tenant,
+        } => {
+            connector(
+                &rt,
+                ConnectorArgs {
+                    plugin,
+                    body,
+                    headers,
+                    method,
+                    url,
+                    config,
+                    secrets,
+                    tenant,
+                },
+            )
+            .await
         }
         Command::Inspect { plugin, format } => inspect(&rt, &plugin, format).await,
     }
 }
 
-async fn run(rt: &Runtime, tenant_path: &Path, requests: &Path, format: Format) -> anyhow::Result<ExitCode> {
+async fn run(
+    rt: &Runtime,
+    tenant_path: &Path,
+    requests: &Path,
+    format: Format,
+) -> anyhow::Result<ExitCode> {
     let tenant = Tenant::load(tenant_path, rt).await?;
     let reader: Box<dyn BufRead> = if requests == Path::new("-") {
         Box::new(std::io::stdin().lock())
     } else {
-        let f = std::fs::File::open(requests).with_context(|| format!("cannot open {}", requests.display()))?;
+        let f = std::fs::File::open(requests)
+            .with_context(|| format!("cannot open {}", requests.display()))?;
         Box::new(std::io::BufReader::new(f))
     };
     let progress = std::io::stderr().is_terminal();
@@ -160,7 +207,8 @@ async fn run(rt: &Runtime, tenant_path: &Path, requests: &Path, format: Format) 
     let mut summary = output::Summary::default();
     for (index, line) in reader.lines().enumerate() {
         let line_no = index + 1;
-        let line = line.with_context(|| format!("reading {} line {line_no}", requests.display()))?;
+        let line =
+            line.with_context(|| format!("reading {} line {line_no}", requests.display()))?;
         if line.trim().is_empty() {
             continue;
         }
@@ -179,14 +227,23 @@ async fn run(rt: &Runtime, tenant_path: &Path, requests: &Path, format: Format) 
     }
     output::write_summary(&mut out, format, &summary)?;
     out.flush()?;
-    Ok(if summary.failed() { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if summary.failed() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// What one request line produced.
 pub enum Record {
     Triage(Box<pipeline::Triage>),
-    Skipped { event_type: Option<String>, reason: String },
-    Challenge { status: u16 },
+    Skipped {
+        event_type: Option<String>,
+        reason: String,
+    },
+    Challenge {
+        status: u16,
+    },
     LineError(String),
 }
 
@@ -200,15 +257,28 @@ async fn process_line(rt: &Runtime, tenant: &Tenant, line: &str) -> Vec<Record> 
         Err(e) => return vec![Record::LineError(e)],
     };
     let c = &connector.instance;
-    match rt.handle_webhook(&c.plugin, &c.scope, &connector.channel.channel, &captured.request).await {
+    match rt
+        .handle_webhook(
+            &c.plugin,
+            &c.scope,
+            &connector.channel.channel,
+            &captured.request,
+        )
+        .await
+    {
         Err(e) => vec![Record::LineError(e.to_string())],
         Ok(WebhookOutcome::Challenge(r)) => vec![Record::Challenge { status: r.status }],
         Ok(WebhookOutcome::Events(events)) => {
             let mut records = Vec::new();
             for event in events {
                 records.push(match event {
-                    Event::Message(m) => Record::Triage(Box::new(pipeline::triage(rt, tenant, connector, m).await)),
-                    Event::Skipped(s) => Record::Skipped { event_type: s.event_type, reason: s.reason },
+                    Event::Message(m) => {
+                        Record::Triage(Box::new(pipeline::triage(rt, tenant, connector, m).await))
+                    }
+                    Event::Skipped(s) => Record::Skipped {
+                        event_type: s.event_type,
+                        reason: s.reason,
+                    },
                 });
             }
             records
@@ -228,10 +298,13 @@ struct ConnectorArgs {
 }
 
 async fn connector(rt: &Runtime, args: ConnectorArgs) -> anyhow::Result<ExitCode> {
-    let body = std::fs::read(&args.body).with_context(|| format!("cannot read body {}", args.body.display()))?;
+    let body = std::fs::read(&args.body)
+        .with_context(|| format!("cannot read body {}", args.body.display()))?;
     let mut headers = Vec::new();
     for h in &args.headers {
-        let (k, v) = h.split_once(':').with_context(|| format!("header `{h}` is not `Name: value`"))?;
+        let (k, v) = h
+            .split_once(':')
+            .with_context(|| format!("header `{h}` is not `Name: value`"))?;
         headers.push((k.to_string(), v.to_string()));
     }
     let request = ingest::request(&args.method, &args.url, headers, body);
@@ -243,28 +316,52 @@ async fn connector(rt: &Runtime, args: ConnectorArgs) -> anyhow::Result<ExitCode
             .connectors
             .iter()
             .find(|c| c.instance.name == wanted || c.instance.plugin.info.name == wanted)
-            .with_context(|| format!("tenant `{}` has no connector named `{wanted}`", tenant.name))?;
-        (found.instance.plugin.clone(), found.instance.scope.clone(), found.channel.channel.clone())
+            .with_context(|| {
+                format!("tenant `{}` has no connector named `{wanted}`", tenant.name)
+            })?;
+        (
+            found.instance.plugin.clone(),
+            found.instance.scope.clone(),
+            found.channel.channel.clone(),
+        )
     } else {
-        let path = tenant::resolve_plugin(&args.plugin, Path::new("."), &[]).map_err(anyhow::Error::msg)?;
+        let path = tenant::resolve_plugin(&args.plugin, Path::new("."), &[])
+            .map_err(anyhow::Error::msg)?;
         let plugin = rt.load_file(&path).await?;
         let mut config = PluginConfig::default();
         for kv in &args.config {
-            let (k, v) = kv.split_once('=').with_context(|| format!("config `{kv}` is not `key=value`"))?;
+            let (k, v) = kv
+                .split_once('=')
+                .with_context(|| format!("config `{kv}` is not `key=value`"))?;
             config.values.insert(k.trim().to_string(), v.to_string());
         }
         for kv in &args.secrets {
-            let (k, source) = kv.split_once('=').with_context(|| format!("secret `{k}` is not `name=source`", k = kv.split('=').next().unwrap_or("")))?;
+            let (k, source) = kv.split_once('=').with_context(|| {
+                format!(
+                    "secret `{k}` is not `name=source`",
+                    k = kv.split('=').next().unwrap_or("")
+                )
+            })?;
             let value = if let Some(var) = source.strip_prefix("env:") {
-                std::env::var(var).with_context(|| format!("secret `{k}`: environment variable `{var}` is not set"))?
+                std::env::var(var).with_context(|| {
+                    format!("secret `{k}`: environment variable `{var}` is not set")
+                })?
             } else if let Some(file) = source.strip_prefix("file:") {
-                std::fs::read_to_string(file).with_context(|| format!("secret `{k}`: cannot read {file}"))?.trim().to_string()
+                std::fs::read_to_string(file)
+                    .with_context(|| format!("secret `{k}`: cannot read {file}"))?
+                    .trim()
+                    .to_string()
             } else {
                 source.to_string()
             };
-            config.secrets.insert(k.trim().to_string(), Secret::new(value));
+            config
+                .secrets
+                .insert(k.trim().to_string(), Secret::new(value));
         }
-        let scope = Arc::new(Scope { config, ..Scope::bare("cli", "connector", rt.default_limits()) });
+        let scope = Arc::new(Scope {
+            config,
+            ..Scope::bare("cli", "connector", rt.default_limits())
+        });
         if plugin.kind != switchboard::contract::PluginKind::Connector {
             bail!("{} is a {}, not a connector", plugin.info.name, plugin.kind);
         }
@@ -280,7 +377,10 @@ async fn connector(rt: &Runtime, args: ConnectorArgs) -> anyhow::Result<ExitCode
             ExitCode::SUCCESS
         }
         Err(e) => {
-            serde_json::to_writer_pretty(&mut out, &serde_json::json!({ "outcome": "refused", "error": e }))?;
+            serde_json::to_writer_pretty(
+                &mut out,
+                &serde_json::json!({ "outcome": "refused", "error": e }),
+            )?;
             eprintln!("refused: {e}");
             ExitCode::from(1)
         }

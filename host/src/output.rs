@@ -46,13 +46,20 @@ fn one_line(s: &str, max: usize) -> String {
     }
 }
 
-pub fn write_record(out: &mut impl Write, format: Format, line: usize, record: &Record) -> std::io::Result<()> {
+pub fn write_record(
+    out: &mut impl Write,
+    format: Format,
+    line: usize,
+    record: &Record,
+) -> std::io::Result<()> {
     match format {
         Format::Json => {
             let value = match record {
                 Record::Triage(t) => {
                     let mut v = json!({ "line": line, "kind": "message" });
-                    if let (Value::Object(o), Ok(Value::Object(t))) = (&mut v, serde_json::to_value(t)) {
+                    if let (Value::Object(o), Ok(Value::Object(t))) =
+                        (&mut v, serde_json::to_value(t))
+                    {
                         o.extend(t);
                     }
                     v
@@ -60,7 +67,9 @@ pub fn write_record(out: &mut impl Write, format: Format, line: usize, record: &
                 Record::Skipped { event_type, reason } => {
                     json!({ "line": line, "kind": "skipped", "event_type": event_type, "reason": reason })
                 }
-                Record::Challenge { status } => json!({ "line": line, "kind": "challenge", "status": status }),
+                Record::Challenge { status } => {
+                    json!({ "line": line, "kind": "challenge", "status": status })
+                }
                 Record::LineError(e) => json!({ "line": line, "kind": "error", "error": e }),
             };
             writeln!(out, "{value}")
@@ -68,19 +77,37 @@ pub fn write_record(out: &mut impl Write, format: Format, line: usize, record: &
         Format::Table => match record {
             Record::Triage(t) => {
                 let m = &t.message;
-                let who = m.author.handle.clone().unwrap_or_else(|| m.author.id.clone());
-                writeln!(out, "line {line:<4} {} {}  from {who}", m.channel, m.external_id)?;
+                let who = m
+                    .author
+                    .handle
+                    .clone()
+                    .unwrap_or_else(|| m.author.id.clone());
+                writeln!(
+                    out,
+                    "line {line:<4} {} {}  from {who}",
+                    m.channel, m.external_id
+                )?;
                 writeln!(out, "    text    \"{}\"", one_line(&m.text, 100))?;
                 if t.labels.is_empty() {
                     writeln!(out, "    labels  (none)")?;
                 }
                 for l in &t.labels {
-                    writeln!(out, "    label   {:<24} {:.2}  [{}]", l.label.name, l.label.score, l.classifier)?;
+                    writeln!(
+                        out,
+                        "    label   {:<24} {:.2}  [{}]",
+                        l.label.name, l.label.score, l.classifier
+                    )?;
                 }
                 for d in &t.drafts {
                     let len = d.length.map_or("?".to_string(), |n| n.to_string());
                     let fit = if d.fits { "fits" } else { "TOO LONG" };
-                    writeln!(out, "    draft   [{}] {len}/{} {fit}: \"{}\"", d.suggester, d.limit, one_line(&d.draft.text, 100))?;
+                    writeln!(
+                        out,
+                        "    draft   [{}] {len}/{} {fit}: \"{}\"",
+                        d.suggester,
+                        d.limit,
+                        one_line(&d.draft.text, 100)
+                    )?;
                 }
                 for e in &t.errors {
                     writeln!(out, "    ERROR   {e}")?;
@@ -92,7 +119,9 @@ pub fn write_record(out: &mut impl Write, format: Format, line: usize, record: &
                 "line {line:<4} skipped {}: {reason}\n",
                 event_type.as_deref().unwrap_or("event")
             ),
-            Record::Challenge { status } => writeln!(out, "line {line:<4} handshake answered ({status})\n"),
+            Record::Challenge { status } => {
+                writeln!(out, "line {line:<4} handshake answered ({status})\n")
+            }
             Record::LineError(e) => writeln!(out, "line {line:<4} ERROR {e}\n"),
         },
     }
@@ -159,18 +188,42 @@ pub fn write_inspection(
         "channel": channel,
     });
     match format {
-        Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&value).unwrap_or_default()),
+        Format::Json => writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&value).unwrap_or_default()
+        ),
         Format::Table => {
-            let list = |v: &[String]| if v.is_empty() { "(none)".to_string() } else { v.join(", ") };
+            let list = |v: &[String]| {
+                if v.is_empty() {
+                    "(none)".to_string()
+                } else {
+                    v.join(", ")
+                }
+            };
             writeln!(out, "file        {}", path.display())?;
-            writeln!(out, "plugin      {} {} ({})", p.info.name, p.info.version, p.info.vendor)?;
+            writeln!(
+                out,
+                "plugin      {} {} ({})",
+                p.info.name, p.info.version, p.info.vendor
+            )?;
             writeln!(out, "            {}", p.info.description)?;
-            writeln!(out, "kind        {} (world switchboard:plugin/{}@{})", p.kind, p.kind.world(), p.contract_version)?;
+            writeln!(
+                out,
+                "kind        {} (world switchboard:plugin/{}@{})",
+                p.kind,
+                p.kind.world(),
+                p.contract_version
+            )?;
             writeln!(out, "egress      {}", list(&p.info.egress))?;
             writeln!(out, "config      {}", list(&p.info.config_keys))?;
             writeln!(out, "secrets     {}", list(&p.info.secrets))?;
             if let Some(c) = channel {
-                writeln!(out, "channel     {} ({}), limit {} {:?}", c.channel, c.display_name, c.length_rule.max, c.length_rule.unit)?;
+                writeln!(
+                    out,
+                    "channel     {} ({}), limit {} {:?}",
+                    c.channel, c.display_name, c.length_rule.max, c.length_rule.unit
+                )?;
                 let caps: Vec<String> = c.capabilities.iter().map(|c| format!("{c:?}")).collect();
                 writeln!(out, "can         {}", caps.join(", "))?;
             }

@@ -49,27 +49,39 @@ pub fn call_context(tenant: &Tenant, connector: &Connector) -> CallContext {
 }
 
 /// Run `message` (which came in through `connector`) through the tenant's pipeline.
-pub async fn triage(rt: &Runtime, tenant: &Tenant, connector: &Connector, message: Message) -> Triage {
+pub async fn triage(
+    rt: &Runtime,
+    tenant: &Tenant,
+    connector: &Connector,
+    message: Message,
+) -> Triage {
     let ctx = call_context(tenant, connector);
     let mut errors = Vec::new();
 
     let classified = futures::future::join_all(
-        tenant.classifiers.iter().map(|c| rt.classify(&c.plugin, &c.scope, &message, &ctx)),
+        tenant
+            .classifiers
+            .iter()
+            .map(|c| rt.classify(&c.plugin, &c.scope, &message, &ctx)),
     )
     .await;
     let mut labels = Vec::new();
     for (classifier, result) in tenant.classifiers.iter().zip(classified) {
         match result {
-            Ok(found) => labels.extend(
-                found.into_iter().map(|label| SourcedLabel { classifier: classifier.name.clone(), label }),
-            ),
+            Ok(found) => labels.extend(found.into_iter().map(|label| SourcedLabel {
+                classifier: classifier.name.clone(),
+                label,
+            })),
             Err(e) => errors.push(e),
         }
     }
     let plain: Vec<Label> = labels.iter().map(|l| l.label.clone()).collect();
 
     let suggested = futures::future::join_all(
-        tenant.suggesters.iter().map(|s| rt.suggest(&s.plugin, &s.scope, &message, &plain, &ctx)),
+        tenant
+            .suggesters
+            .iter()
+            .map(|s| rt.suggest(&s.plugin, &s.scope, &message, &plain, &ctx)),
     )
     .await;
     let limit = connector.channel.length_rule.max;
@@ -87,11 +99,22 @@ pub async fn triage(rt: &Runtime, tenant: &Tenant, connector: &Connector, messag
                         }
                     };
                     let fits = length.is_some_and(|n| n <= limit);
-                    drafts.push(CheckedDraft { suggester: suggester.name.clone(), draft, length, limit, fits });
+                    drafts.push(CheckedDraft {
+                        suggester: suggester.name.clone(),
+                        draft,
+                        length,
+                        limit,
+                        fits,
+                    });
                 }
             }
             Err(e) => errors.push(e),
         }
     }
-    Triage { message, labels, drafts, errors }
+    Triage {
+        message,
+        labels,
+        drafts,
+        errors,
+    }
 }

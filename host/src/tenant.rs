@@ -91,7 +91,13 @@ pub enum ConfigError {
     #[error("{path}: {message}")]
     Invalid { path: String, message: String },
     #[error("{path}: tenant `{tenant}`, {section} `{entry}`: {message}")]
-    Entry { path: String, tenant: String, section: &'static str, entry: String, message: String },
+    Entry {
+        path: String,
+        tenant: String,
+        section: &'static str,
+        entry: String,
+        message: String,
+    },
 }
 
 /// A loaded plugin instance, with the scope its calls run in.
@@ -124,15 +130,25 @@ impl Tenant {
     /// The connector instance called `name`, or the only one if `name` is `None`.
     pub fn connector(&self, name: Option<&str>) -> Result<&Connector, String> {
         match name {
-            Some(n) => self.connectors.iter().find(|c| c.instance.name == n).ok_or_else(|| {
-                format!(
-                    "tenant `{}` has no connector `{n}` (it has: {})",
-                    self.name,
-                    self.connectors.iter().map(|c| c.instance.name.as_str()).collect::<Vec<_>>().join(", ")
-                )
-            }),
+            Some(n) => self
+                .connectors
+                .iter()
+                .find(|c| c.instance.name == n)
+                .ok_or_else(|| {
+                    format!(
+                        "tenant `{}` has no connector `{n}` (it has: {})",
+                        self.name,
+                        self.connectors
+                            .iter()
+                            .map(|c| c.instance.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                }),
             None if self.connectors.len() == 1 => Ok(&self.connectors[0]),
-            None if self.connectors.is_empty() => Err(format!("tenant `{}` has no connectors", self.name)),
+            None if self.connectors.is_empty() => {
+                Err(format!("tenant `{}` has no connectors", self.name))
+            }
             None => Err(format!(
                 "tenant `{}` has several connectors; name one (`connector` field of the request)",
                 self.name
@@ -144,12 +160,16 @@ impl Tenant {
 impl TenantFile {
     /// Parse and check a config file's text (`path` is for messages and relative paths).
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
-        let invalid = |message: String| ConfigError::Invalid { path: path.display().to_string(), message };
+        let invalid = |message: String| ConfigError::Invalid {
+            path: path.display().to_string(),
+            message,
+        };
         let file: TenantFile = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
         let valid_id = |s: &str| {
             !s.is_empty()
                 && s.len() <= 64
-                && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+                && s.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
         };
         if !valid_id(&file.tenant) {
             return Err(invalid(format!(
@@ -157,7 +177,9 @@ impl TenantFile {
                 file.tenant
             )));
         }
-        file.limits.validate().map_err(|m| invalid(format!("[limits]: {m}")))?;
+        file.limits
+            .validate()
+            .map_err(|m| invalid(format!("[limits]: {m}")))?;
         let mut seen = BTreeSet::new();
         for (section, entry) in file.entries() {
             let fail = |message: String| ConfigError::Entry {
@@ -168,7 +190,9 @@ impl TenantFile {
                 message,
             };
             if !valid_id(&entry.name) {
-                return Err(fail("names must be lowercase letters, digits, `-` or `_`".into()));
+                return Err(fail(
+                    "names must be lowercase letters, digits, `-` or `_`".into(),
+                ));
             }
             if !seen.insert(entry.name.clone()) {
                 return Err(fail("this name is used twice in the tenant".into()));
@@ -204,18 +228,29 @@ fn config_value(v: &toml::Value) -> String {
 pub fn resolve_plugin(spec: &str, base: &Path, dirs: &[PathBuf]) -> Result<PathBuf, String> {
     if spec.contains('/') || spec.ends_with(".wasm") {
         let p = base.join(spec);
-        return if p.is_file() { Ok(p) } else { Err(format!("no plugin file at {}", p.display())) };
+        return if p.is_file() {
+            Ok(p)
+        } else {
+            Err(format!("no plugin file at {}", p.display()))
+        };
     }
     let mut searched = Vec::new();
     let builtin = PathBuf::from(BUILTIN_PLUGIN_DIR);
-    for dir in dirs.iter().map(|d| base.join(d)).chain(std::iter::once(builtin)) {
+    for dir in dirs
+        .iter()
+        .map(|d| base.join(d))
+        .chain(std::iter::once(builtin))
+    {
         let candidate = dir.join(format!("{spec}.wasm"));
         if candidate.is_file() {
             return Ok(candidate);
         }
         searched.push(dir.display().to_string());
     }
-    Err(format!("no plugin named `{spec}` in {}", searched.join(", ")))
+    Err(format!(
+        "no plugin named `{spec}` in {}",
+        searched.join(", ")
+    ))
 }
 
 impl Tenant {
@@ -230,7 +265,11 @@ impl Tenant {
     }
 
     /// Load a parsed config; `path` anchors relative paths.
-    pub async fn from_file(file: TenantFile, path: &Path, runtime: &Runtime) -> Result<Tenant, ConfigError> {
+    pub async fn from_file(
+        file: TenantFile,
+        path: &Path,
+        runtime: &Runtime,
+    ) -> Result<Tenant, ConfigError> {
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let tenant_limits = file.limits.apply(runtime.default_limits());
         let egress = Arc::new(file.egress.clone());
@@ -250,15 +289,22 @@ impl Tenant {
                 entry: entry.name.clone(),
                 message,
             };
-            let plugin_path = resolve_plugin(&entry.plugin, &base, &file.plugin_dirs).map_err(fail)?;
-            let plugin = runtime.load_file(&plugin_path).await.map_err(|e| fail(e.to_string()))?;
+            let plugin_path =
+                resolve_plugin(&entry.plugin, &base, &file.plugin_dirs).map_err(fail)?;
+            let plugin = runtime
+                .load_file(&plugin_path)
+                .await
+                .map_err(|e| fail(e.to_string()))?;
             let expected = match section {
                 "connector" => PluginKind::Connector,
                 "classifier" => PluginKind::Classifier,
                 _ => PluginKind::Suggester,
             };
             if plugin.kind != expected {
-                return Err(fail(format!("`{}` is a {}, not a {expected}", entry.plugin, plugin.kind)));
+                return Err(fail(format!(
+                    "`{}` is a {}, not a {expected}",
+                    entry.plugin, plugin.kind
+                )));
             }
             if let Some(pin) = &entry.digest
                 && !pin.eq_ignore_ascii_case(&plugin.digest)
@@ -272,10 +318,15 @@ impl Tenant {
             let mut secrets = BTreeMap::new();
             for (name, source) in &entry.secrets {
                 let value = match source {
-                    SecretSource::Env(var) => std::env::var(var)
-                        .map_err(|_| fail(format!("secret `{name}`: environment variable `{var}` is not set")))?,
+                    SecretSource::Env(var) => std::env::var(var).map_err(|_| {
+                        fail(format!(
+                            "secret `{name}`: environment variable `{var}` is not set"
+                        ))
+                    })?,
                     SecretSource::File(p) => std::fs::read_to_string(base.join(p))
-                        .map_err(|e| fail(format!("secret `{name}`: cannot read {}: {e}", p.display())))?
+                        .map_err(|e| {
+                            fail(format!("secret `{name}`: cannot read {}: {e}", p.display()))
+                        })?
                         .trim()
                         .to_string(),
                     SecretSource::Value(v) => v.clone(),
@@ -286,7 +337,10 @@ impl Tenant {
                 Some(d) => {
                     let dir = base.join(d);
                     if !dir.is_dir() {
-                        return Err(fail(format!("granted_dir {} is not a directory", dir.display())));
+                        return Err(fail(format!(
+                            "granted_dir {} is not a directory",
+                            dir.display()
+                        )));
                     }
                     Some(dir)
                 }
@@ -296,14 +350,22 @@ impl Tenant {
                 tenant: file.tenant.clone(),
                 instance: entry.name.clone(),
                 config: PluginConfig {
-                    values: entry.config.iter().map(|(k, v)| (k.clone(), config_value(v))).collect(),
+                    values: entry
+                        .config
+                        .iter()
+                        .map(|(k, v)| (k.clone(), config_value(v)))
+                        .collect(),
                     secrets,
                 },
                 egress: egress.clone(),
                 limits: entry.limits.apply(tenant_limits),
                 granted_dir,
             });
-            let instance = Instance { name: entry.name.clone(), plugin, scope };
+            let instance = Instance {
+                name: entry.name.clone(),
+                plugin,
+                scope,
+            };
             match expected {
                 PluginKind::Connector => {
                     let channel = runtime
@@ -331,7 +393,10 @@ mod tests {
     #[test]
     fn errors_name_the_file_tenant_and_entry() {
         let err = parse("tenant = \"acme\"\n[[classifiers]]\nname = \"k\"\nplugin = \"x\"\n[[classifiers]]\nname = \"k\"\nplugin = \"y\"\n").unwrap_err();
-        assert_eq!(err, "t.toml: tenant `acme`, classifier `k`: this name is used twice in the tenant");
+        assert_eq!(
+            err,
+            "t.toml: tenant `acme`, classifier `k`: this name is used twice in the tenant"
+        );
         let err = parse("tenant = \"Acme Corp\"").unwrap_err();
         assert!(err.starts_with("t.toml: tenant id `Acme Corp`"), "{err}");
         let err = parse("tenant = \"acme\"\ncolour = \"blue\"").unwrap_err();

@@ -29,37 +29,99 @@ fn json_lines(out: &Output) -> Vec<Value> {
 #[test]
 fn readme_main_command_triages_the_bundled_example() {
     let cache = tempfile::tempdir().unwrap();
-    let out = switchboard(&["run", "examples/acme/tenant.toml", "examples/acme/inbound.jsonl"], cache.path());
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = switchboard(
+        &[
+            "run",
+            "examples/acme/tenant.toml",
+            "examples/acme/inbound.jsonl",
+        ],
+        cache.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let records = json_lines(&out);
-    let by_id = |id: &str| records.iter().find(|r| r["message"]["external_id"] == id).unwrap_or_else(|| panic!("{id}"));
-    let label_names = |r: &Value| r["labels"].as_array().unwrap().iter().map(|l| l["name"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+    let by_id = |id: &str| {
+        records
+            .iter()
+            .find(|r| r["message"]["external_id"] == id)
+            .unwrap_or_else(|| panic!("{id}"))
+    };
+    let label_names = |r: &Value| {
+        r["labels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["name"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
 
     let late = by_id("tw-1001");
     assert_eq!(late["message"]["tenant"], "acme");
     assert!(label_names(late).contains(&"topic:delivery".to_string()));
     let first = &late["drafts"][0];
-    assert!(first["text"].as_str().unwrap().starts_with("Hi Casey, sorry your parcel is late"), "{first}");
+    assert!(
+        first["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("Hi Casey, sorry your parcel is late"),
+        "{first}"
+    );
     assert!(first["text"].as_str().unwrap().ends_with("^Ana"));
-    assert_eq!((first["limit"].as_u64(), first["fits"].as_bool()), (Some(280), Some(true)));
+    assert_eq!(
+        (first["limit"].as_u64(), first["fits"].as_bool()),
+        (Some(280), Some(true))
+    );
 
     let spam = by_id("tw-1002");
     assert_eq!(label_names(spam), vec!["spam"]);
-    assert_eq!(spam["drafts"].as_array().unwrap().len(), 0, "spam gets no reply");
+    assert_eq!(
+        spam["drafts"].as_array().unwrap().len(),
+        0,
+        "spam gets no reply"
+    );
 
     let dm = by_id("dm-2001");
     assert_eq!(dm["message"]["visibility"], "Private");
 
-    let kinds: Vec<&str> = records.iter().map(|r| r["kind"].as_str().unwrap()).collect();
+    let kinds: Vec<&str> = records
+        .iter()
+        .map(|r| r["kind"].as_str().unwrap())
+        .collect();
     assert_eq!(kinds.iter().filter(|k| **k == "message").count(), 7);
-    assert!(records.iter().any(|r| r["kind"] == "skipped" && r["event_type"] == "like"));
-    assert!(records.iter().any(|r| r["kind"] == "challenge" && r["status"] == 200));
+    assert!(
+        records
+            .iter()
+            .any(|r| r["kind"] == "skipped" && r["event_type"] == "like")
+    );
+    assert!(
+        records
+            .iter()
+            .any(|r| r["kind"] == "challenge" && r["status"] == 200)
+    );
     let summary = records.last().unwrap();
-    assert_eq!((summary["kind"].as_str(), summary["failed_lines"].as_u64()), (Some("summary"), Some(0)));
+    assert_eq!(
+        (summary["kind"].as_str(), summary["failed_lines"].as_u64()),
+        (Some("summary"), Some(0))
+    );
 
-    let table = switchboard(&["run", "examples/acme/tenant.toml", "examples/acme/inbound.jsonl", "--format", "table"], cache.path());
+    let table = switchboard(
+        &[
+            "run",
+            "examples/acme/tenant.toml",
+            "examples/acme/inbound.jsonl",
+            "--format",
+            "table",
+        ],
+        cache.path(),
+    );
     let text = String::from_utf8_lossy(&table.stdout);
-    assert!(text.contains("label   spam") && text.contains("7 messages, 1 skipped"), "{text}");
+    assert!(
+        text.contains("label   spam") && text.contains("7 messages, 1 skipped"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -68,30 +130,74 @@ fn bad_lines_are_reported_one_by_one_and_the_run_goes_on() {
     let good = std::fs::read_to_string(repo_root().join("examples/acme/inbound.jsonl")).unwrap();
     let first_good = good.lines().next().unwrap();
     let tampered = first_good.replacen("never arrived", "arrived fine", 1);
-    let wrong_connector = first_good.replacen("\"connector\": \"webhook\"", "\"connector\": \"fax\"", 1);
-    let input = [first_good, "{this is not json", &tampered, &wrong_connector, "", first_good].join("\n");
+    let wrong_connector =
+        first_good.replacen("\"connector\": \"webhook\"", "\"connector\": \"fax\"", 1);
+    let input = [
+        first_good,
+        "{this is not json",
+        &tampered,
+        &wrong_connector,
+        "",
+        first_good,
+    ]
+    .join("\n");
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("mixed.jsonl");
     std::fs::write(&path, input).unwrap();
 
-    let out = switchboard(&["run", "examples/acme/tenant.toml", path.to_str().unwrap()], cache.path());
-    assert_eq!(out.status.code(), Some(1), "any failed line makes the exit code 1");
+    let out = switchboard(
+        &["run", "examples/acme/tenant.toml", path.to_str().unwrap()],
+        cache.path(),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "any failed line makes the exit code 1"
+    );
     let records = json_lines(&out);
     let errors: Vec<(u64, String)> = records
         .iter()
         .filter(|r| r["kind"] == "error")
-        .map(|r| (r["line"].as_u64().unwrap(), r["error"].as_str().unwrap().to_string()))
+        .map(|r| {
+            (
+                r["line"].as_u64().unwrap(),
+                r["error"].as_str().unwrap().to_string(),
+            )
+        })
         .collect();
     assert_eq!(errors.len(), 3, "{errors:?}");
     assert_eq!(errors[0].0, 2);
-    assert!(errors[0].1.starts_with("not a captured request"), "{}", errors[0].1);
+    assert!(
+        errors[0].1.starts_with("not a captured request"),
+        "{}",
+        errors[0].1
+    );
     assert_eq!(errors[1].0, 3);
-    assert!(errors[1].1.contains("unauthorized") && errors[1].1.contains("tenant `acme`"), "{}", errors[1].1);
-    assert!(!errors[1].1.contains("acme-demo-signing-secret"), "secrets never appear in errors");
+    assert!(
+        errors[1].1.contains("unauthorized") && errors[1].1.contains("tenant `acme`"),
+        "{}",
+        errors[1].1
+    );
+    assert!(
+        !errors[1].1.contains("acme-demo-signing-secret"),
+        "secrets never appear in errors"
+    );
     assert_eq!(errors[2].0, 4);
-    assert!(errors[2].1.contains("no connector `fax`"), "{}", errors[2].1);
-    let messages: Vec<u64> = records.iter().filter(|r| r["kind"] == "message").map(|r| r["line"].as_u64().unwrap()).collect();
-    assert_eq!(messages, vec![1, 6], "good lines before and after the bad ones are processed");
+    assert!(
+        errors[2].1.contains("no connector `fax`"),
+        "{}",
+        errors[2].1
+    );
+    let messages: Vec<u64> = records
+        .iter()
+        .filter(|r| r["kind"] == "message")
+        .map(|r| r["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        messages,
+        vec![1, 6],
+        "good lines before and after the bad ones are processed"
+    );
 }
 
 #[test]
@@ -99,23 +205,61 @@ fn connector_command_normalises_one_captured_request_or_refuses_it() {
     let cache = tempfile::tempdir().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let body = dir.path().join("body.json");
-    std::fs::write(&body, r#"{"id": 9, "author": {"id": "u-1", "handle": "@kim"}, "text": "Where is my parcel?"}"#).unwrap();
+    std::fs::write(
+        &body,
+        r#"{"id": 9, "author": {"id": "u-1", "handle": "@kim"}, "text": "Where is my parcel?"}"#,
+    )
+    .unwrap();
     let sig = {
         use hmac::Mac;
         let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"s3cret").unwrap();
         mac.update(&std::fs::read(&body).unwrap());
-        format!("X-Signature-256: sha256={}", hex::encode(mac.finalize().into_bytes()))
+        format!(
+            "X-Signature-256: sha256={}",
+            hex::encode(mac.finalize().into_bytes())
+        )
     };
     let body_arg = body.to_str().unwrap();
-    let ok = switchboard(&["connector", "generic-webhook", "--body", body_arg, "-H", &sig, "-s", "signing-secret=s3cret"], cache.path());
-    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    let ok = switchboard(
+        &[
+            "connector",
+            "generic-webhook",
+            "--body",
+            body_arg,
+            "-H",
+            &sig,
+            "-s",
+            "signing-secret=s3cret",
+        ],
+        cache.path(),
+    );
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
     let json: Value = serde_json::from_slice(&ok.stdout).unwrap();
     assert_eq!(json["outcome"], "events");
     let m = &json["events"][0]["message"];
-    assert_eq!((m["external_id"].as_str(), m["text"].as_str()), (Some("9"), Some("Where is my parcel?")));
+    assert_eq!(
+        (m["external_id"].as_str(), m["text"].as_str()),
+        (Some("9"), Some("Where is my parcel?"))
+    );
     assert_eq!(m["author"]["handle"], "@kim");
 
-    let refused = switchboard(&["connector", "generic-webhook", "--body", body_arg, "-H", "X-Signature-256: sha256=00", "-s", "signing-secret=s3cret"], cache.path());
+    let refused = switchboard(
+        &[
+            "connector",
+            "generic-webhook",
+            "--body",
+            body_arg,
+            "-H",
+            "X-Signature-256: sha256=00",
+            "-s",
+            "signing-secret=s3cret",
+        ],
+        cache.path(),
+    );
     assert_eq!(refused.status.code(), Some(1));
     let json: Value = serde_json::from_slice(&refused.stdout).unwrap();
     assert_eq!(json["outcome"], "refused");
@@ -125,14 +269,37 @@ fn connector_command_normalises_one_captured_request_or_refuses_it() {
     // The same request through the tenant's own connector config.
     let tenant_sig = {
         use hmac::Mac;
-        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"acme-demo-signing-secret").unwrap();
+        let mut mac =
+            hmac::Hmac::<sha2::Sha256>::new_from_slice(b"acme-demo-signing-secret").unwrap();
         mac.update(&std::fs::read(&body).unwrap());
-        format!("x-signature-256: sha256={}", hex::encode(mac.finalize().into_bytes()))
+        format!(
+            "x-signature-256: sha256={}",
+            hex::encode(mac.finalize().into_bytes())
+        )
     };
-    let via_tenant = switchboard(&["connector", "webhook", "--tenant", "examples/acme/tenant.toml", "--body", body_arg, "-H", &tenant_sig], cache.path());
-    assert!(via_tenant.status.success(), "{}", String::from_utf8_lossy(&via_tenant.stderr));
+    let via_tenant = switchboard(
+        &[
+            "connector",
+            "webhook",
+            "--tenant",
+            "examples/acme/tenant.toml",
+            "--body",
+            body_arg,
+            "-H",
+            &tenant_sig,
+        ],
+        cache.path(),
+    );
+    assert!(
+        via_tenant.status.success(),
+        "{}",
+        String::from_utf8_lossy(&via_tenant.stderr)
+    );
 
-    let missing = switchboard(&["connector", "no-such-plugin", "--body", body_arg], cache.path());
+    let missing = switchboard(
+        &["connector", "no-such-plugin", "--body", body_arg],
+        cache.path(),
+    );
     assert_eq!(missing.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no plugin named `no-such-plugin`"));
 }
@@ -140,13 +307,25 @@ fn connector_command_normalises_one_captured_request_or_refuses_it() {
 #[test]
 fn inspect_reports_kind_contract_capabilities_and_digest() {
     let cache = tempfile::tempdir().unwrap();
-    let out = switchboard(&["inspect", "generic-webhook", "--format", "json"], cache.path());
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = switchboard(
+        &["inspect", "generic-webhook", "--format", "json"],
+        cache.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let json: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["kind"], "connector");
     assert_eq!(json["world"], "switchboard:plugin/channel-adapter@0.1.0");
     assert_eq!(json["egress"], serde_json::json!(["*"]));
-    assert!(json["secrets"].as_array().unwrap().contains(&Value::from("signing-secret")));
+    assert!(
+        json["secrets"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from("signing-secret"))
+    );
     let bytes = std::fs::read(plugin_path("generic-webhook")).unwrap();
     let digest = {
         use sha2::Digest;

@@ -22,10 +22,22 @@ pub struct Request {
 
 impl Request {
     pub fn get(url: &str) -> Self {
-        Request { method: "GET".into(), url: url.into(), headers: vec![], body: vec![], timeout_ms: None }
+        Request {
+            method: "GET".into(),
+            url: url.into(),
+            headers: vec![],
+            body: vec![],
+            timeout_ms: None,
+        }
     }
     pub fn post(url: &str, body: impl Into<Vec<u8>>) -> Self {
-        Request { method: "POST".into(), url: url.into(), headers: vec![], body: body.into(), timeout_ms: None }
+        Request {
+            method: "POST".into(),
+            url: url.into(),
+            headers: vec![],
+            body: body.into(),
+            timeout_ms: None,
+        }
     }
     /// A POST with a JSON body and content type.
     pub fn post_json(url: &str, body: &serde_json::Value) -> Self {
@@ -91,7 +103,9 @@ impl std::fmt::Display for HttpError {
 impl From<HttpError> for crate::PluginError {
     fn from(e: HttpError) -> Self {
         match e {
-            HttpError::Denied(m) => crate::PluginError::NotConfigured(format!("egress denied: {m}")),
+            HttpError::Denied(m) => {
+                crate::PluginError::NotConfigured(format!("egress denied: {m}"))
+            }
             HttpError::InvalidUrl(m) => crate::PluginError::Internal(format!("invalid url: {m}")),
             other => crate::PluginError::Unavailable(other.to_string()),
         }
@@ -115,7 +129,9 @@ fn split_url(url: &str) -> Result<(Scheme, String, String), HttpError> {
     } else if let Some(r) = url.strip_prefix("http://") {
         (Scheme::Http, r)
     } else {
-        return Err(HttpError::InvalidUrl(format!("{url}: only http and https are supported")));
+        return Err(HttpError::InvalidUrl(format!(
+            "{url}: only http and https are supported"
+        )));
     };
     let (authority, path) = match rest.find(['/', '?']) {
         Some(i) if rest.as_bytes()[i] == b'/' => (&rest[..i], rest[i..].to_string()),
@@ -151,9 +167,13 @@ pub fn send(request: &Request) -> Result<Response, HttpError> {
     let bad = |what: &str| HttpError::InvalidUrl(format!("{}: bad {what}", request.url));
     out.set_method(&method).map_err(|_| bad("method"))?;
     out.set_scheme(Some(&scheme)).map_err(|_| bad("scheme"))?;
-    out.set_authority(Some(&authority)).map_err(|_| bad("host"))?;
-    out.set_path_with_query(Some(&path)).map_err(|_| bad("path"))?;
-    let body = out.body().map_err(|_| HttpError::Failed("request body unavailable".into()))?;
+    out.set_authority(Some(&authority))
+        .map_err(|_| bad("host"))?;
+    out.set_path_with_query(Some(&path))
+        .map_err(|_| bad("path"))?;
+    let body = out
+        .body()
+        .map_err(|_| HttpError::Failed("request body unavailable".into()))?;
 
     let options = request.timeout_ms.map(|ms| {
         let o = RequestOptions::new();
@@ -164,7 +184,9 @@ pub fn send(request: &Request) -> Result<Response, HttpError> {
     });
     let future = outgoing_handler::handle(out, options).map_err(error_code)?;
     {
-        let stream = body.write().map_err(|_| HttpError::Failed("request body stream".into()))?;
+        let stream = body
+            .write()
+            .map_err(|_| HttpError::Failed("request body stream".into()))?;
         for chunk in request.body.chunks(4096) {
             stream
                 .blocking_write_and_flush(chunk)
@@ -188,10 +210,14 @@ pub fn send(request: &Request) -> Result<Response, HttpError> {
         .into_iter()
         .map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned()))
         .collect();
-    let incoming = response.consume().map_err(|_| HttpError::Body("body already taken".into()))?;
+    let incoming = response
+        .consume()
+        .map_err(|_| HttpError::Body("body already taken".into()))?;
     let mut bytes = Vec::new();
     {
-        let stream = incoming.stream().map_err(|_| HttpError::Body("body stream".into()))?;
+        let stream = incoming
+            .stream()
+            .map_err(|_| HttpError::Body("body stream".into()))?;
         loop {
             match stream.blocking_read(64 * 1024) {
                 Ok(chunk) => bytes.extend_from_slice(&chunk),
@@ -200,5 +226,9 @@ pub fn send(request: &Request) -> Result<Response, HttpError> {
             }
         }
     }
-    Ok(Response { status, headers, body: bytes })
+    Ok(Response {
+        status,
+        headers,
+        body: bytes,
+    })
 }

@@ -135,13 +135,13 @@ macro_rules! export_suggester {
 
 /// The names a plugin usually needs.
 pub mod prelude {
-        pub use crate::{
-        ChannelAdapter, ChannelInfo, Event, HttpRequest, HttpResponse, PollBatch,
-        DeliveryReceipt, Capability, SkippedEvent, WebhookOutcome,
-    };
     pub use crate::{
         Attachment, AttachmentKind, Author, CallContext, Classifier, Draft, Evidence, Label,
         LengthRule, LengthUnit, Message, MessageAction, Origin, OutboundReply, PluginError,
         PluginInfo, ReplySuggester, Span, Visibility, config, http, kv, log,
+    };
+    pub use crate::{
+        Capability, ChannelAdapter, ChannelInfo, DeliveryReceipt, Event, HttpRequest, HttpResponse,
+        PollBatch, SkippedEvent, WebhookOutcome,
     };
 }

@@ -7,20 +7,30 @@ impl Label {
     pub fn new(name: &str, score: f32) -> Self {
         Label {
             name: name.into(),
-            score: if score.is_nan() { 0.0 } else { score.clamp(0.0, 1.0) },
+            score: if score.is_nan() {
+                0.0
+            } else {
+                score.clamp(0.0, 1.0)
+            },
             evidence: Vec::new(),
         }
     }
     /// Add a reason that does not point at the text.
     pub fn because(mut self, note: &str) -> Self {
-        self.evidence.push(Evidence { note: note.into(), span: None });
+        self.evidence.push(Evidence {
+            note: note.into(),
+            span: None,
+        });
         self
     }
     /// Add a reason that points at bytes `start..end` of the text.
     pub fn at(mut self, note: &str, start: usize, end: usize) -> Self {
         self.evidence.push(Evidence {
             note: note.into(),
-            span: Some(Span { start: start as u32, end: end as u32 }),
+            span: Some(Span {
+                start: start as u32,
+                end: end as u32,
+            }),
         });
         self
     }

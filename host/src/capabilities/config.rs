@@ -46,11 +46,20 @@ impl Host for PluginState {
     }
 
     async fn get_all(&mut self) -> Vec<(String, String)> {
-        self.scope.config.values.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+        self.scope
+            .config
+            .values
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
     }
 
     async fn secret(&mut self, name: String) -> Option<String> {
-        self.scope.config.secrets.get(&name).map(|s| s.expose().to_string())
+        self.scope
+            .config
+            .secrets
+            .get(&name)
+            .map(|s| s.expose().to_string())
     }
 }
 
@@ -62,7 +71,10 @@ mod tests {
     fn secrets_never_format_their_value() {
         let s = Secret::new("hunter2");
         assert!(!format!("{s:?} {s}").contains("hunter2"));
-        let cfg = PluginConfig { secrets: [("k".into(), s)].into(), ..Default::default() };
+        let cfg = PluginConfig {
+            secrets: [("k".into(), s)].into(),
+            ..Default::default()
+        };
         assert!(!format!("{cfg:?}").contains("hunter2"));
     }
 }

@@ -108,7 +108,10 @@ impl EgressClients {
             }
             b.build()
         };
-        Ok(EgressClients { public_only: build(true)?, any_address: build(false)? })
+        Ok(EgressClients {
+            public_only: build(true)?,
+            any_address: build(false)?,
+        })
     }
 }
 
@@ -152,7 +155,10 @@ impl EgressHooks {
         self.denials
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .push(Denial { target: target.to_string(), reason });
+            .push(Denial {
+                target: target.to_string(),
+                reason,
+            });
     }
 
     /// Apply the policy to a host and port; `Ok` means the request may go out.
@@ -176,11 +182,19 @@ impl EgressHooks {
             Ok(ip) => vec![ip],
             Err(_) => match tokio::net::lookup_host((bare, port)).await {
                 Ok(a) => a.map(|s| s.ip()).collect(),
-                Err(_) => return Err(HttpError::DnsError { rcode: None, info_code: None }),
+                Err(_) => {
+                    return Err(HttpError::DnsError {
+                        rcode: None,
+                        info_code: None,
+                    });
+                }
             },
         };
         if let Some(bad) = addrs.iter().find(|ip| is_non_public(**ip)) {
-            self.deny(host, format!("host `{host}` resolves to non-public address {bad}"));
+            self.deny(
+                host,
+                format!("host `{host}` resolves to non-public address {bad}"),
+            );
             return Err(HttpError::DestinationIpProhibited);
         }
         Ok(())
@@ -192,7 +206,11 @@ impl EgressHooks {
         options: Option<RequestOptions>,
     ) -> Result<http::Response<WasiBody>, HttpError> {
         let (parts, body) = request.into_parts();
-        let host = parts.uri.host().ok_or(HttpError::HttpRequestUriInvalid)?.to_string();
+        let host = parts
+            .uri
+            .host()
+            .ok_or(HttpError::HttpRequestUriInvalid)?
+            .to_string();
         let https = parts.uri.scheme() == Some(&http::uri::Scheme::HTTPS);
         let port = parts.uri.port_u16().unwrap_or(if https { 443 } else { 80 });
         self.vet(&host, port).await?;
@@ -205,8 +223,11 @@ impl EgressHooks {
         let timeout = options
             .and_then(|o| o.first_byte_timeout)
             .map_or(self.timeout, |t| t.min(self.timeout));
-        let client =
-            if self.policy.allow_private { &self.clients.any_address } else { &self.clients.public_only };
+        let client = if self.policy.allow_private {
+            &self.clients.any_address
+        } else {
+            &self.clients.public_only
+        };
         let response = client
             .request(parts.method, parts.uri.to_string())
             .headers(parts.headers)
@@ -273,7 +294,8 @@ impl WasiHttpHooks for EgressHooks {
         request: http::Request<WasiBody>,
         options: Option<RequestOptions>,
         _fut: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
-    ) -> Box<dyn Future<Output = Result<(http::Response<WasiBody>, IoFuture), HttpError>> + Send> {
+    ) -> Box<dyn Future<Output = Result<(http::Response<WasiBody>, IoFuture), HttpError>> + Send>
+    {
         let hooks = EgressHooks {
             declared: self.declared.clone(),
             policy: self.policy.clone(),
@@ -289,7 +311,6 @@ impl WasiHttpHooks for EgressHooks {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -300,13 +321,28 @@ mod tests {
         assert!(!host_matches("*.slack.com", "slack.com"));
         assert!(!host_matches("*.slack.com", "evilslack.com"));
         assert!(host_matches("API.Telegram.org", "api.telegram.org."));
-        assert!(!host_matches("api.telegram.org", "api.telegram.org.evil.com"));
+        assert!(!host_matches(
+            "api.telegram.org",
+            "api.telegram.org.evil.com"
+        ));
         assert!(host_matches("*", "anything.example"));
     }
 
     #[test]
     fn private_ranges_are_non_public() {
-        for ip in ["127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "100.64.0.1", "0.0.0.0", "::1", "fe80::1", "fd00::1", "::ffff:127.0.0.1"] {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "fe80::1",
+            "fd00::1",
+            "::ffff:127.0.0.1",
+        ] {
             assert!(is_non_public(ip.parse().unwrap()), "{ip}");
         }
         for ip in ["1.1.1.1", "93.184.216.34", "2606:4700::1111"] {

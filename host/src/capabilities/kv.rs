@@ -93,7 +93,10 @@ fn check_key(key: &str) -> Result<(), KvError> {
 
 impl PluginState {
     fn kv_namespace(&self) -> Namespace {
-        Namespace { tenant: self.scope.tenant.clone(), plugin: self.plugin_name.clone() }
+        Namespace {
+            tenant: self.scope.tenant.clone(),
+            plugin: self.plugin_name.clone(),
+        }
     }
 }
 
@@ -121,7 +124,9 @@ impl Host for PluginState {
     }
 
     async fn list_keys(&mut self, prefix: String, limit: u32) -> Vec<String> {
-        self.kv.list(&self.kv_namespace(), &prefix, limit.min(10_000) as usize).unwrap_or_default()
+        self.kv
+            .list(&self.kv_namespace(), &prefix, limit.min(10_000) as usize)
+            .unwrap_or_default()
     }
 }
 
@@ -132,8 +137,14 @@ mod tests {
     #[test]
     fn namespaces_do_not_share_keys() {
         let kv = MemoryKv::default();
-        let a = Namespace { tenant: "a".into(), plugin: "p".into() };
-        let b = Namespace { tenant: "b".into(), plugin: "p".into() };
+        let a = Namespace {
+            tenant: "a".into(),
+            plugin: "p".into(),
+        };
+        let b = Namespace {
+            tenant: "b".into(),
+            plugin: "p".into(),
+        };
         kv.set(&a, "cursor", b"1".to_vec()).unwrap();
         assert_eq!(kv.get(&b, "cursor").unwrap(), None);
         assert_eq!(kv.list(&b, "", 10).unwrap(), Vec::<String>::new());
@@ -143,10 +154,17 @@ mod tests {
     #[test]
     fn quota_is_enforced() {
         let kv = MemoryKv::default();
-        let a = Namespace { tenant: "a".into(), plugin: "p".into() };
+        let a = Namespace {
+            tenant: "a".into(),
+            plugin: "p".into(),
+        };
         for i in 0..16 {
-            kv.set(&a, &format!("k{i}"), vec![0; MAX_VALUE_BYTES - 8]).unwrap();
+            kv.set(&a, &format!("k{i}"), vec![0; MAX_VALUE_BYTES - 8])
+                .unwrap();
         }
-        assert!(matches!(kv.set(&a, "more", vec![0; 1024]), Err(KvError::QuotaExceeded(_))));
+        assert!(matches!(
+            kv.set(&a, "more", vec![0; 1024]),
+            Err(KvError::QuotaExceeded(_))
+        ));
     }
 }

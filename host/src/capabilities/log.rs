@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 
-use tokio::io::AsyncWrite;
 use bytes::Bytes;
+use tokio::io::AsyncWrite;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 
@@ -42,7 +42,9 @@ impl LogContext {
     /// Take `n` bytes from the budget; false when it is spent.
     fn spend(&self, n: usize) -> bool {
         self.budget
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| left.checked_sub(n))
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                left.checked_sub(n)
+            })
             .is_ok()
     }
 
@@ -82,10 +84,18 @@ pub struct LogPipe {
 
 impl LogPipe {
     pub fn stdout(ctx: LogContext) -> Self {
-        LogPipe { ctx, source: "stdout", level: Level::Info }
+        LogPipe {
+            ctx,
+            source: "stdout",
+            level: Level::Info,
+        }
     }
     pub fn stderr(ctx: LogContext) -> Self {
-        LogPipe { ctx, source: "stderr", level: Level::Warn }
+        LogPipe {
+            ctx,
+            source: "stderr",
+            level: Level::Warn,
+        }
     }
 }
 
@@ -97,13 +107,19 @@ impl IsTerminal for LogPipe {
 
 impl StdoutStream for LogPipe {
     fn async_stream(&self) -> Box<dyn AsyncWrite + Send + Sync> {
-        Box::new(LineWriter { pipe: self.clone(), line: Vec::new() })
+        Box::new(LineWriter {
+            pipe: self.clone(),
+            line: Vec::new(),
+        })
     }
 
     /// Writes are consumed synchronously (they only format a log line), so the stream is
     /// always ready: no background task and no round trip per `println!`.
     fn p2_stream(&self) -> Box<dyn OutputStream> {
-        Box::new(LineWriter { pipe: self.clone(), line: Vec::new() })
+        Box::new(LineWriter {
+            pipe: self.clone(),
+            line: Vec::new(),
+        })
     }
 }
 
@@ -126,14 +142,20 @@ impl LineWriter {
     fn flush_line(&mut self) {
         if !self.line.is_empty() {
             let text = String::from_utf8_lossy(&self.line).into_owned();
-            self.pipe.ctx.emit(self.pipe.level, self.pipe.source, text.trim_end());
+            self.pipe
+                .ctx
+                .emit(self.pipe.level, self.pipe.source, text.trim_end());
             self.line.clear();
         }
     }
 }
 
 impl AsyncWrite for LineWriter {
-    fn poll_write(mut self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
         self.push(buf);
         Poll::Ready(Ok(buf.len()))
     }

@@ -23,7 +23,9 @@ pub fn context(log: &LogContext, granted_dir: Option<&PathBuf>) -> std::io::Resu
     if let Some(dir) = granted_dir {
         builder
             .preopened_dir(dir, GRANTED_DIR_GUEST_PATH, FsPerms::ReadOnly)
-            .map_err(|e| std::io::Error::other(format!("granted directory {}: {e}", dir.display())))?;
+            .map_err(|e| {
+                std::io::Error::other(format!("granted directory {}: {e}", dir.display()))
+            })?;
     }
     Ok(builder.build())
 }

@@ -41,7 +41,9 @@ impl CompileCache {
     }
 
     fn path_for(&self, digest: &str) -> Option<PathBuf> {
-        self.dir.as_ref().map(|d| d.join(format!("{digest}-{}.cwasm", self.engine_tag)))
+        self.dir
+            .as_ref()
+            .map(|d| d.join(format!("{digest}-{}.cwasm", self.engine_tag)))
     }
 
     /// Load the compiled form of `bytes` from the cache, or compile and store it.
@@ -65,12 +67,17 @@ impl CompileCache {
             // their SHA-256 (stored with them) matches, so they are not damaged.
             match unsafe { Component::deserialize(engine, compiled) } {
                 Ok(c) => return Ok((c, CacheOutcome::Hit)),
-                Err(e) => tracing::warn!(path = %path.display(), "ignoring unusable cache entry: {e}"),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), "ignoring unusable cache entry: {e}")
+                }
             }
         }
         match self.path_for(digest) {
             Some(path) => self.compile_and_store(engine, bytes, &path),
-            None => Ok((Component::from_binary(engine, bytes)?, CacheOutcome::Compiled)),
+            None => Ok((
+                Component::from_binary(engine, bytes)?,
+                CacheOutcome::Compiled,
+            )),
         }
     }
 

@@ -16,16 +16,27 @@ pub enum LoadError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{origin}: not a WebAssembly component ({detail}); build plugins with `cargo build --target wasm32-wasip2`")]
+    #[error(
+        "{origin}: not a WebAssembly component ({detail}); build plugins with `cargo build --target wasm32-wasip2`"
+    )]
     NotAComponent { origin: String, detail: String },
     #[error(
         "{origin}: plugin targets `{export}` (contract {found}), but this host supports switchboard:plugin@{supported}; rebuild the plugin against switchboard-sdk {supported}"
     )]
-    IncompatibleContract { origin: String, export: String, found: String, supported: String },
+    IncompatibleContract {
+        origin: String,
+        export: String,
+        found: String,
+        supported: String,
+    },
     #[error(
         "{origin}: not a Switchboard plugin: it exports none of switchboard:plugin/{{channel,classify,suggest}}@{supported} (its exports: {exports})"
     )]
-    UnknownWorld { origin: String, exports: String, supported: String },
+    UnknownWorld {
+        origin: String,
+        exports: String,
+        supported: String,
+    },
     #[error("{origin}: needs an import this host does not provide: {detail}")]
     Link { origin: String, detail: String },
     #[error("{origin}: plugin could not describe itself: {detail}")]
@@ -112,6 +123,11 @@ pub struct CallError {
 impl CallError {
     /// True when the plugin itself rejected the input as unverifiable (bad signature).
     pub fn is_unauthorized(&self) -> bool {
-        matches!(&self.failure, CallFailure::Plugin { error: PluginError::Unauthorized(_) })
+        matches!(
+            &self.failure,
+            CallFailure::Plugin {
+                error: PluginError::Unauthorized(_)
+            }
+        )
     }
 }

@@ -49,8 +49,12 @@ impl LimitOverrides {
     pub fn apply(&self, base: Limits) -> Limits {
         Limits {
             timeout_ms: self.timeout_ms.unwrap_or(base.timeout_ms),
-            memory_bytes: self.memory_mb.map_or(base.memory_bytes, |m| m * 1024 * 1024),
-            max_output_bytes: self.max_output_kb.map_or(base.max_output_bytes, |k| k * 1024),
+            memory_bytes: self
+                .memory_mb
+                .map_or(base.memory_bytes, |m| m * 1024 * 1024),
+            max_output_bytes: self
+                .max_output_kb
+                .map_or(base.max_output_bytes, |k| k * 1024),
             http_timeout_ms: self.http_timeout_ms.unwrap_or(base.http_timeout_ms),
             http_max_response_bytes: self
                 .http_max_response_kb
@@ -63,8 +67,14 @@ impl LimitOverrides {
         if self.timeout_ms.is_some_and(|t| t == 0 || t > 600_000) {
             return Err("timeout_ms must be between 1 and 600000".into());
         }
-        if self.memory_mb.is_some_and(|m| m == 0 || m * 1024 * 1024 > MAX_MEMORY_BYTES) {
-            return Err(format!("memory_mb must be between 1 and {}", MAX_MEMORY_BYTES >> 20));
+        if self
+            .memory_mb
+            .is_some_and(|m| m == 0 || m * 1024 * 1024 > MAX_MEMORY_BYTES)
+        {
+            return Err(format!(
+                "memory_mb must be between 1 and {}",
+                MAX_MEMORY_BYTES >> 20
+            ));
         }
         if self.max_output_kb == Some(0) || self.http_max_response_kb == Some(0) {
             return Err("size limits must be positive".into());
@@ -85,7 +95,12 @@ pub struct MemoryLimiter {
 }
 
 impl wasmtime::ResourceLimiter for MemoryLimiter {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         if desired > self.limit {
             self.hit = true;
             return Ok(false);
@@ -93,7 +108,12 @@ impl wasmtime::ResourceLimiter for MemoryLimiter {
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         Ok(desired <= 1_000_000)
     }
 }

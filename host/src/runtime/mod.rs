@@ -22,7 +22,10 @@ use wasmtime::component::{
     ComponentExportIndex, ComponentNamedList, HasSelf, InstancePre, Lift, Linker, Lower,
     ResourceTable,
 };
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap, UpdateDeadline};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap,
+    UpdateDeadline,
+};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
@@ -31,8 +34,8 @@ use crate::capabilities::egress::{Denial, EgressClients, EgressHooks, EgressPoli
 use crate::capabilities::kv::{KvStore, MemoryKv};
 use crate::capabilities::log::LogContext;
 use crate::contract::{
-    self, CallContext, ChannelInfo, DeliveryReceipt, Draft, HttpRequest, KindMatch, Label,
-    Message, OutboundReply, PluginError, PluginInfo, PluginKind, PollBatch, WebhookOutcome,
+    self, CallContext, ChannelInfo, DeliveryReceipt, Draft, HttpRequest, KindMatch, Label, Message,
+    OutboundReply, PluginError, PluginInfo, PluginKind, PollBatch, WebhookOutcome,
 };
 pub use cache::{CacheOutcome, CompileCache, digest};
 pub use error::{CallError, CallFailure, LoadError, Stage};
@@ -113,13 +116,20 @@ pub struct PluginState {
 
 impl WasiView for PluginState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
 impl WasiHttpView for PluginState {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.hooks }
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
     }
 }
 
@@ -155,7 +165,14 @@ impl std::fmt::Debug for Plugin {
 /// Functions of each kind's interface, looked up once at load.
 fn functions_of(kind: PluginKind) -> &'static [&'static str] {
     match kind {
-        PluginKind::Connector => &["about", "info", "handle-webhook", "poll", "deliver", "measure"],
+        PluginKind::Connector => &[
+            "about",
+            "info",
+            "handle-webhook",
+            "poll",
+            "deliver",
+            "measure",
+        ],
         PluginKind::Classifier => &["about", "classify"],
         PluginKind::Suggester => &["about", "suggest"],
     }
@@ -218,12 +235,14 @@ impl Runtime {
         let stop = Arc::new(AtomicBool::new(false));
         let ticker_engine = engine.clone();
         let ticker_stop = stop.clone();
-        let thread = std::thread::Builder::new().name("switchboard-epoch".into()).spawn(move || {
-            while !ticker_stop.load(Ordering::Relaxed) {
-                std::thread::sleep(EPOCH_TICK);
-                ticker_engine.increment_epoch();
-            }
-        })?;
+        let thread = std::thread::Builder::new()
+            .name("switchboard-epoch".into())
+            .spawn(move || {
+                while !ticker_stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    ticker_engine.increment_epoch();
+                }
+            })?;
 
         let cache = CompileCache::new(&engine, options.cache_dir);
         Ok(Runtime {
@@ -234,7 +253,10 @@ impl Runtime {
                 defaults: options.defaults,
                 kv: options.kv,
                 egress: EgressClients::new()?,
-                _ticker: EpochTicker { stop, thread: Some(thread) },
+                _ticker: EpochTicker {
+                    stop,
+                    thread: Some(thread),
+                },
             }),
         })
     }
@@ -249,7 +271,10 @@ impl Runtime {
         let origin = path.display().to_string();
         let bytes = tokio::fs::read(path)
             .await
-            .map_err(|source| LoadError::Read { origin: origin.clone(), source })?;
+            .map_err(|source| LoadError::Read {
+                origin: origin.clone(),
+                source,
+            })?;
         self.load_bytes(&bytes, &origin).await
     }
 
@@ -265,48 +290,73 @@ impl Runtime {
             inner.cache.load(&inner.engine, &owned, &digest_for_compile)
         })
         .await
-        .map_err(|e| LoadError::NotAComponent { origin: origin.clone(), detail: e.to_string() })?;
+        .map_err(|e| LoadError::NotAComponent {
+            origin: origin.clone(),
+            detail: e.to_string(),
+        })?;
         let (component, cache) = compiled.map_err(|e| LoadError::NotAComponent {
             origin: origin.clone(),
             detail: first_line(&e),
         })?;
 
         let ty = component.component_type();
-        let names: Vec<String> = ty.exports(&self.inner.engine).map(|(n, _)| n.to_string()).collect();
-        let (kind, export, contract_version) = match contract::match_kind(names.iter().map(String::as_str)) {
-            KindMatch::Supported { kind, export, version } => (kind, export, version),
-            KindMatch::Incompatible { export, version } => {
-                return Err(LoadError::IncompatibleContract {
-                    origin,
+        let names: Vec<String> = ty
+            .exports(&self.inner.engine)
+            .map(|(n, _)| n.to_string())
+            .collect();
+        let (kind, export, contract_version) =
+            match contract::match_kind(names.iter().map(String::as_str)) {
+                KindMatch::Supported {
+                    kind,
                     export,
-                    found: version,
-                    supported: contract::VERSION.into(),
-                });
-            }
-            KindMatch::Unknown => {
-                return Err(LoadError::UnknownWorld {
-                    origin,
-                    exports: if names.is_empty() { "none".into() } else { names.join(", ") },
-                    supported: contract::VERSION.into(),
-                });
-            }
-        };
+                    version,
+                } => (kind, export, version),
+                KindMatch::Incompatible { export, version } => {
+                    return Err(LoadError::IncompatibleContract {
+                        origin,
+                        export,
+                        found: version,
+                        supported: contract::VERSION.into(),
+                    });
+                }
+                KindMatch::Unknown => {
+                    return Err(LoadError::UnknownWorld {
+                        origin,
+                        exports: if names.is_empty() {
+                            "none".into()
+                        } else {
+                            names.join(", ")
+                        },
+                        supported: contract::VERSION.into(),
+                    });
+                }
+            };
 
-        let pre = self.inner.linker.instantiate_pre(&component).map_err(|e| LoadError::Link {
-            origin: origin.clone(),
-            detail: format!("{e:#}"),
-        })?;
-        let iface = component.get_export_index(None, &export).ok_or_else(|| LoadError::UnknownWorld {
-            origin: origin.clone(),
-            exports: names.join(", "),
-            supported: contract::VERSION.into(),
-        })?;
+        let pre = self
+            .inner
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| LoadError::Link {
+                origin: origin.clone(),
+                detail: format!("{e:#}"),
+            })?;
+        let iface =
+            component
+                .get_export_index(None, &export)
+                .ok_or_else(|| LoadError::UnknownWorld {
+                    origin: origin.clone(),
+                    exports: names.join(", "),
+                    supported: contract::VERSION.into(),
+                })?;
         let mut funcs = HashMap::new();
         for &f in functions_of(kind) {
-            let idx = component.get_export_index(Some(&iface), f).ok_or_else(|| LoadError::Link {
-                origin: origin.clone(),
-                detail: format!("`{export}` lacks the function `{f}`"),
-            })?;
+            let idx =
+                component
+                    .get_export_index(Some(&iface), f)
+                    .ok_or_else(|| LoadError::Link {
+                        origin: origin.clone(),
+                        detail: format!("`{export}` lacks the function `{f}`"),
+                    })?;
             funcs.insert(f, idx);
         }
 
@@ -334,19 +384,33 @@ impl Runtime {
             .call(&plugin, &scope, Stage::About, "about", ())
             .await
             .map(|(i,): (PluginInfo,)| i)
-            .map_err(|e| LoadError::About { origin: origin.clone(), detail: e.failure.to_string() })?;
+            .map_err(|e| LoadError::About {
+                origin: origin.clone(),
+                detail: e.failure.to_string(),
+            })?;
         info.check(&self.inner.defaults)
-            .map_err(|detail| LoadError::About { origin: origin.clone(), detail })?;
+            .map_err(|detail| LoadError::About {
+                origin: origin.clone(),
+                detail,
+            })?;
         plugin.info = info;
         tracing::debug!(plugin = %plugin.info.name, version = %plugin.info.version, kind = %plugin.kind, ?cache, "loaded plugin");
         Ok(Arc::new(plugin))
     }
 
-    fn new_store(&self, plugin: &Plugin, scope: &Arc<Scope>) -> Result<Store<PluginState>, CallFailure> {
+    fn new_store(
+        &self,
+        plugin: &Plugin,
+        scope: &Arc<Scope>,
+    ) -> Result<Store<PluginState>, CallFailure> {
         let limits = scope.limits;
         let log = LogContext::new(&scope.tenant, &plugin.info.name, &plugin.info.version);
-        let wasi = crate::capabilities::wasi::context(&log, scope.granted_dir.as_ref())
-            .map_err(|e| CallFailure::Instantiate { message: e.to_string() })?;
+        let wasi =
+            crate::capabilities::wasi::context(&log, scope.granted_dir.as_ref()).map_err(|e| {
+                CallFailure::Instantiate {
+                    message: e.to_string(),
+                }
+            })?;
         let state = PluginState {
             scope: scope.clone(),
             plugin_name: plugin.info.name.clone(),
@@ -363,7 +427,10 @@ impl Runtime {
                 max_response_bytes: limits.http_max_response_bytes,
                 denials: Arc::new(Mutex::new(Vec::new())),
             },
-            limiter: limits::MemoryLimiter { limit: limits.memory_bytes as usize, hit: false },
+            limiter: limits::MemoryLimiter {
+                limit: limits.memory_bytes as usize,
+                hit: false,
+            },
             deadline: Instant::now() + Duration::from_millis(limits.timeout_ms),
             timed_out: false,
         };
@@ -397,7 +464,9 @@ impl Runtime {
         P: ComponentNamedList + Lower + Send + Sync,
         R: ComponentNamedList + Lift + Send + Sync + 'static,
     {
-        self.call_with_denials(plugin, scope, stage, func, params).await.0
+        self.call_with_denials(plugin, scope, stage, func, params)
+            .await
+            .0
     }
 
     /// [`Self::call`], also returning the egress requests the policy refused during the call.
@@ -426,7 +495,9 @@ impl Runtime {
             Err(f) => return (Err(fail(f)), Vec::new()),
         };
         let Some(idx) = plugin.funcs.get(func).copied() else {
-            let f = CallFailure::Instantiate { message: format!("no export `{func}`") };
+            let f = CallFailure::Instantiate {
+                message: format!("no export `{func}`"),
+            };
             return (Err(fail(f)), Vec::new());
         };
 
@@ -436,32 +507,56 @@ impl Runtime {
         }
         let pre = &plugin.pre;
         let run = async {
-            let instance = pre.instantiate_async(&mut store).await.map_err(Step::Instantiate)?;
+            let instance = pre
+                .instantiate_async(&mut store)
+                .await
+                .map_err(Step::Instantiate)?;
             let typed = instance
                 .get_typed_func::<P, R>(&mut store, &idx)
                 .map_err(Step::Instantiate)?;
-            typed.call_async(&mut store, params).await.map_err(Step::Call)
+            typed
+                .call_async(&mut store, params)
+                .await
+                .map_err(Step::Call)
         };
         let hard_deadline = Duration::from_millis(limits.timeout_ms) + DEADLINE_GRACE;
         let outcome = tokio::time::timeout(hard_deadline, run).await;
 
         let state = store.data();
-        let denials = std::mem::take(&mut *state.hooks.denials.lock().unwrap_or_else(|p| p.into_inner()));
+        let denials = std::mem::take(
+            &mut *state
+                .hooks
+                .denials
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()),
+        );
         let failure = match outcome {
             Ok(Ok(result)) => return (Ok(result), denials),
-            Err(_elapsed) => CallFailure::Timeout { limit_ms: limits.timeout_ms },
-            Ok(Err(_)) if state.limiter.hit => {
-                CallFailure::MemoryExhausted { limit_bytes: limits.memory_bytes }
-            }
-            Ok(Err(Step::Instantiate(e))) => CallFailure::Instantiate { message: first_line(&e) },
+            Err(_elapsed) => CallFailure::Timeout {
+                limit_ms: limits.timeout_ms,
+            },
+            Ok(Err(_)) if state.limiter.hit => CallFailure::MemoryExhausted {
+                limit_bytes: limits.memory_bytes,
+            },
+            Ok(Err(Step::Instantiate(e))) => CallFailure::Instantiate {
+                message: first_line(&e),
+            },
             Ok(Err(Step::Call(e))) => match e.downcast_ref::<Trap>() {
-                Some(Trap::Interrupt) => CallFailure::Timeout { limit_ms: limits.timeout_ms },
-                _ if state.timed_out => CallFailure::Timeout { limit_ms: limits.timeout_ms },
+                Some(Trap::Interrupt) => CallFailure::Timeout {
+                    limit_ms: limits.timeout_ms,
+                },
+                _ if state.timed_out => CallFailure::Timeout {
+                    limit_ms: limits.timeout_ms,
+                },
                 Some(Trap::StackOverflow) => CallFailure::StackOverflow,
-                Some(trap) => CallFailure::Trap { message: trap.to_string() },
+                Some(trap) => CallFailure::Trap {
+                    message: trap.to_string(),
+                },
                 // Not a trap: the result could not be lifted (bad UTF-8, bad discriminant,
                 // out-of-bounds pointer): the plugin returned something malformed.
-                None => CallFailure::MalformedOutput { reason: first_line(&e) },
+                None => CallFailure::MalformedOutput {
+                    reason: first_line(&e),
+                },
             },
         };
         tracing::warn!(tenant = %scope.tenant, plugin = %plugin.info.name, version = %plugin.info.version, %stage, %failure, "plugin call failed");
@@ -501,7 +596,11 @@ impl Runtime {
                 Ok(value)
             }
             Err(_) if !denials.is_empty() => {
-                let reason = denials.iter().map(|d| d.reason.as_str()).collect::<Vec<_>>().join("; ");
+                let reason = denials
+                    .iter()
+                    .map(|d| d.reason.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; ");
                 Err(fail(CallFailure::EgressDenied { reason }))
             }
             Err(error) => Err(fail(CallFailure::Plugin { error })),
@@ -518,13 +617,20 @@ impl Runtime {
             stage: Stage::About,
             failure,
         })?;
-        plugin.pre.instantiate_async(&mut store).await.map(drop).map_err(|e| CallError {
-            tenant: scope.tenant.clone(),
-            plugin: plugin.info.name.clone(),
-            version: plugin.info.version.clone(),
-            stage: Stage::About,
-            failure: CallFailure::Instantiate { message: first_line(&e) },
-        })
+        plugin
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map(drop)
+            .map_err(|e| CallError {
+                tenant: scope.tenant.clone(),
+                plugin: plugin.info.name.clone(),
+                version: plugin.info.version.clone(),
+                stage: Stage::About,
+                failure: CallFailure::Instantiate {
+                    message: first_line(&e),
+                },
+            })
     }
 
     /// Classify several messages of one tenant in a single reused instance. The runtime never
@@ -539,16 +645,27 @@ impl Runtime {
         context: &CallContext,
     ) -> anyhow::Result<usize> {
         type Classify<'a> = (&'a Message, &'a CallContext);
-        let mut store = self.new_store(plugin, scope).map_err(|f| anyhow::anyhow!("{f}"))?;
-        let instance = plugin.pre.instantiate_async(&mut store).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut store = self
+            .new_store(plugin, scope)
+            .map_err(|f| anyhow::anyhow!("{f}"))?;
+        let instance = plugin
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         let idx = plugin.funcs["classify"];
         let func = instance
             .get_typed_func::<Classify<'_>, (Result<Vec<Label>, PluginError>,)>(&mut store, &idx)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let mut labels = 0;
         for m in messages {
-            let (r,) = func.call_async(&mut store, (m, context)).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-            labels += r.map_err(|e| anyhow::anyhow!("{}", error::plugin_error_text(&e)))?.len();
+            let (r,) = func
+                .call_async(&mut store, (m, context))
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            labels += r
+                .map_err(|e| anyhow::anyhow!("{}", error::plugin_error_text(&e)))?
+                .len();
         }
         Ok(labels)
     }
@@ -563,10 +680,17 @@ impl Runtime {
     ) -> Result<Vec<Label>, CallError> {
         self.expect_kind(plugin, scope, PluginKind::Classifier, Stage::Classify)?;
         let text_len = message.text.len();
-        self.call_checked(plugin, scope, Stage::Classify, "classify", (message, context), |labels: &Vec<Label>, limits| {
-            labels.check(limits)?;
-            validate::spans_within(labels, &message.text, text_len)
-        })
+        self.call_checked(
+            plugin,
+            scope,
+            Stage::Classify,
+            "classify",
+            (message, context),
+            |labels: &Vec<Label>, limits| {
+                labels.check(limits)?;
+                validate::spans_within(labels, &message.text, text_len)
+            },
+        )
         .await
     }
 
@@ -580,15 +704,29 @@ impl Runtime {
         context: &CallContext,
     ) -> Result<Vec<Draft>, CallError> {
         self.expect_kind(plugin, scope, PluginKind::Suggester, Stage::Suggest)?;
-        self.call_checked(plugin, scope, Stage::Suggest, "suggest", (message, labels, context), |d: &Vec<Draft>, l| d.check(l))
-            .await
+        self.call_checked(
+            plugin,
+            scope,
+            Stage::Suggest,
+            "suggest",
+            (message, labels, context),
+            |d: &Vec<Draft>, l| d.check(l),
+        )
+        .await
     }
 
     /// A connector's channel description.
-    pub async fn channel_info(&self, plugin: &Plugin, scope: &Arc<Scope>) -> Result<ChannelInfo, CallError> {
+    pub async fn channel_info(
+        &self,
+        plugin: &Plugin,
+        scope: &Arc<Scope>,
+    ) -> Result<ChannelInfo, CallError> {
         self.expect_kind(plugin, scope, PluginKind::Connector, Stage::ChannelInfo)?;
-        let (info,): (ChannelInfo,) = self.call(plugin, scope, Stage::ChannelInfo, "info", ()).await?;
-        info.check(&scope.limits).map_err(|reason| self.malformed(plugin, scope, Stage::ChannelInfo, reason))?;
+        let (info,): (ChannelInfo,) = self
+            .call(plugin, scope, Stage::ChannelInfo, "info", ())
+            .await?;
+        info.check(&scope.limits)
+            .map_err(|reason| self.malformed(plugin, scope, Stage::ChannelInfo, reason))?;
         Ok(info)
     }
 
@@ -603,7 +741,14 @@ impl Runtime {
     ) -> Result<WebhookOutcome, CallError> {
         self.expect_kind(plugin, scope, PluginKind::Connector, Stage::Webhook)?;
         let mut outcome: WebhookOutcome = self
-            .call_checked(plugin, scope, Stage::Webhook, "handle-webhook", (request,), |o: &WebhookOutcome, l| o.check(l))
+            .call_checked(
+                plugin,
+                scope,
+                Stage::Webhook,
+                "handle-webhook",
+                (request,),
+                |o: &WebhookOutcome, l| o.check(l),
+            )
             .await?;
         if let WebhookOutcome::Events(events) = &mut outcome {
             stamp(events, &scope.tenant, channel);
@@ -621,7 +766,14 @@ impl Runtime {
     ) -> Result<PollBatch, CallError> {
         self.expect_kind(plugin, scope, PluginKind::Connector, Stage::Poll)?;
         let mut batch: PollBatch = self
-            .call_checked(plugin, scope, Stage::Poll, "poll", (cursor,), |b: &PollBatch, l| b.check(l))
+            .call_checked(
+                plugin,
+                scope,
+                Stage::Poll,
+                "poll",
+                (cursor,),
+                |b: &PollBatch, l| b.check(l),
+            )
             .await?;
         stamp(&mut batch.events, &scope.tenant, channel);
         Ok(batch)
@@ -635,14 +787,28 @@ impl Runtime {
         reply: &OutboundReply,
     ) -> Result<DeliveryReceipt, CallError> {
         self.expect_kind(plugin, scope, PluginKind::Connector, Stage::Deliver)?;
-        self.call_checked(plugin, scope, Stage::Deliver, "deliver", (reply,), |r: &DeliveryReceipt, l| r.check(l))
-            .await
+        self.call_checked(
+            plugin,
+            scope,
+            Stage::Deliver,
+            "deliver",
+            (reply,),
+            |r: &DeliveryReceipt, l| r.check(l),
+        )
+        .await
     }
 
     /// Length of `text` by the channel's own rule.
-    pub async fn measure(&self, plugin: &Plugin, scope: &Arc<Scope>, text: &str) -> Result<u32, CallError> {
+    pub async fn measure(
+        &self,
+        plugin: &Plugin,
+        scope: &Arc<Scope>,
+        text: &str,
+    ) -> Result<u32, CallError> {
         self.expect_kind(plugin, scope, PluginKind::Connector, Stage::Measure)?;
-        let (n,): (u32,) = self.call(plugin, scope, Stage::Measure, "measure", (text,)).await?;
+        let (n,): (u32,) = self
+            .call(plugin, scope, Stage::Measure, "measure", (text,))
+            .await?;
         Ok(n)
     }
 
@@ -656,7 +822,13 @@ impl Runtime {
         }
     }
 
-    fn expect_kind(&self, plugin: &Plugin, scope: &Scope, kind: PluginKind, stage: Stage) -> Result<(), CallError> {
+    fn expect_kind(
+        &self,
+        plugin: &Plugin,
+        scope: &Scope,
+        kind: PluginKind,
+        stage: Stage,
+    ) -> Result<(), CallError> {
         if plugin.kind == kind {
             return Ok(());
         }
@@ -696,7 +868,10 @@ pub fn now_ms() -> i64 {
 
 /// An engine error on one line (its cause chain joined), at most 300 characters.
 fn first_line(e: &wasmtime::Error) -> String {
-    let flat = format!("{e:#}").split_whitespace().collect::<Vec<_>>().join(" ");
+    let flat = format!("{e:#}")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
     match flat.char_indices().nth(300) {
         Some((i, _)) => format!("{}…", &flat[..i]),
         None => flat,

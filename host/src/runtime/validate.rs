@@ -20,7 +20,10 @@ pub(crate) trait Checked {
 
 fn within_total(total: usize, limits: &Limits) -> Result<(), String> {
     if total as u64 > limits.max_output_bytes {
-        return Err(format!("output of {total} bytes exceeds the limit of {} bytes", limits.max_output_bytes));
+        return Err(format!(
+            "output of {total} bytes exceeds the limit of {} bytes",
+            limits.max_output_bytes
+        ));
     }
     Ok(())
 }
@@ -52,7 +55,10 @@ impl Checked for Vec<Label> {
             bounded("label name", &l.name, MAX_NAME, true)?;
             unit_score(&format!("score of label `{}`", l.name), l.score)?;
             if l.evidence.len() > MAX_EVIDENCE {
-                return Err(format!("label `{}` has more than {MAX_EVIDENCE} evidence items", l.name));
+                return Err(format!(
+                    "label `{}` has more than {MAX_EVIDENCE} evidence items",
+                    l.name
+                ));
             }
             total += l.name.len() + l.evidence.iter().map(|e| e.note.len()).sum::<usize>();
         }
@@ -67,7 +73,10 @@ pub(crate) fn spans_within(labels: &[Label], text: &str, len: usize) -> Result<(
             if let Some(span) = &e.span {
                 let (s, t) = (span.start as usize, span.end as usize);
                 if s > t || t > len || !text.is_char_boundary(s) || !text.is_char_boundary(t) {
-                    return Err(format!("label `{}` has evidence span {s}..{t} outside the text", l.name));
+                    return Err(format!(
+                        "label `{}` has evidence span {s}..{t} outside the text",
+                        l.name
+                    ));
                 }
             }
         }
@@ -95,13 +104,24 @@ fn message_bytes(m: &Message) -> usize {
         + m.external_id.len()
         + m.conversation_key.len()
         + m.author.id.len()
-        + m.extra.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>()
-        + m.attachments.iter().map(|a| a.url.as_deref().map_or(0, str::len)).sum::<usize>()
+        + m.extra
+            .iter()
+            .map(|(k, v)| k.len() + v.len())
+            .sum::<usize>()
+        + m.attachments
+            .iter()
+            .map(|a| a.url.as_deref().map_or(0, str::len))
+            .sum::<usize>()
 }
 
 fn check_message(m: &Message) -> Result<(), String> {
     bounded("message external-id", &m.external_id, MAX_ID, true)?;
-    bounded("message conversation-key", &m.conversation_key, MAX_ID, true)?;
+    bounded(
+        "message conversation-key",
+        &m.conversation_key,
+        MAX_ID,
+        true,
+    )?;
     bounded("message author id", &m.author.id, MAX_ID, true)?;
     bounded("message text", &m.text, 1024 * 1024, false)?;
     Ok(())
@@ -129,7 +149,10 @@ impl Checked for WebhookOutcome {
         match self {
             WebhookOutcome::Challenge(r) => {
                 if !(100..=599).contains(&r.status) {
-                    return Err(format!("challenge status {} is not an HTTP status", r.status));
+                    return Err(format!(
+                        "challenge status {} is not an HTTP status",
+                        r.status
+                    ));
                 }
                 within_total(r.body.len(), limits)
             }
@@ -156,8 +179,15 @@ impl Checked for DeliveryReceipt {
 impl Checked for ChannelInfo {
     fn check(&self, _: &Limits) -> Result<(), String> {
         bounded("channel name", &self.channel, MAX_NAME, true)?;
-        if !self.channel.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
-            return Err(format!("channel name `{}` must be lowercase kebab-case", self.channel));
+        if !self
+            .channel
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            return Err(format!(
+                "channel name `{}` must be lowercase kebab-case",
+                self.channel
+            ));
         }
         if self.length_rule.max == 0 {
             return Err("length rule max is 0".into());
@@ -169,8 +199,15 @@ impl Checked for ChannelInfo {
 impl Checked for PluginInfo {
     fn check(&self, _: &Limits) -> Result<(), String> {
         bounded("plugin name", &self.name, 64, true)?;
-        if !self.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
-            return Err(format!("plugin name `{}` must be lowercase kebab-case", self.name));
+        if !self
+            .name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            return Err(format!(
+                "plugin name `{}` must be lowercase kebab-case",
+                self.name
+            ));
         }
         bounded("plugin version", &self.version, 64, true)?;
         bounded("plugin description", &self.description, 1024, false)?;

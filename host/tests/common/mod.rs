@@ -14,7 +14,10 @@ pub fn plugin_path(name: &str) -> PathBuf {
 
 /// Repository root (for `examples/`).
 pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// `../shared/data` next to the repository.
@@ -23,11 +26,17 @@ pub fn shared_data() -> PathBuf {
 }
 
 pub fn runtime() -> Runtime {
-    Runtime::new(RuntimeOptions { max_instances: 32, ..Default::default() }).expect("runtime")
+    Runtime::new(RuntimeOptions {
+        max_instances: 32,
+        ..Default::default()
+    })
+    .expect("runtime")
 }
 
 pub async fn load(rt: &Runtime, name: &str) -> Arc<Plugin> {
-    rt.load_file(&plugin_path(name)).await.unwrap_or_else(|e| panic!("loading {name}: {e}"))
+    rt.load_file(&plugin_path(name))
+        .await
+        .unwrap_or_else(|e| panic!("loading {name}: {e}"))
 }
 
 pub fn message(tenant: &str, text: &str) -> Message {
@@ -37,7 +46,11 @@ pub fn message(tenant: &str, text: &str) -> Message {
         external_id: format!("m-{}", text.len()),
         conversation_key: "c-1".into(),
         in_reply_to: None,
-        author: Author { id: "u-1".into(), handle: Some("@casey".into()), display_name: Some("Casey Jones".into()) },
+        author: Author {
+            id: "u-1".into(),
+            handle: Some("@casey".into()),
+            display_name: Some("Casey Jones".into()),
+        },
         text: text.into(),
         language: None,
         visibility: Visibility::Public,
@@ -50,5 +63,10 @@ pub fn message(tenant: &str, text: &str) -> Message {
 }
 
 pub fn context() -> CallContext {
-    CallContext { now: 1_700_000_000_000, length_rule: None, signature: Some("^Ana".into()), time_zone: "UTC".into() }
+    CallContext {
+        now: 1_700_000_000_000,
+        length_rule: None,
+        signature: Some("^Ana".into()),
+        time_zone: "UTC".into(),
+    }
 }

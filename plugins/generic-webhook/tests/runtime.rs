@@ -22,7 +22,10 @@ fn sign(secret: &str, body: &[u8]) -> String {
 }
 
 async fn connector() -> Harness {
-    this_plugin!().await.unwrap().secret("signing-secret", SECRET)
+    this_plugin!()
+        .await
+        .unwrap()
+        .secret("signing-secret", SECRET)
 }
 
 fn plugin_error(e: &switchboard_testkit::switchboard::runtime::CallError) -> &PluginError {
@@ -34,8 +37,10 @@ fn plugin_error(e: &switchboard_testkit::switchboard::runtime::CallError) -> &Pl
 
 #[tokio::test]
 async fn published_x_hub_signature_256_vector_is_decided_right() {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/signatures/hmac_vectors.json");
-    let vectors: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/signatures/hmac_vectors.json");
+    let vectors: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let v = vectors
         .as_array()
         .unwrap()
@@ -52,17 +57,51 @@ async fn published_x_hub_signature_256_vector_is_decided_right() {
         .config("signature_header", "X-Hub-Signature-256");
 
     // The signature verifies; then the body ("Hello, World!") is refused as not JSON.
-    let err = plugin.webhook(&request("POST", "https://h/", &[("X-Hub-Signature-256", header)], body)).await.unwrap_err();
-    assert!(matches!(plugin_error(&err), PluginError::InvalidInput(m) if m.contains("JSON")), "{err}");
+    let err = plugin
+        .webhook(&request(
+            "POST",
+            "https://h/",
+            &[("X-Hub-Signature-256", header)],
+            body,
+        ))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(plugin_error(&err), PluginError::InvalidInput(m) if m.contains("JSON")),
+        "{err}"
+    );
 
     // One byte changed, or a wrong secret: unauthorized, and the error never shows the secret.
     let mut tampered = body.to_vec();
     tampered[0] ^= 1;
-    let err = plugin.webhook(&request("POST", "https://h/", &[("X-Hub-Signature-256", header)], &tampered)).await.unwrap_err();
+    let err = plugin
+        .webhook(&request(
+            "POST",
+            "https://h/",
+            &[("X-Hub-Signature-256", header)],
+            &tampered,
+        ))
+        .await
+        .unwrap_err();
     assert!(err.is_unauthorized(), "{err}");
     assert!(!err.to_string().contains(secret));
-    let wrong = this_plugin!().await.unwrap().secret("signing-secret", "not it").config("signature_header", "X-Hub-Signature-256");
-    assert!(wrong.webhook(&request("POST", "https://h/", &[("X-Hub-Signature-256", header)], body)).await.unwrap_err().is_unauthorized());
+    let wrong = this_plugin!()
+        .await
+        .unwrap()
+        .secret("signing-secret", "not it")
+        .config("signature_header", "X-Hub-Signature-256");
+    assert!(
+        wrong
+            .webhook(&request(
+                "POST",
+                "https://h/",
+                &[("X-Hub-Signature-256", header)],
+                body
+            ))
+            .await
+            .unwrap_err()
+            .is_unauthorized()
+    );
 }
 
 #[tokio::test]
@@ -77,13 +116,31 @@ async fn a_signed_batch_becomes_normalised_messages_stamped_by_the_host() {
     ]})
     .to_string();
     let sig = sign(SECRET, body.as_bytes());
-    let outcome = plugin.webhook(&request("POST", "https://h/", &[("X-Signature-256", &sig)], body.as_bytes())).await.unwrap();
-    let WebhookOutcome::Events(events) = outcome else { panic!("expected events") };
+    let outcome = plugin
+        .webhook(&request(
+            "POST",
+            "https://h/",
+            &[("X-Signature-256", &sig)],
+            body.as_bytes(),
+        ))
+        .await
+        .unwrap();
+    let WebhookOutcome::Events(events) = outcome else {
+        panic!("expected events")
+    };
     assert_eq!(events.len(), 3);
-    let Event::Message(m) = &events[0] else { panic!("{:?}", events[0]) };
-    assert_eq!(m.tenant, "acme", "the host, not the payload, decides the tenant");
+    let Event::Message(m) = &events[0] else {
+        panic!("{:?}", events[0])
+    };
+    assert_eq!(
+        m.tenant, "acme",
+        "the host, not the payload, decides the tenant"
+    );
     assert_eq!(m.channel, "webhook");
-    assert_eq!((m.external_id.as_str(), m.conversation_key.as_str()), ("101", "thread-9"));
+    assert_eq!(
+        (m.external_id.as_str(), m.conversation_key.as_str()),
+        ("101", "thread-9")
+    );
     assert_eq!(m.author.id, "7");
     assert_eq!(m.author.display_name.as_deref(), Some("Casey Jones"));
     assert_eq!(m.visibility, Visibility::Private);
@@ -96,10 +153,28 @@ async fn a_signed_batch_becomes_normalised_messages_stamped_by_the_host() {
 #[tokio::test]
 async fn the_handshake_answers_only_the_right_token() {
     let plugin = connector().await.secret("verify-token", "tok en");
-    let ok = plugin.webhook(&request("GET", "https://h/hook?challenge=abc123&verify_token=tok%20en", &[], b"")).await.unwrap();
-    let WebhookOutcome::Challenge(r) = ok else { panic!("expected a challenge answer") };
+    let ok = plugin
+        .webhook(&request(
+            "GET",
+            "https://h/hook?challenge=abc123&verify_token=tok%20en",
+            &[],
+            b"",
+        ))
+        .await
+        .unwrap();
+    let WebhookOutcome::Challenge(r) = ok else {
+        panic!("expected a challenge answer")
+    };
     assert_eq!((r.status, r.body.as_slice()), (200, &b"abc123"[..]));
-    let bad = plugin.webhook(&request("GET", "https://h/hook?challenge=abc123&verify_token=guess", &[], b"")).await.unwrap_err();
+    let bad = plugin
+        .webhook(&request(
+            "GET",
+            "https://h/hook?challenge=abc123&verify_token=guess",
+            &[],
+            b"",
+        ))
+        .await
+        .unwrap_err();
     assert!(bad.is_unauthorized());
 }
 
@@ -120,12 +195,24 @@ async fn mock_platform(mock: Mock) -> String {
                 let mut seen = mock.seen.lock().unwrap();
                 seen.push((headers, body.clone()));
                 if json["recipient"]["id"] == "blocked" {
-                    return (StatusCode::FORBIDDEN, [("retry-after", "0")], "recipient blocked the page".to_string());
+                    return (
+                        StatusCode::FORBIDDEN,
+                        [("retry-after", "0")],
+                        "recipient blocked the page".to_string(),
+                    );
                 }
                 if seen.len() == 1 {
-                    return (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "7")], String::new());
+                    return (
+                        StatusCode::TOO_MANY_REQUESTS,
+                        [("retry-after", "7")],
+                        String::new(),
+                    );
                 }
-                (StatusCode::OK, [("retry-after", "0")], r#"{"id": "out-1", "url": "https://example.test/out-1"}"#.to_string())
+                (
+                    StatusCode::OK,
+                    [("retry-after", "0")],
+                    r#"{"id": "out-1", "url": "https://example.test/out-1"}"#.to_string(),
+                )
             }
         }),
     );
@@ -140,7 +227,11 @@ fn reply(recipient: &str) -> OutboundReply {
         idempotency_key: "reply-42".into(),
         conversation_key: "thread-9".into(),
         in_reply_to: Some("101".into()),
-        recipient: Author { id: recipient.into(), handle: Some("@casey".into()), display_name: None },
+        recipient: Author {
+            id: recipient.into(),
+            handle: Some("@casey".into()),
+            display_name: None,
+        },
         text: "Sorry, Casey: I've reissued order 1234. ^Ana".into(),
         visibility: Visibility::Public,
         extra: vec![],
@@ -163,7 +254,10 @@ async fn delivery_speaks_the_documented_shape_and_maps_platform_errors() {
     assert_eq!(receipt.external_id, "out-1");
     assert_eq!(receipt.url.as_deref(), Some("https://example.test/out-1"));
     let err = plugin.deliver(&reply("blocked")).await.unwrap_err();
-    assert!(matches!(plugin_error(&err), PluginError::Rejected(m) if m.contains("403") && m.contains("blocked")), "{err}");
+    assert!(
+        matches!(plugin_error(&err), PluginError::Rejected(m) if m.contains("403") && m.contains("blocked")),
+        "{err}"
+    );
 
     let seen = mock.seen.lock().unwrap();
     let (headers, raw) = &seen[1];
@@ -174,5 +268,8 @@ async fn delivery_speaks_the_documented_shape_and_maps_platform_errors() {
     assert_eq!(body["in_reply_to"], "101");
     assert_eq!(body["private"], false);
     // The platform side can verify the request came from this tenant's connector.
-    assert_eq!(headers["x-signature-256"].to_str().unwrap(), sign(SECRET, raw.as_bytes()));
+    assert_eq!(
+        headers["x-signature-256"].to_str().unwrap(),
+        sign(SECRET, raw.as_bytes())
+    );
 }

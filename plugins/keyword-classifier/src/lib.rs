@@ -16,9 +16,14 @@ fn configured_rules() -> Result<Vec<rules::Rule>, PluginError> {
     let mut out = Vec::new();
     for rule in rules::default_rules() {
         let configured = config::list(&rule.label);
-        out.push(if configured.is_empty() { rule } else { rules::Rule::new(&rule.label, configured) });
+        out.push(if configured.is_empty() {
+            rule
+        } else {
+            rules::Rule::new(&rule.label, configured)
+        });
     }
-    if let Some(extra) = config::parse::<std::collections::BTreeMap<String, Vec<String>>>("labels")? {
+    if let Some(extra) = config::parse::<std::collections::BTreeMap<String, Vec<String>>>("labels")?
+    {
         for (label, phrases) in extra {
             out.push(rules::Rule::new(&label, phrases));
         }
@@ -46,9 +51,10 @@ impl Classifier for KeywordClassifier {
             .into_iter()
             .map(|(label, hits)| {
                 let distinct: BTreeSet<&str> = hits.iter().map(|h| h.phrase.as_str()).collect();
-                hits.iter().fold(Label::new(&label, rules::score(distinct.len())), |l, h| {
-                    l.at(&format!("matched \"{}\"", h.phrase), h.start, h.end)
-                })
+                hits.iter()
+                    .fold(Label::new(&label, rules::score(distinct.len())), |l, h| {
+                        l.at(&format!("matched \"{}\"", h.phrase), h.start, h.end)
+                    })
             })
             .collect())
     }

@@ -21,21 +21,62 @@ pub struct Hit {
 /// Built-in lists, used for a label when the tenant configures none. Kept short on purpose:
 /// they are a starting point, tenants tune them.
 pub const DEFAULT_SPAM: &[&str] = &[
-    "free entry", "you have won", "you've won", "claim your prize", "claim now", "txt stop",
-    "text stop", "urgent! call", "click here", "winner!", "cash prize", "guaranteed prize",
-    "£1000", "free ringtone", "100% free", "buy followers", "crypto giveaway", "dm for promo",
-    "limited time offer", "to claim", "prize reward", "won a", "call 09", "claim your",
-    "you have been selected", "awarded", "guaranteed", "150p", "per msg", "to opt out",
-    "reply stop", "send stop", "text stop", "unsubscribe", "camera phone", "free msg",
-    "freemsg", "ringtone", "urgent!",
+    "free entry",
+    "you have won",
+    "you've won",
+    "claim your prize",
+    "claim now",
+    "txt stop",
+    "text stop",
+    "urgent! call",
+    "click here",
+    "winner!",
+    "cash prize",
+    "guaranteed prize",
+    "£1000",
+    "free ringtone",
+    "100% free",
+    "buy followers",
+    "crypto giveaway",
+    "dm for promo",
+    "limited time offer",
+    "to claim",
+    "prize reward",
+    "won a",
+    "call 09",
+    "claim your",
+    "you have been selected",
+    "awarded",
+    "guaranteed",
+    "150p",
+    "per msg",
+    "to opt out",
+    "reply stop",
+    "send stop",
+    "text stop",
+    "unsubscribe",
+    "camera phone",
+    "free msg",
+    "freemsg",
+    "ringtone",
+    "urgent!",
 ];
 pub const DEFAULT_PROFANITY: &[&str] = &[
     "fuck", "fucking", "shit", "bullshit", "asshole", "bastard", "bitch", "dickhead", "crap",
     "wtf", "stfu", "damn you", "piss off",
 ];
 pub const DEFAULT_DEFLECTION: &[&str] = &[
-    "call us", "call our", "give us a call", "1-800", "1800-", "phone our", "email us at",
-    "e-mail us at", "send an email to", "contact our call center", "visit our website",
+    "call us",
+    "call our",
+    "give us a call",
+    "1-800",
+    "1800-",
+    "phone our",
+    "email us at",
+    "e-mail us at",
+    "send an email to",
+    "contact our call center",
+    "visit our website",
     "ring us",
 ];
 
@@ -102,7 +143,11 @@ pub fn find(rule: &Rule, lower: &str, offsets: &[usize]) -> Vec<Hit> {
             let left_ok = !need_left || start == 0 || !is_word_byte(bytes[start - 1]);
             let right_ok = !need_right || end == bytes.len() || !is_word_byte(bytes[end]);
             if left_ok && right_ok {
-                hits.push(Hit { phrase: phrase.clone(), start: offsets[start], end: offsets[end] });
+                hits.push(Hit {
+                    phrase: phrase.clone(),
+                    start: offsets[start],
+                    end: offsets[end],
+                });
             }
             from = start + phrase.len().max(1);
             while !lower.is_char_boundary(from) {
@@ -125,7 +170,9 @@ pub fn classify(rules: &[Rule], text: &str) -> BTreeMap<String, Vec<Hit>> {
     for rule in rules {
         let hits = find(rule, &lower, &offsets);
         if !hits.is_empty() {
-            out.entry(rule.label.clone()).or_insert_with(Vec::new).extend(hits);
+            out.entry(rule.label.clone())
+                .or_insert_with(Vec::new)
+                .extend(hits);
         }
     }
     out

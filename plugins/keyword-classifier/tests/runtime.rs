@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use switchboard_testkit::this_plugin;
 
 fn dataset(name: &str) -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/datasets").join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/datasets")
+        .join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
@@ -21,7 +23,9 @@ async fn built_in_spam_phrases_on_the_sms_spam_collection() {
     let data = dataset("sms_spam.train.tsv");
     let (mut tp, mut fp, mut fn_) = (0u32, 0u32, 0u32);
     for line in data.lines() {
-        let Some((label, text)) = line.split_once('\t') else { continue };
+        let Some((label, text)) = line.split_once('\t') else {
+            continue;
+        };
         let labels = plugin.classify_text(text).await.expect("classify");
         let flagged = labels.iter().any(|l| l.name == "spam");
         match (label == "spam", flagged) {
@@ -33,7 +37,9 @@ async fn built_in_spam_phrases_on_the_sms_spam_collection() {
     }
     let precision = tp as f64 / (tp + fp) as f64;
     let recall = tp as f64 / (tp + fn_) as f64;
-    println!("spam phrases: precision {precision:.3}, recall {recall:.3} (tp {tp}, fp {fp}, fn {fn_})");
+    println!(
+        "spam phrases: precision {precision:.3}, recall {recall:.3} (tp {tp}, fp {fp}, fn {fn_})"
+    );
     assert!(precision >= 0.95, "precision {precision:.3}");
     assert!(recall >= 0.25, "recall {recall:.3}");
 }
@@ -48,7 +54,11 @@ async fn tenant_lists_replace_the_built_in_ones_and_add_labels() {
     let text = "Darn it, you LOST MY BAG and now I want a refund. Crap service.";
     let labels = plugin.classify_text(text).await.unwrap();
     let names: Vec<&str> = labels.iter().map(|l| l.name.as_str()).collect();
-    assert_eq!(names, vec!["profanity", "topic:lost-luggage", "topic:refund"], "{labels:?}");
+    assert_eq!(
+        names,
+        vec!["profanity", "topic:lost-luggage", "topic:refund"],
+        "{labels:?}"
+    );
     // "crap" is no longer profanity for this tenant: only "darn" is.
     assert_eq!(labels[0].evidence.len(), 1);
     let span = labels[1].evidence[0].span.unwrap();
@@ -62,7 +72,10 @@ async fn deflection_phrases_in_brand_replies() {
         .classify_text("We're sorry to hear that. Please call us at 1-800-555-0100 so we can help.")
         .await
         .unwrap();
-    let deflection = labels.iter().find(|l| l.name == "deflection").expect("deflection label");
+    let deflection = labels
+        .iter()
+        .find(|l| l.name == "deflection")
+        .expect("deflection label");
     assert_eq!(deflection.evidence.len(), 2, "{deflection:?}");
     assert!(deflection.score > 0.8);
 }
@@ -71,5 +84,8 @@ async fn deflection_phrases_in_brand_replies() {
 async fn malformed_config_is_a_clear_plugin_error() {
     let plugin = this_plugin!().await.unwrap().config("labels", "{not json");
     let err = plugin.classify_text("hi").await.unwrap_err().to_string();
-    assert!(err.contains("not configured") && err.contains("labels"), "{err}");
+    assert!(
+        err.contains("not configured") && err.contains("labels"),
+        "{err}"
+    );
 }

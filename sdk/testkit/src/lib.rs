@@ -61,8 +61,13 @@ fn target_dir(manifest_dir: &Path) -> anyhow::Result<PathBuf> {
         .args(["metadata", "--format-version", "1", "--no-deps"])
         .output()
         .context("running cargo metadata")?;
-    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).context("reading cargo metadata")?;
-    Ok(PathBuf::from(meta["target_directory"].as_str().context("no target_directory")?))
+    let meta: serde_json::Value =
+        serde_json::from_slice(&out.stdout).context("reading cargo metadata")?;
+    Ok(PathBuf::from(
+        meta["target_directory"]
+            .as_str()
+            .context("no target_directory")?,
+    ))
 }
 
 impl Harness {
@@ -72,7 +77,15 @@ impl Harness {
         let target = target_dir(dir)?.join("wasm-plugins");
         let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
             .current_dir(dir)
-            .args(["build", "--release", "--target", "wasm32-wasip2", "-p", package, "--target-dir"])
+            .args([
+                "build",
+                "--release",
+                "--target",
+                "wasm32-wasip2",
+                "-p",
+                package,
+                "--target-dir",
+            ])
             .arg(&target)
             .env_remove("RUSTFLAGS")
             .env_remove("CARGO_ENCODED_RUSTFLAGS")
@@ -80,15 +93,22 @@ impl Harness {
             .status()
             .context("running cargo build for the plugin")?;
         if !status.success() {
-            bail!("building {package} for wasm32-wasip2 failed (is the target installed? `rustup target add wasm32-wasip2`)");
+            bail!(
+                "building {package} for wasm32-wasip2 failed (is the target installed? `rustup target add wasm32-wasip2`)"
+            );
         }
-        let wasm = target.join("wasm32-wasip2/release").join(format!("{}.wasm", package.replace('-', "_")));
+        let wasm = target
+            .join("wasm32-wasip2/release")
+            .join(format!("{}.wasm", package.replace('-', "_")));
         Self::load(&wasm).await
     }
 
     /// Load an already built component.
     pub async fn load(path: &Path) -> anyhow::Result<Harness> {
-        let runtime = Runtime::new(RuntimeOptions { max_instances: 16, ..Default::default() })?;
+        let runtime = Runtime::new(RuntimeOptions {
+            max_instances: 16,
+            ..Default::default()
+        })?;
         let plugin = runtime.load_file(path).await?;
         Ok(Harness {
             limits: runtime.default_limits(),
@@ -156,7 +176,10 @@ impl Harness {
         Arc::new(Scope {
             tenant: self.tenant.clone(),
             instance: self.plugin.info.name.clone(),
-            config: PluginConfig { values: self.config.clone(), secrets: self.secrets.clone() },
+            config: PluginConfig {
+                values: self.config.clone(),
+                secrets: self.secrets.clone(),
+            },
             egress: Arc::new(self.egress.clone()),
             limits: self.limits,
             granted_dir: self.granted_dir.clone(),
@@ -173,30 +196,52 @@ impl Harness {
     }
 
     pub async fn classify(&self, message: &Message) -> Result<Vec<Label>, CallError> {
-        self.runtime.classify(&self.plugin, &self.scope(), message, &self.context()).await
+        self.runtime
+            .classify(&self.plugin, &self.scope(), message, &self.context())
+            .await
     }
     pub async fn classify_text(&self, text: &str) -> Result<Vec<Label>, CallError> {
         self.classify(&message(text)).await
     }
-    pub async fn suggest(&self, message: &Message, labels: &[Label]) -> Result<Vec<Draft>, CallError> {
-        self.runtime.suggest(&self.plugin, &self.scope(), message, labels, &self.context()).await
+    pub async fn suggest(
+        &self,
+        message: &Message,
+        labels: &[Label],
+    ) -> Result<Vec<Draft>, CallError> {
+        self.runtime
+            .suggest(
+                &self.plugin,
+                &self.scope(),
+                message,
+                labels,
+                &self.context(),
+            )
+            .await
     }
     pub async fn channel_info(&self) -> Result<ChannelInfo, CallError> {
         self.runtime.channel_info(&self.plugin, &self.scope()).await
     }
     pub async fn webhook(&self, request: &HttpRequest) -> Result<WebhookOutcome, CallError> {
         let channel = self.channel_info().await?.channel;
-        self.runtime.handle_webhook(&self.plugin, &self.scope(), &channel, request).await
+        self.runtime
+            .handle_webhook(&self.plugin, &self.scope(), &channel, request)
+            .await
     }
     pub async fn poll(&self, cursor: Option<&str>) -> Result<PollBatch, CallError> {
         let channel = self.channel_info().await?.channel;
-        self.runtime.poll(&self.plugin, &self.scope(), &channel, cursor).await
+        self.runtime
+            .poll(&self.plugin, &self.scope(), &channel, cursor)
+            .await
     }
     pub async fn deliver(&self, reply: &OutboundReply) -> Result<DeliveryReceipt, CallError> {
-        self.runtime.deliver(&self.plugin, &self.scope(), reply).await
+        self.runtime
+            .deliver(&self.plugin, &self.scope(), reply)
+            .await
     }
     pub async fn measure(&self, text: &str) -> Result<u32, CallError> {
-        self.runtime.measure(&self.plugin, &self.scope(), text).await
+        self.runtime
+            .measure(&self.plugin, &self.scope(), text)
+            .await
     }
 }
 
@@ -208,7 +253,11 @@ pub fn message(text: &str) -> Message {
         external_id: "m-1".into(),
         conversation_key: "c-1".into(),
         in_reply_to: None,
-        author: Author { id: "u-1".into(), handle: Some("@casey".into()), display_name: Some("Casey Jones".into()) },
+        author: Author {
+            id: "u-1".into(),
+            handle: Some("@casey".into()),
+            display_name: Some("Casey Jones".into()),
+        },
         text: text.into(),
         language: None,
         visibility: Visibility::Public,
@@ -225,7 +274,10 @@ pub fn request(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -
     switchboard::ingest::request(
         method,
         url,
-        headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
         body.to_vec(),
     )
 }

@@ -3,10 +3,15 @@
 
 wit_bindgen::generate!({ path: "wit", world: "classifier" });
 
+// Exported only in the wasm build.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 struct Future;
 
 impl exports::switchboard::plugin::classify::Guest for Future {
-    fn classify(_text: String, _channel: String) -> Vec<exports::switchboard::plugin::classify::Verdict> {
+    fn classify(
+        _text: String,
+        _channel: String,
+    ) -> Vec<exports::switchboard::plugin::classify::Verdict> {
         Vec::new()
     }
 }

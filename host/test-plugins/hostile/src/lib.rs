@@ -33,7 +33,11 @@ fn recurse(depth: u64, pad: [u64; 16]) -> u64 {
     let mut local = pad;
     local[(depth % 16) as usize] = depth;
     black_box(&mut local);
-    if depth == u64::MAX { 0 } else { recurse(depth + 1, local) + local[0] }
+    if depth == u64::MAX {
+        0
+    } else {
+        recurse(depth + 1, local) + local[0]
+    }
 }
 
 fn found(label: &str, note: &str) -> Result<Vec<Label>, PluginError> {
@@ -42,11 +46,15 @@ fn found(label: &str, note: &str) -> Result<Vec<Label>, PluginError> {
 
 impl Classifier for Hostile {
     fn info() -> PluginInfo {
-        PluginInfo::new("hostile-plugin", env!("CARGO_PKG_VERSION"), "Misbehaves on purpose")
-            .vendor("switchboard-tests")
-            .egress("127.0.0.1")
-            .egress("localhost")
-            .egress("api.allowed.test")
+        PluginInfo::new(
+            "hostile-plugin",
+            env!("CARGO_PKG_VERSION"),
+            "Misbehaves on purpose",
+        )
+        .vendor("switchboard-tests")
+        .egress("127.0.0.1")
+        .egress("localhost")
+        .egress("api.allowed.test")
     }
 
     fn classify(message: Message, _ctx: CallContext) -> Result<Vec<Label>, PluginError> {
@@ -69,12 +77,25 @@ impl Classifier for Hostile {
             "recurse-shadow" => found("depth", &recurse(0, [1; 16]).to_string()),
             "trap" => panic!("deliberate panic in a plugin"),
             "oversized" => found("big", &"x".repeat(8 * 1024 * 1024)),
-            "many-labels" => Ok((0..10_000).map(|i| Label::new(&format!("l{i}"), 0.5)).collect()),
-            "bad-score" => Ok(vec![Label { name: "nan".into(), score: f32::NAN, evidence: vec![] }]),
-            "bad-span" => Ok(vec![Label::new("span", 0.5).at("past the end", 0, message.text.len() + 10)]),
+            "many-labels" => Ok((0..10_000)
+                .map(|i| Label::new(&format!("l{i}"), 0.5))
+                .collect()),
+            "bad-score" => Ok(vec![Label {
+                name: "nan".into(),
+                score: f32::NAN,
+                evidence: vec![],
+            }]),
+            "bad-span" => Ok(vec![Label::new("span", 0.5).at(
+                "past the end",
+                0,
+                message.text.len() + 10,
+            )]),
             "egress" => {
                 let response = http::send(&http::Request::get(&cfg("url")))?;
-                found("egress-ok", &format!("{} {}", response.status, response.text()))
+                found(
+                    "egress-ok",
+                    &format!("{} {}", response.status, response.text()),
+                )
             }
             "secret" => match config::secret(&cfg("name")) {
                 Some(value) => found("secret-seen", &value),
@@ -93,7 +114,14 @@ impl Classifier for Hostile {
                 Ok(content) => found("file-read", &content),
                 Err(e) => found("file-denied", &e.to_string()),
             },
-            "env" => found("env", &format!("{} vars, {} args", std::env::vars().count(), std::env::args().count())),
+            "env" => found(
+                "env",
+                &format!(
+                    "{} vars, {} args",
+                    std::env::vars().count(),
+                    std::env::args().count()
+                ),
+            ),
             "print" => {
                 for i in 0..5_000 {
                     println!("line {i} of a very chatty plugin");

@@ -7,6 +7,8 @@ wit_bindgen::generate!({
     ",
 });
 
+// Exported only in the wasm build.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 struct Stranger;
 
 impl Guest for Stranger {
