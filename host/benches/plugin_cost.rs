@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use switchboard::contract::{CallContext, Event, WebhookOutcome};
+use switchboard::contract::{CallContext, Event, Message, WebhookOutcome};
 use switchboard::ingest;
 use switchboard::pipeline;
 use switchboard::runtime::{Runtime, RuntimeOptions, Scope};
@@ -87,7 +87,7 @@ fn main() {
         .iter()
         .enumerate()
         .map(|(i, t)| {
-            let mut m = common_message(t);
+            let mut m = Message::example("bench", t);
             m.external_id = format!("m{i}");
             m
         })
@@ -154,30 +154,6 @@ fn main() {
         Err(e) => println!("pipeline: skipped ({e})"),
     }
     let _ = native_hits;
-}
-
-fn common_message(text: &str) -> switchboard::contract::Message {
-    use ::switchboard::contract::*;
-    Message {
-        tenant: "bench".into(),
-        channel: "webhook".into(),
-        external_id: "m".into(),
-        conversation_key: "c".into(),
-        in_reply_to: None,
-        author: Author {
-            id: "u".into(),
-            handle: Some("@traveller".into()),
-            display_name: Some("Sam Lee".into()),
-        },
-        text: text.into(),
-        language: None,
-        visibility: Visibility::Public,
-        origin: Origin::Mention,
-        received_at: 1,
-        attachments: vec![],
-        action: MessageAction::Created,
-        extra: vec![],
-    }
 }
 
 const SECRET: &str = "bench-signing-secret";

@@ -21,6 +21,33 @@ pub use switchboard::plugin::types::{
     Visibility,
 };
 
+impl Message {
+    /// A public message from `@casey` ("Casey Jones") with `text`: the fixture for plugin tests,
+    /// examples and benchmarks.
+    pub fn example(tenant: &str, text: &str) -> Message {
+        Message {
+            tenant: tenant.into(),
+            channel: "webhook".into(),
+            external_id: "m-1".into(),
+            conversation_key: "c-1".into(),
+            in_reply_to: None,
+            author: Author {
+                id: "u-1".into(),
+                handle: Some("@casey".into()),
+                display_name: Some("Casey Jones".into()),
+            },
+            text: text.into(),
+            language: None,
+            visibility: Visibility::Public,
+            origin: Origin::Mention,
+            received_at: 1_700_000_000_000,
+            attachments: vec![],
+            action: MessageAction::Created,
+            extra: vec![],
+        }
+    }
+}
+
 /// The WIT package every plugin must target.
 pub const PACKAGE: &str = "switchboard:plugin";
 /// The contract version this host implements. Plugins built against any `0.1.x` load.

@@ -46,6 +46,33 @@ enum Format {
     Table,
 }
 
+/// Arguments of `switchboard connector`.
+#[derive(clap::Args)]
+struct ConnectorArgs {
+    /// A plugin name (e.g. generic-webhook) or a path to a .wasm file.
+    plugin: String,
+    /// The request body, exactly as received.
+    #[arg(long, value_name = "FILE")]
+    body: PathBuf,
+    /// A request header, `Name: value`; repeat for more.
+    #[arg(long = "header", short = 'H', value_name = "NAME: VALUE")]
+    headers: Vec<String>,
+    #[arg(long, default_value = "POST")]
+    method: String,
+    /// The URL the platform called (some signature schemes sign it).
+    #[arg(long, default_value = "http://localhost/")]
+    url: String,
+    /// A config value for the connector, `key=value`; repeat for more.
+    #[arg(long = "config", short = 'c', value_name = "KEY=VALUE")]
+    config: Vec<String>,
+    /// A secret for the connector, `name=env:VAR`, `name=file:PATH` or `name=value`.
+    #[arg(long = "secret", short = 's', value_name = "NAME=SOURCE")]
+    secrets: Vec<String>,
+    /// Take config and secrets from this connector instance of a tenant config instead.
+    #[arg(long, value_name = "TENANT.toml", conflicts_with_all = ["config", "secrets"])]
+    tenant: Option<PathBuf>,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run a tenant's pipeline over a file of captured webhook requests and print each
@@ -67,30 +94,7 @@ enum Command {
     ///
     /// Exit code 0 when the request was accepted (events or a handshake answer), 1 when the
     /// connector refused it, 2 on a usage or load error.
-    Connector {
-        /// A plugin name (e.g. generic-webhook) or a path to a .wasm file.
-        plugin: String,
-        /// The request body, exactly as received.
-        #[arg(long, value_name = "FILE")]
-        body: PathBuf,
-        /// A request header, `Name: value`; repeat for more.
-        #[arg(long = "header", short = 'H', value_name = "NAME: VALUE")]
-        headers: Vec<String>,
-        #[arg(long, default_value = "POST")]
-        method: String,
-        /// The URL the platform called (some signature schemes sign it).
-        #[arg(long, default_value = "http://localhost/")]
-        url: String,
-        /// A config value for the connector, `key=value`; repeat for more.
-        #[arg(long = "config", short = 'c', value_name = "KEY=VALUE")]
-        config: Vec<String>,
-        /// A secret for the connector, `name=env:VAR`, `name=file:PATH` or `name=value`.
-        #[arg(long = "secret", short = 's', value_name = "NAME=SOURCE")]
-        secrets: Vec<String>,
-        /// Take config and secrets from this connector instance of a tenant config instead.
-        #[arg(long, value_name = "TENANT.toml", conflicts_with_all = ["config", "secrets"])]
-        tenant: Option<PathBuf>,
-    },
+    Connector(ConnectorArgs),
     /// Inspect a plugin file: kind, contract version, declared capabilities, digest.
     Inspect {
         /// A plugin name or a path to a .wasm file.
@@ -159,31 +163,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             requests,
             format,
         } => run(&rt, &tenant, &requests, format).await,
-        Command::Connector {
-            plugin,
-            body,
-            headers,
-            method,
-            url,
-            config,
-            secrets,
-            tenant,
-        } => {
-            connector(
-                &rt,
-                ConnectorArgs {
-                    plugin,
-                    body,
-                    headers,
-                    method,
-                    url,
-                    config,
-                    secrets,
-                    tenant,
-                },
-            )
-            .await
-        }
+        Command::Connector(args) => connector(&rt, args).await,
         Command::Inspect { plugin, format } => inspect(&rt, &plugin, format).await,
     }
 }
@@ -284,17 +264,6 @@ async fn process_line(rt: &Runtime, tenant: &Tenant, line: &str) -> Vec<Record> 
             records
         }
     }
-}
-
-struct ConnectorArgs {
-    plugin: String,
-    body: PathBuf,
-    headers: Vec<String>,
-    method: String,
-    url: String,
-    config: Vec<String>,
-    secrets: Vec<String>,
-    tenant: Option<PathBuf>,
 }
 
 async fn connector(rt: &Runtime, args: ConnectorArgs) -> anyhow::Result<ExitCode> {

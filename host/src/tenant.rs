@@ -100,6 +100,24 @@ pub enum ConfigError {
     },
 }
 
+impl ConfigError {
+    fn entry(
+        path: &Path,
+        tenant: &str,
+        section: &'static str,
+        entry: &str,
+        message: String,
+    ) -> Self {
+        ConfigError::Entry {
+            path: path.display().to_string(),
+            tenant: tenant.to_string(),
+            section,
+            entry: entry.to_string(),
+            message,
+        }
+    }
+}
+
 /// A loaded plugin instance, with the scope its calls run in.
 #[derive(Debug, Clone)]
 pub struct Instance {
@@ -182,12 +200,8 @@ impl TenantFile {
             .map_err(|m| invalid(format!("[limits]: {m}")))?;
         let mut seen = BTreeSet::new();
         for (section, entry) in file.entries() {
-            let fail = |message: String| ConfigError::Entry {
-                path: path.display().to_string(),
-                tenant: file.tenant.clone(),
-                section,
-                entry: entry.name.clone(),
-                message,
+            let fail = |message: String| {
+                ConfigError::entry(path, &file.tenant, section, &entry.name, message)
             };
             if !valid_id(&entry.name) {
                 return Err(fail(
@@ -282,12 +296,8 @@ impl Tenant {
             suggesters: vec![],
         };
         for (section, entry) in file.entries() {
-            let fail = |message: String| ConfigError::Entry {
-                path: path.display().to_string(),
-                tenant: file.tenant.clone(),
-                section,
-                entry: entry.name.clone(),
-                message,
+            let fail = |message: String| {
+                ConfigError::entry(path, &file.tenant, section, &entry.name, message)
             };
             let plugin_path =
                 resolve_plugin(&entry.plugin, &base, &file.plugin_dirs).map_err(fail)?;

@@ -482,13 +482,7 @@ impl Runtime {
         P: ComponentNamedList + Lower + Send + Sync,
         R: ComponentNamedList + Lift + Send + Sync + 'static,
     {
-        let fail = |failure: CallFailure| CallError {
-            tenant: scope.tenant.clone(),
-            plugin: plugin.info.name.clone(),
-            version: plugin.info.version.clone(),
-            stage,
-            failure,
-        };
+        let fail = |failure: CallFailure| CallError::new(plugin, scope, stage, failure);
         let limits = scope.limits;
         let mut store = match self.new_store(plugin, scope) {
             Ok(s) => s,
@@ -582,13 +576,7 @@ impl Runtime {
         let (result, denials) = self
             .call_with_denials::<P, (Result<T, PluginError>,)>(plugin, scope, stage, func, params)
             .await;
-        let fail = |failure| CallError {
-            tenant: scope.tenant.clone(),
-            plugin: plugin.info.name.clone(),
-            version: plugin.info.version.clone(),
-            stage,
-            failure,
-        };
+        let fail = |failure| CallError::new(plugin, scope, stage, failure);
         match result?.0 {
             Ok(value) => {
                 check(&value, &scope.limits)
@@ -610,26 +598,23 @@ impl Runtime {
     /// Instantiate `plugin` for `scope` and drop the instance: what every call pays before it
     /// runs (used to measure instantiation and as a readiness probe).
     pub async fn instantiate(&self, plugin: &Plugin, scope: &Arc<Scope>) -> Result<(), CallError> {
-        let mut store = self.new_store(plugin, scope).map_err(|failure| CallError {
-            tenant: scope.tenant.clone(),
-            plugin: plugin.info.name.clone(),
-            version: plugin.info.version.clone(),
-            stage: Stage::About,
-            failure,
-        })?;
+        let mut store = self
+            .new_store(plugin, scope)
+            .map_err(|failure| CallError::new(plugin, scope, Stage::About, failure))?;
         plugin
             .pre
             .instantiate_async(&mut store)
             .await
             .map(drop)
-            .map_err(|e| CallError {
-                tenant: scope.tenant.clone(),
-                plugin: plugin.info.name.clone(),
-                version: plugin.info.version.clone(),
-                stage: Stage::About,
-                failure: CallFailure::Instantiate {
-                    message: first_line(&e),
-                },
+            .map_err(|e| {
+                CallError::new(
+                    plugin,
+                    scope,
+                    Stage::About,
+                    CallFailure::Instantiate {
+                        message: first_line(&e),
+                    },
+                )
             })
     }
 
@@ -813,13 +798,12 @@ impl Runtime {
     }
 
     fn malformed(&self, plugin: &Plugin, scope: &Scope, stage: Stage, reason: String) -> CallError {
-        CallError {
-            tenant: scope.tenant.clone(),
-            plugin: plugin.info.name.clone(),
-            version: plugin.info.version.clone(),
+        CallError::new(
+            plugin,
+            scope,
             stage,
-            failure: CallFailure::MalformedOutput { reason },
-        }
+            CallFailure::MalformedOutput { reason },
+        )
     }
 
     fn expect_kind(
@@ -832,15 +816,26 @@ impl Runtime {
         if plugin.kind == kind {
             return Ok(());
         }
-        Err(CallError {
+        Err(CallError::new(
+            plugin,
+            scope,
+            stage,
+            CallFailure::Instantiate {
+                message: format!("plugin is a {}, not a {kind}", plugin.kind),
+            },
+        ))
+    }
+}
+
+impl CallError {
+    fn new(plugin: &Plugin, scope: &Scope, stage: Stage, failure: CallFailure) -> CallError {
+        CallError {
             tenant: scope.tenant.clone(),
             plugin: plugin.info.name.clone(),
             version: plugin.info.version.clone(),
             stage,
-            failure: CallFailure::Instantiate {
-                message: format!("plugin is a {}, not a {kind}", plugin.kind),
-            },
-        })
+            failure,
+        }
     }
 }
 

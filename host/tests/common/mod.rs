@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use switchboard::contract::{Author, CallContext, Message, MessageAction, Origin, Visibility};
+use switchboard::contract::{CallContext, Message};
 use switchboard::runtime::{Plugin, Runtime, RuntimeOptions};
 
 /// Path of a plugin built by the host's build script.
@@ -40,26 +40,9 @@ pub async fn load(rt: &Runtime, name: &str) -> Arc<Plugin> {
 }
 
 pub fn message(tenant: &str, text: &str) -> Message {
-    Message {
-        tenant: tenant.into(),
-        channel: "webhook".into(),
-        external_id: format!("m-{}", text.len()),
-        conversation_key: "c-1".into(),
-        in_reply_to: None,
-        author: Author {
-            id: "u-1".into(),
-            handle: Some("@casey".into()),
-            display_name: Some("Casey Jones".into()),
-        },
-        text: text.into(),
-        language: None,
-        visibility: Visibility::Public,
-        origin: Origin::Mention,
-        received_at: 1_700_000_000_000,
-        attachments: vec![],
-        action: MessageAction::Created,
-        extra: vec![],
-    }
+    let mut m = Message::example(tenant, text);
+    m.external_id = format!("m-{}", text.len());
+    m
 }
 
 pub fn context() -> CallContext {

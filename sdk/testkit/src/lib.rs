@@ -27,8 +27,8 @@ pub use switchboard;
 use switchboard::capabilities::config::{PluginConfig, Secret};
 use switchboard::capabilities::egress::EgressPolicy;
 use switchboard::contract::{
-    Author, CallContext, ChannelInfo, DeliveryReceipt, Draft, HttpRequest, Label, LengthRule,
-    Message, MessageAction, Origin, OutboundReply, PollBatch, Visibility, WebhookOutcome,
+    CallContext, ChannelInfo, DeliveryReceipt, Draft, HttpRequest, Label, LengthRule, Message,
+    OutboundReply, PollBatch, WebhookOutcome,
 };
 use switchboard::runtime::{CallError, Limits, Plugin, Runtime, RuntimeOptions, Scope};
 
@@ -245,28 +245,9 @@ impl Harness {
     }
 }
 
-/// A public message from `@casey` with `text`, for classifier and suggester tests.
+/// A public message from `@casey` ("Casey Jones") with `text`, for classifier and suggester tests.
 pub fn message(text: &str) -> Message {
-    Message {
-        tenant: "test-tenant".into(),
-        channel: "test".into(),
-        external_id: "m-1".into(),
-        conversation_key: "c-1".into(),
-        in_reply_to: None,
-        author: Author {
-            id: "u-1".into(),
-            handle: Some("@casey".into()),
-            display_name: Some("Casey Jones".into()),
-        },
-        text: text.into(),
-        language: None,
-        visibility: Visibility::Public,
-        origin: Origin::Mention,
-        received_at: 1_700_000_000_000,
-        attachments: vec![],
-        action: MessageAction::Created,
-        extra: vec![],
-    }
+    Message::example("test-tenant", text)
 }
 
 /// A webhook request as a platform would send it (header names are lower-cased).
