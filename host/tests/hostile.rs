@@ -307,13 +307,25 @@ async fn a_chatty_plugin_is_bounded_not_fatal() {
 async fn loopback_server() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
     let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let counter = hits.clone();
-    let app = axum::Router::new().route(
-        "/status",
-        axum::routing::get(move || {
-            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            async { "all systems go" }
-        }),
-    );
+    let app = axum::Router::new()
+        .route(
+            "/status",
+            axum::routing::get(move || {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                async { "all systems go" }
+            }),
+        )
+        .route(
+            "/huge",
+            axum::routing::get(|| async { "x".repeat(5 * 1024 * 1024) }),
+        )
+        .route(
+            "/slow",
+            axum::routing::get(|| async {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                "too late"
+            }),
+        );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -439,4 +451,55 @@ async fn components_of_other_worlds_and_non_components_are_refused() {
         err.contains("script.wasm: not a WebAssembly component"),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn egress_responses_are_size_capped_and_time_limited() {
+    let h = host().await;
+    let (port, _) = loopback_server().await;
+    let with_limits = |path: &str, limits: Limits| {
+        let mut s = (*egress_scope(
+            &format!("http://127.0.0.1:{port}{path}"),
+            &["127.0.0.1"],
+            true,
+        ))
+        .clone();
+        s.limits = limits;
+        Arc::new(s)
+    };
+    let capped = Limits {
+        http_max_response_bytes: 64 * 1024,
+        ..limits()
+    };
+    let err = h.attack(&with_limits("/huge", capped)).await.unwrap_err();
+    assert!(
+        matches!(&err.failure, CallFailure::Plugin { .. }) && err.to_string().contains("BodySize"),
+        "{err}"
+    );
+
+    let impatient = Limits {
+        http_timeout_ms: 200,
+        timeout_ms: 2_000,
+        ..limits()
+    };
+    let err = h
+        .attack(&with_limits("/slow", impatient))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err.failure, CallFailure::Plugin { .. }) && err.to_string().contains("Timeout"),
+        "{err}"
+    );
+
+    // The whole call's deadline also covers time spent waiting on the network.
+    let short_call = Limits {
+        http_timeout_ms: 10_000,
+        timeout_ms: 300,
+        ..limits()
+    };
+    let err = h
+        .attack(&with_limits("/slow", short_call))
+        .await
+        .unwrap_err();
+    assert_eq!(err.failure, CallFailure::Timeout { limit_ms: 300 });
 }
