@@ -1,5 +1,6 @@
-//! Builds every plugin crate in `plugins/` and `host/test-plugins/` as a wasm32-wasip2 component,
-//! so that `cargo run` and `cargo test` on a fresh clone have the plugins with no manual step.
+//! Builds every plugin crate in `plugins/`, `host/test-plugins/` and `examples/` as a wasm32-wasip2
+//! component, so that `cargo run` and `cargo test` on a fresh clone have the plugins with no
+//! manual step.
 //! The components land in `target/wasm-plugins/<name>.wasm`; the host finds them through the
 //! `SWITCHBOARD_BUILTIN_PLUGIN_DIR` compile-time variable.
 
@@ -11,13 +12,15 @@ const TARGET: &str = "wasm32-wasip2";
 fn main() {
     let host_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let workspace = host_dir.parent().unwrap().to_path_buf();
-    let sources = [workspace.join("plugins"), host_dir.join("test-plugins")];
-    for watched in [
-        &sources[0],
-        &sources[1],
-        &workspace.join("sdk"),
-        &workspace.join("wit"),
-    ] {
+    let sources = [
+        workspace.join("plugins"),
+        host_dir.join("test-plugins"),
+        workspace.join("examples"),
+    ];
+    for watched in sources
+        .iter()
+        .chain([&workspace.join("sdk"), &workspace.join("wit")])
+    {
         println!("cargo:rerun-if-changed={}", watched.display());
     }
     println!(

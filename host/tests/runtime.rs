@@ -124,3 +124,30 @@ async fn tenant_configs_that_cannot_run_are_refused_with_the_entry_named() {
     );
     assert_eq!(load_tenant(&ok).await.unwrap().classifiers.len(), 1);
 }
+
+#[tokio::test]
+async fn a_vendor_plugin_from_examples_loads_and_runs_with_its_own_version() {
+    let rt = runtime();
+    let p = load(&rt, "shouting-classifier").await;
+    assert_eq!(
+        (p.info.version.as_str(), p.info.vendor.as_str()),
+        ("1.2.0", "Example Vendor Ltd")
+    );
+    let scope = std::sync::Arc::new(switchboard::runtime::Scope::bare(
+        "t",
+        "shout",
+        rt.default_limits(),
+    ));
+    let labels = rt
+        .classify(&p, &scope, &message("t", "WHERE IS MY REFUND"), &context())
+        .await
+        .unwrap();
+    assert_eq!(labels.len(), 1);
+    assert_eq!(labels[0].name, "shouting");
+    assert!(
+        rt.classify(&p, &scope, &message("t", "Where is my refund?"), &context())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
