@@ -48,6 +48,9 @@ const EPOCH_TICK: Duration = Duration::from_millis(5);
 /// host-side waits such as HTTP, which epochs cannot interrupt).
 const DEADLINE_GRACE: Duration = Duration::from_millis(50);
 
+/// How much of a recycled instance's memory is kept resident and reset in place.
+const KEEP_RESIDENT_BYTES: usize = 2 * 1024 * 1024;
+
 /// Runtime-wide settings.
 #[derive(Clone)]
 pub struct RuntimeOptions {
@@ -220,7 +223,12 @@ impl Runtime {
             .total_memories(n * 4)
             .total_tables(n * 4)
             .total_stacks(n)
-            .max_memory_size(limits::MAX_MEMORY_BYTES as usize);
+            .max_memory_size(limits::MAX_MEMORY_BYTES as usize)
+            // Reset the first pages of a recycled memory with memset instead of madvise: no page
+            // faults on the next instance, and no process-wide mmap lock contention between
+            // threads instantiating at once (see BENCHMARKS.md).
+            .linear_memory_keep_resident(KEEP_RESIDENT_BYTES)
+            .table_keep_resident(KEEP_RESIDENT_BYTES);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&config).map_err(|e| anyhow::anyhow!("creating engine: {e}"))?;
 
