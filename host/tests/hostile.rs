@@ -305,6 +305,11 @@ async fn a_chatty_plugin_is_bounded_not_fatal() {
 
 /// A one-route HTTP server on loopback that counts its hits.
 async fn loopback_server() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    loopback_server_on("127.0.0.1").await
+}
+
+/// The same server on another loopback address (Linux routes all of 127.0.0.0/8 to lo).
+async fn loopback_server_on(ip: &str) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
     let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let counter = hits.clone();
     let app = axum::Router::new()
@@ -326,7 +331,7 @@ async fn loopback_server() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
                 "too late"
             }),
         );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listener = tokio::net::TcpListener::bind((ip, 0)).await.unwrap();
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     (format!("{port}"), hits)
@@ -337,6 +342,7 @@ fn egress_scope(url: &str, allow: &[&str], allow_private: bool) -> Arc<Scope> {
     s.egress = Arc::new(EgressPolicy {
         allow: allow.iter().map(|a| a.to_string()).collect(),
         allow_private,
+        ..Default::default()
     });
     Arc::new(s)
 }
@@ -377,6 +383,33 @@ async fn egress_reaches_only_declared_allowed_hosts() {
         1,
         "denied requests never connected"
     );
+}
+
+#[tokio::test]
+async fn trusting_undeclared_hosts_still_needs_the_tenants_allow_list() {
+    let h = host().await;
+    let (port, hits) = loopback_server_on("127.0.0.2").await;
+    let url = format!("http://127.0.0.2:{port}/status");
+    let mut trusted = (*egress_scope(&url, &["127.0.0.2"], true)).clone();
+    trusted.egress = Arc::new(EgressPolicy {
+        trust_undeclared: true,
+        ..(*trusted.egress).clone()
+    });
+    assert_eq!(h.label(&Arc::new(trusted.clone())).await.0, "egress-ok");
+    trusted.egress = Arc::new(EgressPolicy {
+        allow: vec!["api.allowed.test".into()],
+        ..(*trusted.egress).clone()
+    });
+    let err = h.attack(&Arc::new(trusted)).await.unwrap_err();
+    assert!(
+        matches!(&err.failure, CallFailure::EgressDenied { reason } if reason.contains("not allowed by the tenant")),
+        "{err}"
+    );
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1);
+    // And a tenant config cannot switch it on.
+    let err =
+        toml::from_str::<EgressPolicy>("allow = [\"x\"]\ntrust_undeclared = true").unwrap_err();
+    assert!(err.to_string().contains("unknown field"), "{err}");
 }
 
 #[tokio::test]

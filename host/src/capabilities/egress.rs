@@ -31,6 +31,11 @@ pub struct EgressPolicy {
     /// Allow loopback and private-range destinations (for on-premises APIs and tests).
     #[serde(default)]
     pub allow_private: bool,
+    /// Let requests reach hosts the plugin did not declare (the tenant's allow-list and the
+    /// address checks still apply). For tests that point a plugin at a stand-in server; it
+    /// cannot be set from a tenant config file.
+    #[serde(skip)]
+    pub trust_undeclared: bool,
 }
 
 /// Does `pattern` (`example.com`, `*.example.com`, or `*` for any host) cover `host`?
@@ -163,7 +168,8 @@ impl EgressHooks {
 
     /// Apply the policy to a host and port; `Ok` means the request may go out.
     async fn vet(&self, host: &str, port: u16) -> Result<(), HttpError> {
-        let declared = self.declared.iter().any(|p| host_matches(p, host));
+        let declared =
+            self.policy.trust_undeclared || self.declared.iter().any(|p| host_matches(p, host));
         let allowed = self.policy.allow.iter().any(|p| host_matches(p, host));
         if !declared || !allowed {
             let why = match (declared, allowed) {

@@ -1,8 +1,7 @@
 //! Slack connector: the Events API in, `chat.postMessage` out.
 //!
 //! Plugin name `slack-connector`; channel name `slack`. Egress: `slack.com` (the Web API at
-//! `https://slack.com/api`), and `127.0.0.1` for a loopback stand-in set as `api_base` (only
-//! reachable when the tenant allows that host and private addresses).
+//! `https://slack.com/api`) only.
 //!
 //! # Config and secrets
 //!
@@ -160,11 +159,7 @@ pub fn plugin_info() -> PluginInfo {
         "Slack Events API messages and app mentions in (v0-signed); replies out with \
          chat.postMessage",
     )
-    .egress("slack.com")
-    // Slack has no self-hosted API: this is declared only so `api_base` can point at a
-    // stand-in on this machine (tests, a recording proxy). It is reachable only when the
-    // tenant allows `127.0.0.1` *and* private addresses; production tenants allow `slack.com`.
-    .egress("127.0.0.1");
+    .egress("slack.com");
     let info = settings::CONFIG_KEYS
         .iter()
         .fold(info, |i, k| i.config_key(k));
@@ -383,7 +378,7 @@ mod tests {
         assert_eq!(info.capabilities.len(), 6);
         let p = plugin_info();
         assert_eq!(p.name, "slack-connector");
-        assert_eq!(p.egress, vec!["slack.com", "127.0.0.1"]);
+        assert_eq!(p.egress, vec!["slack.com"]);
         assert_eq!(p.config_keys, vec!["api_base", "max_skew_seconds"]);
         assert_eq!(p.secrets, vec!["signing-secret", "bot-token"]);
     }

@@ -153,6 +153,12 @@ impl Harness {
         self.egress.allow_private = true;
         self
     }
+    /// Skip the check that the plugin declared the host it calls, so a test can point the
+    /// plugin's API base at a loopback mock. Tenants cannot do this.
+    pub fn trust_undeclared_egress(mut self) -> Self {
+        self.egress.trust_undeclared = true;
+        self
+    }
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
         self
