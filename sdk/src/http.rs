@@ -68,6 +68,11 @@ impl Response {
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
+    /// The `Retry-After` header in whole seconds (the HTTP-date form is not parsed).
+    pub fn retry_after_seconds(&self) -> Option<u32> {
+        self.header("retry-after")
+            .and_then(|v| v.trim().parse().ok())
+    }
     pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, HttpError> {
         serde_json::from_slice(&self.body).map_err(|e| HttpError::Body(e.to_string()))
     }

@@ -64,11 +64,7 @@ pub fn map_response(response: &Response) -> Result<DeliveryReceipt, PluginError>
     let summary = || format!("HTTP {status}: {}", excerpt(&response.body));
     match status {
         200..=299 => receipt(status, &response.body),
-        429 => Err(PluginError::RateLimited(
-            response
-                .header("retry-after")
-                .and_then(|v| v.trim().parse::<u32>().ok()),
-        )),
+        429 => Err(PluginError::RateLimited(response.retry_after_seconds())),
         400 | 401 | 403 | 404 | 410 | 422 => Err(PluginError::Rejected(summary())),
         _ => Err(PluginError::Unavailable(summary())),
     }

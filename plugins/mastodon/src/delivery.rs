@@ -30,10 +30,7 @@ pub fn excerpt(body: &[u8]) -> String {
 /// Seconds to wait after a 429: `Retry-After` (seconds), else Mastodon's `X-RateLimit-Reset`
 /// (an ISO 8601 time) minus `now_ms`, rounded up, at least 1.
 pub fn rate_limit_seconds(response: &Response, now_ms: i64) -> Option<u32> {
-    if let Some(secs) = response
-        .header("retry-after")
-        .and_then(|v| v.trim().parse::<u32>().ok())
-    {
+    if let Some(secs) = response.retry_after_seconds() {
         return Some(secs);
     }
     let reset = response

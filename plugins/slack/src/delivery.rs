@@ -159,12 +159,6 @@ pub fn excerpt(body: &[u8]) -> String {
     cut
 }
 
-fn retry_after(response: &Response) -> Option<u32> {
-    response
-        .header("retry-after")
-        .and_then(|v| v.trim().parse::<u32>().ok())
-}
-
 /// Check a Web API answer: the JSON body when `ok` is true, else a typed error.
 ///
 /// - HTTP 429, or `ok: false` with `ratelimited`: `rate-limited` (with `Retry-After` seconds);
@@ -175,7 +169,7 @@ pub fn check(method: &str, response: &Response) -> Result<Value, PluginError> {
     let status = response.status;
     let summary = || format!("{method}: HTTP {status}: {}", excerpt(&response.body));
     match status {
-        429 => return Err(PluginError::RateLimited(retry_after(response))),
+        429 => return Err(PluginError::RateLimited(response.retry_after_seconds())),
         200..=299 => {}
         400 | 401 | 403 | 404 | 410 => return Err(PluginError::Rejected(summary())),
         _ => return Err(PluginError::Unavailable(summary())),
@@ -194,7 +188,9 @@ pub fn check(method: &str, response: &Response) -> Result<Value, PluginError> {
         .and_then(Value::as_str)
         .unwrap_or("(no error code)");
     match code {
-        "ratelimited" | "rate_limited" => Err(PluginError::RateLimited(retry_after(response))),
+        "ratelimited" | "rate_limited" => {
+            Err(PluginError::RateLimited(response.retry_after_seconds()))
+        }
         c if PERMANENT_ERRORS.contains(&c) => Err(PluginError::Rejected(format!(
             "{method}: Slack refused the request: {c}"
         ))),

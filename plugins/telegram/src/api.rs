@@ -253,11 +253,7 @@ fn answer(response: &Response, token: &str) -> Answer {
             .and_then(|p| p.get("retry_after"))
             .and_then(Value::as_u64)
             .and_then(|s| u32::try_from(s).ok())
-            .or_else(|| {
-                response
-                    .header("retry-after")
-                    .and_then(|v| v.trim().parse().ok())
-            }),
+            .or_else(|| response.retry_after_seconds()),
         migrate_to: params
             .and_then(|p| p.get("migrate_to_chat_id"))
             .and_then(Value::as_i64),
