@@ -121,6 +121,14 @@ pub struct CallError {
 }
 
 impl CallError {
+    /// The plugin's own typed error, if that is why the call failed (not a trap, deadline, …).
+    pub fn plugin_error(&self) -> Option<&PluginError> {
+        match &self.failure {
+            CallFailure::Plugin { error } => Some(error),
+            _ => None,
+        }
+    }
+
     /// True when the plugin itself rejected the input as unverifiable (bad signature).
     pub fn is_unauthorized(&self) -> bool {
         matches!(

@@ -10,8 +10,7 @@ use sha2::Sha256;
 use switchboard_testkit::switchboard::contract::{
     Author, Event, OutboundReply, PluginError, Visibility, WebhookOutcome,
 };
-use switchboard_testkit::switchboard::runtime::CallFailure;
-use switchboard_testkit::{Harness, request, this_plugin};
+use switchboard_testkit::{Harness, plugin_error, request, this_plugin};
 
 const SECRET: &str = "acme-webhook-secret";
 
@@ -26,13 +25,6 @@ async fn connector() -> Harness {
         .await
         .unwrap()
         .secret("signing-secret", SECRET)
-}
-
-fn plugin_error(e: &switchboard_testkit::switchboard::runtime::CallError) -> &PluginError {
-    match &e.failure {
-        CallFailure::Plugin { error } => error,
-        other => panic!("expected a plugin error, got {other}"),
-    }
 }
 
 #[tokio::test]

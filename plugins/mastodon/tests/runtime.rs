@@ -6,7 +6,6 @@
 //! recorded API answers, one JSON body per file, not wrapped in a VCR interaction).
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use axum::extract::{Path, RawQuery};
@@ -16,22 +15,11 @@ use switchboard_testkit::switchboard::contract::{
     AttachmentKind, Author, Event, Message, MessageAction, Origin, OutboundReply, PluginError,
     Visibility, WebhookOutcome,
 };
-use switchboard_testkit::switchboard::runtime::{CallError, CallFailure};
-use switchboard_testkit::{Harness, request, this_plugin};
-
-fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/fixtures/mastodon")
-}
+use switchboard_testkit::switchboard::runtime::CallError;
+use switchboard_testkit::{Harness, plugin_error, request, this_plugin};
 
 fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(fixtures().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
-}
-
-fn plugin_error(e: &CallError) -> &PluginError {
-    match &e.failure {
-        CallFailure::Plugin { error } => error,
-        other => panic!("expected a plugin error, got {other}"),
-    }
+    switchboard_testkit::fixture("mastodon", name)
 }
 
 fn extra<'a>(m: &'a Message, key: &str) -> Option<&'a str> {
@@ -76,49 +64,43 @@ async fn every_fixture_is_normalised_skipped_or_refused_without_crashing() {
     let plugin = captured().await;
     let mut seen = 0;
     let (mut messages, mut skipped, mut refused) = (0, 0, 0);
-    for dir in ["mastodon_documentation", "mastodon_py_cassettes"] {
-        let mut entries: Vec<_> = std::fs::read_dir(fixtures().join(dir))
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
-        entries.sort();
-        for path in entries {
-            seen += 1;
-            let name = path.file_name().unwrap().to_string_lossy().to_string();
-            let body = std::fs::read(&path).unwrap();
-            match post(&plugin, &body).await {
-                Ok(WebhookOutcome::Events(events)) => {
-                    assert!(!events.is_empty(), "{name}: no events");
-                    for e in events {
-                        match e {
-                            Event::Message(m) => {
-                                assert_eq!(m.channel, "mastodon");
-                                assert!(!m.external_id.is_empty() && !m.author.id.is_empty());
-                                messages += 1;
-                            }
-                            Event::Skipped(s) => {
-                                assert!(!s.reason.is_empty());
-                                skipped += 1;
-                            }
+    for path in switchboard_testkit::fixture_files("mastodon") {
+        seen += 1;
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        let body = std::fs::read(&path).unwrap();
+        match post(&plugin, &body).await {
+            Ok(WebhookOutcome::Events(events)) => {
+                assert!(!events.is_empty(), "{name}: no events");
+                for e in events {
+                    match e {
+                        Event::Message(m) => {
+                            assert_eq!(m.channel, "mastodon");
+                            assert!(!m.external_id.is_empty() && !m.author.id.is_empty());
+                            messages += 1;
+                        }
+                        Event::Skipped(s) => {
+                            assert!(!s.reason.is_empty());
+                            skipped += 1;
                         }
                     }
                 }
-                Ok(other) => panic!("{name}: unexpected {other:?}"),
-                Err(e) => {
-                    // A typed refusal, never a trap or malformed output.
-                    let PluginError::InvalidInput(m) = plugin_error(&e) else {
-                        panic!("{name}: {e}")
-                    };
-                    assert!(
-                        name.ends_with(".NOT_VALID_JSON.txt") || name.ends_with(".jsonc"),
-                        "{name} refused: {m}"
-                    );
-                    assert!(m.contains("line ") && m.contains("column "), "{m}");
-                    refused += 1;
-                }
+            }
+            Ok(other) => panic!("{name}: unexpected {other:?}"),
+            Err(e) => {
+                // A typed refusal, never a trap or malformed output.
+                let PluginError::InvalidInput(m) = plugin_error(&e) else {
+                    panic!("{name}: {e}")
+                };
+                assert!(
+                    name.ends_with(".NOT_VALID_JSON.txt") || name.ends_with(".jsonc"),
+                    "{name} refused: {m}"
+                );
+                assert!(m.contains("line ") && m.contains("column "), "{m}");
+                refused += 1;
             }
         }
     }
+
     assert_eq!(seen, 8);
     // 4 statuses (one in the notification list) are messages; Account and 2 MediaAttachments
     // are skipped; the documentation's commented Notification is refused.

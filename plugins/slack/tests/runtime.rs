@@ -2,7 +2,7 @@
 //! shared data folder, the published v0 signature vector, redeliveries, the length rule, and
 //! delivery to a loopback mock of the Web API.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -14,7 +14,7 @@ use switchboard_testkit::switchboard::contract::{
     OutboundReply, PluginError, Visibility, WebhookOutcome,
 };
 use switchboard_testkit::switchboard::runtime::{CallError, CallFailure};
-use switchboard_testkit::{Harness, request, this_plugin};
+use switchboard_testkit::{Harness, plugin_error, request, this_plugin};
 
 const SECRET: &str = "slack-signing-secret-for-tests";
 
@@ -63,31 +63,8 @@ async fn post(
         .await
 }
 
-fn plugin_error(e: &CallError) -> &PluginError {
-    match &e.failure {
-        CallFailure::Plugin { error } => error,
-        other => panic!("expected a plugin error, got {other}"),
-    }
-}
-
-fn fixtures_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/fixtures/slack")
-}
-
 fn fixture(relative: &str) -> Vec<u8> {
-    let path = fixtures_dir().join(relative);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
-}
-
-fn all_fixtures(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            all_fixtures(&path, out);
-        } else {
-            out.push(path);
-        }
-    }
+    switchboard_testkit::fixture("slack", relative)
 }
 
 fn events(outcome: WebhookOutcome) -> Vec<Event> {
@@ -121,9 +98,7 @@ fn extra<'a>(m: &'a Message, key: &str) -> Option<&'a str> {
 #[tokio::test]
 async fn every_fixture_is_normalised_skipped_or_refused_and_none_crashes() {
     let plugin = connector().await;
-    let mut files = Vec::new();
-    all_fixtures(&fixtures_dir(), &mut files);
-    files.sort();
+    let files = switchboard_testkit::fixture_files("slack");
     assert_eq!(files.len(), 15, "{files:?}");
     let (mut normalised, mut skipped, mut challenges, mut refused) = (0, 0, 0, 0);
     for path in &files {

@@ -3,7 +3,7 @@
 //! delivery against a loopback mock, and the length rule.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use axum::extract::Path as UrlPath;
@@ -14,30 +14,14 @@ use switchboard_testkit::switchboard::contract::{
     PluginError, Visibility, WebhookOutcome,
 };
 use switchboard_testkit::switchboard::runtime::{CallError, CallFailure};
-use switchboard_testkit::{Harness, request, this_plugin};
+use switchboard_testkit::{Harness, plugin_error, request, this_plugin};
 
 const SECRET: &str = "Acme_care-2024";
 const HEADER: &str = "X-Telegram-Bot-Api-Secret-Token";
 const TOKEN: &str = "123456:ABC-DEF1234ghIkl-zyx57W2v1u123ew11";
 
-fn fixtures_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/fixtures/telegram")
-}
-
 fn fixture(relative: &str) -> Vec<u8> {
-    let path = fixtures_dir().join(relative);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
-}
-
-fn all_fixtures(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            all_fixtures(&path, out);
-        } else {
-            out.push(path);
-        }
-    }
+    switchboard_testkit::fixture("telegram", relative)
 }
 
 async fn connector() -> Harness {
@@ -45,13 +29,6 @@ async fn connector() -> Harness {
         .await
         .unwrap()
         .secret("webhook-secret-token", SECRET)
-}
-
-fn plugin_error(e: &CallError) -> &PluginError {
-    match &e.failure {
-        CallFailure::Plugin { error } => error,
-        other => panic!("expected a plugin error, got {other}"),
-    }
 }
 
 async fn post(plugin: &Harness, body: &[u8]) -> Result<WebhookOutcome, CallError> {
@@ -191,10 +168,8 @@ fn expected() -> BTreeMap<&'static str, &'static str> {
 #[tokio::test]
 async fn every_fixture_is_normalised_skipped_or_refused_and_none_crashes() {
     let plugin = connector().await.config("bot_username", "foo_bot");
-    let root = fixtures_dir();
-    let mut files = Vec::new();
-    all_fixtures(&root, &mut files);
-    files.sort();
+    let root = switchboard_testkit::fixtures_dir("telegram");
+    let files = switchboard_testkit::fixture_files("telegram");
     let expected = expected();
     let (mut normalised, mut skipped, mut refused) = (0, 0, 0);
     let mut seen = Vec::new();

@@ -26,6 +26,7 @@ use anyhow::{Context, bail};
 pub use switchboard;
 use switchboard::capabilities::config::{PluginConfig, Secret};
 use switchboard::capabilities::egress::EgressPolicy;
+use switchboard::contract::PluginError;
 use switchboard::contract::{
     CallContext, ChannelInfo, DeliveryReceipt, Draft, HttpRequest, Label, LengthRule, Message,
     OutboundReply, PollBatch, WebhookOutcome,
@@ -267,4 +268,44 @@ pub fn request(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -
             .collect(),
         body.to_vec(),
     )
+}
+
+/// The plugin's own error behind a failed call; panics naming the failure if it was anything
+/// else (a trap, a deadline, malformed output…).
+pub fn plugin_error(e: &CallError) -> &PluginError {
+    e.plugin_error()
+        .unwrap_or_else(|| panic!("expected a plugin error, got {}", e.failure))
+}
+
+/// `../shared/data/fixtures/<platform>` beside the repository: real platform payloads.
+pub fn fixtures_dir(platform: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/fixtures")
+        .join(platform)
+}
+
+/// The bytes of one fixture, by its path under the platform's folder.
+pub fn fixture(platform: &str, relative: &str) -> Vec<u8> {
+    let path = fixtures_dir(platform).join(relative);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
+/// Every fixture file of `platform`, in all sub-folders, sorted.
+pub fn fixture_files(platform: &str) -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        let entries =
+            std::fs::read_dir(dir).unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()));
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&fixtures_dir(platform), &mut out);
+    out.sort();
+    out
 }
