@@ -295,7 +295,7 @@ async fn no_environment_or_arguments_leak_in() {
 }
 
 #[tokio::test]
-async fn a_chatty_plugin_is_bounded_not_fatal() {
+async fn a_chatty_plugin_is_not_fatal() {
     let h = host().await;
     assert_eq!(
         h.label(&scope("alice", &[("mode", "print")])).await.0,

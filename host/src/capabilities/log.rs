@@ -191,3 +191,27 @@ impl Drop for LineWriter {
         self.flush_line();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_call_cannot_log_more_than_its_budget() {
+        let ctx = LogContext::new("t", "p", "1");
+        let line = "x".repeat(1000);
+        let mut written = 0;
+        for _ in 0..1000 {
+            if ctx.spend(line.len()) {
+                written += line.len();
+            }
+        }
+        assert_eq!(written, MAX_BYTES_PER_CALL / 1000 * 1000);
+        assert!(!ctx.spend(1000), "the budget stays spent");
+        // Oversized messages are cut, not refused outright.
+        let fresh = LogContext::new("t", "p", "1");
+        fresh.emit(Level::Info, "log", &"é".repeat(MAX_MESSAGE_BYTES));
+        let left = fresh.budget.load(Ordering::Relaxed);
+        assert_eq!(MAX_BYTES_PER_CALL - left, MAX_MESSAGE_BYTES);
+    }
+}
