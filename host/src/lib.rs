@@ -4,12 +4,23 @@
 //! - [`runtime`]: engine, compile cache, sandboxed calls with deadlines and memory caps;
 //! - [`capabilities`]: what a plugin may reach (config, kv, log, egress, files), per tenant;
 //! - [`tenant`]: tenant configuration files;
-//! - [`pipeline`]: a message through a tenant's classifiers, suggesters and length check;
+//! - [`pipeline`]: a message through classifiers, care policy, suggesters and reply guards;
+//! - [`policy`], [`guards`], [`hours`]: the tenant's care policy (CEL rules), reply guards and
+//!   business hours;
+//! - [`store`]: the durable store (SQLite by default, PostgreSQL by URL);
+//! - [`worker`]: the durable pipeline: accept, process, resume after a crash, deliver;
+//! - [`replay`]: stored or captured traffic through a candidate tenant, and shadow reports;
 //! - [`ingest`]: captured webhook requests (JSONL) as the CLI reads them.
 
 pub mod capabilities;
 pub mod contract;
+pub mod guards;
+pub mod hours;
 pub mod ingest;
 pub mod pipeline;
+pub mod policy;
+pub mod replay;
 pub mod runtime;
+pub mod store;
 pub mod tenant;
+pub mod worker;

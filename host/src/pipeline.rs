@@ -1,12 +1,19 @@
-//! One message through a tenant's plugins: classifiers (concurrently), reply-suggesters, and
-//! the channel's own length rule on every draft. Failures of one plugin are recorded with the
-//! message and never stop the others.
+//! One message through a tenant's pipeline, without side effects: classifiers (live and shadow,
+//! concurrently), the care policy, reply-suggesters when the policy asks for drafts, and the
+//! reply guards on every draft (the channel's own length rule included). The durable worker
+//! (`crate::worker`) stores what this returns; replay runs it on a candidate tenant and
+//! compares.
+//!
+//! Failures follow each plugin's failure policy: fail-open skips the plugin and marks the
+//! message degraded; fail-closed stops here and asks for the message to be held and retried.
 
 use serde::Serialize;
 
-use crate::contract::{CallContext, Draft, Label, Message};
+use crate::contract::{CallContext, Draft, Label, Message, MessageAction, Visibility};
+use crate::guards::{self, Finding};
+use crate::policy::{Action, AuthorHistory, Decision, Facts};
 use crate::runtime::{CallError, Runtime, now_ms};
-use crate::tenant::{Connector, Tenant};
+use crate::tenant::{Connector, FailurePolicy, Instance, Tenant};
 
 /// A label and the classifier instance that produced it.
 #[derive(Debug, Clone, Serialize)]
@@ -16,16 +23,40 @@ pub struct SourcedLabel {
     pub label: Label,
 }
 
-/// A draft, who proposed it, and how it measures against the channel's limit.
+/// Why a draft exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DraftPurpose {
+    /// An answer from a reply-suggester.
+    Reply,
+    /// The host's public invitation to continue in a private message (`take-private`).
+    PrivateInvitation,
+}
+
+impl DraftPurpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DraftPurpose::Reply => "reply",
+            DraftPurpose::PrivateInvitation => "private-invitation",
+        }
+    }
+}
+
+/// A draft, who proposed it, how it measures against the channel's limit, and what the guards
+/// found.
 #[derive(Debug, Clone, Serialize)]
 pub struct CheckedDraft {
     pub suggester: String,
+    pub purpose: DraftPurpose,
     #[serde(flatten)]
     pub draft: Draft,
     /// Length by the connector's own rule, if it could measure.
     pub length: Option<u32>,
     pub limit: u32,
     pub fits: bool,
+    pub findings: Vec<Finding>,
+    /// A guard blocked it: it cannot go out automatically.
+    pub blocked: bool,
 }
 
 /// Everything the pipeline produced for one message.
@@ -33,9 +64,19 @@ pub struct CheckedDraft {
 pub struct Triage {
     pub message: Message,
     pub labels: Vec<SourcedLabel>,
+    /// Labels of shadow classifiers: recorded and compared, never acted on.
+    pub shadow_labels: Vec<SourcedLabel>,
+    pub decision: Decision,
     pub drafts: Vec<CheckedDraft>,
     /// Plugin calls that failed for this message (the message itself is kept).
     pub errors: Vec<CallError>,
+    /// Plugins skipped by a fail-open failure.
+    pub degraded: Vec<String>,
+    /// Set when a fail-closed plugin failed: hold the message and retry; nothing else here
+    /// is to be acted on.
+    pub held: Option<String>,
+    /// Shadow classifiers that ran without failing.
+    pub shadows_run: Vec<String>,
 }
 
 /// The context every classifier and suggester call gets for a message from `connector`.
@@ -48,73 +89,228 @@ pub fn call_context(tenant: &Tenant, connector: &Connector) -> CallContext {
     }
 }
 
+/// The highest score per label name.
+pub fn label_scores<'a>(
+    labels: impl IntoIterator<Item = &'a Label>,
+) -> std::collections::BTreeMap<String, f64> {
+    let mut scores = std::collections::BTreeMap::new();
+    for l in labels {
+        let s = scores.entry(l.name.clone()).or_insert(0.0f64);
+        *s = s.max(f64::from(l.score));
+    }
+    scores
+}
+
+/// What a policy rule can read about `message`.
+pub fn facts(
+    tenant: &Tenant,
+    message: &Message,
+    labels: &[Label],
+    history: &AuthorHistory,
+    degraded: &[String],
+) -> Facts {
+    let moment = tenant.hours.at(now_ms());
+    Facts {
+        labels: label_scores(labels),
+        channel: message.channel.clone(),
+        public: message.visibility == Visibility::Public,
+        origin: format!("{:?}", message.origin)
+            .chars()
+            .fold(String::new(), |mut s, c| {
+                if c.is_uppercase() && !s.is_empty() {
+                    s.push('-');
+                }
+                s.extend(c.to_lowercase());
+                s
+            }),
+        text: message.text.clone(),
+        language: message.language.clone().unwrap_or_default(),
+        author_id: message.author.id.clone(),
+        author_handle: message.author.handle.clone().unwrap_or_default(),
+        history: history.clone(),
+        in_hours: moment.open,
+        weekday: moment.weekday,
+        hour: moment.hour,
+        degraded: degraded.to_vec(),
+    }
+}
+
+fn fill(template: &str, tenant: &Tenant, message: &Message) -> String {
+    let name = message
+        .author
+        .display_name
+        .clone()
+        .or_else(|| message.author.handle.clone())
+        .unwrap_or_else(|| "there".into());
+    let first = name
+        .split_whitespace()
+        .next()
+        .unwrap_or("there")
+        .to_string();
+    template
+        .replace("{name}", &first)
+        .replace("{signature}", tenant.signature.as_deref().unwrap_or(""))
+        .trim()
+        .to_string()
+}
+
+async fn classify_all(
+    rt: &Runtime,
+    classifiers: &[Instance],
+    message: &Message,
+    ctx: &CallContext,
+) -> Vec<(String, FailurePolicy, Result<Vec<Label>, CallError>)> {
+    let results = futures::future::join_all(
+        classifiers
+            .iter()
+            .map(|c| rt.classify(&c.plugin, &c.scope, message, ctx)),
+    )
+    .await;
+    classifiers
+        .iter()
+        .zip(results)
+        .map(|(c, r)| (c.name.clone(), c.on_failure, r))
+        .collect()
+}
+
 /// Run `message` (which came in through `connector`) through the tenant's pipeline.
 pub async fn triage(
     rt: &Runtime,
     tenant: &Tenant,
     connector: &Connector,
     message: Message,
+    history: &AuthorHistory,
 ) -> Triage {
     let ctx = call_context(tenant, connector);
-    let mut errors = Vec::new();
+    let mut t = Triage {
+        message,
+        labels: vec![],
+        shadow_labels: vec![],
+        decision: Decision::default(),
+        drafts: vec![],
+        errors: vec![],
+        degraded: vec![],
+        held: None,
+        shadows_run: vec![],
+    };
+    // A deletion is recorded, not triaged: there is nothing left to answer.
+    if t.message.action == MessageAction::Deleted {
+        return t;
+    }
 
-    let classified = futures::future::join_all(
-        tenant
-            .classifiers
-            .iter()
-            .map(|c| rt.classify(&c.plugin, &c.scope, &message, &ctx)),
+    let (live, shadow) = futures::future::join(
+        classify_all(rt, &tenant.classifiers, &t.message, &ctx),
+        classify_all(rt, &tenant.shadow_classifiers, &t.message, &ctx),
     )
     .await;
-    let mut labels = Vec::new();
-    for (classifier, result) in tenant.classifiers.iter().zip(classified) {
+    for (name, policy, result) in live {
         match result {
-            Ok(found) => labels.extend(found.into_iter().map(|label| SourcedLabel {
-                classifier: classifier.name.clone(),
+            Ok(found) => t.labels.extend(found.into_iter().map(|label| SourcedLabel {
+                classifier: name.clone(),
                 label,
             })),
-            Err(e) => errors.push(e),
+            Err(e) => {
+                if policy == FailurePolicy::Closed && t.held.is_none() {
+                    t.held = Some(format!("classifier `{name}` (fail-closed): {e}"));
+                } else {
+                    t.degraded.push(name.clone());
+                }
+                t.errors.push(e);
+            }
         }
     }
-    let plain: Vec<Label> = labels.iter().map(|l| l.label.clone()).collect();
+    for (name, _, result) in shadow {
+        match result {
+            Ok(found) => {
+                t.shadows_run.push(name.clone());
+                t.shadow_labels
+                    .extend(found.into_iter().map(|label| SourcedLabel {
+                        classifier: name.clone(),
+                        label,
+                    }));
+            }
+            Err(e) => t.errors.push(e),
+        }
+    }
+    if t.held.is_some() {
+        return t;
+    }
+
+    let plain: Vec<Label> = t.labels.iter().map(|l| l.label.clone()).collect();
+    t.decision = tenant
+        .policy
+        .decide(&facts(tenant, &t.message, &plain, history, &t.degraded));
+    if !t.decision.actions.iter().any(Action::wants_drafts) {
+        return t;
+    }
+    let private = t.decision.actions.contains(&Action::TakePrivate);
 
     let suggested = futures::future::join_all(
         tenant
             .suggesters
             .iter()
-            .map(|s| rt.suggest(&s.plugin, &s.scope, &message, &plain, &ctx)),
+            .map(|s| rt.suggest(&s.plugin, &s.scope, &t.message, &plain, &ctx)),
     )
     .await;
-    let limit = connector.channel.length_rule.max;
-    let conn = &connector.instance;
-    let mut drafts = Vec::new();
+    let mut proposals: Vec<(String, DraftPurpose, Draft)> = Vec::new();
+    if private {
+        proposals.push((
+            "policy".into(),
+            DraftPurpose::PrivateInvitation,
+            Draft {
+                text: fill(&tenant.policy.private_invitation, tenant, &t.message),
+                visibility: Visibility::Public,
+                confidence: 1.0,
+                rationale: "take-private: a public invitation to continue in a private message"
+                    .into(),
+            },
+        ));
+    }
     for (suggester, result) in tenant.suggesters.iter().zip(suggested) {
         match result {
             Ok(found) => {
-                for draft in found {
-                    let length = match rt.measure(&conn.plugin, &conn.scope, &draft.text).await {
-                        Ok(n) => Some(n),
-                        Err(e) => {
-                            errors.push(e);
-                            None
-                        }
-                    };
-                    let fits = length.is_some_and(|n| n <= limit);
-                    drafts.push(CheckedDraft {
-                        suggester: suggester.name.clone(),
-                        draft,
-                        length,
-                        limit,
-                        fits,
-                    });
+                for mut draft in found {
+                    if private {
+                        draft.visibility = Visibility::Private;
+                    }
+                    proposals.push((suggester.name.clone(), DraftPurpose::Reply, draft));
                 }
             }
-            Err(e) => errors.push(e),
+            Err(e) => {
+                if suggester.on_failure == FailurePolicy::Closed && t.held.is_none() {
+                    t.held = Some(format!("suggester `{}` (fail-closed): {e}", suggester.name));
+                } else {
+                    t.degraded.push(suggester.name.clone());
+                }
+                t.errors.push(e);
+            }
         }
     }
-    Triage {
-        message,
-        labels,
-        drafts,
-        errors,
+    if t.held.is_some() {
+        return t;
     }
+
+    let limit = connector.channel.length_rule.max;
+    let conn = &connector.instance;
+    for (suggester, purpose, draft) in proposals {
+        let length = match rt.measure(&conn.plugin, &conn.scope, &draft.text).await {
+            Ok(n) => Some(n),
+            Err(e) => {
+                t.errors.push(e);
+                None
+            }
+        };
+        let findings = tenant.guards.check(&draft.text, length, limit);
+        t.drafts.push(CheckedDraft {
+            suggester,
+            purpose,
+            blocked: guards::blocks(&findings),
+            fits: length.is_some_and(|n| n <= limit),
+            draft,
+            length,
+            limit,
+            findings,
+        });
+    }
+    t
 }

@@ -11,6 +11,9 @@ use serde::Deserialize;
 use crate::capabilities::config::{PluginConfig, Secret};
 use crate::capabilities::egress::EgressPolicy;
 use crate::contract::{ChannelInfo, PluginKind};
+use crate::guards::{Guards, GuardsConfig};
+use crate::hours::{BusinessHours, HoursConfig};
+use crate::policy::{Policy, PolicyConfig};
 use crate::runtime::{LimitOverrides, Plugin, Runtime, Scope};
 
 /// Where the plugins built with this host live (set by `host/build.rs`).
@@ -42,6 +45,86 @@ pub struct TenantFile {
     pub classifiers: Vec<PluginEntry>,
     #[serde(default)]
     pub suggesters: Vec<PluginEntry>,
+    /// Candidate classifiers that run beside the live ones: recorded, compared, never acted on.
+    #[serde(default)]
+    pub shadow_classifiers: Vec<PluginEntry>,
+    /// Per stage: timeout and what a failure does.
+    #[serde(default)]
+    pub stages: StagesConfig,
+    /// The care policy (`crate::policy`).
+    #[serde(default)]
+    pub policy: PolicyConfig,
+    /// Reply guards (`crate::guards`).
+    #[serde(default)]
+    pub guards: GuardsConfig,
+    /// Business hours (`crate::hours`); always open when absent.
+    pub hours: Option<HoursConfig>,
+}
+
+/// What a failing plugin does to the message.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailurePolicy {
+    /// Skip the plugin, mark the message as degraded, go on.
+    #[default]
+    Open,
+    /// Hold the message and retry it later; nothing is decided without this plugin.
+    Closed,
+}
+
+/// One pipeline stage's settings.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageConfig {
+    /// Deadline of each plugin call in this stage (over the tenant's `[limits]`).
+    pub timeout_ms: Option<u64>,
+    #[serde(default)]
+    pub on_failure: FailurePolicy,
+}
+
+/// The `[stages]` section.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StagesConfig {
+    #[serde(default)]
+    pub classify: StageConfig,
+    #[serde(default)]
+    pub suggest: StageConfig,
+    /// A held message is retried this many times in all before it is marked failed.
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+    /// First retry delay; each later one doubles, up to 5 minutes.
+    #[serde(default = "default_retry_ms")]
+    pub retry_after_ms: u64,
+}
+
+fn default_max_attempts() -> u32 {
+    8
+}
+
+fn default_retry_ms() -> u64 {
+    1_000
+}
+
+impl Default for StagesConfig {
+    fn default() -> Self {
+        StagesConfig {
+            classify: StageConfig::default(),
+            suggest: StageConfig::default(),
+            max_attempts: default_max_attempts(),
+            retry_after_ms: default_retry_ms(),
+        }
+    }
+}
+
+impl StagesConfig {
+    /// When to retry after `attempts` failed attempts.
+    pub fn retry_delay_ms(&self, attempts: i64) -> i64 {
+        let exp = attempts.clamp(0, 20) as u32;
+        (self.retry_after_ms as i64)
+            .saturating_mul(1i64 << exp)
+            .min(300_000)
+    }
 }
 
 fn default_time_zone() -> String {
@@ -70,6 +153,10 @@ pub struct PluginEntry {
     pub limits: LimitOverrides,
     /// A folder the plugin may read, at `/data` (relative to the config file).
     pub granted_dir: Option<PathBuf>,
+    /// Overrides the stage's failure policy for this plugin.
+    pub on_failure: Option<FailurePolicy>,
+    /// Shadow classifiers only: the live classifier this one is a candidate to replace.
+    pub replaces: Option<String>,
 }
 
 /// Where a secret's value comes from. Values are read once at load and never printed.
@@ -124,6 +211,9 @@ pub struct Instance {
     pub name: String,
     pub plugin: Arc<Plugin>,
     pub scope: Arc<Scope>,
+    pub on_failure: FailurePolicy,
+    /// For shadow classifiers: the live classifier it would replace.
+    pub replaces: Option<String>,
 }
 
 /// A connector instance and what it said about its channel at load.
@@ -142,6 +232,11 @@ pub struct Tenant {
     pub connectors: Vec<Connector>,
     pub classifiers: Vec<Instance>,
     pub suggesters: Vec<Instance>,
+    pub shadow_classifiers: Vec<Instance>,
+    pub stages: StagesConfig,
+    pub policy: Arc<Policy>,
+    pub guards: Arc<Guards>,
+    pub hours: BusinessHours,
 }
 
 impl Tenant {
@@ -212,13 +307,49 @@ impl TenantFile {
                 return Err(fail("this name is used twice in the tenant".into()));
             }
             entry.limits.validate().map_err(fail)?;
+            match (section, &entry.replaces) {
+                ("shadow classifier", Some(live)) => {
+                    if !file.classifiers.iter().any(|c| &c.name == live) {
+                        return Err(fail(format!(
+                            "`replaces = \"{live}\"` names no live classifier of this tenant"
+                        )));
+                    }
+                }
+                ("shadow classifier", None) | (_, None) => {}
+                (_, Some(_)) => {
+                    return Err(fail("`replaces` is only for shadow classifiers".into()));
+                }
+            }
             if let Some(d) = &entry.digest
                 && (d.len() != 64 || !d.bytes().all(|b| b.is_ascii_hexdigit()))
             {
                 return Err(fail("digest must be 64 hex digits (SHA-256)".into()));
             }
         }
+        Policy::compile(&file.policy).map_err(|e| invalid(e.to_string()))?;
+        BusinessHours::from_config(&file.time_zone, file.hours.as_ref()).map_err(invalid)?;
         Ok(file)
+    }
+
+    /// Use `plugin` (a name or a path) for the instance called `instance`, dropping its digest
+    /// pin: how a replay tries a candidate plugin version on an otherwise unchanged tenant.
+    pub fn swap(&mut self, instance: &str, plugin: &str) -> Result<(), String> {
+        let entry = self
+            .connectors
+            .iter_mut()
+            .chain(self.classifiers.iter_mut())
+            .chain(self.suggesters.iter_mut())
+            .chain(self.shadow_classifiers.iter_mut())
+            .find(|e| e.name == instance)
+            .ok_or_else(|| {
+                format!(
+                    "tenant `{}` has no plugin instance `{instance}`",
+                    self.tenant
+                )
+            })?;
+        entry.plugin = plugin.to_string();
+        entry.digest = None;
+        Ok(())
     }
 
     fn entries(&self) -> impl Iterator<Item = (&'static str, &PluginEntry)> {
@@ -227,6 +358,11 @@ impl TenantFile {
             .map(|e| ("connector", e))
             .chain(self.classifiers.iter().map(|e| ("classifier", e)))
             .chain(self.suggesters.iter().map(|e| ("suggester", e)))
+            .chain(
+                self.shadow_classifiers
+                    .iter()
+                    .map(|e| ("shadow classifier", e)),
+            )
     }
 }
 
@@ -278,6 +414,38 @@ impl Tenant {
         Self::from_file(file, path, runtime).await
     }
 
+    /// Load a tenant config with some plugin instances swapped (`instance`, `plugin`); plugin
+    /// paths are relative to the current directory.
+    pub async fn load_swapped(
+        path: &Path,
+        runtime: &Runtime,
+        swaps: &[(String, String)],
+    ) -> Result<Tenant, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Invalid {
+            path: path.display().to_string(),
+            message: format!("cannot read: {e}"),
+        })?;
+        let mut file = TenantFile::parse(&text, path)?;
+        for (instance, plugin) in swaps {
+            let plugin = if plugin.contains('/') || plugin.ends_with(".wasm") {
+                let abs = std::path::absolute(plugin).map_err(|e| ConfigError::Invalid {
+                    path: path.display().to_string(),
+                    message: format!("{plugin}: {e}"),
+                })?;
+                // Joining an absolute path onto the config's folder gives it back unchanged.
+                abs.display().to_string()
+            } else {
+                plugin.clone()
+            };
+            file.swap(instance, &plugin)
+                .map_err(|message| ConfigError::Invalid {
+                    path: path.display().to_string(),
+                    message,
+                })?;
+        }
+        Self::from_file(file, path, runtime).await
+    }
+
     /// Load a parsed config; `path` anchors relative paths.
     pub async fn from_file(
         file: TenantFile,
@@ -287,6 +455,10 @@ impl Tenant {
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let tenant_limits = file.limits.apply(runtime.default_limits());
         let egress = Arc::new(file.egress.clone());
+        let invalid = |message: String| ConfigError::Invalid {
+            path: path.display().to_string(),
+            message,
+        };
         let mut tenant = Tenant {
             name: file.tenant.clone(),
             time_zone: file.time_zone.clone(),
@@ -294,6 +466,12 @@ impl Tenant {
             connectors: vec![],
             classifiers: vec![],
             suggesters: vec![],
+            shadow_classifiers: vec![],
+            stages: file.stages,
+            policy: Arc::new(Policy::compile(&file.policy).map_err(|e| invalid(e.to_string()))?),
+            guards: Arc::new(Guards::new(file.guards.clone(), &base).map_err(invalid)?),
+            hours: BusinessHours::from_config(&file.time_zone, file.hours.as_ref())
+                .map_err(invalid)?,
         };
         for (section, entry) in file.entries() {
             let fail = |message: String| {
@@ -307,8 +485,13 @@ impl Tenant {
                 .map_err(|e| fail(e.to_string()))?;
             let expected = match section {
                 "connector" => PluginKind::Connector,
-                "classifier" => PluginKind::Classifier,
-                _ => PluginKind::Suggester,
+                "suggester" => PluginKind::Suggester,
+                _ => PluginKind::Classifier,
+            };
+            let stage = match expected {
+                PluginKind::Suggester => file.stages.suggest,
+                PluginKind::Classifier => file.stages.classify,
+                PluginKind::Connector => StageConfig::default(),
             };
             if plugin.kind != expected {
                 return Err(fail(format!(
@@ -368,13 +551,21 @@ impl Tenant {
                     secrets,
                 },
                 egress: egress.clone(),
-                limits: entry.limits.apply(tenant_limits),
+                limits: entry.limits.apply(
+                    LimitOverrides {
+                        timeout_ms: stage.timeout_ms,
+                        ..Default::default()
+                    }
+                    .apply(tenant_limits),
+                ),
                 granted_dir,
             });
             let instance = Instance {
                 name: entry.name.clone(),
                 plugin,
                 scope,
+                on_failure: entry.on_failure.unwrap_or(stage.on_failure),
+                replaces: entry.replaces.clone(),
             };
             match expected {
                 PluginKind::Connector => {
@@ -383,6 +574,9 @@ impl Tenant {
                         .await
                         .map_err(|e| fail(e.to_string()))?;
                     tenant.connectors.push(Connector { instance, channel });
+                }
+                PluginKind::Classifier if section == "shadow classifier" => {
+                    tenant.shadow_classifiers.push(instance)
                 }
                 PluginKind::Classifier => tenant.classifiers.push(instance),
                 PluginKind::Suggester => tenant.suggesters.push(instance),

@@ -1,0 +1,409 @@
+//! The durable pipeline: a message is stored before it is acknowledged, processed in one
+//! transaction (labels, decision, drafts, outbox), and its replies are delivered from the
+//! outbox at least once with a stable idempotency key. After a crash, whatever was accepted but
+//! not committed is processed again from the start (plugin calls have no side effects; the
+//! commit happens once), and replies caught mid-send are sent again with the same key.
+
+use serde::Serialize;
+
+use crate::contract::{Event, HttpRequest, OutboundReply, PluginError, Visibility, WebhookOutcome};
+use crate::pipeline::{self, Triage};
+use crate::policy::Action;
+use crate::runtime::{CallError, CallFailure, Runtime, now_ms};
+use crate::store::{Accepted, DraftRow, LabelRow, OutboxRow, Outcome, Store, StoreError};
+use crate::tenant::{Connector, Tenant};
+
+/// A runtime and a store: everything needed to move a tenant's messages along.
+#[derive(Clone)]
+pub struct Engine {
+    pub rt: Runtime,
+    pub store: Store,
+}
+
+/// What became of one event of a webhook request.
+#[derive(Debug)]
+pub enum Intake {
+    /// Stored (or found stored, when `duplicate`).
+    Accepted(Accepted),
+    /// The connector skipped the event, with its reason.
+    Skipped {
+        event_type: Option<String>,
+        reason: String,
+    },
+}
+
+/// What processing one stored message did.
+#[derive(Debug)]
+pub enum Processed {
+    /// Committed with this triage.
+    Done(Box<Triage>),
+    /// A fail-closed stage failed: held for a retry (or `failed` after the last attempt).
+    Held { triage: Box<Triage>, status: String },
+    /// Someone else committed it first; nothing was written.
+    AlreadyDone,
+}
+
+/// Counts from one delivery pass.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct DeliveryReport {
+    pub sent: usize,
+    pub retrying: usize,
+    pub dead: usize,
+}
+
+impl Engine {
+    pub fn new(rt: Runtime, store: Store) -> Self {
+        Engine { rt, store }
+    }
+
+    /// Hand a platform's request to the connector and store every message it yields before
+    /// returning: the caller acknowledges the platform only after this succeeds.
+    pub async fn ingest(
+        &self,
+        connector: &Connector,
+        request: &HttpRequest,
+    ) -> Result<(WebhookOutcome, Vec<Intake>), IngestError> {
+        let c = &connector.instance;
+        let outcome = self
+            .rt
+            .handle_webhook(&c.plugin, &c.scope, &connector.channel.channel, request)
+            .await
+            .map_err(IngestError::Refused)?;
+        let mut intakes = Vec::new();
+        if let WebhookOutcome::Events(events) = &outcome {
+            for event in events {
+                intakes.push(match event {
+                    Event::Message(m) => Intake::Accepted(self.store.accept(&c.name, m).await?),
+                    Event::Skipped(s) => Intake::Skipped {
+                        event_type: s.event_type.clone(),
+                        reason: s.reason.clone(),
+                    },
+                });
+            }
+        }
+        Ok((outcome, intakes))
+    }
+
+    /// Run one stored message through the pipeline and commit the outcome.
+    pub async fn process(
+        &self,
+        tenant: &Tenant,
+        message_id: &str,
+    ) -> Result<Processed, StoreError> {
+        let stored = self.store.message(message_id).await?;
+        if stored.tenant != tenant.name {
+            return Err(StoreError::Data(format!(
+                "message {message_id} does not belong to tenant `{}`",
+                tenant.name
+            )));
+        }
+        if stored.status == "done" {
+            return Ok(Processed::AlreadyDone);
+        }
+        let connector = tenant
+            .connector(Some(&stored.connector))
+            .map_err(StoreError::Data)?;
+        let history = self.store.author_history(&stored).await?;
+        let triage = pipeline::triage(
+            &self.rt,
+            tenant,
+            connector,
+            stored.message.clone(),
+            &history,
+        )
+        .await;
+        if let Some(reason) = &triage.held {
+            let next = now_ms() + tenant.stages.retry_delay_ms(stored.attempts);
+            let status = self
+                .store
+                .hold(
+                    &stored.id,
+                    reason,
+                    next,
+                    i64::from(tenant.stages.max_attempts),
+                )
+                .await?;
+            return Ok(Processed::Held {
+                triage: Box::new(triage),
+                status,
+            });
+        }
+        let outcome = outcome(tenant, &stored.id, &triage);
+        Ok(if self.store.commit(&stored, &outcome).await? {
+            Processed::Done(Box::new(triage))
+        } else {
+            Processed::AlreadyDone
+        })
+    }
+
+    /// After a start: replies caught mid-send go back to the queue, then every message that was
+    /// accepted but not finished (or is due for a retry) is processed. Returns what was done.
+    pub async fn resume(&self, tenant: &Tenant) -> Result<Vec<(String, Processed)>, StoreError> {
+        self.store.requeue_interrupted(&tenant.name).await?;
+        let mut done = Vec::new();
+        loop {
+            let due = self.store.due_messages(&tenant.name, now_ms(), 100).await?;
+            let fresh: Vec<String> = due
+                .into_iter()
+                .filter(|id| !done.iter().any(|(d, _)| d == id))
+                .collect();
+            if fresh.is_empty() {
+                return Ok(done);
+            }
+            for id in fresh {
+                let p = self.process(tenant, &id).await?;
+                done.push((id, p));
+            }
+        }
+    }
+
+    /// Send every reply of `tenant` that is due, through its connector.
+    pub async fn deliver_due(&self, tenant: &Tenant) -> Result<DeliveryReport, StoreError> {
+        let mut report = DeliveryReport::default();
+        loop {
+            let batch = self
+                .store
+                .claim_due_replies(&tenant.name, now_ms(), 50)
+                .await?;
+            if batch.is_empty() {
+                return Ok(report);
+            }
+            for row in batch {
+                self.deliver_one(tenant, &row, &mut report).await?;
+            }
+        }
+    }
+
+    async fn deliver_one(
+        &self,
+        tenant: &Tenant,
+        row: &OutboxRow,
+        report: &mut DeliveryReport,
+    ) -> Result<(), StoreError> {
+        let connector = match tenant.connector(Some(&row.connector)) {
+            Ok(c) => c,
+            Err(e) => {
+                report.dead += 1;
+                return self
+                    .store
+                    .finish_reply(row, "dead", None, Some(&e), 0)
+                    .await;
+            }
+        };
+        let c = &connector.instance;
+        match self.rt.deliver(&c.plugin, &c.scope, &row.reply).await {
+            Ok(receipt) => {
+                report.sent += 1;
+                let receipt = serde_json::to_string(&receipt).unwrap_or_default();
+                self.store
+                    .finish_reply(row, "sent", Some(&receipt), None, 0)
+                    .await
+            }
+            Err(e) => {
+                let (permanent, wait_s) = classify_delivery_error(&e);
+                let attempts = row.attempts;
+                if permanent || attempts >= i64::from(tenant.stages.max_attempts) {
+                    report.dead += 1;
+                    self.store
+                        .finish_reply(row, "dead", None, Some(&e.to_string()), 0)
+                        .await
+                } else {
+                    report.retrying += 1;
+                    let backoff = tenant.stages.retry_delay_ms(attempts - 1);
+                    let wait = wait_s.map_or(backoff, |s| i64::from(s) * 1000).max(backoff);
+                    self.store
+                        .finish_reply(row, "pending", None, Some(&e.to_string()), now_ms() + wait)
+                        .await
+                }
+            }
+        }
+    }
+}
+
+/// Whether a delivery failure is permanent, and how long the platform asked us to wait.
+fn classify_delivery_error(e: &CallError) -> (bool, Option<u32>) {
+    match &e.failure {
+        CallFailure::Plugin {
+            error:
+                PluginError::Rejected(_)
+                | PluginError::NotConfigured(_)
+                | PluginError::InvalidInput(_)
+                | PluginError::Unauthorized(_),
+        }
+        | CallFailure::EgressDenied { .. } => (true, None),
+        CallFailure::Plugin {
+            error: PluginError::RateLimited(s),
+        } => (false, *s),
+        _ => (false, None),
+    }
+}
+
+/// Why a webhook request was not taken in.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// The connector refused it (bad signature, malformed body): nothing was stored.
+    #[error("{0}")]
+    Refused(CallError),
+    /// The store could not take it: the platform must be told to retry.
+    #[error("{0}")]
+    Store(#[from] StoreError),
+}
+
+/// The stable idempotency key of a message's reply of one purpose: the same across retries,
+/// reprocessing after a crash and restarts.
+pub fn idempotency_key(message_id: &str, purpose: &str) -> String {
+    format!("sb-{message_id}-{purpose}")
+}
+
+/// What the store records for a processed message.
+pub fn outcome(tenant: &Tenant, message_id: &str, t: &Triage) -> Outcome {
+    let mut o = Outcome::default();
+    let label_row = |role: &str, l: &pipeline::SourcedLabel| LabelRow {
+        role: role.into(),
+        classifier: l.classifier.clone(),
+        name: l.label.name.clone(),
+        score: f64::from(l.label.score),
+        evidence: serde_json::to_value(&l.label.evidence).unwrap_or_default(),
+    };
+    o.labels = t
+        .labels
+        .iter()
+        .map(|l| label_row("live", l))
+        .chain(t.shadow_labels.iter().map(|l| label_row("shadow", l)))
+        .collect();
+    o.actions = serde_json::to_value(&t.decision.actions).unwrap_or_default();
+    o.fired = serde_json::to_value(&t.decision).unwrap_or_default();
+    o.degraded = t.degraded.clone();
+    o.shadows = t.shadows_run.clone();
+    let rules: Vec<&str> = t.decision.fired.iter().map(|f| f.rule.as_str()).collect();
+    let actor = if rules.is_empty() {
+        "policy:default".to_string()
+    } else {
+        format!("policy:{}", rules.join(","))
+    };
+    o.audit.push((
+        actor.clone(),
+        "decision.made".into(),
+        serde_json::json!({ "actions": t.decision.summary(), "rules": rules, "degraded": t.degraded }),
+    ));
+    let mut escalated = false;
+    for a in &t.decision.actions {
+        match a {
+            Action::Ignore => o.conversation_state = Some("ignored".into()),
+            Action::Monitor => o.conversation_state = Some("monitored".into()),
+            Action::Block => {
+                o.block_customer = true;
+                o.conversation_state = Some("ignored".into());
+                o.audit.push((
+                    actor.clone(),
+                    "customer.blocked".into(),
+                    serde_json::json!({ "author": t.message.author.id, "channel": t.message.channel }),
+                ));
+            }
+            Action::Route { team } => {
+                o.team = Some(team.clone());
+                o.audit.push((
+                    actor.clone(),
+                    "conversation.routed".into(),
+                    serde_json::json!({ "team": team }),
+                ));
+            }
+            Action::Escalate { to } => {
+                escalated = true;
+                o.escalated = true;
+                o.audit.push((
+                    actor.clone(),
+                    "conversation.escalated".into(),
+                    serde_json::json!({ "to": to }),
+                ));
+            }
+            Action::TakePrivate => {
+                o.conversation_state = Some("private".into());
+                o.close_publicly = Some(
+                    "taken private: once resolved, close the loop in the public thread".into(),
+                );
+            }
+            Action::Incident { incident } => {
+                o.incident = Some(incident.clone());
+                o.audit.push((
+                    actor.clone(),
+                    "incident.attached".into(),
+                    serde_json::json!({ "incident": incident }),
+                ));
+            }
+            Action::Respond => {}
+        }
+    }
+
+    // Auto-send: the private invitation when taking private, else the best unblocked reply.
+    // Never when escalated (a supervisor signs off) and never a blocked draft.
+    let chosen: Option<usize> = if tenant.policy.auto_send && !escalated {
+        let candidates = t.drafts.iter().enumerate().filter(|(_, d)| !d.blocked);
+        if t.decision.actions.contains(&Action::TakePrivate) {
+            candidates
+                .filter(|(_, d)| d.purpose == pipeline::DraftPurpose::PrivateInvitation)
+                .map(|(i, _)| i)
+                .next()
+        } else {
+            candidates
+                .max_by(|(_, a), (_, b)| a.draft.confidence.total_cmp(&b.draft.confidence))
+                .map(|(i, _)| i)
+        }
+    } else {
+        None
+    };
+    for (i, d) in t.drafts.iter().enumerate() {
+        let id = uuid::Uuid::now_v7().to_string();
+        let queued = chosen == Some(i);
+        o.drafts.push(DraftRow {
+            id: id.clone(),
+            suggester: d.suggester.clone(),
+            purpose: d.purpose.as_str().into(),
+            text: d.draft.text.clone(),
+            visibility: match d.draft.visibility {
+                Visibility::Public => "public".into(),
+                Visibility::Private => "private".into(),
+            },
+            confidence: f64::from(d.draft.confidence),
+            rationale: d.draft.rationale.clone(),
+            length: d.length.map(i64::from),
+            length_limit: i64::from(d.limit),
+            findings: serde_json::to_value(&d.findings).unwrap_or_default(),
+            status: if d.blocked {
+                "blocked".into()
+            } else if queued {
+                "queued".into()
+            } else {
+                "proposed".into()
+            },
+        });
+        if d.blocked {
+            o.audit.push((
+                "guards".into(),
+                "draft.blocked".into(),
+                serde_json::json!({ "draft": id, "findings": d.findings }),
+            ));
+        }
+        if queued {
+            let m = &t.message;
+            o.outbox.push((
+                Some(id.clone()),
+                OutboundReply {
+                    idempotency_key: idempotency_key(message_id, d.purpose.as_str()),
+                    conversation_key: m.conversation_key.clone(),
+                    in_reply_to: Some(m.external_id.clone()),
+                    recipient: m.author.clone(),
+                    text: d.draft.text.clone(),
+                    visibility: d.draft.visibility,
+                    extra: m.extra.clone(),
+                },
+            ));
+            o.audit.push((
+                "policy:auto-send".into(),
+                "reply.queued".into(),
+                serde_json::json!({ "draft": id }),
+            ));
+        }
+    }
+    o
+}
