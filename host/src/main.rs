@@ -10,11 +10,14 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use switchboard::capabilities::config::{PluginConfig, Secret};
-use switchboard::contract::{Event, WebhookOutcome};
+use switchboard::contract::WebhookOutcome;
 use switchboard::ingest;
 use switchboard::pipeline;
+use switchboard::replay;
 use switchboard::runtime::{Runtime, RuntimeOptions, Scope};
+use switchboard::store::Store;
 use switchboard::tenant::{self, Tenant};
+use switchboard::worker::{Engine, IngestError, Intake, Processed};
 
 /// Switchboard: a WebAssembly plugin host for social customer care.
 ///
@@ -73,10 +76,61 @@ struct ConnectorArgs {
     tenant: Option<PathBuf>,
 }
 
+/// Where the durable store is.
+#[derive(clap::Args, Clone)]
+struct StoreArgs {
+    /// The store: an SQLite file (created if missing), or a `sqlite://` / `postgres://` URL.
+    /// Default: $SWITCHBOARD_DB, else switchboard.db in the current folder.
+    #[arg(long, value_name = "FILE|URL")]
+    db: Option<String>,
+}
+
+impl StoreArgs {
+    fn url(&self) -> String {
+        let spec = self
+            .db
+            .clone()
+            .or_else(|| std::env::var("SWITCHBOARD_DB").ok())
+            .unwrap_or_else(|| "switchboard.db".into());
+        if spec.contains("://") || spec.starts_with("sqlite:") {
+            spec
+        } else {
+            format!("sqlite://{spec}")
+        }
+    }
+
+    async fn open(&self) -> anyhow::Result<Store> {
+        let url = self.url();
+        Store::open(&url)
+            .await
+            .with_context(|| format!("opening the store {}", redact_url(&url)))
+    }
+}
+
+/// A store URL without its password, for messages.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
-    /// Run a tenant's pipeline over a file of captured webhook requests and print each
-    /// message's labels and drafts.
+    /// Take a file of captured webhook requests into a tenant's durable pipeline, and print for
+    /// each message its labels, the care policy's decision (which rule fired and why) and its
+    /// drafts with the reply guards' findings.
+    ///
+    /// Every message is stored before it is processed; a message already in the store (the
+    /// same platform message delivered again) is reported as a duplicate and not processed
+    /// again. Messages left unfinished by an earlier run (a crash) are finished first.
+    /// Replies the policy queues are sent with --deliver.
     ///
     /// REQUESTS is JSONL: one object per line with `headers`, `body` (or `body_base64`) and
     /// optionally `connector`, `method` and `url`. A bad line is reported and the run goes on;
@@ -86,7 +140,66 @@ enum Command {
         tenant: PathBuf,
         /// Captured requests (JSONL); `-` reads standard input.
         requests: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Send queued replies through the connectors after processing.
+        #[arg(long)]
+        deliver: bool,
         #[arg(long, value_enum, default_value = "json")]
+        format: Format,
+    },
+    /// Send a tenant's queued replies that are due, through its connectors (retries back off;
+    /// permanent refusals are kept as dead letters with their reason).
+    Deliver {
+        tenant: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Show how a candidate pipeline would treat traffic, against the current one: per message
+    /// and in total, which labels, decisions and drafts change. Nothing is stored or sent.
+    ///
+    /// The candidate is another tenant config (--candidate), or the current one with some
+    /// plugin instances swapped (--swap keywords=path/to/new.wasm), or both. The traffic is the
+    /// tenant's stored messages (--db) or a file of captured requests (--requests).
+    Replay {
+        /// The current tenant config.
+        tenant: PathBuf,
+        /// A candidate tenant config (same tenant id).
+        #[arg(long, value_name = "TENANT.toml")]
+        candidate: Option<PathBuf>,
+        /// Swap one plugin instance for another plugin or version: `INSTANCE=PLUGIN`.
+        #[arg(long = "swap", value_name = "INSTANCE=PLUGIN")]
+        swaps: Vec<String>,
+        /// Replay captured requests (JSONL) instead of the stored messages.
+        #[arg(long, value_name = "FILE")]
+        requests: Option<PathBuf>,
+        #[command(flatten)]
+        store: StoreArgs,
+        /// List only the messages where something changed.
+        #[arg(long)]
+        changed_only: bool,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Compare each shadow classifier with the live classifier it would replace, on the stored
+    /// traffic: agreement, per-label confusion, and the decisions that would change.
+    ShadowReport {
+        tenant: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Show a stored conversation: its messages, labels, decisions with the rules that fired
+    /// and why, drafts with guard findings, queued replies and the audit log.
+    Conversation {
+        /// The tenant id (a conversation of another tenant is never shown).
+        tenant: String,
+        /// The conversation's id, or its channel's conversation key.
+        conversation: String,
+        #[command(flatten)]
+        store: StoreArgs,
+        #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
     /// Run one connector on one captured request and print the normalised events as JSON, or a
@@ -161,30 +274,119 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run {
             tenant,
             requests,
+            store,
+            deliver,
             format,
-        } => run(&rt, &tenant, &requests, format).await,
+        } => run(&rt, &tenant, &requests, &store, deliver, format).await,
+        Command::Deliver { tenant, store } => {
+            let tenant = Tenant::load(&tenant, &rt).await?;
+            let engine = Engine::new(rt.clone(), store.open().await?);
+            engine.store.requeue_interrupted(&tenant.name).await?;
+            let report = engine.deliver_due(&tenant).await?;
+            println!("{}", serde_json::to_string(&report)?);
+            Ok(if report.dead > 0 {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Command::Replay {
+            tenant,
+            candidate,
+            swaps,
+            requests,
+            store,
+            changed_only,
+            format,
+        } => {
+            replay(
+                &rt,
+                &tenant,
+                candidate.as_deref(),
+                &swaps,
+                requests.as_deref(),
+                &store,
+                changed_only,
+                format,
+            )
+            .await
+        }
+        Command::ShadowReport {
+            tenant,
+            store,
+            format,
+        } => {
+            let tenant = Tenant::load(&tenant, &rt).await?;
+            if tenant
+                .shadow_classifiers
+                .iter()
+                .all(|s| s.replaces.is_none())
+            {
+                bail!(
+                    "tenant `{}` has no shadow classifier with `replaces = \"<live classifier>\"`",
+                    tenant.name
+                );
+            }
+            let store = store.open().await?;
+            let report = replay::shadow_report(&store, &tenant).await?;
+            let mut out = std::io::stdout().lock();
+            output::write_shadow_report(&mut out, format, &report)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Conversation {
+            tenant,
+            conversation,
+            store,
+            format,
+        } => {
+            let store = store.open().await?;
+            let Some(view) = output::conversation_view(&store, &tenant, &conversation).await?
+            else {
+                eprintln!("error: tenant `{tenant}` has no conversation `{conversation}`");
+                return Ok(ExitCode::from(1));
+            };
+            let mut out = std::io::stdout().lock();
+            output::write_conversation(&mut out, format, &view)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Connector(args) => connector(&rt, args).await,
         Command::Inspect { plugin, format } => inspect(&rt, &plugin, format).await,
     }
+}
+
+fn open_requests(requests: &Path) -> anyhow::Result<Box<dyn BufRead>> {
+    Ok(if requests == Path::new("-") {
+        Box::new(std::io::stdin().lock())
+    } else {
+        let f = std::fs::File::open(requests)
+            .with_context(|| format!("cannot open {}", requests.display()))?;
+        Box::new(std::io::BufReader::new(f))
+    })
 }
 
 async fn run(
     rt: &Runtime,
     tenant_path: &Path,
     requests: &Path,
+    store: &StoreArgs,
+    deliver: bool,
     format: Format,
 ) -> anyhow::Result<ExitCode> {
     let tenant = Tenant::load(tenant_path, rt).await?;
-    let reader: Box<dyn BufRead> = if requests == Path::new("-") {
-        Box::new(std::io::stdin().lock())
-    } else {
-        let f = std::fs::File::open(requests)
-            .with_context(|| format!("cannot open {}", requests.display()))?;
-        Box::new(std::io::BufReader::new(f))
-    };
+    let engine = Engine::new(rt.clone(), store.open().await?);
+    let reader = open_requests(requests)?;
     let progress = std::io::stderr().is_terminal();
     let mut out = std::io::stdout().lock();
     let mut summary = output::Summary::default();
+
+    // Finish what an earlier run left (a crash between accepting and committing).
+    for (id, processed) in engine.resume(&tenant).await? {
+        let record = Record::from_processed(id, processed);
+        summary.resumed += 1;
+        summary.count(&record);
+        output::write_record(&mut out, format, 0, &record)?;
+    }
+
     for (index, line) in reader.lines().enumerate() {
         let line_no = index + 1;
         let line =
@@ -193,7 +395,7 @@ async fn run(
             continue;
         }
         summary.lines += 1;
-        let records = process_line(rt, &tenant, &line).await;
+        let records = process_line(&engine, &tenant, &line).await?;
         for record in records {
             summary.count(&record);
             output::write_record(&mut out, format, line_no, &record)?;
@@ -205,6 +407,17 @@ async fn run(
     if progress && summary.lines >= 50 {
         eprintln!();
     }
+    if deliver {
+        summary.delivery = Some(engine.deliver_due(&tenant).await?);
+    }
+    summary.store = engine.store.status_counts(&tenant.name).await?;
+    summary.outbox = engine.store.outbox(&tenant.name).await?.into_iter().fold(
+        std::collections::BTreeMap::new(),
+        |mut m, r| {
+            *m.entry(r.status).or_insert(0) += 1;
+            m
+        },
+    );
     output::write_summary(&mut out, format, &summary)?;
     out.flush()?;
     Ok(if summary.failed() {
@@ -216,7 +429,17 @@ async fn run(
 
 /// What one request line produced.
 pub enum Record {
-    Triage(Box<pipeline::Triage>),
+    /// A new message, processed (status `done`), or held by a fail-closed stage (`held`,
+    /// `failed`).
+    Processed {
+        message_id: String,
+        status: String,
+        triage: Box<pipeline::Triage>,
+    },
+    /// Stored before: not processed again.
+    Duplicate {
+        message_id: String,
+    },
     Skipped {
         event_type: Option<String>,
         reason: String,
@@ -227,43 +450,119 @@ pub enum Record {
     LineError(String),
 }
 
-async fn process_line(rt: &Runtime, tenant: &Tenant, line: &str) -> Vec<Record> {
+impl Record {
+    fn from_processed(message_id: String, p: Processed) -> Record {
+        match p {
+            Processed::Done(triage) => Record::Processed {
+                message_id,
+                status: "done".into(),
+                triage,
+            },
+            Processed::Held { triage, status } => Record::Processed {
+                message_id,
+                status,
+                triage,
+            },
+            Processed::AlreadyDone => Record::Duplicate { message_id },
+        }
+    }
+}
+
+/// Take one captured request in. Store failures end the run (the store is the point);
+/// anything about the request itself is a record.
+async fn process_line(engine: &Engine, tenant: &Tenant, line: &str) -> anyhow::Result<Vec<Record>> {
     let captured = match ingest::parse_line(line) {
         Ok(c) => c,
-        Err(e) => return vec![Record::LineError(e)],
+        Err(e) => return Ok(vec![Record::LineError(e)]),
     };
     let connector = match tenant.connector(captured.connector.as_deref()) {
         Ok(c) => c,
-        Err(e) => return vec![Record::LineError(e)],
+        Err(e) => return Ok(vec![Record::LineError(e)]),
     };
-    let c = &connector.instance;
-    match rt
-        .handle_webhook(
-            &c.plugin,
-            &c.scope,
-            &connector.channel.channel,
-            &captured.request,
-        )
-        .await
-    {
-        Err(e) => vec![Record::LineError(e.to_string())],
-        Ok(WebhookOutcome::Challenge(r)) => vec![Record::Challenge { status: r.status }],
-        Ok(WebhookOutcome::Events(events)) => {
-            let mut records = Vec::new();
-            for event in events {
-                records.push(match event {
-                    Event::Message(m) => {
-                        Record::Triage(Box::new(pipeline::triage(rt, tenant, connector, m).await))
-                    }
-                    Event::Skipped(s) => Record::Skipped {
-                        event_type: s.event_type,
-                        reason: s.reason,
-                    },
-                });
-            }
-            records
-        }
+    let (outcome, intakes) = match engine.ingest(connector, &captured.request).await {
+        Ok(r) => r,
+        Err(IngestError::Refused(e)) => return Ok(vec![Record::LineError(e.to_string())]),
+        Err(IngestError::Store(e)) => return Err(e.into()),
+    };
+    if let WebhookOutcome::Challenge(r) = outcome {
+        return Ok(vec![Record::Challenge { status: r.status }]);
     }
+    let mut records = Vec::new();
+    for intake in intakes {
+        records.push(match intake {
+            Intake::Accepted(a) if a.duplicate => Record::Duplicate {
+                message_id: a.message_id,
+            },
+            Intake::Accepted(a) => {
+                let p = engine.process(tenant, &a.message_id).await?;
+                Record::from_processed(a.message_id, p)
+            }
+            Intake::Skipped { event_type, reason } => Record::Skipped { event_type, reason },
+        });
+    }
+    Ok(records)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn replay(
+    rt: &Runtime,
+    tenant_path: &Path,
+    candidate: Option<&Path>,
+    swaps: &[String],
+    requests: Option<&Path>,
+    store: &StoreArgs,
+    changed_only: bool,
+    format: Format,
+) -> anyhow::Result<ExitCode> {
+    if candidate.is_none() && swaps.is_empty() {
+        bail!("give a candidate: --candidate TENANT.toml and/or --swap INSTANCE=PLUGIN");
+    }
+    let swaps: Vec<(String, String)> = swaps
+        .iter()
+        .map(|s| {
+            s.split_once('=')
+                .map(|(a, b)| (a.trim().to_string(), b.trim().to_string()))
+                .with_context(|| format!("--swap `{s}` is not INSTANCE=PLUGIN"))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let current = Tenant::load(tenant_path, rt).await?;
+    let candidate = Tenant::load_swapped(candidate.unwrap_or(tenant_path), rt, &swaps).await?;
+    if current.name != candidate.name {
+        bail!(
+            "the candidate is tenant `{}`, not `{}`",
+            candidate.name,
+            current.name
+        );
+    }
+    let (report, refused) = match requests {
+        Some(path) => {
+            let mut captured = Vec::new();
+            let mut refused = Vec::new();
+            for (i, line) in open_requests(path)?.lines().enumerate() {
+                let line = line?;
+                if line.trim().is_empty() {
+                    continue;
+                }
+                match ingest::parse_line(&line) {
+                    Ok(c) => captured.push(c),
+                    Err(e) => refused.push(format!("line {}: {e}", i + 1)),
+                }
+            }
+            let (report, more) = replay::replay_requests(rt, &current, &candidate, &captured).await;
+            refused.extend(more);
+            (report, refused)
+        }
+        None => {
+            let store = store.open().await?;
+            (
+                replay::replay_stored(rt, &store, &current, &candidate).await?,
+                vec![],
+            )
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    output::write_replay(&mut out, format, &report, &refused, changed_only)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn connector(rt: &Runtime, args: ConnectorArgs) -> anyhow::Result<ExitCode> {

@@ -5,7 +5,10 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 use switchboard::contract::{ChannelInfo, Event, WebhookOutcome};
+use switchboard::replay::{self, ReplayReport, ShadowComparison};
 use switchboard::runtime::Plugin;
+use switchboard::store::{Store, StoreError};
+use switchboard::worker::DeliveryReport;
 
 use crate::{Format, Record};
 
@@ -14,19 +17,31 @@ use crate::{Format, Record};
 pub struct Summary {
     pub lines: usize,
     pub messages: usize,
+    pub duplicates: usize,
+    pub held: usize,
+    pub resumed: usize,
     pub skipped: usize,
     pub challenges: usize,
     pub failed_lines: usize,
     pub plugin_errors: usize,
+    /// Messages in the store for this tenant, by status.
+    pub store: Vec<(String, i64)>,
+    /// Replies in the outbox, by status.
+    pub outbox: std::collections::BTreeMap<String, usize>,
+    pub delivery: Option<DeliveryReport>,
 }
 
 impl Summary {
     pub fn count(&mut self, r: &Record) {
         match r {
-            Record::Triage(t) => {
+            Record::Processed { triage, status, .. } => {
                 self.messages += 1;
-                self.plugin_errors += t.errors.len();
+                self.plugin_errors += triage.errors.len();
+                if status != "done" {
+                    self.held += 1;
+                }
             }
+            Record::Duplicate { .. } => self.duplicates += 1,
             Record::Skipped { .. } => self.skipped += 1,
             Record::Challenge { .. } => self.challenges += 1,
             Record::LineError(_) => self.failed_lines += 1,
@@ -46,6 +61,14 @@ fn one_line(s: &str, max: usize) -> String {
     }
 }
 
+fn line_label(line: usize) -> String {
+    if line == 0 {
+        "resumed  ".to_string()
+    } else {
+        format!("line {line:<4}")
+    }
+}
+
 pub fn write_record(
     out: &mut impl Write,
     format: Format,
@@ -55,14 +78,21 @@ pub fn write_record(
     match format {
         Format::Json => {
             let value = match record {
-                Record::Triage(t) => {
-                    let mut v = json!({ "line": line, "kind": "message" });
+                Record::Processed {
+                    message_id,
+                    status,
+                    triage,
+                } => {
+                    let mut v = json!({ "line": line, "kind": "message", "message_id": message_id, "status": status });
                     if let (Value::Object(o), Ok(Value::Object(t))) =
-                        (&mut v, serde_json::to_value(t))
+                        (&mut v, serde_json::to_value(triage))
                     {
                         o.extend(t);
                     }
                     v
+                }
+                Record::Duplicate { message_id } => {
+                    json!({ "line": line, "kind": "duplicate", "message_id": message_id })
                 }
                 Record::Skipped { event_type, reason } => {
                     json!({ "line": line, "kind": "skipped", "event_type": event_type, "reason": reason })
@@ -75,7 +105,9 @@ pub fn write_record(
             writeln!(out, "{value}")
         }
         Format::Table => match record {
-            Record::Triage(t) => {
+            Record::Processed {
+                status, triage: t, ..
+            } => {
                 let m = &t.message;
                 let who = m
                     .author
@@ -84,65 +116,398 @@ pub fn write_record(
                     .unwrap_or_else(|| m.author.id.clone());
                 writeln!(
                     out,
-                    "line {line:<4} {} {}  from {who}",
-                    m.channel, m.external_id
+                    "{} {} {}  from {who}",
+                    line_label(line),
+                    m.channel,
+                    m.external_id
                 )?;
-                writeln!(out, "    text    \"{}\"", one_line(&m.text, 100))?;
-                if t.labels.is_empty() {
-                    writeln!(out, "    labels  (none)")?;
+                writeln!(out, "    text     \"{}\"", one_line(&m.text, 100))?;
+                if t.labels.is_empty() && t.held.is_none() {
+                    writeln!(out, "    labels   (none)")?;
                 }
                 for l in &t.labels {
                     writeln!(
                         out,
-                        "    label   {:<24} {:.2}  [{}]",
+                        "    label    {:<24} {:.2}  [{}]",
                         l.label.name, l.label.score, l.classifier
                     )?;
                 }
-                for d in &t.drafts {
-                    let len = d.length.map_or("?".to_string(), |n| n.to_string());
-                    let fit = if d.fits { "fits" } else { "TOO LONG" };
+                for l in &t.shadow_labels {
                     writeln!(
                         out,
-                        "    draft   [{}] {len}/{} {fit}: \"{}\"",
+                        "    shadow   {:<24} {:.2}  [{}]",
+                        l.label.name, l.label.score, l.classifier
+                    )?;
+                }
+                if let Some(reason) = &t.held {
+                    writeln!(out, "    {status:<8} {reason}")?;
+                } else {
+                    let why = if t.decision.by_default {
+                        "no rule matched: policy default".to_string()
+                    } else {
+                        t.decision
+                            .fired
+                            .iter()
+                            .map(|f| match &f.why {
+                                Some(why) => format!("rule `{}`: {why}", f.rule),
+                                None => format!("rule `{}` ({})", f.rule, f.when),
+                            })
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    };
+                    writeln!(out, "    decide   {}  — {why}", t.decision.summary())?;
+                }
+                for d in &t.drafts {
+                    let len = d.length.map_or("?".to_string(), |n| n.to_string());
+                    let verdict = if d.blocked { "BLOCKED" } else { "ok" };
+                    writeln!(
+                        out,
+                        "    draft    [{}] {len}/{} {verdict}: \"{}\"",
                         d.suggester,
                         d.limit,
                         one_line(&d.draft.text, 100)
                     )?;
+                    for f in &d.findings {
+                        writeln!(
+                            out,
+                            "      {:<5}  {}: {}",
+                            format!("{:?}", f.severity).to_lowercase(),
+                            f.guard,
+                            f.reason
+                        )?;
+                    }
+                }
+                if !t.degraded.is_empty() {
+                    writeln!(out, "    degraded (skipped: {})", t.degraded.join(", "))?;
                 }
                 for e in &t.errors {
-                    writeln!(out, "    ERROR   {e}")?;
+                    writeln!(out, "    ERROR    {e}")?;
                 }
                 writeln!(out)
             }
+            Record::Duplicate { message_id } => writeln!(
+                out,
+                "{} duplicate: already stored as {message_id}, not processed again\n",
+                line_label(line)
+            ),
             Record::Skipped { event_type, reason } => writeln!(
                 out,
-                "line {line:<4} skipped {}: {reason}\n",
+                "{} skipped {}: {reason}\n",
+                line_label(line),
                 event_type.as_deref().unwrap_or("event")
             ),
             Record::Challenge { status } => {
-                writeln!(out, "line {line:<4} handshake answered ({status})\n")
+                writeln!(out, "{} handshake answered ({status})\n", line_label(line))
             }
-            Record::LineError(e) => writeln!(out, "line {line:<4} ERROR {e}\n"),
+            Record::LineError(e) => writeln!(out, "{} ERROR {e}\n", line_label(line)),
         },
     }
 }
 
 pub fn write_summary(out: &mut impl Write, format: Format, s: &Summary) -> std::io::Result<()> {
+    let store: std::collections::BTreeMap<&str, i64> =
+        s.store.iter().map(|(k, v)| (k.as_str(), *v)).collect();
     match format {
         Format::Json => writeln!(
             out,
             "{}",
             json!({
-                "kind": "summary", "requests": s.lines, "messages": s.messages, "skipped": s.skipped,
+                "kind": "summary", "requests": s.lines, "messages": s.messages,
+                "duplicates": s.duplicates, "held": s.held, "resumed": s.resumed, "skipped": s.skipped,
                 "challenges": s.challenges, "failed_lines": s.failed_lines, "plugin_errors": s.plugin_errors,
+                "store": store, "outbox": s.outbox, "delivery": s.delivery,
             })
         ),
-        Format::Table => writeln!(
-            out,
-            "{} requests: {} messages, {} skipped, {} handshakes, {} failed lines, {} plugin errors",
-            s.lines, s.messages, s.skipped, s.challenges, s.failed_lines, s.plugin_errors
-        ),
+        Format::Table => {
+            writeln!(
+                out,
+                "{} requests: {} new messages ({} held), {} duplicates, {} resumed, {} skipped, {} handshakes, {} failed lines, {} plugin errors",
+                s.lines,
+                s.messages,
+                s.held,
+                s.duplicates,
+                s.resumed,
+                s.skipped,
+                s.challenges,
+                s.failed_lines,
+                s.plugin_errors
+            )?;
+            writeln!(out, "store: messages {store:?}; outbox {:?}", s.outbox)?;
+            if let Some(d) = &s.delivery {
+                writeln!(
+                    out,
+                    "delivery: {} sent, {} to retry, {} dead",
+                    d.sent, d.retrying, d.dead
+                )?;
+            }
+            Ok(())
+        }
     }
+}
+
+pub fn write_replay(
+    out: &mut impl Write,
+    format: Format,
+    report: &ReplayReport,
+    refused: &[String],
+    changed_only: bool,
+) -> std::io::Result<()> {
+    let shown = report
+        .diffs
+        .iter()
+        .filter(|d| !changed_only || d.labels_changed || d.decision_changed || d.drafts_changed);
+    match format {
+        Format::Json => {
+            for d in shown {
+                writeln!(out, "{}", json!({ "kind": "message", "diff": d }))?;
+            }
+            writeln!(
+                out,
+                "{}",
+                json!({
+                    "kind": "summary", "messages": report.messages,
+                    "labels_changed": report.labels_changed, "decisions_changed": report.decisions_changed,
+                    "drafts_changed": report.drafts_changed, "decision_changes": report.decision_changes,
+                    "refused": refused,
+                })
+            )
+        }
+        Format::Table => {
+            for d in shown {
+                let mark = |b: bool| if b { "CHANGED" } else { "same" };
+                writeln!(out, "{}  \"{}\"", d.external_id, one_line(&d.text, 80))?;
+                let labels = |side: &replay::Side| {
+                    side.labels
+                        .iter()
+                        .filter(|(_, s)| **s >= replay::PRESENT)
+                        .map(|(n, s)| format!("{n} {s:.2}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                writeln!(
+                    out,
+                    "    labels    {:<7} {} ⇒ {}",
+                    mark(d.labels_changed),
+                    labels(&d.current),
+                    labels(&d.candidate)
+                )?;
+                writeln!(
+                    out,
+                    "    decision  {:<7} {} [{}] ⇒ {} [{}]",
+                    mark(d.decision_changed),
+                    d.current.decision,
+                    d.current.rules.join(","),
+                    d.candidate.decision,
+                    d.candidate.rules.join(",")
+                )?;
+                if d.drafts_changed {
+                    for t in &d.current.drafts {
+                        writeln!(out, "    draft  -  \"{}\"", one_line(t, 90))?;
+                    }
+                    for t in &d.candidate.drafts {
+                        writeln!(out, "    draft  +  \"{}\"", one_line(t, 90))?;
+                    }
+                }
+                for e in &d.candidate_errors {
+                    writeln!(out, "    ERROR (candidate) {e}")?;
+                }
+                writeln!(out)?;
+            }
+            for r in refused {
+                writeln!(out, "refused: {r}")?;
+            }
+            writeln!(
+                out,
+                "{} messages: labels changed on {}, decisions on {}, drafts on {}",
+                report.messages,
+                report.labels_changed,
+                report.decisions_changed,
+                report.drafts_changed
+            )?;
+            for (change, n) in &report.decision_changes {
+                writeln!(out, "    {n:>5}  {change}")?;
+            }
+            Ok(())
+        }
+    }
+}
+
+pub fn write_shadow_report(
+    out: &mut impl Write,
+    format: Format,
+    report: &[ShadowComparison],
+) -> std::io::Result<()> {
+    match format {
+        Format::Json => writeln!(out, "{}", json!({ "shadows": report })),
+        Format::Table => {
+            for c in report {
+                writeln!(
+                    out,
+                    "shadow `{}` beside live `{}`: {} messages, labels agree on {} ({:.1}%), decisions would change on {}",
+                    c.shadow,
+                    c.live,
+                    c.messages,
+                    c.agreeing,
+                    c.agreement * 100.0,
+                    c.decisions_changed
+                )?;
+                writeln!(
+                    out,
+                    "    {:<28} {:>6} {:>10} {:>12}",
+                    "label", "both", "live only", "shadow only"
+                )?;
+                for (name, [both, live, shadow]) in &c.confusion {
+                    writeln!(out, "    {name:<28} {both:>6} {live:>10} {shadow:>12}")?;
+                }
+                for (change, n) in &c.decision_changes {
+                    writeln!(out, "    {n:>5}  {change}")?;
+                }
+                writeln!(out)?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// A stored conversation with everything an agent needs to see, as JSON.
+pub async fn conversation_view(
+    store: &Store,
+    tenant: &str,
+    id_or_key: &str,
+) -> Result<Option<Value>, StoreError> {
+    let Some((info, messages)) = store.conversation(tenant, id_or_key).await? else {
+        return Ok(None);
+    };
+    let outbox = store.outbox(tenant).await?;
+    let mut list = Vec::new();
+    for m in messages {
+        let decision = store.decision(&m.id).await?;
+        list.push(json!({
+            "id": m.id,
+            "status": m.status,
+            "message": m.message,
+            "labels": store.labels(&m.id).await?,
+            "decision": decision.map(|(_, fired)| fired),
+            "drafts": store.drafts(&m.id).await?,
+            "replies": outbox.iter().filter(|r| r.message_id == m.id).collect::<Vec<_>>(),
+            "audit": store.audit_of(&m.id).await?,
+        }));
+    }
+    Ok(Some(json!({ "conversation": info, "messages": list })))
+}
+
+pub fn write_conversation(
+    out: &mut impl Write,
+    format: Format,
+    view: &Value,
+) -> std::io::Result<()> {
+    if let Format::Json = format {
+        return writeln!(out, "{view}");
+    }
+    let c = &view["conversation"];
+    let s = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".into(),
+        other => other.to_string(),
+    };
+    writeln!(
+        out,
+        "conversation {} on {} (key {}): state {}, team {}, escalated {}, incident {}",
+        s(&c["id"]),
+        s(&c["channel"]),
+        s(&c["conversation_key"]),
+        s(&c["state"]),
+        s(&c["team"]),
+        s(&c["escalated"]),
+        s(&c["incident"])
+    )?;
+    if !c["close_publicly"].is_null() {
+        writeln!(out, "note: {}", s(&c["close_publicly"]))?;
+    }
+    for m in view["messages"].as_array().into_iter().flatten() {
+        let msg = &m["message"];
+        writeln!(
+            out,
+            "\n{} [{}] from {}: \"{}\"",
+            s(&msg["external_id"]),
+            s(&m["status"]),
+            s(&msg["author"]["handle"]),
+            one_line(&s(&msg["text"]), 100)
+        )?;
+        for l in m["labels"].as_array().into_iter().flatten() {
+            writeln!(
+                out,
+                "    label  {:<6} {:<24} {:.2} [{}]",
+                s(&l["role"]),
+                s(&l["name"]),
+                l["score"].as_f64().unwrap_or(0.0),
+                s(&l["classifier"])
+            )?;
+        }
+        if let Some(d) = m["decision"].as_object() {
+            let summary =
+                serde_json::from_value::<switchboard::policy::Decision>(Value::Object(d.clone()))
+                    .map(|d| d.summary())
+                    .unwrap_or_default();
+            writeln!(out, "    decide {summary}")?;
+            for f in d
+                .get("fired")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                writeln!(
+                    out,
+                    "      rule `{}` when {} — {}",
+                    s(&f["rule"]),
+                    s(&f["when"]),
+                    s(&f["why"])
+                )?;
+            }
+        }
+        for d in m["drafts"].as_array().into_iter().flatten() {
+            writeln!(
+                out,
+                "    draft  [{}] {} {}: \"{}\"",
+                s(&d["suggester"]),
+                s(&d["purpose"]),
+                s(&d["status"]),
+                one_line(&s(&d["text"]), 90)
+            )?;
+            for f in d["findings"].as_array().into_iter().flatten() {
+                writeln!(
+                    out,
+                    "      {} {}: {}",
+                    s(&f["severity"]),
+                    s(&f["guard"]),
+                    s(&f["reason"])
+                )?;
+            }
+        }
+        for r in m["replies"].as_array().into_iter().flatten() {
+            writeln!(
+                out,
+                "    reply  {} (key {}, attempts {}){}",
+                s(&r["status"]),
+                s(&r["idempotency_key"]),
+                s(&r["attempts"]),
+                r["last_error"]
+                    .as_str()
+                    .map(|e| format!(": {e}"))
+                    .unwrap_or_default()
+            )?;
+        }
+        for a in m["audit"].as_array().into_iter().flatten() {
+            writeln!(
+                out,
+                "    audit  {} {} by {}",
+                s(&a["at"]),
+                s(&a["action"]),
+                s(&a["actor"])
+            )?;
+        }
+    }
+    Ok(())
 }
 
 /// A connector's answer to one request, as JSON.
