@@ -211,7 +211,8 @@ async fn pipeline_bench(rt: &Runtime, texts: &[String]) -> anyhow::Result<Vec<St
                     if let WebhookOutcome::Events(events) = outcome {
                         for e in events {
                             if let Event::Message(m) = e {
-                                let triage = pipeline::triage(&rt, &tenant, c, m).await;
+                                let triage =
+                                    pipeline::triage(&rt, &tenant, c, m, &Default::default()).await;
                                 anyhow::ensure!(triage.errors.is_empty(), "{:?}", triage.errors);
                                 done += 1;
                             }

@@ -14,6 +14,8 @@ fn switchboard(args: &[&str], cache: &Path) -> Output {
         .args(args)
         .arg("--cache-dir")
         .arg(cache)
+        // Each test's store lives in its own temporary folder, not in the repository.
+        .env("SWITCHBOARD_DB", cache.join("store.db"))
         .current_dir(repo_root())
         .output()
         .expect("run switchboard")
@@ -86,11 +88,34 @@ fn readme_main_command_triages_the_bundled_example() {
     let dm = by_id("dm-2001");
     assert_eq!(dm["message"]["visibility"], "Private");
 
+    // The care policy's decisions, each with the rule that fired.
+    let decided = |id: &str| {
+        let d = &by_id(id)["decision"];
+        (
+            d["actions"][0]["action"].as_str().unwrap().to_string(),
+            d["fired"][0]["rule"].as_str().unwrap_or("").to_string(),
+        )
+    };
+    assert_eq!(decided("tw-1002"), ("ignore".into(), "spam".into()));
+    assert_eq!(decided("tw-1008"), ("monitor".into(), "troll".into()));
+    assert_eq!(
+        decided("tw-1007"),
+        ("take-private".into(), "card-in-public".into())
+    );
+    assert_eq!(decided("tw-1004"), ("incident".into(), "app-outage".into()));
+    assert_eq!(decided("tw-1001"), ("route".into(), "care".into()));
+    // Taking private: a public invitation, and the answer itself in private.
+    let card = by_id("tw-1007");
+    assert_eq!(card["drafts"][0]["purpose"], "private-invitation");
+    assert_eq!(card["drafts"][1]["visibility"], "Private");
+
     let kinds: Vec<&str> = records
         .iter()
         .map(|r| r["kind"].as_str().unwrap())
         .collect();
-    assert_eq!(kinds.iter().filter(|k| **k == "message").count(), 7);
+    // Nine messages (an edit is its own event); the redelivered first post is a duplicate.
+    assert_eq!(kinds.iter().filter(|k| **k == "message").count(), 9);
+    assert_eq!(kinds.iter().filter(|k| **k == "duplicate").count(), 1);
     assert!(
         records
             .iter()
@@ -107,6 +132,7 @@ fn readme_main_command_triages_the_bundled_example() {
         (Some("summary"), Some(0))
     );
 
+    let fresh = cache.path().join("fresh.db");
     let table = switchboard(
         &[
             "run",
@@ -114,13 +140,69 @@ fn readme_main_command_triages_the_bundled_example() {
             "examples/acme/inbound.jsonl",
             "--format",
             "table",
+            "--db",
+            fresh.to_str().unwrap(),
         ],
         cache.path(),
     );
     let text = String::from_utf8_lossy(&table.stdout);
     assert!(
-        text.contains("label   spam") && text.contains("7 messages, 1 skipped"),
+        text.contains("label    spam")
+            && text.contains("decide   ignore  — rule `spam`: Spam gets no reply.")
+            && text.contains("9 new messages (0 held), 1 duplicates"),
         "{text}"
+    );
+
+    // Run again on the same store: everything is a duplicate; nothing is processed twice.
+    let again = switchboard(
+        &[
+            "run",
+            "examples/acme/tenant.toml",
+            "examples/acme/inbound.jsonl",
+            "--db",
+            fresh.to_str().unwrap(),
+        ],
+        cache.path(),
+    );
+    let records = json_lines(&again);
+    let summary = records.last().unwrap();
+    assert_eq!(summary["messages"], 0);
+    assert_eq!(summary["duplicates"], 10);
+    assert_eq!(summary["store"]["done"], 9);
+
+    // The stored conversation, with the rule that fired and why.
+    let conv = switchboard(
+        &[
+            "conversation",
+            "acme",
+            "tw-1007",
+            "--db",
+            fresh.to_str().unwrap(),
+        ],
+        cache.path(),
+    );
+    let text = String::from_utf8_lossy(&conv.stdout);
+    assert!(conv.status.success(), "{text}");
+    assert!(
+        text.contains("state private")
+            && text.contains("rule `card-in-public`")
+            && text.contains("close the loop publicly"),
+        "{text}"
+    );
+    let other = switchboard(
+        &[
+            "conversation",
+            "globex",
+            "tw-1007",
+            "--db",
+            fresh.to_str().unwrap(),
+        ],
+        cache.path(),
+    );
+    assert_eq!(
+        other.status.code(),
+        Some(1),
+        "another tenant's conversation is not shown"
     );
 }
 
@@ -193,10 +275,15 @@ fn bad_lines_are_reported_one_by_one_and_the_run_goes_on() {
         .filter(|r| r["kind"] == "message")
         .map(|r| r["line"].as_u64().unwrap())
         .collect();
+    let duplicates: Vec<u64> = records
+        .iter()
+        .filter(|r| r["kind"] == "duplicate")
+        .map(|r| r["line"].as_u64().unwrap())
+        .collect();
     assert_eq!(
-        messages,
-        vec![1, 6],
-        "good lines before and after the bad ones are processed"
+        (messages, duplicates),
+        (vec![1], vec![6]),
+        "good lines before and after the bad ones are taken (the second as a duplicate)"
     );
 }
 
