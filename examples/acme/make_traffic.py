@@ -32,7 +32,15 @@ events = [
      "text": "@AcmeCare your app crashed again and lost my basket. Disappointed with this update.",
      "created_at": "2026-11-20T09:33:00Z"},
     {"id": "tw-1006", "type": "like", "author": {"id": "u-127", "handle": "@mira"}},
+    {"id": "tw-1007", "author": {"id": "u-640", "handle": "@sam_p", "name": "Sam Patel"},
+     "text": "@AcmeCare you charged my card 4111 1111 1111 1111 twice for one order, sort it out",
+     "created_at": "2026-11-20T10:15:00Z"},
+    {"id": "tw-1008", "author": {"id": "u-777", "handle": "@troll_acct"},
+     "text": "@AcmeCare what a load of crap lol",
+     "created_at": "2026-11-20T10:20:00Z"},
 ]
+# The platform delivers the first post again (a retry after a slow acknowledgement).
+events.append(events[0])
 
 lines = []
 for event in events:
