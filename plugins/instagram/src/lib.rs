@@ -1,0 +1,229 @@
+//! Instagram connector: Instagram Direct messages and comments on the account's media in,
+//! replies out through the Graph API (Instagram Messaging via a linked Facebook Page, or the
+//! Instagram API with Instagram Login when `api_base` is `https://graph.instagram.com`).
+//!
+//! Plugin name `instagram`; channel `instagram`; display name "Instagram". Egress:
+//! `graph.facebook.com`, `graph.instagram.com`. Built on the shared [`meta_graph`] crate.
+//!
+//! # Config and secrets
+//!
+//! | config key | default | meaning |
+//! |---|---|---|
+//! | `api_base` | `https://graph.facebook.com` | Graph API base URL (`https://graph.instagram.com` for Instagram Login tokens; tests use a loopback mock) |
+//! | `graph_version` | `v21.0` | Graph API version in every path (`vN.M`) |
+//! | `ig_user_id` | `me` | the account that sends messages (`/{ig_user_id}/messages`); `me` is the account or page the token belongs to |
+//!
+//! Secrets: `app_secret` (signs deliveries; required for `POST`), `verify_token` (the
+//! handshake), `access_token` (a Page access token with `instagram_manage_messages` and
+//! `instagram_manage_comments`, or an Instagram user token; required for `deliver`).
+//!
+//! # Inbound (`handle-webhook`)
+//!
+//! Handshake, `X-Hub-Signature-256` verification and JSON handling exactly as for Facebook
+//! (see [`meta_graph`]): `GET ?hub.mode=subscribe&hub.verify_token=…&hub.challenge=…` →
+//! `200 text/plain <challenge>` or `unauthorized`; unsigned or mis-signed `POST` →
+//! `unauthorized`; not JSON → `invalid-input` with line and column. Graph API objects (a
+//! conversation or message as the API returns them) and documentation fragments become one
+//! skipped event saying what they are; an `object` other than `instagram` is skipped.
+//!
+//! - `messaging[]` (Direct, private, origin direct-message): `message` → created (text,
+//!   attachments incl. `ig_reel`/`share`, `reply_to.mid` → in-reply-to, `reply_to.story` →
+//!   extra `reply-to-story-id` and a link attachment); `is_deleted` → deleted; `message_edit`
+//!   → edited; `is_unsupported` → skipped; `is_echo` or sent by the account itself →
+//!   skipped; reactions, reads, postbacks, referrals → skipped with their type.
+//!   external-id = `mid`; conversation-key = `<account id>:<IGSID>`; author id = IGSID.
+//! - `changes[]` field `comments` and `live_comments` (public, origin comment): external-id =
+//!   comment `id`; conversation-key = `media.id`; in-reply-to = `parent_id`, else the media id;
+//!   author = `from.id` with handle `@from.username`; received-at = the entry `time`. A
+//!   comment without `from.id` or text, or written by the account itself, is skipped.
+//! - fields `mentions` (no author or text in the notification), `message_reactions`,
+//!   `messaging_seen`, `story_insights` and any other → skipped with a reason.
+//!
+//! `extra` keys: `kind` (`message` or `comment`), `ig-user-id`, `comment-id`, `media-id`,
+//! `parent-id`, `media-product-type`, `live`, `reply-to-story-id`, `quick-reply-payload`.
+//!
+//! # Outbound (`deliver`)
+//!
+//! See [`outbound`]: a DM is `POST /{v}/{ig_user_id|me}/messages` with
+//! `{"recipient":{"id":IGSID},"messaging_type":"RESPONSE","message":{"text":…}}`; a private
+//! reply to a comment uses `"recipient":{"comment_id":…}`; a public reply is
+//! `POST /{v}/{ig-comment-id}/replies {"message":…}`. Token as `Authorization: Bearer`. Graph
+//! errors map as in [`meta_graph`]; a delivered reply is remembered under its idempotency key.
+//!
+//! # Channel
+//!
+//! No polling. Capabilities: public replies, private messages, threading, webhooks, edits,
+//! deletions. **Length rule**: `measure` cannot tell the reply kind, so it applies the stricter
+//! rule: 1000 UTF-8 bytes (Instagram's documented DM limit); comments allow 2200 characters
+//! and `deliver` checks that limit for comment replies.
+
+pub mod inbound;
+pub mod outbound;
+
+use meta_graph::graph::{self, Graph};
+use switchboard_sdk::prelude::*;
+
+/// The connector.
+pub struct Instagram;
+
+/// Config keys read by the connector.
+pub const CONFIG_KEYS: [&str; 3] = ["api_base", "graph_version", "ig_user_id"];
+/// Secrets read by the connector.
+pub const SECRETS: [&str; 3] = ["app_secret", "verify_token", "access_token"];
+
+/// Verify and decode one request given the tenant's secrets.
+pub fn handle(
+    request: &HttpRequest,
+    app_secret: Option<&str>,
+    verify_token: Option<&str>,
+) -> Result<WebhookOutcome, PluginError> {
+    match meta_graph::read_request(request, app_secret, verify_token)? {
+        meta_graph::Inbound::Answer(outcome) => Ok(outcome),
+        meta_graph::Inbound::Body(body) => inbound::events(body).map(WebhookOutcome::Events),
+    }
+}
+
+/// The channel's self-description.
+pub fn channel_info() -> ChannelInfo {
+    ChannelInfo {
+        channel: inbound::CHANNEL.into(),
+        display_name: "Instagram".into(),
+        length_rule: LengthRule {
+            max: outbound::DM_MAX_BYTES,
+            unit: LengthUnit::Bytes,
+            description: "1000 UTF-8 bytes (direct messages; the stricter limit, as measure \
+                          cannot tell the reply kind); comments allow 2200 characters"
+                .into(),
+        },
+        capabilities: vec![
+            Capability::PublicReplies,
+            Capability::PrivateMessages,
+            Capability::Threading,
+            Capability::Webhooks,
+            Capability::Edits,
+            Capability::Deletions,
+        ],
+    }
+}
+
+/// The plugin's identity.
+pub fn plugin_info() -> PluginInfo {
+    let info = PluginInfo::new(
+        "instagram",
+        env!("CARGO_PKG_VERSION"),
+        "Instagram: Direct messages and comments in, replies out via the Graph API",
+    )
+    .egress("graph.facebook.com")
+    .egress("graph.instagram.com");
+    let info = CONFIG_KEYS.iter().fold(info, |i, k| i.config_key(k));
+    SECRETS.iter().fold(info, |i, s| i.secret(s))
+}
+
+fn setting(key: &str) -> Option<String> {
+    config::get(key)
+        .map(|v| serde_json::from_str::<String>(v.trim()).unwrap_or_else(|_| v.trim().to_string()))
+        .filter(|v| !v.is_empty())
+}
+
+fn secret(name: &str) -> Option<String> {
+    config::secret(name)
+        .map(|v| serde_json::from_str::<String>(v.trim()).unwrap_or(v))
+        .filter(|v| !v.is_empty())
+}
+
+impl ChannelAdapter for Instagram {
+    fn info() -> PluginInfo {
+        plugin_info()
+    }
+
+    fn channel() -> ChannelInfo {
+        channel_info()
+    }
+
+    fn handle_webhook(request: HttpRequest) -> Result<WebhookOutcome, PluginError> {
+        handle(
+            &request,
+            secret("app_secret").as_deref(),
+            secret("verify_token").as_deref(),
+        )
+    }
+
+    fn deliver(reply: OutboundReply) -> Result<DeliveryReceipt, PluginError> {
+        let graph = Graph::from_lookup(setting)?;
+        let account = setting("ig_user_id").unwrap_or_else(|| "me".into());
+        let account = graph::node_id("config `ig_user_id`", &account)?.to_string();
+        let token = secret("access_token").ok_or_else(|| {
+            PluginError::NotConfigured(
+                "secret `access_token` is not set for this plugin: it is the token replies are \
+                 sent with"
+                    .into(),
+            )
+        })?;
+        let request = outbound::build(&graph, &account, &token, &reply)?;
+        let key = format!("delivered:{}", reply.idempotency_key);
+        if let Some(id) = kv::get_string(&key).filter(|id| !id.is_empty()) {
+            return Ok(DeliveryReceipt {
+                external_id: id,
+                url: None,
+            });
+        }
+        let receipt = graph::receipt(&http::send(&request)?)?;
+        // Best effort: a failed write only loses the duplicate protection for this key.
+        let _ = kv::set(&key, receipt.external_id.as_bytes());
+        Ok(receipt)
+    }
+
+    fn measure(text: String) -> u32 {
+        meta_graph::utf8_bytes(&text)
+    }
+}
+
+switchboard_sdk::export_connector!(Instagram);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn channel_and_plugin_info() {
+        let c = channel_info();
+        assert_eq!(c.channel, "instagram");
+        assert_eq!(
+            (c.length_rule.max, c.length_rule.unit),
+            (1000, LengthUnit::Bytes)
+        );
+        assert!(c.length_rule.description.contains("2200"));
+        assert_eq!(c.capabilities.len(), 6);
+        let p = plugin_info();
+        assert_eq!(p.name, "instagram");
+        assert_eq!(p.egress, vec!["graph.facebook.com", "graph.instagram.com"]);
+        assert_eq!(
+            p.config_keys,
+            vec!["api_base", "graph_version", "ig_user_id"]
+        );
+        assert_eq!(
+            p.secrets,
+            vec!["app_secret", "verify_token", "access_token"]
+        );
+    }
+
+    #[test]
+    fn api_responses_are_skipped_not_refused() {
+        let body = br#"{"id": "<THREAD_ID>", "participants": {"data": []}}"#;
+        let request = HttpRequest {
+            method: "POST".into(),
+            url: "https://sb.example/hooks/instagram".into(),
+            headers: vec![(
+                "x-hub-signature-256".into(),
+                meta_graph::signature::sign("s3", body),
+            )],
+            body: body.to_vec(),
+        };
+        let WebhookOutcome::Events(events) = handle(&request, Some("s3"), None).unwrap() else {
+            panic!("expected events")
+        };
+        assert!(
+            matches!(events.as_slice(), [Event::Skipped(s)] if s.reason.contains("Graph API conversation"))
+        );
+    }
+}
