@@ -744,10 +744,9 @@ async fn a_draft_blocked_by_a_guard_is_never_queued() {
     assert_eq!(drafts[0].status, "blocked");
 }
 
-#[tokio::test]
-async fn replay_of_a_changed_classifier_shows_the_exact_decisions_that_change() {
-    let s = setup().await;
-    let texts = [
+/// A refund, a card charge, a lost bag and a website outage: real tweets, ids 1 to 4.
+fn four_complaints() -> Vec<(&'static str, String)> {
+    vec![
         (
             "1",
             airline("@VirginAmerica You guys charged me $100 to reschedule"),
@@ -764,7 +763,13 @@ async fn replay_of_a_changed_classifier_shows_the_exact_decisions_that_change() 
             "4",
             airline("@VirginAmerica Your website is down and I'm trying to check in!"),
         ),
-    ];
+    ]
+}
+
+#[tokio::test]
+async fn replay_of_a_changed_classifier_shows_the_exact_decisions_that_change() {
+    let s = setup().await;
+    let texts = four_complaints();
     for (id, text) in &texts {
         take(&s, post(&format!("u-{id}"), id, text)).await;
     }
@@ -829,24 +834,7 @@ async fn shadow_classifier_is_recorded_not_acted_on_and_reported() {
         "{CARE_TENANT}\n[[shadow_classifiers]]\nname = \"keywords-v2\"\nplugin = \"keyword-classifier\"\nreplaces = \"keywords\"\n[shadow_classifiers.config.labels]\n\"topic:refund\" = [\"refund\", \"money back\"]\n\"topic:payment\" = [\"credit card\"]\n"
     );
     let s = setup_with(&toml, "", false).await;
-    let texts = [
-        (
-            "1",
-            airline("@VirginAmerica You guys charged me $100 to reschedule"),
-        ),
-        (
-            "2",
-            airline("@united My credit card was charged on the transaction"),
-        ),
-        (
-            "3",
-            airline("@VirginAmerica everything was fine until you lost my bag"),
-        ),
-        (
-            "4",
-            airline("@VirginAmerica Your website is down and I'm trying to check in!"),
-        ),
-    ];
+    let texts = four_complaints();
     for (id, text) in &texts {
         let t = take(&s, post(&format!("u-{id}"), id, text)).await;
         assert_eq!(t.shadows_run, vec!["keywords-v2".to_string()]);
