@@ -150,6 +150,10 @@ pub struct Outcome {
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: AnyPool,
+    /// SQLite needs write transactions to take the write lock at BEGIN: a deferred one that
+    /// reads first and writes later fails with "database is locked" under concurrency instead of
+    /// waiting for the lock.
+    sqlite: bool,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -191,7 +195,22 @@ impl Store {
             .await
             .op("opening the store")?;
         MIGRATOR.run(&pool).await?;
-        Ok(Store { pool })
+        Ok(Store {
+            pool,
+            sqlite: url.starts_with("sqlite:"),
+        })
+    }
+
+    /// Begin a write transaction.
+    async fn begin(
+        &self,
+        op: &'static str,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        if self.sqlite {
+            self.pool.begin_with("BEGIN IMMEDIATE").await.op(op)
+        } else {
+            self.pool.begin().await.op(op)
+        }
     }
 
     /// Open an SQLite file.
@@ -224,7 +243,7 @@ impl Store {
     ) -> Result<Accepted, StoreError> {
         let now = now_ms();
         let key = event_key(message);
-        let mut tx = self.pool.begin().await.op("beginning accept")?;
+        let mut tx = self.begin("beginning accept").await?;
         if let Some(row) = sqlx::query(
             "SELECT id, conversation_id FROM messages WHERE tenant = $1 AND channel = $2 AND event_key = $3",
         )
@@ -432,7 +451,7 @@ impl Store {
         next_at: i64,
         max_attempts: i64,
     ) -> Result<String, StoreError> {
-        let mut tx = self.pool.begin().await.op("beginning hold")?;
+        let mut tx = self.begin("beginning hold").await?;
         let row = sqlx::query("SELECT tenant, attempts FROM messages WHERE id = $1")
             .bind(id)
             .fetch_one(&mut *tx)
@@ -483,7 +502,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let now = now_ms();
         let tenant = &stored.tenant;
-        let mut tx = self.pool.begin().await.op("beginning commit")?;
+        let mut tx = self.begin("beginning commit").await?;
         let claimed = sqlx::query(
             "UPDATE messages SET status = 'done', degraded = $1, last_error = NULL WHERE id = $2 AND status IN ('accepted', 'held')",
         )
@@ -675,7 +694,7 @@ impl Store {
         next_at: i64,
     ) -> Result<(), StoreError> {
         let now = now_ms();
-        let mut tx = self.pool.begin().await.op("beginning delivery record")?;
+        let mut tx = self.begin("beginning delivery record").await?;
         sqlx::query(
             "UPDATE outbox SET status = $1, receipt = COALESCE($2, receipt), last_error = $3, next_attempt_at = $4, updated_at = $5 WHERE id = $6",
         )

@@ -886,3 +886,34 @@ fn policy_config_errors_name_the_file_and_rule() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_workers_share_one_store_file_without_lock_errors() {
+    let s = Arc::new(setup().await);
+    let tasks: Vec<_> = (0..8)
+        .map(|w| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                for i in 0..6 {
+                    let m = post(&format!("u-{}", i % 3), &format!("w{w}-{i}"), "lost my bag");
+                    let a = s.engine.store.accept("webhook", &m).await?;
+                    s.engine.process(&s.tenant, &a.message_id).await?;
+                }
+                Ok::<_, switchboard::store::StoreError>(())
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap().expect("no store error under concurrency");
+    }
+    let done = s
+        .engine
+        .store
+        .count(
+            "SELECT COUNT(*) FROM messages WHERE tenant = $1 AND status = 'done'",
+            "skyways",
+        )
+        .await
+        .unwrap();
+    assert_eq!(done, 48);
+}
