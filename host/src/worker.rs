@@ -141,11 +141,13 @@ impl Engine {
     pub async fn resume(&self, tenant: &Tenant) -> Result<Vec<(String, Processed)>, StoreError> {
         self.store.requeue_interrupted(&tenant.name).await?;
         let mut done = Vec::new();
+        // A message held again during this pass is left for a later pass, not retried in a loop.
+        let mut seen = std::collections::HashSet::new();
         loop {
             let due = self.store.due_messages(&tenant.name, now_ms(), 100).await?;
             let fresh: Vec<String> = due
                 .into_iter()
-                .filter(|id| !done.iter().any(|(d, _)| d == id))
+                .filter(|id| seen.insert(id.clone()))
                 .collect();
             if fresh.is_empty() {
                 return Ok(done);
