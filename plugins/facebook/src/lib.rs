@@ -82,6 +82,7 @@ pub mod inbound;
 pub mod outbound;
 
 use meta_graph::graph::{self, Graph};
+use meta_graph::{secret, setting};
 use switchboard_sdk::prelude::*;
 
 /// The connector.
@@ -137,18 +138,6 @@ pub fn plugin_info() -> PluginInfo {
     .egress("graph.facebook.com");
     let info = CONFIG_KEYS.iter().fold(info, |i, k| i.config_key(k));
     SECRETS.iter().fold(info, |i, s| i.secret(s))
-}
-
-fn setting(key: &str) -> Option<String> {
-    config::get(key)
-        .map(|v| serde_json::from_str::<String>(v.trim()).unwrap_or_else(|_| v.trim().to_string()))
-        .filter(|v| !v.is_empty())
-}
-
-fn secret(name: &str) -> Option<String> {
-    config::secret(name)
-        .map(|v| serde_json::from_str::<String>(v.trim()).unwrap_or(v))
-        .filter(|v| !v.is_empty())
 }
 
 impl ChannelAdapter for Facebook {

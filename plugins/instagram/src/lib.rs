@@ -61,6 +61,7 @@ pub mod inbound;
 pub mod outbound;
 
 use meta_graph::graph::{self, Graph};
+use meta_graph::{secret, setting};
 use switchboard_sdk::prelude::*;
 
 /// The connector.
@@ -117,18 +118,6 @@ pub fn plugin_info() -> PluginInfo {
     .egress("graph.instagram.com");
     let info = CONFIG_KEYS.iter().fold(info, |i, k| i.config_key(k));
     SECRETS.iter().fold(info, |i, s| i.secret(s))
-}
-
-fn setting(key: &str) -> Option<String> {
-    config::get(key)
-        .map(|v| serde_json::from_str::<String>(v.trim()).unwrap_or_else(|_| v.trim().to_string()))
-        .filter(|v| !v.is_empty())
-}
-
-fn secret(name: &str) -> Option<String> {
-    config::secret(name)
-        .map(|v| serde_json::from_str::<String>(v.trim()).unwrap_or(v))
-        .filter(|v| !v.is_empty())
 }
 
 impl ChannelAdapter for Instagram {

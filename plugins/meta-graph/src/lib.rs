@@ -33,6 +33,21 @@ pub mod messaging;
 pub mod signature;
 pub mod webhook;
 
+/// A config value, trimmed and unquoted (a TOML string may reach the plugin as JSON), or `None`
+/// when unset or empty.
+pub fn setting(key: &str) -> Option<String> {
+    switchboard_sdk::config::get(key)
+        .map(|v| serde_json::from_str::<String>(v.trim()).unwrap_or_else(|_| v.trim().to_string()))
+        .filter(|v| !v.is_empty())
+}
+
+/// A secret, unquoted like [`setting`], or `None` when unset or empty.
+pub fn secret(name: &str) -> Option<String> {
+    switchboard_sdk::config::secret(name)
+        .map(|v| serde_json::from_str::<String>(v.trim()).unwrap_or(v))
+        .filter(|v| !v.is_empty())
+}
+
 use switchboard_sdk::{HttpRequest, PluginError, WebhookOutcome};
 
 /// What an inbound request turned out to be.
