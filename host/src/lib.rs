@@ -10,17 +10,21 @@
 //! - [`store`]: the durable store (SQLite by default, PostgreSQL by URL);
 //! - [`worker`]: the durable pipeline: accept, process, resume after a crash, deliver;
 //! - [`replay`]: stored or captured traffic through a candidate tenant, and shadow reports;
-//! - [`ingest`]: captured webhook requests (JSONL) as the CLI reads them.
+//! - [`ingest`]: captured webhook requests (JSONL) as the CLI reads them;
+//! - [`server`]: `switchboard serve`: webhook ingress, background workers, hot swap, and the
+//!   admin and agent API; [`ops`]: its metrics.
 
 pub mod capabilities;
 pub mod contract;
 pub mod guards;
 pub mod hours;
 pub mod ingest;
+pub mod ops;
 pub mod pipeline;
 pub mod policy;
 pub mod replay;
 pub mod runtime;
+pub mod server;
 pub mod store;
 pub mod tenant;
 pub mod worker;

@@ -92,8 +92,13 @@ impl StoreArgs {
             .clone()
             .or_else(|| std::env::var("SWITCHBOARD_DB").ok())
             .unwrap_or_else(|| "switchboard.db".into());
+        Self::url_of(&spec)
+    }
+
+    /// A file path or a URL, as a store URL.
+    fn url_of(spec: &str) -> String {
         if spec.contains("://") || spec.starts_with("sqlite:") {
-            spec
+            spec.to_string()
         } else {
             format!("sqlite://{spec}")
         }
@@ -208,6 +213,42 @@ enum Command {
     /// Exit code 0 when the request was accepted (events or a handshake answer), 1 when the
     /// connector refused it, 2 on a usage or load error.
     Connector(ConnectorArgs),
+    /// Run the server: webhooks for every tenant and connector, background processing,
+    /// delivery and polling, hot plugin swaps, and the admin and agent API.
+    ///
+    /// Everything lives in the data folder (created if missing): `switchboard.db` (unless
+    /// --db or $SWITCHBOARD_DB names another store), `tenants/*.toml`, `plugins/` (uploaded
+    /// versions) and `admin-token` (the operator's API token, created on first start unless
+    /// $SWITCHBOARD_ADMIN_TOKEN is set). Files changed in `tenants/` or `plugins/` are
+    /// reloaded; a file that does not load leaves the old version serving.
+    ///
+    /// Webhooks: `/hooks/{tenant}/{connector}`. API description: `/openapi.json`. Health:
+    /// `/healthz`, `/readyz`; metrics (operator token): `/metrics`. Ctrl-C or SIGTERM stops
+    /// taking requests and lets in-flight work finish.
+    Serve {
+        /// Tenant config files to serve besides those in `<data>/tenants/`.
+        #[arg(long = "tenant", value_name = "TENANT.toml")]
+        tenants: Vec<PathBuf>,
+        /// The data folder.
+        #[arg(long, default_value = "switchboard-data")]
+        data: PathBuf,
+        /// Store URL (`sqlite://path` or `postgres://…`); default `<data>/switchboard.db`.
+        #[arg(long, value_name = "URL")]
+        db: Option<String>,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8640")]
+        listen: std::net::SocketAddr,
+        /// The base URL platforms call (what connectors that sign URLs verify against);
+        /// default `http://<listen>`.
+        #[arg(long, value_name = "URL")]
+        public_url: Option<String>,
+        /// Largest webhook body, in bytes.
+        #[arg(long, default_value_t = 1 << 20)]
+        max_body: usize,
+        /// Do not watch the tenant and plugin folders for changes.
+        #[arg(long)]
+        no_watch: bool,
+    },
     /// Inspect a plugin file: kind, contract version, declared capabilities, digest.
     Inspect {
         /// A plugin name or a path to a .wasm file.
@@ -351,6 +392,36 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Connector(args) => connector(&rt, args).await,
         Command::Inspect { plugin, format } => inspect(&rt, &plugin, format).await,
+        Command::Serve {
+            tenants,
+            data,
+            db,
+            listen,
+            public_url,
+            max_body,
+            no_watch,
+        } => {
+            let options = switchboard::server::ServeOptions {
+                listen,
+                store_url: db
+                    .or_else(|| std::env::var("SWITCHBOARD_DB").ok())
+                    .map(|d| StoreArgs::url_of(&d)),
+                data_dir: data,
+                tenant_files: tenants,
+                public_url: public_url.unwrap_or_else(|| format!("http://{listen}")),
+                max_body_bytes: max_body,
+                admin_token: std::env::var("SWITCHBOARD_ADMIN_TOKEN").ok(),
+                watch: !no_watch,
+                ..Default::default()
+            };
+            let server = switchboard::server::Server::start(rt, options).await?;
+            eprintln!(
+                "switchboard serving on http://{} (webhooks at /hooks/TENANT/CONNECTOR, API description at /openapi.json)",
+                server.addr
+            );
+            server.run_until_signal().await?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

@@ -375,25 +375,7 @@ pub async fn conversation_view(
     tenant: &str,
     id_or_key: &str,
 ) -> Result<Option<Value>, StoreError> {
-    let Some((info, messages)) = store.conversation(tenant, id_or_key).await? else {
-        return Ok(None);
-    };
-    let outbox = store.outbox(tenant).await?;
-    let mut list = Vec::new();
-    for m in messages {
-        let decision = store.decision(&m.id).await?;
-        list.push(json!({
-            "id": m.id,
-            "status": m.status,
-            "message": m.message,
-            "labels": store.labels(&m.id).await?,
-            "decision": decision.map(|(_, fired)| fired),
-            "drafts": store.drafts(&m.id).await?,
-            "replies": outbox.iter().filter(|r| r.message_id == m.id).collect::<Vec<_>>(),
-            "audit": store.audit_of(&m.id).await?,
-        }));
-    }
-    Ok(Some(json!({ "conversation": info, "messages": list })))
+    store.conversation_view(tenant, id_or_key).await
 }
 
 pub fn write_conversation(

@@ -19,6 +19,8 @@ use crate::tenant::{Connector, FailurePolicy, Instance, Tenant};
 #[derive(Debug, Clone, Serialize)]
 pub struct SourcedLabel {
     pub classifier: String,
+    /// The plugin version behind it (`name@version#digest-prefix`): which version decided.
+    pub plugin: String,
     #[serde(flatten)]
     pub label: Label,
 }
@@ -159,7 +161,7 @@ async fn classify_all(
     classifiers: &[Instance],
     message: &Message,
     ctx: &CallContext,
-) -> Vec<(String, FailurePolicy, Result<Vec<Label>, CallError>)> {
+) -> Vec<(String, String, FailurePolicy, Result<Vec<Label>, CallError>)> {
     let results = futures::future::join_all(
         classifiers
             .iter()
@@ -169,7 +171,7 @@ async fn classify_all(
     classifiers
         .iter()
         .zip(results)
-        .map(|(c, r)| (c.name.clone(), c.on_failure, r))
+        .map(|(c, r)| (c.name.clone(), c.plugin.provenance(), c.on_failure, r))
         .collect()
 }
 
@@ -203,10 +205,11 @@ pub async fn triage(
         classify_all(rt, &tenant.shadow_classifiers, &t.message, &ctx),
     )
     .await;
-    for (name, policy, result) in live {
+    for (name, plugin, policy, result) in live {
         match result {
             Ok(found) => t.labels.extend(found.into_iter().map(|label| SourcedLabel {
                 classifier: name.clone(),
+                plugin: plugin.clone(),
                 label,
             })),
             Err(e) => {
@@ -219,13 +222,14 @@ pub async fn triage(
             }
         }
     }
-    for (name, _, result) in shadow {
+    for (name, plugin, _, result) in shadow {
         match result {
             Ok(found) => {
                 t.shadows_run.push(name.clone());
                 t.shadow_labels
                     .extend(found.into_iter().map(|label| SourcedLabel {
                         classifier: name.clone(),
+                        plugin: plugin.clone(),
                         label,
                     }));
             }
@@ -291,16 +295,9 @@ pub async fn triage(
     }
 
     let limit = connector.channel.length_rule.max;
-    let conn = &connector.instance;
     for (suggester, purpose, draft) in proposals {
-        let length = match rt.measure(&conn.plugin, &conn.scope, &draft.text).await {
-            Ok(n) => Some(n),
-            Err(e) => {
-                t.errors.push(e);
-                None
-            }
-        };
-        let findings = tenant.guards.check(&draft.text, length, limit);
+        let (length, findings, error) = check_text(rt, tenant, connector, &draft.text).await;
+        t.errors.extend(error);
         t.drafts.push(CheckedDraft {
             suggester,
             purpose,
@@ -313,4 +310,23 @@ pub async fn triage(
         });
     }
     t
+}
+
+/// Measure a reply text by the channel's own rule and run the tenant's reply guards on it: what
+/// every draft goes through, whether a suggester or an agent wrote it.
+pub async fn check_text(
+    rt: &Runtime,
+    tenant: &Tenant,
+    connector: &Connector,
+    text: &str,
+) -> (Option<u32>, Vec<Finding>, Option<CallError>) {
+    let conn = &connector.instance;
+    let (length, error) = match rt.measure(&conn.plugin, &conn.scope, text).await {
+        Ok(n) => (Some(n), None),
+        Err(e) => (None, Some(e)),
+    };
+    let findings = tenant
+        .guards
+        .check(text, length, connector.channel.length_rule.max);
+    (length, findings, error)
 }

@@ -59,6 +59,9 @@ pub struct TenantFile {
     pub guards: GuardsConfig,
     /// Business hours (`crate::hours`); always open when absent.
     pub hours: Option<HoursConfig>,
+    /// Webhook rate limits under `switchboard serve`.
+    #[serde(default)]
+    pub ingress: IngressConfig,
 }
 
 /// What a failing plugin does to the message.
@@ -157,6 +160,38 @@ pub struct PluginEntry {
     pub on_failure: Option<FailurePolicy>,
     /// Shadow classifiers only: the live classifier this one is a candidate to replace.
     pub replaces: Option<String>,
+    /// Connectors only: under `switchboard serve`, poll the channel this often (seconds). The
+    /// connector must have the `polling` capability.
+    pub poll_every_s: Option<u64>,
+}
+
+/// The `[ingress]` section: how much webhook traffic the server takes from this tenant.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngressConfig {
+    /// Sustained webhook requests per second across the tenant's connectors.
+    #[serde(default = "default_rate")]
+    pub requests_per_second: u32,
+    /// Requests allowed in a burst above the sustained rate.
+    #[serde(default = "default_burst")]
+    pub burst: u32,
+}
+
+fn default_rate() -> u32 {
+    200
+}
+
+fn default_burst() -> u32 {
+    400
+}
+
+impl Default for IngressConfig {
+    fn default() -> Self {
+        IngressConfig {
+            requests_per_second: default_rate(),
+            burst: default_burst(),
+        }
+    }
 }
 
 /// Where a secret's value comes from. Values are read once at load and never printed.
@@ -214,6 +249,8 @@ pub struct Instance {
     pub on_failure: FailurePolicy,
     /// For shadow classifiers: the live classifier it would replace.
     pub replaces: Option<String>,
+    /// For polled connectors: how often to poll.
+    pub poll_every_s: Option<u64>,
 }
 
 /// A connector instance and what it said about its channel at load.
@@ -237,6 +274,7 @@ pub struct Tenant {
     pub policy: Arc<Policy>,
     pub guards: Arc<Guards>,
     pub hours: BusinessHours,
+    pub ingress: IngressConfig,
 }
 
 impl Tenant {
@@ -320,11 +358,23 @@ impl TenantFile {
                     return Err(fail("`replaces` is only for shadow classifiers".into()));
                 }
             }
+            match (section, entry.poll_every_s) {
+                ("connector", Some(0)) => {
+                    return Err(fail("poll_every_s must be at least 1".into()));
+                }
+                ("connector", _) | (_, None) => {}
+                (_, Some(_)) => return Err(fail("`poll_every_s` is only for connectors".into())),
+            }
             if let Some(d) = &entry.digest
                 && (d.len() != 64 || !d.bytes().all(|b| b.is_ascii_hexdigit()))
             {
                 return Err(fail("digest must be 64 hex digits (SHA-256)".into()));
             }
+        }
+        if file.ingress.requests_per_second == 0 || file.ingress.burst == 0 {
+            return Err(invalid(
+                "[ingress]: requests_per_second and burst must be at least 1".into(),
+            ));
         }
         Policy::compile(&file.policy).map_err(|e| invalid(e.to_string()))?;
         BusinessHours::from_config(&file.time_zone, file.hours.as_ref()).map_err(invalid)?;
@@ -472,6 +522,7 @@ impl Tenant {
             guards: Arc::new(Guards::new(file.guards.clone(), &base).map_err(invalid)?),
             hours: BusinessHours::from_config(&file.time_zone, file.hours.as_ref())
                 .map_err(invalid)?,
+            ingress: file.ingress,
         };
         for (section, entry) in file.entries() {
             let fail = |message: String| {
@@ -566,6 +617,7 @@ impl Tenant {
                 scope,
                 on_failure: entry.on_failure.unwrap_or(stage.on_failure),
                 replaces: entry.replaces.clone(),
+                poll_every_s: entry.poll_every_s,
             };
             match expected {
                 PluginKind::Connector => {
@@ -573,6 +625,16 @@ impl Tenant {
                         .channel_info(&instance.plugin, &instance.scope)
                         .await
                         .map_err(|e| fail(e.to_string()))?;
+                    if instance.poll_every_s.is_some()
+                        && !channel
+                            .capabilities
+                            .contains(&crate::contract::Capability::Polling)
+                    {
+                        return Err(fail(format!(
+                            "poll_every_s is set, but `{}` cannot poll (no `polling` capability)",
+                            entry.plugin
+                        )));
+                    }
                     tenant.connectors.push(Connector { instance, channel });
                 }
                 PluginKind::Classifier if section == "shadow classifier" => {

@@ -212,6 +212,8 @@ impl Engine {
                 } else {
                     report.retrying += 1;
                     let backoff = tenant.stages.retry_delay_ms(attempts - 1);
+                    // Jitter spreads the retries of many replies that failed together.
+                    let backoff = backoff + (backoff as f64 * fastrand::f64() * 0.2) as i64;
                     let wait = wait_s.map_or(backoff, |s| i64::from(s) * 1000).max(backoff);
                     self.store
                         .finish_reply(row, "pending", None, Some(&e.to_string()), now_ms() + wait)
@@ -263,6 +265,7 @@ pub fn outcome(tenant: &Tenant, message_id: &str, t: &Triage) -> Outcome {
     let label_row = |role: &str, l: &pipeline::SourcedLabel| LabelRow {
         role: role.into(),
         classifier: l.classifier.clone(),
+        plugin: l.plugin.clone(),
         name: l.label.name.clone(),
         score: f64::from(l.label.score),
         evidence: serde_json::to_value(&l.label.evidence).unwrap_or_default(),

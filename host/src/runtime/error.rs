@@ -91,6 +91,30 @@ pub enum CallFailure {
     },
 }
 
+impl CallFailure {
+    /// A short, bounded name for metrics labels (`timeout`, `plugin-rate-limited`, …).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CallFailure::Timeout { .. } => "timeout",
+            CallFailure::MemoryExhausted { .. } => "memory",
+            CallFailure::StackOverflow => "stack-overflow",
+            CallFailure::Trap { .. } => "trap",
+            CallFailure::MalformedOutput { .. } => "malformed-output",
+            CallFailure::EgressDenied { .. } => "egress-denied",
+            CallFailure::Instantiate { .. } => "instantiate",
+            CallFailure::Plugin { error } => match error {
+                PluginError::InvalidInput(_) => "plugin-invalid-input",
+                PluginError::Unauthorized(_) => "plugin-unauthorized",
+                PluginError::NotConfigured(_) => "plugin-not-configured",
+                PluginError::RateLimited(_) => "plugin-rate-limited",
+                PluginError::Unavailable(_) => "plugin-unavailable",
+                PluginError::Rejected(_) => "plugin-rejected",
+                PluginError::Internal(_) => "plugin-internal",
+            },
+        }
+    }
+}
+
 fn serialize_plugin_error<S: serde::Serializer>(e: &PluginError, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&plugin_error_text(e))
 }

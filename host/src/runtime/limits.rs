@@ -92,6 +92,8 @@ impl LimitOverrides {
 pub struct MemoryLimiter {
     pub limit: usize,
     pub hit: bool,
+    /// The largest linear memory the plugin asked for and got (for metrics).
+    pub peak: usize,
 }
 
 impl wasmtime::ResourceLimiter for MemoryLimiter {
@@ -105,6 +107,7 @@ impl wasmtime::ResourceLimiter for MemoryLimiter {
             self.hit = true;
             return Ok(false);
         }
+        self.peak = self.peak.max(desired);
         Ok(true)
     }
 

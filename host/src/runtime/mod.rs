@@ -154,6 +154,19 @@ pub struct Plugin {
     funcs: HashMap<&'static str, ComponentExportIndex>,
 }
 
+impl Plugin {
+    /// `name@version#digest-prefix`: recorded with every result so a decision names the exact
+    /// plugin build behind it (two uploads may share a version string, never a digest).
+    pub fn provenance(&self) -> String {
+        format!(
+            "{}@{}#{}",
+            self.info.name,
+            self.info.version,
+            &self.digest[..self.digest.len().min(12)]
+        )
+    }
+}
+
 impl std::fmt::Debug for Plugin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Plugin")
@@ -438,6 +451,7 @@ impl Runtime {
             limiter: limits::MemoryLimiter {
                 limit: limits.memory_bytes as usize,
                 hit: false,
+                peak: 0,
             },
             deadline: Instant::now() + Duration::from_millis(limits.timeout_ms),
             timed_out: false,
@@ -522,7 +536,10 @@ impl Runtime {
                 .map_err(Step::Call)
         };
         let hard_deadline = Duration::from_millis(limits.timeout_ms) + DEADLINE_GRACE;
+        let started = Instant::now();
         let outcome = tokio::time::timeout(hard_deadline, run).await;
+        let metrics = crate::ops::CallMetrics::new(&scope.tenant, &plugin.info.name, stage);
+        metrics.finished(started.elapsed(), store.data().limiter.peak);
 
         let state = store.data();
         let denials = std::mem::take(
@@ -533,6 +550,8 @@ impl Runtime {
                 .unwrap_or_else(|p| p.into_inner()),
         );
         let failure = match outcome {
+            // A `result<_, plugin-error>` carrying the plugin's own error is counted by
+            // `call_checked`, which can see inside it.
             Ok(Ok(result)) => return (Ok(result), denials),
             Err(_elapsed) => CallFailure::Timeout {
                 limit_ms: limits.timeout_ms,
@@ -561,6 +580,7 @@ impl Runtime {
                 },
             },
         };
+        metrics.error(failure.kind());
         tracing::warn!(tenant = %scope.tenant, plugin = %plugin.info.name, version = %plugin.info.version, %stage, %failure, "plugin call failed");
         (Err(fail(failure)), denials)
     }
@@ -599,7 +619,12 @@ impl Runtime {
                     .join("; ");
                 Err(fail(CallFailure::EgressDenied { reason }))
             }
-            Err(error) => Err(fail(CallFailure::Plugin { error })),
+            Err(error) => {
+                let failure = CallFailure::Plugin { error };
+                crate::ops::CallMetrics::new(&scope.tenant, &plugin.info.name, stage)
+                    .error(failure.kind());
+                Err(fail(failure))
+            }
         }
     }
 

@@ -6,6 +6,12 @@
 //! chosen by its URL (`sqlite://switchboard.db`, `postgres://…`). Every step a message takes is
 //! one transaction, so a crash leaves each message either before or after a step, never half way.
 
+mod server;
+
+pub use server::{
+    ActionError, DraftRef, InboxItem, Role, TokenInfo, TokenOwner, new_token, token_hash,
+};
+
 use std::path::Path;
 use std::str::FromStr;
 
@@ -87,6 +93,9 @@ pub struct Accepted {
 pub struct LabelRow {
     pub role: String,
     pub classifier: String,
+    /// `name@version#digest-prefix` of the plugin that produced it.
+    #[serde(default)]
+    pub plugin: String,
     pub name: String,
     pub score: f64,
     pub evidence: serde_json::Value,
@@ -517,7 +526,7 @@ impl Store {
         }
         for l in &outcome.labels {
             sqlx::query(
-                "INSERT INTO labels (message_id, role, classifier, name, score, evidence) VALUES ($1, $2, $3, $4, $5, $6)",
+                "INSERT INTO labels (message_id, role, classifier, name, score, evidence, plugin) VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
             .bind(&stored.id)
             .bind(&l.role)
@@ -525,6 +534,7 @@ impl Store {
             .bind(&l.name)
             .bind(l.score)
             .bind(json(&l.evidence))
+            .bind(&l.plugin)
             .execute(&mut *tx)
             .await
             .op("storing a label")?;
@@ -743,7 +753,7 @@ impl Store {
 
     pub async fn labels(&self, message_id: &str) -> Result<Vec<LabelRow>, StoreError> {
         let rows = sqlx::query(
-            "SELECT role, classifier, name, score, evidence FROM labels WHERE message_id = $1 ORDER BY role, classifier, name",
+            "SELECT role, classifier, name, score, evidence, plugin FROM labels WHERE message_id = $1 ORDER BY role, classifier, name",
         )
         .bind(message_id)
         .fetch_all(&self.pool)
@@ -757,6 +767,7 @@ impl Store {
                 name: r.get(2),
                 score: r.get(3),
                 evidence: serde_json::from_str(&r.get::<String, _>(4)).unwrap_or_default(),
+                plugin: r.get(5),
             })
             .collect())
     }
