@@ -8,6 +8,7 @@
 //! message degraded; fail-closed stops here and asks for the message to be held and retried.
 
 use serde::Serialize;
+use tracing::Instrument;
 
 use crate::contract::{CallContext, Draft, Label, Message, MessageAction, Visibility};
 use crate::guards::{self, Finding};
@@ -204,6 +205,7 @@ pub async fn triage(
         classify_all(rt, &tenant.classifiers, &t.message, &ctx),
         classify_all(rt, &tenant.shadow_classifiers, &t.message, &ctx),
     )
+    .instrument(tracing::info_span!("classify", tenant = %tenant.name))
     .await;
     for (name, plugin, policy, result) in live {
         match result {
@@ -241,9 +243,11 @@ pub async fn triage(
     }
 
     let plain: Vec<Label> = t.labels.iter().map(|l| l.label.clone()).collect();
-    t.decision = tenant
-        .policy
-        .decide(&facts(tenant, &t.message, &plain, history, &t.degraded));
+    t.decision = tracing::info_span!("policy", tenant = %tenant.name).in_scope(|| {
+        tenant
+            .policy
+            .decide(&facts(tenant, &t.message, &plain, history, &t.degraded))
+    });
     if !t.decision.actions.iter().any(Action::wants_drafts) {
         return t;
     }
@@ -255,6 +259,7 @@ pub async fn triage(
             .iter()
             .map(|s| rt.suggest(&s.plugin, &s.scope, &t.message, &plain, &ctx)),
     )
+    .instrument(tracing::info_span!("suggest", tenant = %tenant.name))
     .await;
     let mut proposals: Vec<(String, DraftPurpose, Draft)> = Vec::new();
     if private {
@@ -296,7 +301,11 @@ pub async fn triage(
 
     let limit = connector.channel.length_rule.max;
     for (suggester, purpose, draft) in proposals {
-        let (length, findings, error) = check_text(rt, tenant, connector, &draft.text).await;
+        let (length, findings, error) = check_text(rt, tenant, connector, &draft.text)
+            .instrument(
+                tracing::info_span!("guards", tenant = %tenant.name, suggester = %suggester),
+            )
+            .await;
         t.errors.extend(error);
         t.drafts.push(CheckedDraft {
             suggester,

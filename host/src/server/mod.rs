@@ -85,6 +85,8 @@ pub struct AppState {
     admin_token_hash: Arc<String>,
     metrics: metrics_exporter_prometheus::PrometheusHandle,
     ready: Arc<AtomicBool>,
+    /// Queue gauges reported so far: one that empties is set to 0, not left at its last value.
+    queues_seen: Arc<std::sync::Mutex<std::collections::BTreeSet<(String, String, String)>>>,
 }
 
 /// A JSON error body: `{"error": "..."}`.
@@ -138,6 +140,7 @@ impl Server {
             admin_token_hash: Arc::new(crate::store::token_hash(&admin_token)),
             metrics: crate::ops::prometheus(),
             ready: Arc::new(AtomicBool::new(false)),
+            queues_seen: Arc::default(),
         };
         let app = router(state.clone());
         let listener = tokio::net::TcpListener::bind(options.listen)
@@ -272,7 +275,15 @@ async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderMap) 
     }
     // Queue depths are read at scrape time.
     if let Ok(depths) = state.engine.store.queue_depths().await {
-        for (tenant, queue, status, n) in depths {
+        let mut seen = state.queues_seen.lock().unwrap_or_else(|p| p.into_inner());
+        let now: std::collections::BTreeMap<_, _> = depths
+            .into_iter()
+            .map(|(t, q, s, n)| ((t, q, s), n))
+            .collect();
+        seen.extend(now.keys().cloned());
+        for key in seen.iter() {
+            let (tenant, queue, status) = key.clone();
+            let n = now.get(key).copied().unwrap_or(0);
             metrics::gauge!("switchboard_queue_depth", "tenant" => tenant, "queue" => queue, "status" => status)
                 .set(n as f64);
         }
