@@ -402,6 +402,45 @@ impl TenantFile {
         Ok(())
     }
 
+    /// The settings of this config that reach the server's own resources rather than the
+    /// tenant's: files and folders on the server, its environment, its private network. A
+    /// config submitted by a tenant's admin over the API may not use them (only the operator
+    /// may), or a tenant could read the host's secrets through a plugin it controls.
+    pub fn server_privileges(&self) -> Vec<String> {
+        let mut found = Vec::new();
+        if !self.plugin_dirs.is_empty() {
+            found.push("plugin_dirs".to_string());
+        }
+        if self.egress.allow_private {
+            found.push("egress.allow_private".to_string());
+        }
+        for (i, a) in self.guards.help_articles.iter().enumerate() {
+            if a.file.is_some() {
+                found.push(format!("guards.help_articles[{i}].file"));
+            }
+        }
+        for (section, e) in self.entries() {
+            if e.plugin.contains('/') || e.plugin.contains('\\') || e.plugin.ends_with(".wasm") {
+                found.push(format!(
+                    "{section} `{}`: plugin path (use a plugin name)",
+                    e.name
+                ));
+            }
+            if e.granted_dir.is_some() {
+                found.push(format!("{section} `{}`: granted_dir", e.name));
+            }
+            for (name, source) in &e.secrets {
+                if !matches!(source, SecretSource::Value(_)) {
+                    found.push(format!(
+                        "{section} `{}`: secret `{name}` from the server's environment or files (write it with the secrets API)",
+                        e.name
+                    ));
+                }
+            }
+        }
+        found
+    }
+
     fn entries(&self) -> impl Iterator<Item = (&'static str, &PluginEntry)> {
         self.connectors
             .iter()

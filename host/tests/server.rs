@@ -1526,3 +1526,175 @@ async fn operations_endpoints_report_health_metrics_and_the_api() {
     let r = s.http.get(s.url("/nowhere")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_creates_tenants_and_tenant_admins_cannot_reach_the_server() {
+    let s = TestServer::start(&[("globex", GLOBEX.into())]).await;
+    let put = |path: String, token: &str, body: String| {
+        s.http
+            .put(s.url(&path))
+            .bearer_auth(token)
+            .body(body)
+            .send()
+    };
+    let initech = GLOBEX
+        .replace("globex", "initech")
+        .replace("initech-signing", "initech-signing");
+    // A tenant admin cannot create a tenant; a broken config creates nothing.
+    let globex_admin = s.token("globex", "admin", "g").await;
+    let r = put(
+        "/api/tenants/initech/config".into(),
+        &globex_admin,
+        initech.clone(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = put(
+        "/api/tenants/initech/config".into(),
+        OPERATOR,
+        "tenant = \"initech\"\n[[classifiers]]\nname = \"k\"\nplugin = \"no-such-plugin\"\n".into(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let v: Value = r.json().await.unwrap();
+    assert!(
+        v["error"].as_str().unwrap().contains("no-such-plugin"),
+        "{v}"
+    );
+    assert!(!s.data.join("tenants/initech.toml").exists());
+    // A config for another tenant id under this name is refused.
+    let r = put(
+        "/api/tenants/initech/config".into(),
+        OPERATOR,
+        GLOBEX.into(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+    let r = put(
+        "/api/tenants/initech/config".into(),
+        OPERATOR,
+        initech.clone(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let (status, _) = s
+        .post_signed("initech", "initech-signing", &message("i-1", "u", "refund"))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the new tenant takes webhooks at once"
+    );
+
+    // A tenant admin may change its own config, but not reach the server's files, environment
+    // or private network through it.
+    for (what, config) in [
+        (
+            "secret from env",
+            GLOBEX.replace("{ value = \"globex-signing\" }", "{ env = \"HOME\" }"),
+        ),
+        (
+            "secret from a file",
+            GLOBEX.replace(
+                "{ value = \"globex-signing\" }",
+                "{ file = \"/etc/hostname\" }",
+            ),
+        ),
+        (
+            "plugin path",
+            GLOBEX.replace(
+                "plugin = \"keyword-classifier\"",
+                "plugin = \"/tmp/evil.wasm\"",
+            ),
+        ),
+        (
+            "private egress",
+            GLOBEX.replace("[ingress]", "[egress]\nallow_private = true\n[ingress]"),
+        ),
+        (
+            "granted dir",
+            GLOBEX.replace(
+                "[classifiers.config.labels]",
+                "granted_dir = \"/\"\n[classifiers.config.labels]",
+            ),
+        ),
+    ] {
+        let r = put("/api/tenants/globex/config".into(), &globex_admin, config)
+            .await
+            .unwrap();
+        let status = r.status();
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(status, StatusCode::FORBIDDEN, "{what}: {v}");
+        assert!(
+            v["error"].as_str().unwrap().contains("only the operator"),
+            "{what}: {v}"
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(s.data.join("tenants/globex.toml")).unwrap(),
+        GLOBEX,
+        "refused configs change nothing"
+    );
+    let edited = GLOBEX.replace("\"refund\"]", "\"refund\", \"money back\"]");
+    let r = put(
+        "/api/tenants/globex/config".into(),
+        &globex_admin,
+        edited.clone(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        std::fs::read_to_string(s.data.join("tenants/globex.toml")).unwrap(),
+        edited
+    );
+
+    // The plugin store: an upload is listed and inspectable, and enabling a version makes it
+    // the current `plugins/<name>.wasm` (what unpinned tenants load; the file-watch test shows
+    // a tenant switching when that file changes); an unknown digest is a 404.
+    let shouting = std::fs::read(
+        PathBuf::from(env!("SWITCHBOARD_BUILTIN_PLUGIN_DIR")).join("shouting-classifier.wasm"),
+    )
+    .unwrap();
+    let r = s
+        .http
+        .post(s.url("/admin/plugins"))
+        .bearer_auth(OPERATOR)
+        .body(shouting)
+        .send()
+        .await
+        .unwrap();
+    let up: Value = r.json().await.unwrap();
+    let (status, v) = s.get("/admin/plugins/shouting-classifier", OPERATOR).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(v["versions"][0]["digest"], up["digest"]);
+    assert_eq!(v["versions"][0]["current"], true);
+    let (status, v) = s
+        .post(
+            "/admin/plugins/shouting-classifier/enable",
+            OPERATOR,
+            json!({ "digest": up["digest"] }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(
+        std::fs::read(s.data.join("plugins/shouting-classifier.wasm")).unwrap(),
+        std::fs::read(
+            PathBuf::from(env!("SWITCHBOARD_BUILTIN_PLUGIN_DIR")).join("shouting-classifier.wasm")
+        )
+        .unwrap()
+    );
+    let (status, _) = s
+        .post(
+            "/admin/plugins/shouting-classifier/enable",
+            OPERATOR,
+            json!({ "digest": "f".repeat(64) }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

@@ -407,6 +407,22 @@ async fn get_config(
     )
 }
 
+/// A tenant admin's config may not reach the server's files, environment or private network.
+fn refuse_server_privileges(tenant: &str, text: &str) -> Result<(), ApiError> {
+    let path = std::path::PathBuf::from(format!("{tenant}.toml"));
+    let file = crate::tenant::TenantFile::parse(text, &path)
+        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
+    let privileged = file.server_privileges();
+    if privileged.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!("only the operator may set: {}", privileged.join("; ")),
+        ))
+    }
+}
+
 /// The config text with every inline secret value replaced: secrets are write-only.
 pub fn redact_secrets(text: &str) -> String {
     let Ok(mut doc) = text.parse::<toml_edit::DocumentMut>() else {
@@ -462,6 +478,9 @@ async fn put_config(
                     "the config must be UTF-8 TOML".into(),
                 )
             })?;
+            if actor.0 != "operator" {
+                refuse_server_privileges(&tenant, text)?;
+            }
             let generation = s
                 .registry
                 .put_config(&tenant, text)
@@ -548,6 +567,17 @@ async fn pin_plugin(
     flatten(async {
         let actor = require(&s, &h, &tenant, Role::Admin).await?;
         let b: PinBody = body_json(&body)?;
+            if let Some(p) = &b.plugin
+                && (p.is_empty()
+                    || !p.bytes().all(|c| {
+                        c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'_'
+                    }))
+            {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("`{p}` is not a plugin name (lowercase letters, digits, `-`, `_`)"),
+                ));
+            }
         let generation = s
             .registry
             .pin(&tenant, &instance, b.plugin.as_deref(), b.digest.as_deref())
