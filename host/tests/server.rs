@@ -1537,9 +1537,7 @@ async fn the_operator_creates_tenants_and_tenant_admins_cannot_reach_the_server(
             .body(body)
             .send()
     };
-    let initech = GLOBEX
-        .replace("globex", "initech")
-        .replace("initech-signing", "initech-signing");
+    let initech = GLOBEX.replace("globex", "initech");
     // A tenant admin cannot create a tenant; a broken config creates nothing.
     let globex_admin = s.token("globex", "admin", "g").await;
     let r = put(
