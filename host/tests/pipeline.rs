@@ -680,10 +680,11 @@ async fn auto_send_queues_the_best_safe_draft_and_delivery_retries_then_sends_on
     // First pass: the platform rate-limits; the reply stays pending with its key.
     let r = s.engine.deliver_due(&s.tenant).await.unwrap();
     assert_eq!((r.sent, r.retrying, r.dead), (0, 1, 0));
-    // The back-off is 1 s (the tenant default): nothing is due yet, then it is.
+    // The back-off is 1 s (the tenant default) plus up to 20% jitter: nothing is due yet, then
+    // it is.
     let r = s.engine.deliver_due(&s.tenant).await.unwrap();
     assert_eq!((r.sent, r.retrying), (0, 0));
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1300)).await;
     let r = s.engine.deliver_due(&s.tenant).await.unwrap();
     assert_eq!((r.sent, r.retrying, r.dead), (1, 0, 0));
     {
