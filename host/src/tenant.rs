@@ -163,6 +163,25 @@ pub struct PluginEntry {
     /// Connectors only: under `switchboard serve`, poll the channel this often (seconds). The
     /// connector must have the `polling` capability.
     pub poll_every_s: Option<u64>,
+    /// Connectors only: what the server answers a webhook once its messages are stored, for
+    /// platforms that read the answer (Twilio sends a non-TwiML body back to the customer as
+    /// an error; it wants `<Response/>`). Default: `200` with a JSON count.
+    pub ack: Option<AckConfig>,
+}
+
+/// A fixed webhook acknowledgement.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct AckConfig {
+    #[serde(default = "ok_status")]
+    pub status: u16,
+    pub content_type: String,
+    #[serde(default)]
+    pub body: String,
+}
+
+fn ok_status() -> u16 {
+    200
 }
 
 /// The `[ingress]` section: how much webhook traffic the server takes from this tenant.
@@ -258,6 +277,8 @@ pub struct Instance {
 pub struct Connector {
     pub instance: Instance,
     pub channel: ChannelInfo,
+    /// The server's answer to an accepted webhook, if the platform needs a particular one.
+    pub ack: Option<AckConfig>,
 }
 
 /// A tenant ready to process messages.
@@ -364,6 +385,14 @@ impl TenantFile {
                 }
                 ("connector", _) | (_, None) => {}
                 (_, Some(_)) => return Err(fail("`poll_every_s` is only for connectors".into())),
+            }
+            if let Some(ack) = &entry.ack {
+                if section != "connector" {
+                    return Err(fail("`ack` is only for connectors".into()));
+                }
+                if !(200..300).contains(&ack.status) {
+                    return Err(fail("ack.status must be a 2xx status".into()));
+                }
             }
             if let Some(d) = &entry.digest
                 && (d.len() != 64 || !d.bytes().all(|b| b.is_ascii_hexdigit()))
@@ -674,7 +703,11 @@ impl Tenant {
                             entry.plugin
                         )));
                     }
-                    tenant.connectors.push(Connector { instance, channel });
+                    tenant.connectors.push(Connector {
+                        instance,
+                        channel,
+                        ack: entry.ack.clone(),
+                    });
                 }
                 PluginKind::Classifier if section == "shadow classifier" => {
                     tenant.shadow_classifiers.push(instance)

@@ -113,6 +113,10 @@ plugin = "generic-webhook"
 channel = "webhook"
 [connectors.secrets]
 signing-secret = { value = "globex-signing" }
+# Globex's platform reads the acknowledgement (as Twilio does): answer with what it expects.
+[connectors.ack]
+content_type = "text/xml"
+body = "<Response/>"
 
 [[classifiers]]
 name = "keywords"
@@ -404,6 +408,21 @@ async fn webhooks_are_verified_stored_once_and_acknowledged_after_acceptance() {
         .post_signed("acme", "acme-signing", &message("m-4", "u-4", "hello"))
         .await;
     assert_eq!(status, StatusCode::OK);
+
+    // A connector's configured acknowledgement replaces the JSON count.
+    let body = message("g-ack", "u", "hi");
+    let r = s
+        .http
+        .post(s.url("/hooks/globex/webhook"))
+        .header("x-signature-256", sign("globex-signing", body.as_bytes()))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "text/xml");
+    assert_eq!(r.text().await.unwrap(), "<Response/>");
+    tokio::time::sleep(Duration::from_millis(2100)).await;
 
     // Per-tenant rate limit: globex allows a burst of 2, acme is unaffected.
     let mut codes = Vec::new();

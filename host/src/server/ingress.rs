@@ -121,6 +121,13 @@ async fn handle(
             if accepted > 0 {
                 state.registry.waker(tenant_name).notify_one();
             }
+            if let Some(ack) = &connector.ack {
+                return Response::builder()
+                    .status(ack.status)
+                    .header("content-type", &ack.content_type)
+                    .body(axum::body::Body::from(ack.body.clone()))
+                    .unwrap_or_else(|_| StatusCode::OK.into_response());
+            }
             (
                 StatusCode::OK,
                 axum::Json(json!({
