@@ -299,6 +299,21 @@ pub struct Tenant {
 }
 
 impl Tenant {
+    /// Every plugin instance with its role (`connector`, `classifier`, `suggester`,
+    /// `shadow-classifier`).
+    pub fn instances(&self) -> impl Iterator<Item = (&'static str, &Instance)> {
+        self.connectors
+            .iter()
+            .map(|c| ("connector", &c.instance))
+            .chain(self.classifiers.iter().map(|i| ("classifier", i)))
+            .chain(self.suggesters.iter().map(|i| ("suggester", i)))
+            .chain(
+                self.shadow_classifiers
+                    .iter()
+                    .map(|i| ("shadow-classifier", i)),
+            )
+    }
+
     /// The connector instance called `name`, or the only one if `name` is `None`.
     pub fn connector(&self, name: Option<&str>) -> Result<&Connector, String> {
         match name {
@@ -413,19 +428,11 @@ impl TenantFile {
     /// Use `plugin` (a name or a path) for the instance called `instance`, dropping its digest
     /// pin: how a replay tries a candidate plugin version on an otherwise unchanged tenant.
     pub fn swap(&mut self, instance: &str, plugin: &str) -> Result<(), String> {
+        let tenant = self.tenant.clone();
         let entry = self
-            .connectors
-            .iter_mut()
-            .chain(self.classifiers.iter_mut())
-            .chain(self.suggesters.iter_mut())
-            .chain(self.shadow_classifiers.iter_mut())
+            .entries_mut()
             .find(|e| e.name == instance)
-            .ok_or_else(|| {
-                format!(
-                    "tenant `{}` has no plugin instance `{instance}`",
-                    self.tenant
-                )
-            })?;
+            .ok_or_else(|| format!("tenant `{tenant}` has no plugin instance `{instance}`"))?;
         entry.plugin = plugin.to_string();
         entry.digest = None;
         Ok(())
@@ -468,6 +475,15 @@ impl TenantFile {
             }
         }
         found
+    }
+
+    /// Every plugin entry, for changes that apply to all of them (pins, injected secrets).
+    pub fn entries_mut(&mut self) -> impl Iterator<Item = &mut PluginEntry> {
+        self.connectors
+            .iter_mut()
+            .chain(self.classifiers.iter_mut())
+            .chain(self.suggesters.iter_mut())
+            .chain(self.shadow_classifiers.iter_mut())
     }
 
     fn entries(&self) -> impl Iterator<Item = (&'static str, &PluginEntry)> {

@@ -582,64 +582,6 @@ async fn a_slow_tenant_does_not_delay_another() {
     assert_eq!(*order.lock().unwrap(), vec!["skyways", "fragile"]);
 }
 
-/// A platform's API on loopback: answers 429 to the first `rate_limited` posts, refuses texts
-/// containing "REJECT", and otherwise posts once per idempotency key.
-#[derive(Default)]
-struct Platform {
-    rate_limited: usize,
-    requests: Vec<(String, String)>,
-    posted: std::collections::BTreeMap<String, String>,
-}
-
-async fn platform(state: Arc<Mutex<Platform>>) -> String {
-    use axum::http::{HeaderMap, StatusCode};
-    let app = axum::Router::new().route(
-        "/messages",
-        axum::routing::post(move |headers: HeaderMap, body: String| {
-            let state = state.clone();
-            async move {
-                let key = headers
-                    .get("idempotency-key")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default()
-                    .to_string();
-                let mut p = state.lock().unwrap();
-                p.requests.push((key.clone(), body.clone()));
-                if p.rate_limited > 0 {
-                    p.rate_limited -= 1;
-                    return (
-                        StatusCode::TOO_MANY_REQUESTS,
-                        [("retry-after", "0")],
-                        String::new(),
-                    );
-                }
-                if body.contains("REJECT") {
-                    return (
-                        StatusCode::FORBIDDEN,
-                        [("retry-after", "0")],
-                        "{\"error\":\"blocked\"}".into(),
-                    );
-                }
-                let n = p.posted.len();
-                let id = p
-                    .posted
-                    .entry(key)
-                    .or_insert_with(|| format!("p-{n}"))
-                    .clone();
-                (
-                    StatusCode::OK,
-                    [("retry-after", "0")],
-                    format!("{{\"id\":\"{id}\"}}"),
-                )
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{addr}/messages")
-}
-
 #[tokio::test]
 async fn auto_send_queues_the_best_safe_draft_and_delivery_retries_then_sends_once() {
     let state = Arc::new(Mutex::new(Platform {

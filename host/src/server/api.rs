@@ -520,28 +520,19 @@ async fn tenant_plugins(
         async {
             require(&s, &h, &tenant, Role::Admin).await?;
             let l = live(&s, &tenant)?;
-            let t = &l.tenant;
-            let describe = |role: &str, i: &crate::tenant::Instance| {
-                json!({
-                    "instance": i.name,
-                    "role": role,
-                    "plugin": i.plugin.info.name,
-                    "version": i.plugin.info.version,
-                    "digest": i.plugin.digest,
-                    "provenance": i.plugin.provenance(),
+            let instances: Vec<Value> = l
+                .tenant
+                .instances()
+                .map(|(role, i)| {
+                    json!({
+                        "instance": i.name,
+                        "role": role,
+                        "plugin": i.plugin.info.name,
+                        "version": i.plugin.info.version,
+                        "digest": i.plugin.digest,
+                        "provenance": i.plugin.provenance(),
+                    })
                 })
-            };
-            let instances: Vec<Value> = t
-                .connectors
-                .iter()
-                .map(|c| describe("connector", &c.instance))
-                .chain(t.classifiers.iter().map(|i| describe("classifier", i)))
-                .chain(t.suggesters.iter().map(|i| describe("suggester", i)))
-                .chain(
-                    t.shadow_classifiers
-                        .iter()
-                        .map(|i| describe("shadow-classifier", i)),
-                )
                 .collect();
             ok(json!({ "tenant": tenant, "generation": l.generation, "instances": instances }))
         }
@@ -585,14 +576,7 @@ async fn pin_plugin(
             .map_err(registry_error)?;
         tracing::info!(%tenant, %instance, actor = %actor.0, generation, "plugin pinned");
         let l = live(&s, &tenant)?;
-        let now = l
-            .tenant
-            .connectors
-            .iter()
-            .map(|c| &c.instance)
-            .chain(l.tenant.classifiers.iter())
-            .chain(l.tenant.suggesters.iter())
-            .chain(l.tenant.shadow_classifiers.iter())
+        let now = l.tenant.instances().map(|(_, i)| i)
             .find(|i| i.name == instance)
             .map(|i| i.plugin.provenance());
         ok(json!({ "tenant": tenant, "instance": instance, "generation": generation, "plugin": now }))
@@ -611,12 +595,8 @@ async fn list_secrets(
             // Names only: which secrets each instance has, never their values.
             let names: Vec<Value> = l
                 .tenant
-                .connectors
-                .iter()
-                .map(|c| &c.instance)
-                .chain(l.tenant.classifiers.iter())
-                .chain(l.tenant.suggesters.iter())
-                .chain(l.tenant.shadow_classifiers.iter())
+                .instances()
+                .map(|(_, i)| i)
                 .flat_map(|i| {
                     i.scope
                         .config
@@ -643,12 +623,8 @@ async fn put_secret(
             let l = live(&s, &tenant)?;
             let known = l
                 .tenant
-                .connectors
-                .iter()
-                .map(|c| &c.instance)
-                .chain(l.tenant.classifiers.iter())
-                .chain(l.tenant.suggesters.iter())
-                .chain(l.tenant.shadow_classifiers.iter())
+                .instances()
+                .map(|(_, i)| i)
                 .any(|i| i.name == instance);
             if !known {
                 return Err(ApiError::new(

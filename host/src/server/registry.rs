@@ -349,13 +349,7 @@ impl Registry {
             .await
             .map_err(|e| e.to_string())?;
         let versions = std::path::absolute(self.dirs.versions()).map_err(|e| e.to_string())?;
-        for entry in file
-            .connectors
-            .iter_mut()
-            .chain(file.classifiers.iter_mut())
-            .chain(file.suggesters.iter_mut())
-            .chain(file.shadow_classifiers.iter_mut())
-        {
+        for entry in file.entries_mut() {
             for (instance, name, value) in &secrets {
                 if *instance == entry.name {
                     entry

@@ -872,23 +872,13 @@ impl Store {
     /// The audit log of one subject (a message or reply id).
     pub async fn audit_of(&self, subject: &str) -> Result<Vec<serde_json::Value>, StoreError> {
         let rows = sqlx::query(
-            "SELECT at, actor, action, detail FROM audit WHERE subject = $1 ORDER BY at, id",
+            "SELECT at, actor, action, subject, detail FROM audit WHERE subject = $1 ORDER BY at, id",
         )
         .bind(subject)
         .fetch_all(&self.pool)
         .await
         .op("loading the audit log")?;
-        Ok(rows
-            .iter()
-            .map(|r| {
-                serde_json::json!({
-                    "at": r.get::<i64, _>(0),
-                    "actor": r.get::<String, _>(1),
-                    "action": r.get::<String, _>(2),
-                    "detail": serde_json::from_str::<serde_json::Value>(&r.get::<String, _>(3)).unwrap_or_default(),
-                })
-            })
-            .collect())
+        Ok(rows.iter().map(audit_entry).collect())
     }
 
     /// Run one query returning a single count (tests and reports).
@@ -914,6 +904,17 @@ fn stored_message(row: &sqlx::any::AnyRow) -> Result<StoredMessage, StoreError> 
             .map_err(|e| StoreError::Data(format!("message body is not readable: {e}")))?,
         status: row.get(6),
         attempts: row.get(7),
+    })
+}
+
+/// An audit row (`at, actor, action, subject, detail`) as JSON.
+fn audit_entry(r: &sqlx::any::AnyRow) -> serde_json::Value {
+    serde_json::json!({
+        "at": r.get::<i64, _>(0),
+        "actor": r.get::<String, _>(1),
+        "action": r.get::<String, _>(2),
+        "subject": r.get::<String, _>(3),
+        "detail": serde_json::from_str::<serde_json::Value>(&r.get::<String, _>(4)).unwrap_or_default(),
     })
 }
 

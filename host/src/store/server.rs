@@ -674,18 +674,7 @@ impl Store {
         .fetch_all(&self.pool)
         .await
         .op("loading the audit log")?;
-        Ok(rows
-            .iter()
-            .map(|r| {
-                serde_json::json!({
-                    "at": r.get::<i64, _>(0),
-                    "actor": r.get::<String, _>(1),
-                    "action": r.get::<String, _>(2),
-                    "subject": r.get::<String, _>(3),
-                    "detail": serde_json::from_str::<serde_json::Value>(&r.get::<String, _>(4)).unwrap_or_default(),
-                })
-            })
-            .collect())
+        Ok(rows.iter().map(super::audit_entry).collect())
     }
 
     /// Queue depths for metrics: (tenant, table, status, count).

@@ -2,7 +2,7 @@
 #![allow(dead_code)]
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use switchboard::contract::{CallContext, Message};
 use switchboard::runtime::{Plugin, Runtime, RuntimeOptions};
@@ -52,4 +52,68 @@ pub fn context() -> CallContext {
         signature: Some("^Ana".into()),
         time_zone: "UTC".into(),
     }
+}
+
+/// A platform's API on loopback: 503 for the first `failing` posts, then 429 (Retry-After 1)
+/// for the next `rate_limited`, refuses texts containing "REJECT" with 403, and otherwise
+/// posts once per idempotency key.
+#[derive(Default)]
+pub struct Platform {
+    pub failing: usize,
+    pub rate_limited: usize,
+    pub requests: Vec<(String, String)>,
+    pub posted: std::collections::BTreeMap<String, String>,
+}
+
+pub async fn platform(state: Arc<Mutex<Platform>>) -> String {
+    use axum::http::{HeaderMap, StatusCode as S};
+    let app = axum::Router::new().route(
+        "/messages",
+        axum::routing::post(move |headers: HeaderMap, body: String| {
+            let state = state.clone();
+            async move {
+                let key = headers
+                    .get("idempotency-key")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_string();
+                let mut p = state.lock().unwrap();
+                p.requests.push((key.clone(), body.clone()));
+                if p.failing > 0 {
+                    p.failing -= 1;
+                    return (
+                        S::SERVICE_UNAVAILABLE,
+                        [("retry-after", "0")],
+                        String::new(),
+                    );
+                }
+                if p.rate_limited > 0 {
+                    p.rate_limited -= 1;
+                    return (S::TOO_MANY_REQUESTS, [("retry-after", "1")], String::new());
+                }
+                if body.contains("REJECT") {
+                    return (
+                        S::FORBIDDEN,
+                        [("retry-after", "0")],
+                        "{\"error\":\"recipient blocks the brand\"}".into(),
+                    );
+                }
+                let n = p.posted.len();
+                let id = p
+                    .posted
+                    .entry(key)
+                    .or_insert_with(|| format!("p-{n}"))
+                    .clone();
+                (
+                    S::OK,
+                    [("retry-after", "0")],
+                    format!("{{\"id\":\"{id}\"}}"),
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}/messages")
 }
