@@ -22,6 +22,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 use serde::{Deserialize, Serialize};
+use switchboard_textscan::{pii, rude};
 
 /// How seriously a guard's finding is taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -105,7 +106,7 @@ struct Article {
 pub struct Guards {
     config: GuardsConfig,
     articles: Vec<Article>,
-    extra_rude: Option<Regex>,
+    extra_rude: rude::PhraseList,
     extra_pitch: Option<Regex>,
 }
 
@@ -136,83 +137,11 @@ static DEFLECTION_PHRASES: LazyLock<Regex> = LazyLock::new(|| {
         r"(?i)\b(?:call|ring|phone|telephone|dial|give)\s+(?:us|our\s+(?:team|hotline|helpline|support|customer\s+service))|\be-?mail\s+(?:us|our\s+(?:team|support))|\bcontact\s+(?:us|our\s+(?:team|support|customer\s+service))\s+(?:at|on|via|by)|\b(?:visit|pop\s+into|go\s+to)\s+(?:your|our|a|the)\s+(?:nearest\s+|local\s+)?(?:store|shop|branch)\b|\bsend\s+(?:us\s+)?(?:a\s+)?(?:letter|fax)\b",
     )
 });
-static EMAIL: LazyLock<Regex> =
-    LazyLock::new(|| re(r"(?i)\b[a-z0-9._%+\-]+@[a-z0-9.\-]+\.[a-z]{2,}\b"));
-static CARD_CANDIDATE: LazyLock<Regex> = LazyLock::new(|| re(r"\b\d(?:[ \-]?\d){12,18}\b"));
-static IBAN_CANDIDATE: LazyLock<Regex> =
-    LazyLock::new(|| re(r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,4})?\b"));
-static RUDE: LazyLock<Regex> = LazyLock::new(|| {
-    re(
-        r"(?i)\b(?:f+u+c+k\w*|sh[i1]t(?:ty|s)?|crap|bullshit|bitch\w*|bastard\w*|a+ss+hole\w*|dick(?:head)?s?|wtf|stfu|idiot\w*|stupid|moron\w*|dumb|pathetic|piss\w*)\b|\b(?:calm\s+down|not\s+our\s+(?:problem|fault)|you\s+should\s+have\s+(?:read|checked|known)|as\s+(?:i|we)\s+(?:already\s+)?(?:said|told\s+you|explained)|read\s+the\s+(?:faq|manual|instructions)|deal\s+with\s+it|per\s+my\s+last|you\s+people|learn\s+to\s+read|obviously\s+you|it'?s\s+your\s+(?:own\s+)?fault)\b",
-    )
-});
 static PITCH: LazyLock<Regex> = LazyLock::new(|| {
     re(
         r"(?i)\b(?:upgrade\s+to|buy\s+now|special\s+offer|limited[\s-]+time|\d+\s*%\s*off|discount\s+code|promo(?:tion(?:al)?)?\s+code|coupon|check\s+out\s+our\s+(?:new|latest)|why\s+not\s+try|premium\s+(?:plan|membership|tier)|sign\s+up\s+(?:for|to)\s+our|subscribe\s+to\s+our|don'?t\s+miss\s+(?:out|our)|exclusive\s+deal|add\s+(?:a\s+)?(?:protection|warranty)\s+plan)\b",
     )
 });
-
-fn luhn(digits: &[u8]) -> bool {
-    let mut sum = 0u32;
-    for (i, d) in digits.iter().rev().enumerate() {
-        let mut v = u32::from(*d);
-        if i % 2 == 1 {
-            v *= 2;
-            if v > 9 {
-                v -= 9;
-            }
-        }
-        sum += v;
-    }
-    sum.is_multiple_of(10)
-}
-
-fn iban_valid(candidate: &str) -> bool {
-    let compact: String = candidate.chars().filter(|c| !c.is_whitespace()).collect();
-    if !(15..=34).contains(&compact.len()) {
-        return false;
-    }
-    let rearranged = format!("{}{}", &compact[4..], &compact[..4]);
-    let mut rem: u32 = 0;
-    for c in rearranged.chars() {
-        let v = match c {
-            '0'..='9' => c as u32 - '0' as u32,
-            'A'..='Z' => c as u32 - 'A' as u32 + 10,
-            _ => return false,
-        };
-        rem = if v >= 10 {
-            (rem * 100 + v) % 97
-        } else {
-            (rem * 10 + v) % 97
-        };
-    }
-    rem == 1
-}
-
-/// The text as a reader sees it once look-alike tricks are undone: zero-width characters
-/// dropped, full-width forms and common digit-for-letter swaps mapped to ASCII letters. Used to
-/// catch disguised rudeness; findings on it carry no span.
-fn unmasked(text: &str) -> String {
-    text.chars()
-        .filter(|c| {
-            !matches!(
-                c,
-                '\u{200B}'..='\u{200F}' | '\u{2060}' | '\u{FEFF}' | '\u{00AD}'
-            )
-        })
-        .map(|c| match c {
-            '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
-            '0' => 'o',
-            '1' | '!' => 'i',
-            '3' => 'e',
-            '4' | '@' => 'a',
-            '5' | '$' => 's',
-            '7' => 't',
-            '*' => 'u',
-            _ => c,
-        })
-        .collect()
-}
 
 fn words(text: &str) -> Vec<String> {
     text.split(|c: char| !c.is_alphanumeric())
@@ -279,7 +208,7 @@ impl Guards {
             });
         }
         Ok(Guards {
-            extra_rude: phrase_list(&config.extra_rude),
+            extra_rude: rude::PhraseList::new(&config.extra_rude),
             extra_pitch: phrase_list(&config.extra_pitch),
             config,
             articles,
@@ -343,7 +272,7 @@ impl Guards {
                 .chars()
                 .filter(char::is_ascii_alphanumeric)
                 .count();
-            if digits >= 7 && !self.allowed(m.as_str()) && !CARD_CANDIDATE.is_match(m.as_str()) {
+            if digits >= 7 && !self.allowed(m.as_str()) && !pii::card_shaped(m.as_str()) {
                 push(
                     "deflection",
                     c.deflection,
@@ -353,39 +282,29 @@ impl Guards {
             }
         }
 
-        for m in CARD_CANDIDATE.find_iter(text) {
-            let digits: Vec<u8> = m
-                .as_str()
-                .bytes()
-                .filter(u8::is_ascii_digit)
-                .map(|b| b - b'0')
-                .collect();
-            if (13..=19).contains(&digits.len()) && luhn(&digits) {
-                push(
-                    "private-data",
-                    c.private_data,
-                    "contains a payment card number".into(),
-                    Some((m.start(), m.end())),
-                );
-            }
+        for card in pii::find_cards(text) {
+            push(
+                "private-data",
+                c.private_data,
+                format!("contains a payment card number ({})", card.scheme),
+                Some((card.start, card.end)),
+            );
         }
-        for m in IBAN_CANDIDATE.find_iter(text) {
-            if iban_valid(m.as_str()) {
-                push(
-                    "private-data",
-                    c.private_data,
-                    "contains a bank account number (IBAN)".into(),
-                    Some((m.start(), m.end())),
-                );
-            }
+        for (start, end) in pii::find_ibans(text) {
+            push(
+                "private-data",
+                c.private_data,
+                "contains a bank account number (IBAN)".into(),
+                Some((start, end)),
+            );
         }
-        for m in EMAIL.find_iter(text) {
-            if !self.allowed(m.as_str()) {
+        for (start, end) in pii::find_emails(text) {
+            if !self.allowed(&text[start..end]) {
                 push(
                     "private-data",
                     c.private_data,
                     "contains an e-mail address that is not one of the tenant's own".into(),
-                    Some((m.start(), m.end())),
+                    Some((start, end)),
                 );
             }
         }
@@ -406,35 +325,30 @@ impl Guards {
             }
         }
 
-        let mut rude_found = false;
-        for m in RUDE
-            .find_iter(text)
-            .chain(self.extra_rude.iter().flat_map(|r| r.find_iter(text)))
-        {
-            rude_found = true;
+        // Rude words are matched through disguises (textscan normalises look-alikes, symbols,
+        // invisible characters and repeats); a disguised one has no span worth showing.
+        let hits: Vec<rude::Hit> = rude::find(text, rude::IN_REPLIES)
+            .into_iter()
+            .chain(self.extra_rude.find(text, rude::Kind::Insult))
+            .collect();
+        let (plain, disguised): (Vec<_>, Vec<_>) = hits.into_iter().partition(|h| !h.disguised);
+        for h in &plain {
             push(
                 "rudeness",
                 c.rudeness,
-                format!("rude or condescending: \"{}\"", m.as_str()),
-                Some((m.start(), m.end())),
+                format!("rude or condescending: \"{}\"", &text[h.start..h.end]),
+                Some((h.start, h.end)),
             );
         }
-        if !rude_found {
-            let plain = unmasked(text);
-            if let Some(m) = RUDE
-                .find(&plain)
-                .or_else(|| self.extra_rude.as_ref().and_then(|r| r.find(&plain)))
-            {
-                push(
-                    "rudeness",
-                    c.rudeness,
-                    format!(
-                        "rude, disguised with look-alike characters: \"{}\"",
-                        m.as_str()
-                    ),
-                    None,
-                );
-            }
+        if plain.is_empty()
+            && let Some(h) = disguised.first()
+        {
+            push(
+                "rudeness",
+                c.rudeness,
+                format!("rude, disguised with look-alike characters: \"{}\"", h.term),
+                None,
+            );
         }
 
         for m in PITCH
@@ -475,6 +389,7 @@ mod tests {
 
     #[test]
     fn luhn_and_iban_checks() {
+        use pii::{iban_valid, luhn};
         assert!(luhn(&[4, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]));
         assert!(!luhn(&[4, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2]));
         assert!(iban_valid("GB82 WEST 1234 5698 7654 32"));

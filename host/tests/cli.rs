@@ -68,7 +68,7 @@ fn readme_main_command_triages_the_bundled_example() {
         first["text"]
             .as_str()
             .unwrap()
-            .starts_with("Hi Casey, sorry your parcel is late"),
+            .starts_with("Hi Casey, sorry order 48213 is late"),
         "{first}"
     );
     assert!(first["text"].as_str().unwrap().ends_with("^Ana"));
@@ -78,7 +78,7 @@ fn readme_main_command_triages_the_bundled_example() {
     );
 
     let spam = by_id("tw-1002");
-    assert_eq!(label_names(spam), vec!["spam"]);
+    assert_eq!(label_names(spam), vec!["spam", "language:en"]);
     assert_eq!(
         spam["drafts"].as_array().unwrap().len(),
         0,
@@ -104,6 +104,25 @@ fn readme_main_command_triages_the_bundled_example() {
     );
     assert_eq!(decided("tw-1004"), ("incident".into(), "app-outage".into()));
     assert_eq!(decided("tw-1001"), ("route".into(), "care".into()));
+    // The customer gave the order id: the reply uses it instead of asking for it, and the
+    // help article for late orders is linked, not pasted.
+    assert!(
+        late["drafts"].as_array().unwrap().iter().all(|d| !d["text"]
+            .as_str()
+            .unwrap()
+            .contains("DM us your order number")),
+        "{late}"
+    );
+    assert!(late["drafts"].as_array().unwrap().iter().any(|d| {
+        d["suggester"] == "articles"
+            && d["text"]
+                .as_str()
+                .unwrap()
+                .contains("https://help.acme.example/where-is-my-order")
+    }));
+    let troll = by_id("tw-1008");
+    assert!(label_names(troll).contains(&"troll".to_string()));
+    assert!(label_names(by_id("tw-1007")).contains(&"private:card-number".to_string()));
     // Taking private: a public invitation, and the answer itself in private.
     let card = by_id("tw-1007");
     assert_eq!(card["drafts"][0]["purpose"], "private-invitation");

@@ -25,8 +25,17 @@
 //! - `skip_labels`: list (JSON array, or comma/newline separated); default
 //!   `["spam", "profanity", "troll"]`. If any label of one of these names has a score ≥ 0.5, no
 //!   drafts are returned. An empty list turns skipping off.
-//! - `private_labels`: list; default `["private-data"]`. When one of these labels has a score
-//!   ≥ 0.5, drafts are `private` (move the conversation to a private message).
+//! - `private_labels`: list; default `["private-data"]` and the private-data classifier's
+//!   `private:card-number`, `private:account-number`, `private:email`, `private:phone`,
+//!   `private:postal-address`. When one of these labels has a score ≥ 0.5, drafts are
+//!   `private` (move the conversation to a private message).
+//! - `tone`: `warm` (default), `formal` or `brief`; `tone_by_label`: JSON object of label →
+//!   tone (`{"urgency:legal": "formal"}`), the highest-scored such label (≥ 0.5) wins. A
+//!   template value may be an object of tone variants, `{"warm": …, "formal": …, "brief": …}`
+//!   (also keyed `label@tone`); a tone without its own variant uses the plain one.
+//!
+//! A template that guesses at the customer's life ("your family", "your holiday", "hope you're
+//! having…") is refused as `not-configured`: be personal with what the customer showed, no more.
 //! - `max_drafts`: whole number, default 3.
 //!
 //! # Built-in templates (used when `templates` is not set)
@@ -50,7 +59,12 @@
 //! - `{handle}`: the author's handle as the channel gives it, or empty.
 //! - `{signature}`: the call context's signature (e.g. `^ana`), or empty.
 //! - `{channel}`: the message's channel name.
+//! - `{order_id}`: see below.
 //! - every key of `vars` (the four above cannot be overridden).
+//!
+//! `{order_id}`: the order, booking or reference id the customer wrote (`order #48213`), never
+//! guessed and never a card or phone number. A label whose templates include variants with
+//! `{order_id}` uses only those when the message has an id, and only the others when not.
 //!
 //! Placeholders without a variable are removed from the text and listed in the rationale
 //! (`dropped unknown placeholder {order_id}`). Values are inserted as they are, never expanded

@@ -2,8 +2,11 @@
 //! the host.
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::LazyLock;
 
+use regex::Regex;
 use switchboard_sdk::{CallContext, Draft, Label, Message, Visibility};
+use switchboard_textscan::pii;
 
 use crate::fit::{self, Fit};
 use crate::settings::{DEFAULT_KEY, Settings};
@@ -24,8 +27,44 @@ fn is_present(labels: &[Label], names: &[String]) -> bool {
         .any(|l| l.score >= PRESENT && names.iter().any(|n| n.eq_ignore_ascii_case(l.name.trim())))
 }
 
+static ORDER_REF: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?i)\b(?:order|purchase|booking|reservation|ref(?:erence)?|confirmation|invoice)(?:\s*(?:no\.?|number|num|id|ref))?\s*(?:is\s*)?[:#]?\s*#?([A-Z0-9][A-Z0-9\-]{2,18}[A-Z0-9])\b|(?:^|\s)#(\d{4,12})\b",
+    )
+    .expect("order reference pattern")
+});
+
+/// The order id the customer wrote (`order #48213`, `booking ref AB12CD`, `#48213`), if any:
+/// it must contain a digit and must not be a card or phone number. Never guessed.
+pub fn order_id(text: &str) -> Option<String> {
+    let cards = pii::find_cards(text);
+    let phones = pii::find_phones(text);
+    ORDER_REF.captures_iter(text).find_map(|c| {
+        let m = c.get(1).or_else(|| c.get(2))?;
+        let private = cards.iter().any(|k| k.start < m.end() && m.start() < k.end)
+            || phones.iter().any(|&(a, b)| a < m.end() && m.start() < b);
+        (m.as_str().chars().any(|ch| ch.is_ascii_digit()) && !private)
+            .then(|| m.as_str().to_string())
+    })
+}
+
+/// The tone for this message: the tone of the highest-scored label (≥ 0.5) that asks for one,
+/// else the tenant's tone.
+pub fn tone<'a>(settings: &'a Settings, labels: &[Label]) -> &'a str {
+    let mut sorted: Vec<&Label> = labels
+        .iter()
+        .filter(|l| l.score.is_finite() && l.score >= PRESENT)
+        .collect();
+    sorted.sort_by(|a, b| b.score.total_cmp(&a.score));
+    sorted
+        .iter()
+        .find_map(|l| settings.tone_by_label.get(&l.name.trim().to_lowercase()))
+        .unwrap_or(&settings.tone)
+}
+
 /// The variables a template can use: the tenant's `vars`, then the built-ins `{name}`,
-/// `{handle}`, `{signature}` and `{channel}`, which a `vars` entry cannot override.
+/// `{handle}`, `{signature}`, `{channel}` and `{order_id}` (only when the message has one),
+/// which a `vars` entry cannot override.
 pub fn variables(
     settings: &Settings,
     message: &Message,
@@ -48,6 +87,10 @@ pub fn variables(
         template::tidy(context.signature.as_deref().unwrap_or("")),
     );
     vars.insert("channel".into(), message.channel.clone());
+    vars.remove("order_id");
+    if let Some(id) = order_id(&message.text) {
+        vars.insert("order_id".into(), id);
+    }
     vars
 }
 
@@ -60,15 +103,36 @@ struct Candidate<'a> {
 
 /// Templates in the order they are tried: each label's (highest score first, each name once),
 /// then the `default` ones.
-fn candidates<'a>(settings: &'a Settings, labels: &[Label]) -> Vec<Candidate<'a>> {
+fn candidates<'a>(
+    settings: &'a Settings,
+    labels: &[Label],
+    tone: &str,
+    has_order_id: bool,
+) -> Vec<Candidate<'a>> {
+    // A key's templates in the chosen tone, or its plain (warm) ones; of those, the variants
+    // that use the order id when the customer gave one, the others when not.
+    let toned = |key: &str| -> Option<Vec<&'a String>> {
+        let list = settings
+            .templates
+            .get(&format!("{key}@{tone}"))
+            .or_else(|| settings.templates.get(key))?;
+        let uses = |t: &String| template::placeholders(t).contains(&"order_id");
+        let with_id: Vec<&String> = list.iter().filter(|t| uses(t)).collect();
+        Some(if has_order_id && !with_id.is_empty() {
+            with_id
+        } else {
+            list.iter().filter(|t| !uses(t)).collect()
+        })
+    };
     let mut sorted: Vec<&Label> = labels.iter().filter(|l| l.score.is_finite()).collect();
     sorted.sort_by(|a, b| b.score.total_cmp(&a.score));
     let mut seen = HashSet::new();
     let mut out = Vec::new();
-    let mut push = |list: &'a [String], confidence: f32, reason: &str| {
-        for (i, t) in list.iter().enumerate() {
-            let nth = if list.len() > 1 {
-                format!(" ({} of {})", i + 1, list.len())
+    let mut push = |list: Vec<&'a String>, confidence: f32, reason: &str| {
+        let n = list.len();
+        for (i, t) in list.into_iter().enumerate() {
+            let nth = if n > 1 {
+                format!(" ({} of {n})", i + 1)
             } else {
                 String::new()
             };
@@ -84,15 +148,31 @@ fn candidates<'a>(settings: &'a Settings, labels: &[Label]) -> Vec<Candidate<'a>
         if key == DEFAULT_KEY || !seen.insert(key.clone()) {
             continue;
         }
-        if let Some(list) = settings.templates.get(&key) {
+        if let Some(list) = toned(&key) {
             let confidence = (label.score * LABEL_CONFIDENCE_FACTOR).clamp(0.0, 1.0);
             push(list, confidence, &format!("template for label \"{key}\""));
         }
     }
-    if let Some(list) = settings.templates.get(DEFAULT_KEY) {
+    if let Some(list) = toned(DEFAULT_KEY) {
         push(list, DEFAULT_CONFIDENCE, "default template");
     }
     out
+}
+
+/// What shortening must keep whole at the end of `text`: the signature, and a link that
+/// stands right before it (`… steps here: https://help.example/x ^ana`) with it.
+pub fn protected_tail(text: &str, signature: &str) -> String {
+    let body = text.strip_suffix(signature).unwrap_or(text).trim_end();
+    if signature.is_empty() || body.len() == text.len() {
+        return signature.to_string();
+    }
+    let last = body.rsplit(char::is_whitespace).next().unwrap_or("");
+    let is_link = fit::find_url(last).is_some_and(|(s, _)| s == 0);
+    if is_link && body.len() > last.len() {
+        text[body.len() - last.len()..].to_string()
+    } else {
+        signature.to_string()
+    }
 }
 
 /// Propose drafts for `message`, best first. See the crate documentation for the rules.
@@ -114,15 +194,17 @@ pub fn suggest(
     };
     let vars = variables(settings, message, context);
     let signature = vars["signature"].clone();
+    let tone = tone(settings, labels);
 
     let mut drafts: Vec<Draft> = Vec::new();
     let mut texts = HashSet::new();
-    for candidate in candidates(settings, labels) {
+    for candidate in candidates(settings, labels, tone, vars.contains_key("order_id")) {
         if drafts.len() >= settings.max_drafts {
             break;
         }
+        let placeholders = template::placeholders(candidate.template);
         // Every reply is signed: a template without `{signature}` gets it appended.
-        let signs = template::placeholders(candidate.template).contains(&"signature");
+        let signs = placeholders.contains(&"signature");
         let source = if signs || signature.is_empty() {
             candidate.template.to_string()
         } else {
@@ -130,6 +212,9 @@ pub fn suggest(
         };
         let filled = template::fill(&source, &vars);
         let mut notes = vec![candidate.rationale];
+        if tone != crate::settings::TONES[0] {
+            notes.push(format!("{tone} tone"));
+        }
         if !filled.unknown.is_empty() {
             let names: Vec<String> = filled.unknown.iter().map(|n| format!("{{{n}}}")).collect();
             let s = if names.len() > 1 { "s" } else { "" };
@@ -140,7 +225,12 @@ pub fn suggest(
         }
         let text = match &context.length_rule {
             None => filled.text.clone(),
-            Some(rule) => match fit::fit(&filled.text, &signature, rule.max as usize, rule.unit) {
+            Some(rule) => match fit::fit(
+                &filled.text,
+                &protected_tail(&filled.text, &signature),
+                rule.max as usize,
+                rule.unit,
+            ) {
                 Fit::AsIs(text) => text,
                 Fit::Shortened(text) => {
                     notes.push(format!(
@@ -282,13 +372,13 @@ mod tests {
     fn unknown_placeholders_are_dropped_and_noted() {
         let s = settings(&[(
             "default",
-            &["Hi {name}, your order {order_id} is on its way{eta}. {signature}"],
+            &["Hi {name}, your parcel {parcel_id} is on its way{eta}. {signature}"],
         )]);
         let drafts = suggest(&s, &ana(), &[], &signed());
-        assert_eq!(texts(&drafts), ["Hi Ana, your order is on its way. ^jo"]);
+        assert_eq!(texts(&drafts), ["Hi Ana, your parcel is on its way. ^jo"]);
         assert_eq!(
             drafts[0].rationale,
-            "default template; dropped unknown placeholders {order_id}, {eta}"
+            "default template; dropped unknown placeholders {parcel_id}, {eta}"
         );
         let s = settings(&[("default", &["Hi {name} {x}"])]);
         assert_eq!(
@@ -467,5 +557,108 @@ mod tests {
         )]);
         let ctx = context(Some("^jo"), Some((12, LengthUnit::Bytes)));
         assert_eq!(texts(&suggest(&s, &ana(), &[], &ctx)), ["Hi. ^jo"]);
+    }
+
+    #[test]
+    fn order_id_is_taken_from_the_text_or_its_variant_is_skipped() {
+        assert_eq!(
+            order_id("my order #48213 never arrived").as_deref(),
+            Some("48213")
+        );
+        assert_eq!(
+            order_id("booking ref AB12CD please").as_deref(),
+            Some("AB12CD")
+        );
+        assert_eq!(order_id("it's #48213").as_deref(), Some("48213"));
+        assert_eq!(order_id("my order never arrived"), None);
+        assert_eq!(
+            order_id("order number is 4111 1111 1111 1111"),
+            None,
+            "a card"
+        );
+        assert_eq!(order_id("my order is late, since Monday"), None, "no digit");
+        let s = settings(&[(
+            "topic:delivery",
+            &[
+                "Sorry, {name}, we're chasing order {order_id} now. {signature}",
+                "Sorry, {name}, DM us the order number and we'll chase it. {signature}",
+            ],
+        )]);
+        let labels = [Label::new("topic:delivery", 0.9)];
+        let mut m = ana();
+        m.text = "order #48213 never arrived".into();
+        assert_eq!(
+            texts(&suggest(&s, &m, &labels, &signed())),
+            ["Sorry, Ana, we're chasing order 48213 now. ^jo"],
+            "with the id, only the variant that uses it"
+        );
+        let without = suggest(&s, &ana(), &labels, &signed());
+        assert_eq!(
+            texts(&without),
+            ["Sorry, Ana, DM us the order number and we'll chase it. ^jo"]
+        );
+        assert!(without.iter().all(|d| !d.text.contains('{')));
+    }
+
+    #[test]
+    fn tone_comes_from_the_label_or_the_tenant() {
+        let mut s = Settings::default();
+        let labels = [Label::new("sentiment:negative", 0.9)];
+        let warm = suggest(&s, &ana(), &labels, &signed());
+        assert!(
+            warm[0]
+                .text
+                .starts_with("Sorry, Ana, that's not good enough")
+        );
+        s.tone = "brief".into();
+        let brief = suggest(&s, &ana(), &labels, &signed());
+        assert_eq!(
+            brief[0].text,
+            "Sorry, Ana, that's on us. DM us the order number and we'll fix it. ^jo"
+        );
+        assert!(
+            brief[0].rationale.ends_with("brief tone"),
+            "{}",
+            brief[0].rationale
+        );
+        s.tone_by_label
+            .insert("urgency:legal".into(), "formal".into());
+        let formal = suggest(
+            &s,
+            &ana(),
+            &[
+                Label::new("sentiment:negative", 0.9),
+                Label::new("urgency:legal", 0.85),
+            ],
+            &signed(),
+        );
+        assert!(
+            formal[0].text.starts_with("We apologise, Ana"),
+            "{}",
+            formal[0].text
+        );
+    }
+
+    #[test]
+    fn shortening_keeps_a_closing_link_and_the_signature() {
+        let s = settings(&[(
+            "default",
+            &[
+                "Hi {name}, sorry the app lost your basket. We are fixing the crash today. Steps to restore it: https://help.example.com/app-basket {signature}",
+            ],
+        )]);
+        let ctx = context(Some("^jo"), Some((70, LengthUnit::Characters)));
+        let d = &suggest(&s, &ana(), &[], &ctx)[0];
+        assert!(
+            d.text.ends_with("https://help.example.com/app-basket ^jo"),
+            "{}",
+            d.text
+        );
+        assert!(measure(&d.text, LengthUnit::Characters) <= 70, "{}", d.text);
+        assert_eq!(
+            protected_tail("See https://x.example/a ^jo", "^jo"),
+            "https://x.example/a ^jo"
+        );
+        assert_eq!(protected_tail("See it here. ^jo", "^jo"), "^jo");
     }
 }

@@ -108,20 +108,10 @@ pub fn tidy(text: &str) -> String {
 /// the handle without its leading `@` (and without a `@server` suffix, as on Mastodon); else
 /// `there`.
 pub fn greeting_name(author: &Author) -> String {
-    let from_display = author.display_name.as_deref().and_then(|name| {
-        name.split_whitespace()
-            .map(|word| word.trim_matches(|c: char| !c.is_alphanumeric()))
-            .find(|word| !word.is_empty())
-    });
-    if let Some(word) = from_display {
-        return word.to_string();
-    }
-    let from_handle = author.handle.as_deref().and_then(|handle| {
-        let handle = handle.trim().trim_start_matches('@');
-        let local = handle.split('@').next().unwrap_or("").trim();
-        (!local.is_empty()).then_some(local)
-    });
-    from_handle.unwrap_or("there").to_string()
+    switchboard_textscan::names::greeting_name(
+        author.display_name.as_deref(),
+        author.handle.as_deref(),
+    )
 }
 
 #[cfg(test)]

@@ -1,0 +1,355 @@
+//! Rude words and phrases, found through disguises and never inside other words.
+//!
+//! Matching runs on the [`normalize`]d text, as whole words: "Scunthorpe", "Dickens",
+//! "assess" and "classify" contain no rude word. Each hit says whether it was disguised (the
+//! original spelling, lowercased and with repeats collapsed, is not the word itself) so that a
+//! reply guard can say "disguised" and a classifier can note it.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use crate::normalize::{normalize, plain};
+
+/// What kind of rudeness a word or phrase is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    /// Swearing (`fuck`, `shit`, `crap`).
+    Profanity,
+    /// Calling someone names (`idiot`, `moron`, `pathetic`).
+    Insult,
+    /// Talking down to someone (`calm down`, `as I already said`): rude in a reply.
+    Condescension,
+    /// Running someone down without swearing (`useless`, `incompetent`, `clowns`, `liars`):
+    /// abuse when aimed at a person, fair criticism when aimed at a product.
+    Disparaging,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Profanity => "profanity",
+            Kind::Insult => "insult",
+            Kind::Condescension => "condescension",
+            Kind::Disparaging => "disparaging",
+        }
+    }
+}
+
+/// Stems and the endings they take. Written in plain spelling; they are normalised (repeats
+/// collapsed) when the patterns are built.
+const PROFANITY: &[(&str, &[&str])] = &[
+    (
+        "fuck",
+        &[
+            "", "s", "ed", "er", "ers", "ing", "in", "face", "wit", "wits", "tard", "up", "off",
+        ],
+    ),
+    ("motherfuck", &["er", "ers", "ing", "in"]),
+    ("fck", &["", "ing", "in", "ed"]),
+    ("fuk", &["", "ing", "in", "ed"]),
+    ("phuck", &["", "ing", "in"]),
+    (
+        "shit",
+        &["", "s", "ty", "e", "head", "heads", "show", "hole", "storm"],
+    ),
+    ("bullshit", &[""]),
+    ("horseshit", &[""]),
+    ("crap", &["", "py", "s"]),
+    ("bitch", &["", "es", "y", "ing"]),
+    ("bastard", &["", "s"]),
+    ("asshole", &["", "s"]),
+    ("arsehole", &["", "s"]),
+    ("dumbass", &["", "es"]),
+    ("jackass", &["", "es"]),
+    ("dick", &["", "s", "head", "heads"]),
+    ("piss", &["", "ed", "ing", "off"]),
+    ("cunt", &["", "s"]),
+    ("twat", &["", "s"]),
+    ("wanker", &["", "s"]),
+    ("bollocks", &[""]),
+    ("wtf", &[""]),
+    ("stfu", &[""]),
+    ("damn", &["", "ed", "it"]),
+    ("goddamn", &["", "ed", "it"]),
+    ("dammit", &[""]),
+];
+
+const PROFANE_PHRASES: &[&str] = &["screw you", "kiss my ass", "sod off", "piss off"];
+
+const INSULTS: &[(&str, &[&str])] = &[
+    ("idiot", &["", "s", "ic"]),
+    ("moron", &["", "s", "ic"]),
+    ("imbecile", &["", "s"]),
+    ("stupid", &["", "ity"]),
+    ("dumb", &[""]),
+    ("pathetic", &[""]),
+    // Not "retard": in French it is the everyday word for a delay ("désolés pour ce retard").
+];
+
+const DISPARAGING: &[(&str, &[&str])] = &[
+    ("useless", &[""]),
+    ("incompetent", &[""]),
+    ("clown", &["", "s"]),
+    ("loser", &["", "s"]),
+    ("liar", &["", "s"]),
+    ("thief", &[""]),
+    ("thieves", &[""]),
+    ("crook", &["", "s"]),
+    ("scammer", &["", "s"]),
+    ("scum", &["", "bag", "bags"]),
+    ("garbage", &[""]),
+    ("trash", &[""]),
+    ("joke", &[""]),
+    ("disgrace", &["", "ful"]),
+    ("worthless", &[""]),
+    ("brainless", &[""]),
+    ("clueless", &[""]),
+];
+
+const CONDESCENSION: &[&str] = &[
+    "calm down",
+    "not our problem",
+    "not our fault",
+    "you should have read",
+    "you should have checked",
+    "you should have known",
+    "as i said",
+    "as we said",
+    "as i already said",
+    "as we already said",
+    "as i told you",
+    "as we told you",
+    "as i already told you",
+    "as we already told you",
+    "as i explained",
+    "as we explained",
+    "as i already explained",
+    "as we already explained",
+    "read the faq",
+    "read the manual",
+    "read the instructions",
+    "deal with it",
+    "per my last",
+    "you people",
+    "learn to read",
+    "obviously you",
+    "it's your fault",
+    "its your fault",
+    "it's your own fault",
+    "its your own fault",
+];
+
+/// A pattern for one normalised word: after the first letter, each letter may also be written
+/// as `*` (`f*ck`, `sh*t`).
+fn word_pattern(word: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in normalize(word).text.chars().enumerate() {
+        let lit = regex::escape(&c.to_string());
+        if i == 0 || !c.is_alphabetic() {
+            out.push_str(&lit);
+        } else {
+            out.push_str(&format!("(?:{lit}|\\*)"));
+        }
+    }
+    out.replace(' ', r"\s+")
+}
+
+fn build(stems: &[(&str, &[&str])], phrases: &[&str]) -> Regex {
+    let mut alts: Vec<String> = stems
+        .iter()
+        .flat_map(|(stem, endings)| endings.iter().map(move |e| format!("{stem}{e}")))
+        .chain(phrases.iter().map(|p| p.to_string()))
+        .map(|w| word_pattern(&w))
+        .collect();
+    // Longest first, so `fucking` wins over `fuck`.
+    alts.sort_by_key(|a| std::cmp::Reverse(a.len()));
+    alts.dedup();
+    Regex::new(&format!(r"\b(?:{})\b", alts.join("|"))).expect("built-in rude pattern")
+}
+
+static PATTERNS: LazyLock<Vec<(Kind, Regex)>> = LazyLock::new(|| {
+    vec![
+        (Kind::Profanity, build(PROFANITY, PROFANE_PHRASES)),
+        (Kind::Insult, build(INSULTS, &[])),
+        (Kind::Condescension, build(&[], CONDESCENSION)),
+        (Kind::Disparaging, build(DISPARAGING, &[])),
+    ]
+});
+
+/// One rude word or phrase in a text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hit {
+    pub kind: Kind,
+    /// The word as normalised (`shit` for `sh1t`).
+    pub term: String,
+    /// Byte range in the original text.
+    pub start: usize,
+    pub end: usize,
+    /// Written with look-alike characters, symbols, invisible characters or spaced out.
+    pub disguised: bool,
+}
+
+/// Every rude word or phrase of the given kinds in `text`, in order of position.
+pub fn find(text: &str, kinds: &[Kind]) -> Vec<Hit> {
+    let norm = normalize(text);
+    let mut hits = Vec::new();
+    for (kind, re) in PATTERNS.iter() {
+        if !kinds.contains(kind) {
+            continue;
+        }
+        for m in re.find_iter(&norm.text) {
+            let (start, end) = norm.original_span(m.start(), m.end());
+            let term = m.as_str().to_string();
+            let original = plain(&text[start..end]);
+            let disguised = term.contains('*')
+                || original.split_whitespace().collect::<Vec<_>>()
+                    != term.split_whitespace().collect::<Vec<_>>();
+            hits.push(Hit {
+                kind: *kind,
+                term,
+                start,
+                end,
+                disguised,
+            });
+        }
+    }
+    hits.sort_by_key(|h| (h.start, h.kind));
+    hits
+}
+
+/// Every kind a reply must never contain: profanity, insults and condescension.
+pub const IN_REPLIES: &[Kind] = &[Kind::Profanity, Kind::Insult, Kind::Condescension];
+
+/// A tenant's own list of rude phrases, matched the same way (normalised, whole words).
+#[derive(Debug, Clone)]
+pub struct PhraseList(Option<Regex>);
+
+impl PhraseList {
+    pub fn new(phrases: &[String]) -> Self {
+        let alts: Vec<String> = phrases
+            .iter()
+            .map(|p| p.trim())
+            .filter(|p| !p.is_empty())
+            .map(word_pattern)
+            .collect();
+        if alts.is_empty() {
+            return PhraseList(None);
+        }
+        PhraseList(Regex::new(&format!(r"\b(?:{})\b", alts.join("|"))).ok())
+    }
+
+    /// Hits of the list in `text`, reported as `kind`.
+    pub fn find(&self, text: &str, kind: Kind) -> Vec<Hit> {
+        let Some(re) = &self.0 else {
+            return Vec::new();
+        };
+        let norm = normalize(text);
+        re.find_iter(&norm.text)
+            .map(|m| {
+                let (start, end) = norm.original_span(m.start(), m.end());
+                Hit {
+                    kind,
+                    term: m.as_str().to_string(),
+                    start,
+                    end,
+                    disguised: plain(&text[start..end]) != m.as_str(),
+                }
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn terms(text: &str, kinds: &[Kind]) -> Vec<(String, bool)> {
+        find(text, kinds)
+            .into_iter()
+            .map(|h| (h.term, h.disguised))
+            .collect()
+    }
+
+    const ALL: &[Kind] = &[
+        Kind::Profanity,
+        Kind::Insult,
+        Kind::Condescension,
+        Kind::Disparaging,
+    ];
+
+    #[test]
+    fn plain_and_emphatic_words_are_not_disguised() {
+        assert_eq!(terms("This is CRAP.", ALL), [("crap".into(), false)]);
+        assert_eq!(
+            terms("what the FUUUUCKING hell", ALL),
+            [("fucking".into(), false)]
+        );
+        let h = &find("you absolute idiot", ALL)[0];
+        assert_eq!(&"you absolute idiot"[h.start..h.end], "idiot");
+    }
+
+    #[test]
+    fn disguises_are_seen_through() {
+        for text in [
+            "sh1t",
+            "a$$hole",
+            "i\u{200B}diot",
+            "ｓｔｕｐｉｄ",
+            "f u c k",
+            "f*ck",
+            "іdіоt",
+            "b1tch",
+        ] {
+            let hits = find(text, ALL);
+            assert_eq!(hits.len(), 1, "{text}: {hits:?}");
+            assert!(hits[0].disguised, "{text}");
+            assert_eq!((hits[0].start, hits[0].end), (0, text.len()), "{text}");
+        }
+    }
+
+    #[test]
+    fn no_scunthorpe_problem() {
+        for text in [
+            "Scunthorpe deliveries resume on Monday",
+            "Dickens fans, sorry for the wait",
+            "we will assess the damage",
+            "classify this as a shipping issue",
+            "a cocktail at the passport office in Essex",
+            "Shiitake mushrooms, a class act, skyscraper",
+            "pass the assessment, then as we said nothing",
+            "Désolés pour ce retard, Camille",
+        ] {
+            let hits = find(text, &[Kind::Profanity, Kind::Insult]);
+            assert!(hits.is_empty(), "{text}: {hits:?}");
+        }
+    }
+
+    #[test]
+    fn kinds_are_kept_apart() {
+        let hits = find("Calm down, you useless clowns. Shit.", ALL);
+        let kinds: Vec<Kind> = hits.iter().map(|h| h.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                Kind::Condescension,
+                Kind::Disparaging,
+                Kind::Disparaging,
+                Kind::Profanity
+            ]
+        );
+        assert!(find("useless", IN_REPLIES).is_empty());
+    }
+
+    #[test]
+    fn tenant_phrases_match_the_same_way() {
+        let list = PhraseList::new(&["get a life".into(), "  ".into()]);
+        assert_eq!(list.find("Get  a LIFE!", Kind::Insult).len(), 1);
+        assert!(list.find("forget a lifetime", Kind::Insult).is_empty());
+        assert!(
+            PhraseList::new(&[])
+                .find("anything", Kind::Insult)
+                .is_empty()
+        );
+    }
+}
