@@ -10,10 +10,12 @@
 //! - [`store`]: the durable store (SQLite by default, PostgreSQL by URL);
 //! - [`worker`]: the durable pipeline: accept, process, resume after a crash, deliver;
 //! - [`replay`]: stored or captured traffic through a candidate tenant, and shadow reports;
-//! - [`ingest`]: captured webhook requests (JSONL) as the CLI reads them.
+//! - [`ingest`]: captured webhook requests (JSONL) as the CLI reads them;
+//! - [`eval`]: a classifier's quality and cost on a labelled file (`switchboard eval`).
 
 pub mod capabilities;
 pub mod contract;
+pub mod eval;
 pub mod guards;
 pub mod hours;
 pub mod ingest;

@@ -208,6 +208,10 @@ enum Command {
     /// Exit code 0 when the request was accepted (events or a handshake answer), 1 when the
     /// connector refused it, 2 on a usage or load error.
     Connector(ConnectorArgs),
+    /// Measure a classifier on a labelled CSV/TSV file through the real runtime: accuracy,
+    /// per-label precision/recall/F1, macro-F1, confusion matrix and cost per message; with
+    /// --compare, against a second classifier on the same rows.
+    Eval(switchboard::eval::EvalArgs),
     /// Inspect a plugin file: kind, contract version, declared capabilities, digest.
     Inspect {
         /// A plugin name or a path to a .wasm file.
@@ -351,6 +355,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Connector(args) => connector(&rt, args).await,
         Command::Inspect { plugin, format } => inspect(&rt, &plugin, format).await,
+        Command::Eval(args) => switchboard::eval::run(&rt, &args).await,
     }
 }
 

@@ -2,48 +2,22 @@
 //! (with `--holdout`) report the chosen settings once on the held-back part.
 //!
 //! `cargo run --release -p switchboard-textmodel --features build --example tune -- sentiment [--holdout]`
+//! (`spam`, `sentiment`, `reason`, `intent`); `--grid=epochs,lr,l2,balanced,bits,cmin,cmax,charweight,average`
+//! (repeatable) tries other settings instead of the recipe's.
 
 use std::path::Path;
 
-use switchboard_textmodel::build::{Column, Dataset, train_rows};
+use switchboard_textmodel::build::{self, Recipe, train_rows};
 use switchboard_textmodel::split::Part;
-use switchboard_textmodel::{FeatureConfig, Model, TrainConfig, features::fnv1a, slug};
+use switchboard_textmodel::{FeatureConfig, Model, TrainConfig, features::fnv1a};
 
-fn dataset(name: &str) -> Dataset {
+fn recipe(name: &str) -> Recipe {
     match name {
-        "spam" => Dataset {
-            file: "datasets/sms_spam.train.tsv",
-            delimiter: b'\t',
-            has_headers: false,
-            text: Column::Index(1),
-            label: Column::Index(0),
-            label_map: |l| Some(l.to_string()),
-        },
-        "sentiment" => Dataset {
-            file: "datasets/airline_sentiment.train.csv",
-            delimiter: b',',
-            has_headers: true,
-            text: Column::Name("text"),
-            label: Column::Name("airline_sentiment"),
-            label_map: |l| Some(l.to_string()),
-        },
-        "reason" => Dataset {
-            file: "datasets/airline_sentiment.train.csv",
-            delimiter: b',',
-            has_headers: true,
-            text: Column::Name("text"),
-            label: Column::Name("negativereason"),
-            label_map: |l| (!l.trim().is_empty()).then(|| slug(l)),
-        },
-        "intent" => Dataset {
-            file: "datasets/bitext_intents.train.csv",
-            delimiter: b',',
-            has_headers: true,
-            text: Column::Name("instruction"),
-            label: Column::Name("intent"),
-            label_map: |l| Some(slug(l)),
-        },
-        other => panic!("unknown dataset {other}"),
+        "spam" => build::SMS_SPAM,
+        "sentiment" => build::AIRLINE_SENTIMENT,
+        "reason" => build::AIRLINE_COMPLAINT_REASON,
+        "intent" => build::BITEXT_INTENT,
+        other => panic!("unknown dataset {other} (spam, sentiment, reason, intent)"),
     }
 }
 
@@ -88,9 +62,11 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let name = args.first().map(String::as_str).unwrap_or("sentiment");
     let holdout = args.iter().any(|a| a == "--holdout");
-    let ds = dataset(name);
+    let recipe = recipe(name);
+    let ds = recipe.dataset;
     let dir = switchboard_textmodel::build::data_dir(Path::new(env!("CARGO_MANIFEST_DIR")));
     let train = ds.load(&dir, Part::Train).unwrap();
+    // Without --grid: the recipe's own settings.
     let mut grid = vec![];
     let spec: Vec<f32> = args
         .iter()
@@ -116,8 +92,8 @@ fn main() {
             seed: 0x5eed,
         });
     }
-    if let Some(pick) = args.iter().find_map(|a| a.strip_prefix("--config=")) {
-        grid = vec![grid[pick.parse::<usize>().unwrap()]];
+    if grid.is_empty() {
+        grid.push(recipe.config);
     }
     for (i, cfg) in grid.iter().enumerate() {
         let t = std::time::Instant::now();

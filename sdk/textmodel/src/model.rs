@@ -6,7 +6,8 @@
 //! or decoded per call beyond the short header, which matters because every call runs in a
 //! fresh instance.
 
-use crate::features::FeatureConfig;
+use crate::features::{Feature, FeatureConfig};
+use crate::tokenize::Token;
 
 const MAGIC: &[u8; 4] = b"SBTM";
 const VERSION: u8 = 1;
@@ -203,10 +204,9 @@ impl<'a> Model<'a> {
         scores
     }
 
-    /// Predict `text`'s label, with probabilities and the tokens behind it.
+    /// Predict `text`'s label, with probabilities and the tokens behind the best one.
     pub fn predict(&self, text: &str) -> Prediction {
         let (tokens, feats) = self.features.extract(text);
-        let c = self.labels.len();
         let mut scores = self.biases.clone();
         for f in &feats {
             for (k, s) in scores.iter_mut().enumerate() {
@@ -215,11 +215,36 @@ impl<'a> Model<'a> {
         }
         let probabilities = softmax(&scores);
         let best = argmax(&probabilities);
-        // Per token: its features' weight for `best` above their mean over all labels.
+        let evidence = self.contributions(&tokens, &feats, best);
+        Prediction {
+            probabilities,
+            best,
+            evidence,
+        }
+    }
+
+    /// The tokens of `text` that push hardest towards label `class` (at most 5, strongest
+    /// first); empty if `class` is out of range.
+    pub fn explain(&self, text: &str, class: usize) -> Vec<Contribution> {
+        if class >= self.labels.len() {
+            return Vec::new();
+        }
+        let (tokens, feats) = self.features.extract(text);
+        self.contributions(&tokens, &feats, class)
+    }
+
+    /// Per token: its features' weight for `class` above their mean over all labels.
+    fn contributions(
+        &self,
+        tokens: &[Token],
+        feats: &[Feature],
+        class: usize,
+    ) -> Vec<Contribution> {
+        let c = self.labels.len();
         let mut per_token = vec![0f32; tokens.len()];
-        for f in &feats {
+        for f in feats {
             let mean: f32 = (0..c).map(|k| self.weight(f.index, k)).sum::<f32>() / c as f32;
-            per_token[f.token as usize] += f.value * (self.weight(f.index, best) - mean);
+            per_token[f.token as usize] += f.value * (self.weight(f.index, class) - mean);
         }
         // Flags share their word's span: fold them into one piece of evidence per span.
         let mut evidence: Vec<Contribution> = Vec::new();
@@ -240,11 +265,7 @@ impl<'a> Model<'a> {
         evidence.retain(|e| e.weight > 0.0);
         evidence.sort_by(|a, b| b.weight.total_cmp(&a.weight).then(a.start.cmp(&b.start)));
         evidence.truncate(5);
-        Prediction {
-            probabilities,
-            best,
-            evidence,
-        }
+        evidence
     }
 }
 
