@@ -149,6 +149,91 @@ fn main() {
         us(fresh.saturating_sub(reused)).trim()
     );
 
+    // The statistical classifiers: the same textmodel code natively, and as components.
+    let spam_model = spam_classifier::model().unwrap();
+    let sentiment_model = sentiment_classifier::model().unwrap();
+    let intent_model = topic_classifier::model("intent").unwrap();
+    let reason_model = topic_classifier::model("complaint-reason").unwrap();
+    type Native<'a> = Box<dyn Fn(&str) -> usize + 'a>;
+    // (shown name, plugin file, config, the same logic natively)
+    type Case<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str)>, Native<'a>);
+    let cases: Vec<Case> = vec![
+        (
+            "spam-classifier",
+            "spam-classifier",
+            vec![],
+            Box::new(|t: &str| {
+                spam_classifier::classify_text(&spam_model, t, 0.5)
+                    .into_iter()
+                    .count()
+            }),
+        ),
+        (
+            "sentiment-classifier",
+            "sentiment-classifier",
+            vec![],
+            Box::new(|t: &str| {
+                sentiment_classifier::classify_text(&sentiment_model, t, 0.0)
+                    .into_iter()
+                    .count()
+            }),
+        ),
+        (
+            "topic-classifier (complaint-reason)",
+            "topic-classifier",
+            vec![],
+            Box::new(|t: &str| {
+                topic_classifier::classify_text(reason_model.as_ref(), &[], t, 0.0).len()
+            }),
+        ),
+        (
+            "topic-classifier (intent)",
+            "topic-classifier",
+            vec![("model", "intent")],
+            Box::new(|t: &str| {
+                topic_classifier::classify_text(intent_model.as_ref(), &[], t, 0.0).len()
+            }),
+        ),
+    ];
+    for (name, file, config, native_fn) in &cases {
+        let plugin = tokio
+            .block_on(rt.load_file(&plugin_dir.join(format!("{file}.wasm"))))
+            .unwrap();
+        let mut scope = Scope::bare("bench", file, rt.default_limits());
+        for (k, v) in config {
+            scope.config.values.insert(k.to_string(), v.to_string());
+        }
+        let scope = Arc::new(scope);
+        let mut hits = 0;
+        let native = median_per_item(n, || {
+            for t in &texts {
+                hits += std::hint::black_box(native_fn(t));
+            }
+        });
+        let fresh = median_per_item(n, || {
+            tokio.block_on(async {
+                for m in &messages {
+                    rt.classify(&plugin, &scope, m, &ctx).await.unwrap();
+                }
+            })
+        });
+        let reused = median_per_item(n, || {
+            tokio
+                .block_on(rt.classify_reusing_instance(&plugin, &scope, &messages, &ctx))
+                .unwrap();
+        });
+        println!(
+            "{name:<36} native {}   in host, fresh instance {} ({:.1}x)   reused instance {} ({:.1}x)",
+            us(native),
+            us(fresh),
+            fresh.as_secs_f64() / native.as_secs_f64(),
+            us(reused),
+            reused.as_secs_f64() / native.as_secs_f64()
+        );
+        let _ = hits;
+    }
+    println!();
+
     match tokio.block_on(pipeline_bench(&rt, &texts)) {
         Ok(lines) => lines.iter().for_each(|l| println!("{l}")),
         Err(e) => println!("pipeline: skipped ({e})"),

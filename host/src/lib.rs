@@ -12,10 +12,12 @@
 //! - [`replay`]: stored or captured traffic through a candidate tenant, and shadow reports;
 //! - [`ingest`]: captured webhook requests (JSONL) as the CLI reads them;
 //! - [`server`]: `switchboard serve`: webhook ingress, background workers, hot swap, and the
-//!   admin and agent API; [`ops`]: its metrics.
+//!   admin and agent API; [`ops`]: its metrics;
+//! - [`eval`]: a classifier's quality and cost on a labelled file (`switchboard eval`).
 
 pub mod capabilities;
 pub mod contract;
+pub mod eval;
 pub mod guards;
 pub mod hours;
 pub mod ingest;

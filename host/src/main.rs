@@ -249,6 +249,10 @@ enum Command {
         #[arg(long)]
         no_watch: bool,
     },
+    /// Measure a classifier on a labelled CSV/TSV file through the real runtime: accuracy,
+    /// per-label precision/recall/F1, macro-F1, confusion matrix and cost per message; with
+    /// --compare, against a second classifier on the same rows.
+    Eval(switchboard::eval::EvalArgs),
     /// Inspect a plugin file: kind, contract version, declared capabilities, digest.
     Inspect {
         /// A plugin name or a path to a .wasm file.
@@ -422,6 +426,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             server.run_until_signal().await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Eval(args) => switchboard::eval::run(&rt, &args).await,
     }
 }
 
