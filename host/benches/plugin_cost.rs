@@ -3,7 +3,12 @@
 //! - the keyword classifier's logic compiled natively vs the same logic as a component called
 //!   through the host (fresh instance per call, as production does), and with one reused instance;
 //! - instantiation alone;
-//! - messages per second through connector + classifier + suggester (+ length check).
+//! - messages per second through connector + classifier + suggester (+ length check);
+//! - every first-party classifier and suggester through the host (fresh instance per call, its
+//!   config read through the host as in production): microseconds per message. The LLM
+//!   suggester is measured against a loopback chat-completions mock that answers at once, so
+//!   its figure is the plugin's own overhead (prompt, HTTP through `wasi:http`, parsing), not a
+//!   model's latency.
 //!
 //! Run: `cargo bench -p switchboard --bench plugin_cost` (texts from
 //! `../shared/data/datasets/airline_sentiment.train.csv`). Set `BENCH_MESSAGES` to change the
@@ -234,11 +239,147 @@ fn main() {
     }
     println!();
 
+    println!("each plugin through the host, fresh instance per call ({n} tweets):");
+    for line in tokio.block_on(per_plugin(&rt, &plugin_dir, &messages, &ctx)) {
+        println!("{line}");
+    }
+    println!();
+
     match tokio.block_on(pipeline_bench(&rt, &texts)) {
         Ok(lines) => lines.iter().for_each(|l| println!("{l}")),
         Err(e) => println!("pipeline: skipped ({e})"),
     }
     let _ = native_hits;
+}
+
+/// (plugin, config) for every first-party classifier and suggester.
+fn first_party(llm_base: &str) -> Vec<(&'static str, Vec<(&'static str, String)>)> {
+    vec![
+        ("keyword-classifier", vec![]),
+        ("abuse-classifier", vec![]),
+        ("private-data-classifier", vec![("allowed_contacts", r#"["acme.example"]"#.into())]),
+        ("urgency-classifier", vec![]),
+        ("language-classifier", vec![]),
+        ("brand-care-classifier", vec![]),
+        ("advocate-classifier", vec![]),
+        ("canned-replies", vec![]),
+        (
+            "help-article-suggester",
+            vec![(
+                "articles",
+                r#"[{"url": "https://help.example/bags", "title": "Lost bags", "topics": ["topic:luggage"], "keywords": ["bag", "luggage", "baggage"]}, {"url": "https://help.example/delays", "title": "Delays", "keywords": ["delayed", "delay", "late", "cancelled"]}]"#.into(),
+            )],
+        ),
+        (
+            "llm-suggester",
+            vec![("endpoint", llm_base.to_string()), ("model", "bench".into())],
+        ),
+    ]
+}
+
+/// Median µs per message of each plugin over `messages`.
+async fn per_plugin(
+    rt: &Runtime,
+    dir: &std::path::Path,
+    messages: &[Message],
+    ctx: &CallContext,
+) -> Vec<String> {
+    use switchboard::capabilities::config::{PluginConfig, Secret};
+    use switchboard::capabilities::egress::EgressPolicy;
+    use switchboard::contract::PluginKind;
+
+    // A chat-completions mock that answers at once.
+    let app = axum::Router::new().route(
+        "/v1/chat/completions",
+        axum::routing::post(|| async {
+            axum::Json(serde_json::json!({"choices": [{"message": {"role": "assistant", "content": "Sorry about that, we're on it and will update you here. ^Sam"}}]}))
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let ctx = CallContext {
+        signature: Some("^Sam".into()),
+        length_rule: Some(switchboard::contract::LengthRule {
+            max: 280,
+            unit: switchboard::contract::LengthUnit::Weighted,
+            description: "X".into(),
+        }),
+        ..ctx.clone()
+    };
+    let labels = vec![
+        switchboard::contract::Label {
+            name: "topic:luggage".into(),
+            score: 0.9,
+            evidence: vec![],
+        },
+        switchboard::contract::Label {
+            name: "sentiment:negative".into(),
+            score: 0.8,
+            evidence: vec![],
+        },
+    ];
+    let mut lines = Vec::new();
+    for (name, config) in first_party(&base) {
+        let plugin = match rt.load_file(&dir.join(format!("{name}.wasm"))).await {
+            Ok(p) => p,
+            Err(e) => {
+                lines.push(format!("  {name:<26} skipped ({e})"));
+                continue;
+            }
+        };
+        let mut scope = Scope::bare("bench", name, rt.default_limits());
+        scope.config = PluginConfig {
+            values: config
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+            secrets: [("api-key".to_string(), Secret::new("bench-key"))].into(),
+        };
+        scope.egress = Arc::new(EgressPolicy {
+            allow: vec!["127.0.0.1".into()],
+            allow_private: true,
+            ..Default::default()
+        });
+        let scope = Arc::new(scope);
+        // The LLM suggester waits on a socket: fewer messages keep the run short.
+        let sample = if name == "llm-suggester" {
+            &messages[..messages.len().min(300)]
+        } else {
+            messages
+        };
+        let mut samples = Vec::new();
+        let mut outputs = 0usize;
+        for _ in 0..ROUNDS {
+            let t = Instant::now();
+            for m in sample {
+                outputs += match plugin.kind {
+                    PluginKind::Classifier => {
+                        rt.classify(&plugin, &scope, m, &ctx).await.map(|l| l.len())
+                    }
+                    _ => rt
+                        .suggest(&plugin, &scope, m, &labels, &ctx)
+                        .await
+                        .map(|d| d.len()),
+                }
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            }
+            samples.push(t.elapsed() / sample.len() as u32);
+        }
+        samples.sort();
+        let what = if plugin.kind == PluginKind::Classifier {
+            "labels"
+        } else {
+            "drafts"
+        };
+        lines.push(format!(
+            "  {name:<26} {}  per message  ({:.2} {what} per message)",
+            us(samples[ROUNDS / 2]),
+            outputs as f64 / (ROUNDS * sample.len()) as f64
+        ));
+    }
+    lines
 }
 
 const SECRET: &str = "bench-signing-secret";

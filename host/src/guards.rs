@@ -16,6 +16,9 @@
 //! `private-data` (card numbers, IBANs, e-mail addresses: someone's data in a public reply),
 //! `pasted-article` (help-article text where a link should stand), `rudeness` (profanity and
 //! condescension, also disguised with look-alike characters) and `sales-pitch`.
+//!
+//! Card numbers (Luhn and issuer ranges), IBANs, e-mail addresses and rude words are found by
+//! `switchboard-textscan`, the same code the classifier plugins use on customers' messages.
 
 use std::path::Path;
 use std::sync::LazyLock;

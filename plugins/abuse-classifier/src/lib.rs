@@ -18,33 +18,30 @@
 
 use std::sync::LazyLock;
 
-use regex::Regex;
 use switchboard_sdk::prelude::*;
+use switchboard_textscan::Regex;
 use switchboard_textscan::normalize::normalize;
 use switchboard_textscan::{cues, rude};
 
 /// Words that name a person or people on the brand's side (or the reader).
 static TARGET: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
+    switchboard_textscan::pattern(
         r"(?i)\b(?:you|u|ya|yu|youre|you're|ur|your|yours|yourself|yourselves|y'?all|staff|agents?|employees?|reps?|representatives?|team|ceo|managers?|management|people|guys|lot|whoever|everyone\s+there|muppets)\b",
     )
-    .expect("target pattern")
 });
 
 /// Things, not people: a harsh word about one of these is criticism, not abuse.
 static THING: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
+    switchboard_textscan::pattern(
         r"(?i)\b(?:app|website|site|service|product|company|airline|flight|update|system|policy|process|food|seat|delivery|order|experience|software|phone|device|store|shop|customer\s+service|support|wifi|prices?)\b",
     )
-    .expect("thing pattern")
 });
 
 /// Profanity aimed at someone, on the normalised (collapsed) text.
 static DIRECTED: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
+    switchboard_textscan::pattern(
         r"\b(?:(?:fuck|f\*ck|fck|fuk|screw|damn)\s+(?:you|u|ya|yu|yourself|yourselves|of)|stfu|(?:pis|sod|bugger)\s+of|go\s+to\s+hel|kys|kil\s+yourself|shut\s+up)\b",
     )
-    .expect("directed pattern")
 });
 
 /// Insults that are nouns for people: plural ones in a message to a brand are aimed at its

@@ -16,12 +16,12 @@
 
 use std::sync::LazyLock;
 
-use regex::Regex;
 use switchboard_sdk::prelude::*;
+use switchboard_textscan::Regex;
 use switchboard_textscan::cues::{self, Cue};
 
 fn re(pattern: &str) -> Regex {
-    Regex::new(pattern).expect("built-in pattern")
+    switchboard_textscan::pattern(pattern)
 }
 
 static PRAISE: LazyLock<Regex> = LazyLock::new(|| {

@@ -15,12 +15,12 @@
 
 use std::sync::LazyLock;
 
-use regex::Regex;
 use switchboard_sdk::prelude::*;
+use switchboard_textscan::Regex;
 use switchboard_textscan::cues::{self, Cue};
 
 fn re(pattern: &str) -> Regex {
-    Regex::new(pattern).expect("built-in pattern")
+    switchboard_textscan::pattern(pattern)
 }
 
 /// The customer's own things: `my order`, `our flight`, `I was charged`.

@@ -4,8 +4,8 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::LazyLock;
 
-use regex::Regex;
 use switchboard_sdk::{CallContext, Draft, Label, Message, Visibility};
+use switchboard_textscan::Regex;
 use switchboard_textscan::pii;
 
 use crate::fit::{self, Fit};
@@ -28,19 +28,23 @@ fn is_present(labels: &[Label], names: &[String]) -> bool {
 }
 
 static ORDER_REF: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
+    switchboard_textscan::pattern(
         r"(?i)\b(?:order|purchase|booking|reservation|ref(?:erence)?|confirmation|invoice)(?:\s*(?:no\.?|number|num|id|ref))?\s*(?:is\s*)?[:#]?\s*#?([A-Z0-9][A-Z0-9\-]{2,18}[A-Z0-9])\b|(?:^|\s)#(\d{4,12})\b",
     )
-    .expect("order reference pattern")
 });
 
 /// The order id the customer wrote (`order #48213`, `booking ref AB12CD`, `#48213`), if any:
 /// it must contain a digit and must not be a card or phone number. Never guessed.
 pub fn order_id(text: &str) -> Option<String> {
+    // Most messages have no reference at all: look for card and phone numbers only if needed.
+    if !text.bytes().any(|b| b.is_ascii_digit()) {
+        return None;
+    }
     let cards = pii::find_cards(text);
-    let phones = pii::find_phones(text);
+    let phones = std::cell::OnceCell::new();
     ORDER_REF.captures_iter(text).find_map(|c| {
         let m = c.get(1).or_else(|| c.get(2))?;
+        let phones = phones.get_or_init(|| pii::find_phones(text));
         let private = cards.iter().any(|k| k.start < m.end() && m.start() < k.end)
             || phones.iter().any(|&(a, b)| a < m.end() && m.start() < b);
         (m.as_str().chars().any(|ch| ch.is_ascii_digit()) && !private)
@@ -88,7 +92,12 @@ pub fn variables(
     );
     vars.insert("channel".into(), message.channel.clone());
     vars.remove("order_id");
-    if let Some(id) = order_id(&message.text) {
+    let wanted = settings
+        .templates
+        .values()
+        .flatten()
+        .any(|t| t.contains("{order_id}"));
+    if let Some(id) = wanted.then(|| order_id(&message.text)).flatten() {
         vars.insert("order_id".into(), id);
     }
     vars

@@ -19,12 +19,12 @@
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
-use regex::Regex;
 use switchboard_sdk::prelude::*;
+use switchboard_textscan::Regex;
 use switchboard_textscan::cues;
 
 fn re(pattern: &str) -> Regex {
-    Regex::new(pattern).expect("built-in urgency pattern")
+    switchboard_textscan::pattern(pattern)
 }
 
 static RULES: LazyLock<Vec<(&'static str, Regex)>> = LazyLock::new(|| {

@@ -5,10 +5,10 @@
 
 use std::sync::LazyLock;
 
-use regex::Regex;
+use crate::Regex;
 
 fn re(pattern: &str) -> Regex {
-    Regex::new(pattern).expect("built-in cue pattern")
+    crate::pattern(pattern)
 }
 
 /// Things a customer has with a brand.

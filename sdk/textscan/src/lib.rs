@@ -23,3 +23,30 @@ pub mod names;
 pub mod normalize;
 pub mod pii;
 pub mod rude;
+
+#[cfg(feature = "full-regex")]
+pub use regex::{Regex, escape};
+#[cfg(not(feature = "full-regex"))]
+pub use regex_lite::{Regex, escape};
+
+/// Compile a built-in pattern. Plugins run in a fresh instance per message, so every pattern
+/// is compiled on every call: `regex-lite` does that several times faster than `regex` (no
+/// Unicode tables, no DFA), which decides what a rule plugin costs per message. Classes,
+/// `\b` and case folding are ASCII; the word lists are written for that. With the
+/// `full-regex` feature (the host, which compiles once per process) the `regex` crate is used,
+/// with Unicode off so that matches are the same.
+pub fn pattern(pattern: &str) -> Regex {
+    try_pattern(pattern).unwrap_or_else(|| panic!("built-in pattern {pattern:?} does not compile"))
+}
+
+/// [`pattern`] for patterns built from tenant input: `None` if it does not compile.
+pub fn try_pattern(pattern: &str) -> Option<Regex> {
+    #[cfg(feature = "full-regex")]
+    let compiled = regex::RegexBuilder::new(pattern)
+        .unicode(false)
+        .build()
+        .or_else(|_| Regex::new(pattern));
+    #[cfg(not(feature = "full-regex"))]
+    let compiled = Regex::new(pattern);
+    compiled.ok()
+}

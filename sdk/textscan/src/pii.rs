@@ -17,10 +17,10 @@
 
 use std::sync::LazyLock;
 
-use regex::Regex;
+use crate::Regex;
 
 fn re(pattern: &str) -> Regex {
-    Regex::new(pattern).expect("built-in pattern")
+    crate::pattern(pattern)
 }
 
 /// The Luhn (mod 10) check over decimal digits (each 0–9).

@@ -7,7 +7,7 @@
 
 use std::sync::LazyLock;
 
-use regex::Regex;
+use crate::Regex;
 
 use crate::normalize::{normalize, plain};
 
@@ -140,19 +140,21 @@ const CONDESCENSION: &[&str] = &[
     "its your own fault",
 ];
 
-/// A pattern for one normalised word: after the first letter, each letter may also be written
-/// as `*` (`f*ck`, `sh*t`).
+/// A pattern for one normalised word or phrase (spaces match any run of whitespace).
 fn word_pattern(word: &str) -> String {
-    let mut out = String::new();
-    for (i, c) in normalize(word).text.chars().enumerate() {
-        let lit = regex::escape(&c.to_string());
-        if i == 0 || !c.is_alphabetic() {
-            out.push_str(&lit);
-        } else {
-            out.push_str(&format!("(?:{lit}|\\*)"));
-        }
-    }
-    out.replace(' ', r"\s+")
+    crate::escape(&normalize(word).text).replace(' ', r"\s+")
+}
+
+/// Every single-word entry of a list, normalised: `fucking`, `shit`, ….
+fn words(stems: &[(&str, &[&str])]) -> Vec<String> {
+    stems
+        .iter()
+        .flat_map(|(stem, endings)| {
+            endings
+                .iter()
+                .map(move |e| normalize(&format!("{stem}{e}")).text)
+        })
+        .collect()
 }
 
 fn build(stems: &[(&str, &[&str])], phrases: &[&str]) -> Regex {
@@ -165,8 +167,72 @@ fn build(stems: &[(&str, &[&str])], phrases: &[&str]) -> Regex {
     // Longest first, so `fucking` wins over `fuck`.
     alts.sort_by_key(|a| std::cmp::Reverse(a.len()));
     alts.dedup();
-    Regex::new(&format!(r"\b(?:{})\b", alts.join("|"))).expect("built-in rude pattern")
+    crate::pattern(&format!(r"\b(?:{})\b", alts.join("|")))
 }
+
+/// Whether `token` (letters and `*`) spells `word` with each run of `*` standing for one or more
+/// letters after the first (`f*ck`, `sh**`).
+fn wildcard_match(token: &[u8], word: &[u8]) -> bool {
+    match (token.first(), word.first()) {
+        (None, None) => true,
+        (Some(b'*'), Some(_)) => {
+            let rest = {
+                let mut r = token;
+                while r.first() == Some(&b'*') {
+                    r = &r[1..];
+                }
+                r
+            };
+            (1..=word.len()).any(|k| wildcard_match(rest, &word[k..]))
+        }
+        (Some(t), Some(w)) if t == w => wildcard_match(&token[1..], &word[1..]),
+        _ => false,
+    }
+}
+
+/// Words written with `*` for letters: each token of letters and `*` (starting with a letter and
+/// containing a `*`) that spells a listed word.
+fn starred(text: &str, kinds: &[Kind]) -> Vec<(usize, usize, Kind, String)> {
+    let b = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        let word_start = b[i].is_ascii_alphabetic()
+            && (i == 0 || !(b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'*'));
+        if !word_start {
+            i += 1;
+            continue;
+        }
+        let mut j = i;
+        while j < b.len() && (b[j].is_ascii_alphabetic() || b[j] == b'*') {
+            j += 1;
+        }
+        let token = &b[i..j];
+        if token.contains(&b'*') && !(j < b.len() && b[j].is_ascii_alphanumeric()) {
+            'found: for (kind, list) in WORDS.iter() {
+                if !kinds.contains(kind) {
+                    continue;
+                }
+                for w in list {
+                    if wildcard_match(token, w.as_bytes()) {
+                        out.push((i, j, *kind, w.clone()));
+                        break 'found;
+                    }
+                }
+            }
+        }
+        i = j;
+    }
+    out
+}
+
+static WORDS: LazyLock<Vec<(Kind, Vec<String>)>> = LazyLock::new(|| {
+    vec![
+        (Kind::Profanity, words(PROFANITY)),
+        (Kind::Insult, words(INSULTS)),
+        (Kind::Disparaging, words(DISPARAGING)),
+    ]
+});
 
 static PATTERNS: LazyLock<Vec<(Kind, Regex)>> = LazyLock::new(|| {
     vec![
@@ -214,6 +280,18 @@ pub fn find(text: &str, kinds: &[Kind]) -> Vec<Hit> {
             });
         }
     }
+    for (s, e, kind, term) in starred(&norm.text, kinds) {
+        let (start, end) = norm.original_span(s, e);
+        if !hits.iter().any(|h| h.start < end && start < h.end) {
+            hits.push(Hit {
+                kind,
+                term,
+                start,
+                end,
+                disguised: true,
+            });
+        }
+    }
     hits.sort_by_key(|h| (h.start, h.kind));
     hits
 }
@@ -236,7 +314,8 @@ impl PhraseList {
         if alts.is_empty() {
             return PhraseList(None);
         }
-        PhraseList(Regex::new(&format!(r"\b(?:{})\b", alts.join("|"))).ok())
+        let pattern = format!(r"\b(?:{})\b", alts.join("|"));
+        PhraseList(crate::try_pattern(&pattern))
     }
 
     /// Hits of the list in `text`, reported as `kind`.
