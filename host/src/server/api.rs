@@ -998,14 +998,10 @@ async fn send_draft(
             .map_err(store_error)?
             .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no draft `{id}`")))?;
         let message = store.message(&d.message_id).await.map_err(store_error)?;
-        let view = store
-            .conversation_view(&tenant, &message.conversation_id)
+        let escalated = store
+            .is_escalated(&tenant, &message.conversation_id)
             .await
             .map_err(store_error)?;
-        let escalated = view
-            .as_ref()
-            .and_then(|v| v["conversation"]["escalated"].as_bool())
-            .unwrap_or(false);
         let allowed: &[&str] = if escalated { &["approved"] } else { &["proposed", "approved"] };
         if d.status == "blocked" {
             return Err(ApiError::new(StatusCode::CONFLICT, format!("draft {id} is blocked by a reply guard; edit it first")));

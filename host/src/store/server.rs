@@ -577,6 +577,17 @@ impl Store {
         }
     }
 
+    /// Whether a conversation of `tenant` was escalated (its drafts need a supervisor).
+    pub async fn is_escalated(&self, tenant: &str, conversation: &str) -> Result<bool, StoreError> {
+        let row = sqlx::query("SELECT escalated FROM conversations WHERE tenant = $1 AND id = $2")
+            .bind(tenant)
+            .bind(conversation)
+            .fetch_optional(&self.pool)
+            .await
+            .op("reading a conversation")?;
+        Ok(row.is_some_and(|r| r.get::<i64, _>(0) == 1))
+    }
+
     /// Assign a conversation to an agent (or unassign with `None`).
     pub async fn assign(
         &self,
