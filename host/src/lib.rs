@@ -13,9 +13,13 @@
 //! - [`ingest`]: captured webhook requests (JSONL) as the CLI reads them;
 //! - [`server`]: `switchboard serve`: webhook ingress, background workers, hot swap, and the
 //!   admin and agent API; [`ops`]: its metrics;
+//! - [`care`]: service-level clocks, the out-of-hours reply, resolution and satisfaction
+//!   surveys, and the period report; [`clock`]: the time they run on;
 //! - [`eval`]: a classifier's quality and cost on a labelled file (`switchboard eval`).
 
 pub mod capabilities;
+pub mod care;
+pub mod clock;
 pub mod contract;
 pub mod eval;
 pub mod guards;

@@ -207,6 +207,48 @@ enum Command {
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
+    /// Show the tenant's running response clocks, most urgent first, after recording any
+    /// warning or breach that is due (with the tenant's breach actions: priority, reassignment,
+    /// a supervisor notified).
+    Sla {
+        tenant: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Mark a conversation resolved. With `[satisfaction]` in the tenant, the survey is queued
+    /// in the same channel (privately if the conversation was private); --deliver sends what is
+    /// due now.
+    Resolve {
+        tenant: PathBuf,
+        /// The conversation's id, or its channel's conversation key.
+        conversation: String,
+        /// Who resolves it, for the audit log.
+        #[arg(long, default_value = "cli")]
+        by: String,
+        #[command(flatten)]
+        store: StoreArgs,
+        #[arg(long)]
+        deliver: bool,
+    },
+    /// The period report: volumes per channel, decisions, service levels met and breached,
+    /// top topics and rising keywords, guard findings on sent replies, and satisfaction per
+    /// agent, team and channel.
+    Report {
+        tenant: PathBuf,
+        /// Start of the period: a date (YYYY-MM-DD, tenant time) or an RFC 3339 instant.
+        /// Default: seven days before --until.
+        #[arg(long)]
+        since: Option<String>,
+        /// End of the period (exclusive). Default: now.
+        #[arg(long)]
+        until: Option<String>,
+        #[command(flatten)]
+        store: StoreArgs,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
     /// Run one connector on one captured request and print the normalised events as JSON, or a
     /// clear refusal (bad signature, malformed body, unsupported event).
     ///
@@ -394,6 +436,90 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             output::write_conversation(&mut out, format, &view)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Sla {
+            tenant,
+            store,
+            format,
+        } => {
+            let tenant = Tenant::load(&tenant, &rt).await?;
+            let engine = Engine::new(rt.clone(), store.open().await?);
+            let swept = engine.sweep_service_levels(&tenant).await?;
+            let clocks = engine.service_levels(&tenant, None).await?;
+            let mut out = std::io::stdout().lock();
+            output::write_clocks(&mut out, format, &swept, &clocks, &tenant.time_zone)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Resolve {
+            tenant,
+            conversation,
+            by,
+            store,
+            deliver,
+        } => {
+            let tenant = Tenant::load(&tenant, &rt).await?;
+            let engine = Engine::new(rt.clone(), store.open().await?);
+            match engine.resolve(&tenant, &conversation, &by).await {
+                Ok((id, survey)) => {
+                    println!(
+                        "{}",
+                        serde_json::json!({ "conversation": id, "state": "resolved", "survey": survey })
+                    );
+                }
+                Err(switchboard::store::ActionError::NotFound) => {
+                    eprintln!(
+                        "error: tenant `{}` has no conversation `{conversation}`",
+                        tenant.name
+                    );
+                    return Ok(ExitCode::from(1));
+                }
+                Err(switchboard::store::ActionError::Conflict(m)) => {
+                    eprintln!("error: {m}");
+                    return Ok(ExitCode::from(1));
+                }
+                Err(switchboard::store::ActionError::Store(e)) => return Err(e.into()),
+            }
+            if deliver {
+                let report = engine.deliver_due(&tenant).await?;
+                eprintln!(
+                    "delivery: {} sent, {} retrying, {} dead",
+                    report.sent, report.retrying, report.dead
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Report {
+            tenant,
+            since,
+            until,
+            store,
+            format,
+        } => {
+            let tenant = Tenant::load(&tenant, &rt).await?;
+            let store = store.open().await?;
+            let until = match until {
+                Some(t) => parse_moment(&t, &tenant.time_zone)?,
+                None => store.now(),
+            };
+            let since = match since {
+                Some(t) => parse_moment(&t, &tenant.time_zone)?,
+                None => until - 7 * 24 * 3_600_000,
+            };
+            if since >= until {
+                bail!("--since must be before --until");
+            }
+            let report =
+                switchboard::care::report::build(&store, &tenant.name, since, until).await?;
+            let mut out = std::io::stdout().lock();
+            match format {
+                Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?,
+                Format::Table => write!(
+                    out,
+                    "{}",
+                    switchboard::care::report::render(&report, &tenant.time_zone)
+                )?,
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Connector(args) => connector(&rt, args).await,
         Command::Inspect { plugin, format } => inspect(&rt, &plugin, format).await,
         Command::Serve {
@@ -428,6 +554,21 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Eval(args) => switchboard::eval::run(&rt, &args).await,
     }
+}
+
+/// A date (`2026-10-27`, midnight in `time_zone`) or an RFC 3339 instant, as epoch ms.
+fn parse_moment(text: &str, time_zone: &str) -> anyhow::Result<i64> {
+    if let Ok(t) = text.parse::<jiff::Timestamp>() {
+        return Ok(t.as_millisecond());
+    }
+    let date: jiff::civil::Date = text.parse().with_context(|| {
+        format!("`{text}` is neither a date (YYYY-MM-DD) nor an RFC 3339 instant")
+    })?;
+    Ok(date
+        .in_tz(time_zone)
+        .with_context(|| format!("`{text}` in {time_zone}"))?
+        .timestamp()
+        .as_millisecond())
 }
 
 fn open_requests(requests: &Path) -> anyhow::Result<Box<dyn BufRead>> {
@@ -516,6 +657,11 @@ pub enum Record {
     Duplicate {
         message_id: String,
     },
+    /// The customer's answer to a satisfaction survey (1-5), recorded instead of triaged.
+    SurveyAnswer {
+        message_id: String,
+        score: u8,
+    },
     Skipped {
         event_type: Option<String>,
         reason: String,
@@ -540,6 +686,7 @@ impl Record {
                 triage,
             },
             Processed::AlreadyDone => Record::Duplicate { message_id },
+            Processed::SurveyAnswer { score } => Record::SurveyAnswer { message_id, score },
         }
     }
 }

@@ -18,6 +18,8 @@ pub struct Summary {
     pub lines: usize,
     pub messages: usize,
     pub duplicates: usize,
+    /// Messages taken as answers to a satisfaction survey.
+    pub survey_answers: usize,
     pub held: usize,
     pub resumed: usize,
     pub skipped: usize,
@@ -42,6 +44,7 @@ impl Summary {
                 }
             }
             Record::Duplicate { .. } => self.duplicates += 1,
+            Record::SurveyAnswer { .. } => self.survey_answers += 1,
             Record::Skipped { .. } => self.skipped += 1,
             Record::Challenge { .. } => self.challenges += 1,
             Record::LineError(_) => self.failed_lines += 1,
@@ -93,6 +96,9 @@ pub fn write_record(
                 }
                 Record::Duplicate { message_id } => {
                     json!({ "line": line, "kind": "duplicate", "message_id": message_id })
+                }
+                Record::SurveyAnswer { message_id, score } => {
+                    json!({ "line": line, "kind": "survey-answer", "message_id": message_id, "score": score })
                 }
                 Record::Skipped { event_type, reason } => {
                     json!({ "line": line, "kind": "skipped", "event_type": event_type, "reason": reason })
@@ -190,6 +196,11 @@ pub fn write_record(
                 "{} duplicate: already stored as {message_id}, not processed again\n",
                 line_label(line)
             ),
+            Record::SurveyAnswer { message_id, score } => writeln!(
+                out,
+                "{} survey answer: {score}/5 (message {message_id}), recorded\n",
+                line_label(line)
+            ),
             Record::Skipped { event_type, reason } => writeln!(
                 out,
                 "{} skipped {}: {reason}\n",
@@ -213,7 +224,7 @@ pub fn write_summary(out: &mut impl Write, format: Format, s: &Summary) -> std::
             "{}",
             json!({
                 "kind": "summary", "requests": s.lines, "messages": s.messages,
-                "duplicates": s.duplicates, "held": s.held, "resumed": s.resumed, "skipped": s.skipped,
+                "duplicates": s.duplicates, "survey_answers": s.survey_answers, "held": s.held, "resumed": s.resumed, "skipped": s.skipped,
                 "challenges": s.challenges, "failed_lines": s.failed_lines, "plugin_errors": s.plugin_errors,
                 "store": store, "outbox": s.outbox, "delivery": s.delivery,
             })
@@ -578,4 +589,56 @@ pub fn write_inspection(
             writeln!(out, "size        {} bytes", p.size_bytes)
         }
     }
+}
+
+/// Running response clocks (`switchboard sla`).
+pub fn write_clocks(
+    out: &mut impl Write,
+    format: Format,
+    swept: &switchboard::care::SweepReport,
+    clocks: &[switchboard::care::ClockView],
+    time_zone: &str,
+) -> std::io::Result<()> {
+    if let Format::Json = format {
+        return writeln!(out, "{}", json!({ "swept": swept, "clocks": clocks }));
+    }
+    let when = |ms: Option<i64>| {
+        ms.and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
+            .and_then(|t| {
+                jiff::tz::TimeZone::get(time_zone)
+                    .ok()
+                    .map(|z| t.to_zoned(z))
+            })
+            .map_or("never".to_string(), |z| {
+                z.strftime("%a %d %b %H:%M").to_string()
+            })
+    };
+    writeln!(
+        out,
+        "recorded now: {} warnings, {} internal breaches, {} published breaches",
+        swept.warned, swept.internal_breaches, swept.published_breaches
+    )?;
+    if clocks.is_empty() {
+        return writeln!(out, "no customer is waiting for a response");
+    }
+    writeln!(
+        out,
+        "{:<18} {:<6} {:<8} {:<17} {:<17} {:<17} conversation",
+        "state", "kind", "channel", "waiting since", "internal due", "published due"
+    )?;
+    for v in clocks {
+        let c = &v.clock;
+        writeln!(
+            out,
+            "{:<18} {:<6} {:<8} {:<17} {:<17} {:<17} {}",
+            v.state,
+            c.kind,
+            c.channel,
+            when(Some(c.started_at)),
+            when(c.internal_due_at),
+            when(c.published_due_at),
+            c.conversation_id
+        )?;
+    }
+    Ok(())
 }

@@ -34,6 +34,8 @@ pub enum DraftPurpose {
     Reply,
     /// The host's public invitation to continue in a private message (`take-private`).
     PrivateInvitation,
+    /// The host's out-of-hours reply (`[away]`): when the team is back, where to help yourself.
+    Away,
 }
 
 impl DraftPurpose {
@@ -41,6 +43,7 @@ impl DraftPurpose {
         match self {
             DraftPurpose::Reply => "reply",
             DraftPurpose::PrivateInvitation => "private-invitation",
+            DraftPurpose::Away => "away",
         }
     }
 }
@@ -112,7 +115,7 @@ pub fn facts(
     history: &AuthorHistory,
     degraded: &[String],
 ) -> Facts {
-    let moment = tenant.hours.at(now_ms());
+    let moment = tenant.hours.for_channel(&message.channel).at(now_ms());
     Facts {
         labels: label_scores(labels),
         channel: message.channel.clone(),
@@ -275,6 +278,18 @@ pub async fn triage(
             },
         ));
     }
+    if let Some(text) = away_text(tenant, &t.message) {
+        proposals.push((
+            "away".into(),
+            DraftPurpose::Away,
+            Draft {
+                text,
+                visibility: t.message.visibility,
+                confidence: 1.0,
+                rationale: "written outside business hours: when the team is back, and where to help yourself meanwhile".into(),
+            },
+        ));
+    }
     for (suggester, result) in tenant.suggesters.iter().zip(suggested) {
         match result {
             Ok(found) => {
@@ -319,6 +334,28 @@ pub async fn triage(
         });
     }
     t
+}
+
+/// The out-of-hours reply for `message`, if the tenant has one and the message came in while its
+/// channel's hours were closed. Whether the conversation already had one is the store's call.
+fn away_text(tenant: &Tenant, message: &Message) -> Option<String> {
+    let away = tenant.care.away.as_ref()?;
+    let hours = tenant.hours.for_channel(&message.channel);
+    if hours.at(message.received_at).open {
+        return None;
+    }
+    let opens = hours
+        .next_open(message.received_at)
+        .map(|at| hours.describe(at))
+        .unwrap_or_else(|| "as soon as we can".into());
+    Some(fill(
+        &away
+            .message
+            .replace("{opens}", &opens)
+            .replace("{self_service}", &away.self_service),
+        tenant,
+        message,
+    ))
 }
 
 /// Measure a reply text by the channel's own rule and run the tenant's reply guards on it: what

@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use crate::capabilities::config::{PluginConfig, Secret};
 use crate::capabilities::egress::EgressPolicy;
+use crate::care::{AwayConfig, Care, SatisfactionConfig, ServiceLevelsConfig};
 use crate::contract::{ChannelInfo, PluginKind};
 use crate::guards::{Guards, GuardsConfig};
 use crate::hours::{BusinessHours, HoursConfig};
@@ -62,6 +63,12 @@ pub struct TenantFile {
     /// Webhook rate limits under `switchboard serve`.
     #[serde(default)]
     pub ingress: IngressConfig,
+    /// Response targets (`crate::care`); no clocks when absent.
+    pub service_levels: Option<ServiceLevelsConfig>,
+    /// The out-of-hours reply (`crate::care`).
+    pub away: Option<AwayConfig>,
+    /// The survey after resolution (`crate::care`).
+    pub satisfaction: Option<SatisfactionConfig>,
 }
 
 /// What a failing plugin does to the message.
@@ -296,6 +303,7 @@ pub struct Tenant {
     pub guards: Arc<Guards>,
     pub hours: BusinessHours,
     pub ingress: IngressConfig,
+    pub care: Arc<Care>,
 }
 
 impl Tenant {
@@ -345,6 +353,15 @@ impl Tenant {
 }
 
 impl TenantFile {
+    /// The care sections together.
+    pub fn care(&self) -> Care {
+        Care {
+            service_levels: self.service_levels.clone(),
+            away: self.away.clone(),
+            satisfaction: self.satisfaction.clone(),
+        }
+    }
+
     /// Parse and check a config file's text (`path` is for messages and relative paths).
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
         let invalid = |message: String| ConfigError::Invalid {
@@ -422,6 +439,7 @@ impl TenantFile {
         }
         Policy::compile(&file.policy).map_err(|e| invalid(e.to_string()))?;
         BusinessHours::from_config(&file.time_zone, file.hours.as_ref()).map_err(invalid)?;
+        file.care().check(file.hours.is_some()).map_err(invalid)?;
         Ok(file)
     }
 
@@ -606,6 +624,7 @@ impl Tenant {
             guards: Arc::new(Guards::new(file.guards.clone(), &base).map_err(invalid)?),
             hours: BusinessHours::from_config(&file.time_zone, file.hours.as_ref())
                 .map_err(invalid)?,
+            care: Arc::new(file.care()),
             ingress: file.ingress,
         };
         for (section, entry) in file.entries() {

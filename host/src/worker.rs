@@ -6,11 +6,16 @@
 
 use serde::Serialize;
 
-use crate::contract::{Event, HttpRequest, OutboundReply, PluginError, Visibility, WebhookOutcome};
+use crate::care::ReplyKind;
+use crate::contract::{
+    Event, HttpRequest, MessageAction, OutboundReply, PluginError, Visibility, WebhookOutcome,
+};
 use crate::pipeline::{self, Triage};
 use crate::policy::Action;
-use crate::runtime::{CallError, CallFailure, Runtime, now_ms};
-use crate::store::{Accepted, DraftRow, LabelRow, OutboxRow, Outcome, Store, StoreError};
+use crate::runtime::{CallError, CallFailure, Runtime};
+use crate::store::{
+    Accepted, ActionError, DraftRow, LabelRow, OutboxRow, Outcome, QueuedReply, Store, StoreError,
+};
 use crate::tenant::{Connector, Tenant};
 
 /// A runtime and a store: everything needed to move a tenant's messages along.
@@ -41,6 +46,8 @@ pub enum Processed {
     Held { triage: Box<Triage>, status: String },
     /// Someone else committed it first; nothing was written.
     AlreadyDone,
+    /// The customer answered a satisfaction survey (1-5): recorded, not triaged.
+    SurveyAnswer { score: u8 },
 }
 
 /// Counts from one delivery pass.
@@ -100,6 +107,9 @@ impl Engine {
         if stored.status == "done" {
             return Ok(Processed::AlreadyDone);
         }
+        if let Some(score) = self.take_survey_answer(&stored).await? {
+            return Ok(score);
+        }
         let connector = tenant
             .connector(Some(&stored.connector))
             .map_err(StoreError::Data)?;
@@ -113,7 +123,7 @@ impl Engine {
         )
         .await;
         if let Some(reason) = &triage.held {
-            let next = now_ms() + tenant.stages.retry_delay_ms(stored.attempts);
+            let next = self.store.now() + tenant.stages.retry_delay_ms(stored.attempts);
             let status = self
                 .store
                 .hold(
@@ -144,7 +154,10 @@ impl Engine {
         // A message held again during this pass is left for a later pass, not retried in a loop.
         let mut seen = std::collections::HashSet::new();
         loop {
-            let due = self.store.due_messages(&tenant.name, now_ms(), 100).await?;
+            let due = self
+                .store
+                .due_messages(&tenant.name, self.store.now(), 100)
+                .await?;
             let fresh: Vec<String> = due
                 .into_iter()
                 .filter(|id| seen.insert(id.clone()))
@@ -165,7 +178,7 @@ impl Engine {
         loop {
             let batch = self
                 .store
-                .claim_due_replies(&tenant.name, now_ms(), 50)
+                .claim_due_replies(&tenant.name, self.store.now(), 50)
                 .await?;
             if batch.is_empty() {
                 return Ok(report);
@@ -216,11 +229,75 @@ impl Engine {
                     let backoff = backoff + (backoff as f64 * fastrand::f64() * 0.2) as i64;
                     let wait = wait_s.map_or(backoff, |s| i64::from(s) * 1000).max(backoff);
                     self.store
-                        .finish_reply(row, "pending", None, Some(&e.to_string()), now_ms() + wait)
+                        .finish_reply(
+                            row,
+                            "pending",
+                            None,
+                            Some(&e.to_string()),
+                            self.store.now() + wait,
+                        )
                         .await
                 }
             }
         }
+    }
+}
+
+impl Engine {
+    /// Queue a draft of `tenant` as the reply to its message. A draft a guard blocks cannot be
+    /// sent (edit it first); a draft of an escalated conversation must be approved by a
+    /// supervisor first. `counts_as` says whether it stops the service-level clock (by default
+    /// the text decides). Returns the reply's idempotency key and what it counts as.
+    pub async fn send_draft(
+        &self,
+        tenant: &Tenant,
+        draft_id: &str,
+        counts_as: Option<ReplyKind>,
+        actor: &str,
+    ) -> Result<(String, ReplyKind), ActionError> {
+        let store = &self.store;
+        let d = store
+            .draft(&tenant.name, draft_id)
+            .await?
+            .ok_or(ActionError::NotFound)?;
+        let message = store.message(&d.message_id).await?;
+        let escalated = store
+            .is_escalated(&tenant.name, &message.conversation_id)
+            .await?;
+        if d.status == "blocked" {
+            return Err(ActionError::Conflict(format!(
+                "draft {draft_id} is blocked by a reply guard; edit it first"
+            )));
+        }
+        if escalated && d.status == "proposed" {
+            return Err(ActionError::Conflict(format!(
+                "draft {draft_id} belongs to an escalated conversation: a supervisor must approve it first"
+            )));
+        }
+        let allowed: &[&str] = if escalated {
+            &["approved"]
+        } else {
+            &["proposed", "approved"]
+        };
+        let m = &message.message;
+        let reply = OutboundReply {
+            idempotency_key: idempotency_key(&d.message_id, &d.purpose),
+            conversation_key: m.conversation_key.clone(),
+            in_reply_to: Some(m.external_id.clone()),
+            recipient: m.author.clone(),
+            text: d.text.clone(),
+            visibility: if d.visibility == "private" {
+                Visibility::Private
+            } else {
+                Visibility::Public
+            },
+            extra: m.extra.clone(),
+        };
+        let kind = crate::care::kind_for_send(counts_as, &d.text, tenant);
+        store
+            .queue_draft(&tenant.name, &d, &reply, kind, allowed, actor)
+            .await?;
+        Ok((reply.idempotency_key, kind))
     }
 }
 
@@ -280,6 +357,13 @@ pub fn outcome(tenant: &Tenant, message_id: &str, t: &Triage) -> Outcome {
     o.fired = serde_json::to_value(&t.decision).unwrap_or_default();
     o.degraded = t.degraded.clone();
     o.shadows = t.shadows_run.clone();
+    let created = t.message.action == MessageAction::Created;
+    o.reopen = created;
+    if created && crate::care::engages(&t.decision.actions) {
+        o.clock = tenant
+            .care
+            .plan(&tenant.hours, &t.message.channel, t.message.received_at);
+    }
     let rules: Vec<&str> = t.decision.fired.iter().map(|f| f.rule.as_str()).collect();
     let actor = if rules.is_empty() {
         "policy:default".to_string()
@@ -343,7 +427,11 @@ pub fn outcome(tenant: &Tenant, message_id: &str, t: &Triage) -> Outcome {
     // Auto-send: the private invitation when taking private, else the best unblocked reply.
     // Never when escalated (a supervisor signs off) and never a blocked draft.
     let chosen: Option<usize> = if tenant.policy.auto_send && !escalated {
-        let candidates = t.drafts.iter().enumerate().filter(|(_, d)| !d.blocked);
+        let candidates = t
+            .drafts
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| !d.blocked && d.purpose != pipeline::DraftPurpose::Away);
         if t.decision.actions.contains(&Action::TakePrivate) {
             candidates
                 .filter(|(_, d)| d.purpose == pipeline::DraftPurpose::PrivateInvitation)
@@ -359,7 +447,9 @@ pub fn outcome(tenant: &Tenant, message_id: &str, t: &Triage) -> Outcome {
     };
     for (i, d) in t.drafts.iter().enumerate() {
         let id = uuid::Uuid::now_v7().to_string();
-        let queued = chosen == Some(i);
+        // The out-of-hours reply is automatic by nature (and sent once per conversation).
+        let away = d.purpose == pipeline::DraftPurpose::Away;
+        let queued = chosen == Some(i) || (away && !d.blocked);
         o.drafts.push(DraftRow {
             id: id.clone(),
             suggester: d.suggester.clone(),
@@ -391,9 +481,17 @@ pub fn outcome(tenant: &Tenant, message_id: &str, t: &Triage) -> Outcome {
         }
         if queued {
             let m = &t.message;
-            o.outbox.push((
-                Some(id.clone()),
-                OutboundReply {
+            let kind = match d.purpose {
+                pipeline::DraftPurpose::Away => ReplyKind::Away,
+                pipeline::DraftPurpose::PrivateInvitation => ReplyKind::Response,
+                pipeline::DraftPurpose::Reply => {
+                    ReplyKind::of_text(&d.draft.text, tenant.signature.as_deref())
+                }
+            };
+            o.outbox.push(QueuedReply {
+                draft_id: Some(id.clone()),
+                kind,
+                reply: OutboundReply {
                     idempotency_key: idempotency_key(message_id, d.purpose.as_str()),
                     conversation_key: m.conversation_key.clone(),
                     in_reply_to: Some(m.external_id.clone()),
@@ -402,11 +500,16 @@ pub fn outcome(tenant: &Tenant, message_id: &str, t: &Triage) -> Outcome {
                     visibility: d.draft.visibility,
                     extra: m.extra.clone(),
                 },
-            ));
+            });
             o.audit.push((
-                "policy:auto-send".into(),
+                if away {
+                    "policy:away"
+                } else {
+                    "policy:auto-send"
+                }
+                .into(),
                 "reply.queued".into(),
-                serde_json::json!({ "draft": id }),
+                serde_json::json!({ "draft": id, "kind": kind }),
             ));
         }
     }

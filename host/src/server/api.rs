@@ -43,10 +43,9 @@ impl IntoResponse for ApiError {
     }
 }
 
-use crate::contract::{OutboundReply, Visibility};
 use crate::store::{ActionError, Role, StoreError, token_hash};
 
-type ApiResult = Result<Response, ApiError>;
+pub(super) type ApiResult = Result<Response, ApiError>;
 
 pub fn routes(state: &AppState) -> Router<AppState> {
     let uploads = Router::new()
@@ -141,10 +140,10 @@ pub fn operator(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
 }
 
 /// Who is acting, as the audit log names them.
-struct Actor(String);
+pub(super) struct Actor(pub(super) String);
 
 /// The caller may act on `tenant` with at least `role`.
-async fn require(
+pub(super) async fn require(
     state: &AppState,
     headers: &HeaderMap,
     tenant: &str,
@@ -183,7 +182,7 @@ async fn require(
 }
 
 /// The tenant as served now, or 404.
-fn live(
+pub(super) fn live(
     state: &AppState,
     tenant: &str,
 ) -> Result<std::sync::Arc<super::registry::LiveTenant>, ApiError> {
@@ -193,7 +192,7 @@ fn live(
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no tenant `{tenant}`")))
 }
 
-fn store_error(e: StoreError) -> ApiError {
+pub(super) fn store_error(e: StoreError) -> ApiError {
     tracing::error!(error = %e, "store error in the API");
     ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -212,7 +211,7 @@ fn registry_error(e: RegistryError) -> ApiError {
     }
 }
 
-fn action_error(e: ActionError, what: &str) -> ApiError {
+pub(super) fn action_error(e: ActionError, what: &str) -> ApiError {
     match e {
         ActionError::NotFound => ApiError::new(StatusCode::NOT_FOUND, format!("no {what}")),
         ActionError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, m),
@@ -220,16 +219,16 @@ fn action_error(e: ActionError, what: &str) -> ApiError {
     }
 }
 
-fn ok(v: Value) -> ApiResult {
+pub(super) fn ok(v: Value) -> ApiResult {
     Ok(axum::Json(v).into_response())
 }
 
-fn body_json<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, ApiError> {
+pub(super) fn body_json<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, ApiError> {
     serde_json::from_slice(body)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("request body: {e}")))
 }
 
-fn flatten(r: ApiResult) -> Response {
+pub(super) fn flatten(r: ApiResult) -> Response {
     r.unwrap_or_else(IntoResponse::into_response)
 }
 
@@ -847,7 +846,21 @@ async fn conversation(
                 .await
                 .map_err(store_error)?
             {
-                Some(v) => ok(v),
+                Some(mut v) => {
+                    // The response clocks with their state now (met, running, breached…).
+                    if let (Ok(l), Some(cid)) = (
+                        live(&s, &tenant),
+                        v["conversation"]["id"].as_str().map(str::to_string),
+                    ) {
+                        let clocks = s
+                            .engine
+                            .service_levels(&l.tenant, Some(&cid))
+                            .await
+                            .map_err(store_error)?;
+                        v["sla"]["clocks"] = json!(clocks);
+                    }
+                    ok(v)
+                }
                 None => Err(ApiError::new(
                     StatusCode::NOT_FOUND,
                     format!("no conversation `{id}`"),
@@ -982,49 +995,33 @@ async fn reject_draft(
     )
 }
 
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct SendBody {
+    /// `response` (stops the service-level clock) or `acknowledgement` (does not); by default
+    /// the text decides.
+    counts_as: Option<crate::care::ReplyKind>,
+}
+
 /// Queue a draft. A draft a guard blocks cannot be sent (edit it first); a draft of an
 /// escalated conversation must be approved by a supervisor first.
 async fn send_draft(
     State(s): State<AppState>,
     h: HeaderMap,
     Path((tenant, id)): Path<(String, String)>,
+    body: Bytes,
 ) -> Response {
     flatten(async {
         let actor = require(&s, &h, &tenant, Role::Agent).await?;
-        let store = &s.engine.store;
-        let d = store
-            .draft(&tenant, &id)
-            .await
-            .map_err(store_error)?
-            .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no draft `{id}`")))?;
-        let message = store.message(&d.message_id).await.map_err(store_error)?;
-        let escalated = store
-            .is_escalated(&tenant, &message.conversation_id)
-            .await
-            .map_err(store_error)?;
-        let allowed: &[&str] = if escalated { &["approved"] } else { &["proposed", "approved"] };
-        if d.status == "blocked" {
-            return Err(ApiError::new(StatusCode::CONFLICT, format!("draft {id} is blocked by a reply guard; edit it first")));
-        }
-        if escalated && d.status == "proposed" {
-            return Err(ApiError::new(StatusCode::CONFLICT, format!("draft {id} belongs to an escalated conversation: a supervisor must approve it first")));
-        }
-        let m = &message.message;
-        let reply = OutboundReply {
-            idempotency_key: crate::worker::idempotency_key(&d.message_id, &d.purpose),
-            conversation_key: m.conversation_key.clone(),
-            in_reply_to: Some(m.external_id.clone()),
-            recipient: m.author.clone(),
-            text: d.text.clone(),
-            visibility: if d.visibility == "private" { Visibility::Private } else { Visibility::Public },
-            extra: m.extra.clone(),
-        };
-        store
-            .queue_draft(&tenant, &d, &reply, allowed, &actor.0)
+        let b: SendBody = if body.is_empty() { SendBody::default() } else { body_json(&body)? };
+        let l = live(&s, &tenant)?;
+        let (key, kind) = s
+            .engine
+            .send_draft(&l.tenant, &id, b.counts_as, &actor.0)
             .await
             .map_err(|e| action_error(e, "such draft"))?;
         s.registry.waker(&format!("{tenant}#deliver")).notify_one();
-        Ok((StatusCode::ACCEPTED, axum::Json(json!({ "draft": id, "status": "queued", "idempotency_key": reply.idempotency_key }))).into_response())
+        Ok((StatusCode::ACCEPTED, axum::Json(json!({ "draft": id, "status": "queued", "idempotency_key": key, "counts_as": kind }))).into_response())
     }.await)
 }
 

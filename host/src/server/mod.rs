@@ -7,6 +7,7 @@
 //! - operations: `/healthz`, `/readyz`, `/metrics` (Prometheus), `/openapi.json`.
 
 pub mod api;
+pub mod care_api;
 pub mod ingress;
 pub mod registry;
 pub mod watch;
@@ -245,6 +246,7 @@ fn router(state: AppState) -> Router {
         .route("/openapi.json", get(openapi))
         .merge(hooks)
         .merge(api::routes(&state))
+        .merge(care_api::routes())
         .fallback(|| async { error_response(StatusCode::NOT_FOUND, "no such route".into()) })
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)

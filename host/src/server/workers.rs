@@ -13,11 +13,13 @@ use tracing::Instrument;
 
 use super::registry::Registry;
 use crate::contract::{Event, PluginError};
-use crate::runtime::{CallFailure, now_ms};
+use crate::runtime::CallFailure;
 use crate::worker::{Engine, Processed};
 
 /// How long an idle worker sleeps before looking again (a wake-up cuts it short).
 const IDLE: Duration = Duration::from_millis(500);
+/// How often a tenant's running response clocks are checked for warnings and breaches.
+const SWEEP_EVERY: Duration = Duration::from_secs(10);
 
 /// Start and stop tenants' workers until `shutdown` turns true; then wait for them to finish
 /// what they are doing.
@@ -98,6 +100,7 @@ async fn process_loop(
     tenant: String,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let mut last_sweep: Option<std::time::Instant> = None;
     loop {
         if *shutdown.borrow() {
             return;
@@ -111,7 +114,22 @@ async fn process_loop(
             }
             continue;
         }
-        let due = match engine.store.due_messages(&tenant, now_ms(), 64).await {
+        // Service-level warnings and breaches: minutes matter, not milliseconds.
+        if last_sweep.is_none_or(|t| t.elapsed() >= SWEEP_EVERY) {
+            last_sweep = Some(std::time::Instant::now());
+            match engine.sweep_service_levels(&live.tenant).await {
+                Ok(r) if r.warned + r.internal_breaches + r.published_breaches > 0 => {
+                    tracing::info!(%tenant, warned = r.warned, internal_breaches = r.internal_breaches, published_breaches = r.published_breaches, "service levels");
+                }
+                Ok(_) => {}
+                Err(e) => tracing::error!(%tenant, error = %e, "service-level sweep failed"),
+            }
+        }
+        let due = match engine
+            .store
+            .due_messages(&tenant, engine.store.now(), 64)
+            .await
+        {
             Ok(d) => d,
             Err(e) => {
                 tracing::error!(%tenant, error = %e, "cannot list due messages");
@@ -135,6 +153,9 @@ async fn process_loop(
                 }
                 Ok(Processed::Held { status, .. }) => crate::ops::processed(&tenant, &status),
                 Ok(Processed::AlreadyDone) => {}
+                Ok(Processed::SurveyAnswer { .. }) => {
+                    crate::ops::processed(&tenant, "survey-answer")
+                }
                 Err(e) => {
                     tracing::error!(%tenant, message = %id, error = %e, "processing failed; will retry");
                     crate::ops::processed(&tenant, "error");

@@ -6,7 +6,10 @@
 //! chosen by its URL (`sqlite://switchboard.db`, `postgres://…`). Every step a message takes is
 //! one transaction, so a crash leaves each message either before or after a step, never half way.
 
+mod care;
 mod server;
+
+pub use care::{ClockEvent, ClockRow, SurveyRequest};
 
 pub use server::{
     ActionError, DraftRef, InboxItem, Role, TokenInfo, TokenOwner, new_token, token_hash,
@@ -19,9 +22,10 @@ use serde::{Deserialize, Serialize};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Row};
 
+use crate::care::{ClockPlan, ReplyKind};
+use crate::clock::Clock;
 use crate::contract::{Message, MessageAction, OutboundReply};
 use crate::policy::AuthorHistory;
-use crate::runtime::now_ms;
 
 /// Why a store operation failed (the message names the operation; never a secret).
 #[derive(Debug, thiserror::Error)]
@@ -131,6 +135,17 @@ pub struct OutboxRow {
     pub attempts: i64,
     pub last_error: Option<String>,
     pub receipt: Option<String>,
+    /// What the reply counts as for the service-level clock.
+    pub kind: ReplyKind,
+}
+
+/// A reply to queue with a message's outcome.
+#[derive(Debug, Clone)]
+pub struct QueuedReply {
+    /// The draft it came from (in the same outcome's `drafts`).
+    pub draft_id: Option<String>,
+    pub reply: OutboundReply,
+    pub kind: ReplyKind,
 }
 
 /// Everything processing decided for one message, written in one transaction.
@@ -140,8 +155,12 @@ pub struct Outcome {
     pub actions: serde_json::Value,
     pub fired: serde_json::Value,
     pub drafts: Vec<DraftRow>,
-    /// Draft ids (from `drafts`) to queue, with the reply to send.
-    pub outbox: Vec<(Option<String>, OutboundReply)>,
+    /// Replies to queue. An `away` reply is queued only if the conversation has had none.
+    pub outbox: Vec<QueuedReply>,
+    /// The response clock this message starts, if none is running for its conversation.
+    pub clock: Option<ClockPlan>,
+    /// A new customer message reopens a resolved conversation.
+    pub reopen: bool,
     pub conversation_state: Option<String>,
     pub team: Option<String>,
     pub escalated: bool,
@@ -163,6 +182,8 @@ pub struct Store {
     /// reads first and writes later fails with "database is locked" under concurrency instead of
     /// waiting for the lock.
     sqlite: bool,
+    /// Every timestamp the store writes comes from here, so tests can move time.
+    clock: Clock,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -207,7 +228,28 @@ impl Store {
         Ok(Store {
             pool,
             sqlite: url.starts_with("sqlite:"),
+            clock: Clock::system(),
         })
+    }
+
+    /// The same store, reading time from `clock` (a manual clock in tests).
+    pub fn with_clock(mut self, clock: Clock) -> Store {
+        self.clock = clock;
+        self
+    }
+
+    /// The store's "now", in epoch milliseconds.
+    pub fn now(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    /// For read-only reports (`crate::care::report`).
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     /// Begin a write transaction.
@@ -250,7 +292,7 @@ impl Store {
         connector: &str,
         message: &Message,
     ) -> Result<Accepted, StoreError> {
-        let now = now_ms();
+        let now = self.now();
         let key = event_key(message);
         let mut tx = self.begin("beginning accept").await?;
         if let Some(row) = sqlx::query(
@@ -357,6 +399,7 @@ impl Store {
         .op("storing a message")?;
         audit(
             &mut tx,
+            self.now(),
             &message.tenant,
             &format!("connector:{connector}"),
             "message.accepted",
@@ -486,6 +529,7 @@ impl Store {
         .op("holding a message")?;
         audit(
             &mut tx,
+            self.now(),
             &tenant,
             "pipeline",
             if status == "failed" {
@@ -509,7 +553,7 @@ impl Store {
         stored: &StoredMessage,
         outcome: &Outcome,
     ) -> Result<bool, StoreError> {
-        let now = now_ms();
+        let now = self.now();
         let tenant = &stored.tenant;
         let mut tx = self.begin("beginning commit").await?;
         let claimed = sqlx::query(
@@ -551,7 +595,31 @@ impl Store {
         .execute(&mut *tx)
         .await
         .op("storing a decision")?;
-        for d in &outcome.drafts {
+        // The out-of-hours reply goes out once per conversation: a second one is not even kept
+        // as a draft.
+        let wants_away = outcome.outbox.iter().any(|q| q.kind == ReplyKind::Away);
+        let away_allowed = wants_away
+            && sqlx::query(
+                "UPDATE conversations SET away_replied_at = $1 WHERE id = $2 AND away_replied_at IS NULL",
+            )
+            .bind(now)
+            .bind(&stored.conversation_id)
+            .execute(&mut *tx)
+            .await
+            .op("recording the away reply")?
+            .rows_affected()
+                == 1;
+        let skipped: Vec<&str> = outcome
+            .outbox
+            .iter()
+            .filter(|q| q.kind == ReplyKind::Away && !away_allowed)
+            .filter_map(|q| q.draft_id.as_deref())
+            .collect();
+        for d in outcome
+            .drafts
+            .iter()
+            .filter(|d| !skipped.contains(&d.id.as_str()))
+        {
             sqlx::query(
                 "INSERT INTO drafts (id, tenant, message_id, suggester, purpose, text, visibility, confidence, rationale, length, length_limit, findings, status, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
             )
@@ -573,24 +641,28 @@ impl Store {
             .await
             .op("storing a draft")?;
         }
-        for (draft_id, reply) in &outcome.outbox {
+        for q in &outcome.outbox {
+            if q.kind == ReplyKind::Away && !away_allowed {
+                continue;
+            }
             sqlx::query(
-                "INSERT INTO outbox (id, tenant, connector, message_id, draft_id, idempotency_key, reply, status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $8)",
+                "INSERT INTO outbox (id, tenant, connector, message_id, draft_id, idempotency_key, reply, status, created_at, updated_at, kind) VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $8, $9)",
             )
             .bind(new_id())
             .bind(tenant)
             .bind(&stored.connector)
             .bind(&stored.id)
-            .bind(draft_id.clone())
-            .bind(&reply.idempotency_key)
-            .bind(json(reply))
+            .bind(q.draft_id.clone())
+            .bind(&q.reply.idempotency_key)
+            .bind(json(&q.reply))
             .bind(now)
+            .bind(q.kind.as_str())
             .execute(&mut *tx)
             .await
             .op("queueing a reply")?;
         }
         sqlx::query(
-            "UPDATE conversations SET state = COALESCE($1, state), team = COALESCE($2, team), escalated = CASE WHEN $3 = 1 THEN 1 ELSE escalated END, incident = COALESCE($4, incident), close_publicly = COALESCE($5, close_publicly), updated_at = $6 WHERE id = $7",
+            "UPDATE conversations SET state = COALESCE($1, CASE WHEN state = 'resolved' AND $8 = 1 THEN 'open' ELSE state END), team = COALESCE($2, team), escalated = CASE WHEN $3 = 1 THEN 1 ELSE escalated END, incident = COALESCE($4, incident), close_publicly = COALESCE($5, close_publicly), updated_at = $6 WHERE id = $7",
         )
         .bind(outcome.conversation_state.clone())
         .bind(outcome.team.clone())
@@ -599,9 +671,13 @@ impl Store {
         .bind(outcome.close_publicly.clone())
         .bind(now)
         .bind(&stored.conversation_id)
+        .bind(i64::from(outcome.reopen))
         .execute(&mut *tx)
         .await
         .op("updating a conversation")?;
+        if let Some(plan) = &outcome.clock {
+            care::start_clock(&mut tx, now, stored, plan).await?;
+        }
         if outcome.block_customer {
             sqlx::query(
                 "UPDATE customers SET blocked_at = $1 WHERE id = $2 AND blocked_at IS NULL",
@@ -613,7 +689,7 @@ impl Store {
             .op("blocking a customer")?;
         }
         for (actor, action, detail) in &outcome.audit {
-            audit(&mut tx, tenant, actor, action, &stored.id, detail).await?;
+            audit(&mut tx, now, tenant, actor, action, &stored.id, detail).await?;
         }
         tx.commit().await.op("committing a message's outcome")?;
         Ok(true)
@@ -625,7 +701,7 @@ impl Store {
         let r = sqlx::query(
             "UPDATE outbox SET status = 'pending', updated_at = $1 WHERE tenant = $2 AND status = 'sending'",
         )
-        .bind(now_ms())
+        .bind(self.now())
         .bind(tenant)
         .execute(&self.pool)
         .await
@@ -672,7 +748,7 @@ impl Store {
 
     async fn outbox_row(&self, id: &str) -> Result<OutboxRow, StoreError> {
         let row = sqlx::query(
-            "SELECT id, tenant, connector, message_id, draft_id, idempotency_key, reply, status, attempts, last_error, receipt FROM outbox WHERE id = $1",
+            "SELECT id, tenant, connector, message_id, draft_id, idempotency_key, reply, status, attempts, last_error, receipt, kind FROM outbox WHERE id = $1",
         )
         .bind(id)
         .fetch_one(&self.pool)
@@ -684,7 +760,7 @@ impl Store {
     /// Every reply queued for `tenant`.
     pub async fn outbox(&self, tenant: &str) -> Result<Vec<OutboxRow>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, tenant, connector, message_id, draft_id, idempotency_key, reply, status, attempts, last_error, receipt FROM outbox WHERE tenant = $1 ORDER BY created_at, id",
+            "SELECT id, tenant, connector, message_id, draft_id, idempotency_key, reply, status, attempts, last_error, receipt, kind FROM outbox WHERE tenant = $1 ORDER BY created_at, id",
         )
         .bind(tenant)
         .fetch_all(&self.pool)
@@ -703,10 +779,10 @@ impl Store {
         error: Option<&str>,
         next_at: i64,
     ) -> Result<(), StoreError> {
-        let now = now_ms();
+        let now = self.now();
         let mut tx = self.begin("beginning delivery record").await?;
         sqlx::query(
-            "UPDATE outbox SET status = $1, receipt = COALESCE($2, receipt), last_error = $3, next_attempt_at = $4, updated_at = $5 WHERE id = $6",
+            "UPDATE outbox SET status = $1, receipt = COALESCE($2, receipt), last_error = $3, next_attempt_at = $4, updated_at = $5, sent_at = CASE WHEN $1 = 'sent' THEN $5 ELSE sent_at END WHERE id = $6",
         )
         .bind(status)
         .bind(receipt.map(str::to_string))
@@ -726,8 +802,12 @@ impl Store {
                 .await
                 .op("marking a draft sent")?;
         }
+        if status == "sent" && row.kind == ReplyKind::Response {
+            care::stop_clock(&mut tx, now, &row.tenant, &row.message_id, &row.id).await?;
+        }
         audit(
             &mut tx,
+            self.now(),
             &row.tenant,
             &format!("connector:{}", row.connector),
             &format!("reply.{status}"),
@@ -933,11 +1013,22 @@ fn outbox_row(row: &sqlx::any::AnyRow) -> Result<OutboxRow, StoreError> {
         attempts: row.get(8),
         last_error: row.get(9),
         receipt: row.get(10),
+        kind: reply_kind(&row.get::<String, _>(11)),
     })
+}
+
+fn reply_kind(s: &str) -> ReplyKind {
+    match s {
+        "acknowledgement" => ReplyKind::Acknowledgement,
+        "away" => ReplyKind::Away,
+        "survey" => ReplyKind::Survey,
+        _ => ReplyKind::Response,
+    }
 }
 
 async fn audit(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    at: i64,
     tenant: &str,
     actor: &str,
     action: &str,
@@ -949,7 +1040,7 @@ async fn audit(
     )
     .bind(new_id())
     .bind(tenant)
-    .bind(now_ms())
+    .bind(at)
     .bind(actor)
     .bind(action)
     .bind(subject)

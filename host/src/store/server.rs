@@ -8,7 +8,6 @@ use sqlx::Row;
 
 use super::{Op, Store, StoreError, audit, json, new_id};
 use crate::contract::OutboundReply;
-use crate::runtime::now_ms;
 
 /// What an API token may do, from least to most.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
@@ -83,6 +82,8 @@ pub struct InboxItem {
     pub assignee: Option<String>,
     pub escalated: bool,
     pub incident: Option<String>,
+    /// Raised by service-level breaches; the inbox lists higher first.
+    pub priority: i64,
     /// Drafts waiting for an agent.
     pub proposed_drafts: i64,
     /// Replies that failed for good.
@@ -132,7 +133,7 @@ impl Store {
         .bind(tenant)
         .bind(role.as_str())
         .bind(name)
-        .bind(now_ms())
+        .bind(self.now())
         .execute(&self.pool)
         .await
         .op("creating a token")?;
@@ -186,7 +187,7 @@ impl Store {
         let r = sqlx::query(
             "UPDATE api_tokens SET revoked_at = $1 WHERE tenant = $2 AND token_hash LIKE $3 AND revoked_at IS NULL",
         )
-        .bind(now_ms())
+        .bind(self.now())
         .bind(tenant)
         .bind(format!("{}%", id.to_ascii_lowercase()))
         .execute(&self.pool)
@@ -205,7 +206,7 @@ impl Store {
         sqlx::query("INSERT INTO tenant_state (tenant, disabled, updated_at) VALUES ($1, $2, $3)")
             .bind(tenant)
             .bind(i64::from(disabled))
-            .bind(now_ms())
+            .bind(self.now())
             .execute(&mut *tx)
             .await
             .op("changing tenant state")?;
@@ -245,12 +246,13 @@ impl Store {
         .bind(instance)
         .bind(name)
         .bind(value)
-        .bind(now_ms())
+        .bind(self.now())
         .execute(&mut *tx)
         .await
         .op("writing a secret")?;
         audit(
             &mut tx,
+            self.now(),
             tenant,
             actor,
             "secret.written",
@@ -328,7 +330,7 @@ impl Store {
         .bind(tenant)
         .bind(connector)
         .bind(cursor)
-        .bind(now_ms())
+        .bind(self.now())
         .bind(failures)
         .bind(error.map(str::to_string))
         .execute(&mut *tx)
@@ -354,14 +356,14 @@ impl Store {
             _ => ("AND $2 = $2", ""),
         };
         let sql = format!(
-            "SELECT c.id, c.channel, c.conversation_key, c.state, c.team, c.assignee, c.escalated, c.incident,
+            "SELECT c.id, c.channel, c.conversation_key, c.state, c.team, c.assignee, c.escalated, c.incident, c.priority,
                 (SELECT COUNT(*) FROM drafts d JOIN messages m ON m.id = d.message_id WHERE m.conversation_id = c.id AND d.status = 'proposed'),
                 (SELECT COUNT(*) FROM outbox o JOIN messages m ON m.id = o.message_id WHERE m.conversation_id = c.id AND o.status = 'dead'),
                 (SELECT MAX(m.received_at) FROM messages m WHERE m.conversation_id = c.id),
                 (SELECT MIN(m.received_at) FROM messages m WHERE m.conversation_id = c.id
                     AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.message_id = m.id AND o.status = 'sent'))
              FROM conversations c WHERE c.tenant = $1 {clause} AND c.state <> 'ignored'
-             ORDER BY c.updated_at DESC, c.id LIMIT $3"
+             ORDER BY c.priority DESC, c.updated_at DESC, c.id LIMIT $3"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(tenant)
@@ -381,10 +383,11 @@ impl Store {
                 assignee: r.get(5),
                 escalated: r.get::<i64, _>(6) == 1,
                 incident: r.get(7),
-                proposed_drafts: r.get(8),
-                dead_replies: r.get(9),
-                last_message_at: r.get::<Option<i64>, _>(10).unwrap_or(0),
-                waiting_since: r.get(11),
+                priority: r.get(8),
+                proposed_drafts: r.get(9),
+                dead_replies: r.get(10),
+                last_message_at: r.get::<Option<i64>, _>(11).unwrap_or(0),
+                waiting_since: r.get(12),
             })
             .collect())
     }
@@ -450,6 +453,7 @@ impl Store {
         }
         audit(
             &mut tx,
+            self.now(),
             tenant,
             actor,
             "draft.edited",
@@ -488,6 +492,7 @@ impl Store {
         }
         audit(
             &mut tx,
+            self.now(),
             tenant,
             actor,
             &format!("draft.{status}"),
@@ -506,6 +511,7 @@ impl Store {
         tenant: &str,
         draft: &DraftRef,
         reply: &OutboundReply,
+        kind: crate::care::ReplyKind,
         allowed_from: &[&str],
         actor: &str,
     ) -> Result<(), ActionError> {
@@ -539,9 +545,9 @@ impl Store {
                 "a reply of this purpose to this message is already queued or sent".into(),
             ));
         }
-        let now = now_ms();
+        let now = self.now();
         sqlx::query(
-            "INSERT INTO outbox (id, tenant, connector, message_id, draft_id, idempotency_key, reply, status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $8)",
+            "INSERT INTO outbox (id, tenant, connector, message_id, draft_id, idempotency_key, reply, status, created_at, updated_at, kind) VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $8, $9)",
         )
         .bind(new_id())
         .bind(tenant)
@@ -551,16 +557,18 @@ impl Store {
         .bind(&reply.idempotency_key)
         .bind(json(reply))
         .bind(now)
+        .bind(kind.as_str())
         .execute(&mut *tx)
         .await
         .op("queueing a reply")?;
         audit(
             &mut tx,
+            self.now(),
             tenant,
             actor,
             "reply.queued",
             &draft.message_id,
-            &serde_json::json!({ "draft": draft.id }),
+            &serde_json::json!({ "draft": draft.id, "kind": kind }),
         )
         .await?;
         tx.commit().await.op("queueing a draft")?;
@@ -601,7 +609,7 @@ impl Store {
             "UPDATE conversations SET assignee = $1, updated_at = $2 WHERE tenant = $3 AND id = $4",
         )
         .bind(agent.map(str::to_string))
-        .bind(now_ms())
+        .bind(self.now())
         .bind(tenant)
         .bind(conversation)
         .execute(&mut *tx)
@@ -613,6 +621,7 @@ impl Store {
         }
         audit(
             &mut tx,
+            self.now(),
             tenant,
             actor,
             "conversation.assigned",
@@ -636,7 +645,7 @@ impl Store {
         let r = sqlx::query(
             "UPDATE customers SET blocked_at = $1 WHERE tenant = $2 AND blocked_at IS NULL AND id = (SELECT customer_id FROM identities WHERE tenant = $2 AND channel = $3 AND author_id = $4)",
         )
-        .bind(now_ms())
+        .bind(self.now())
         .bind(tenant)
         .bind(channel)
         .bind(author_id)
@@ -659,6 +668,7 @@ impl Store {
         if r.rows_affected() == 1 {
             audit(
                 &mut tx,
+                self.now(),
                 tenant,
                 actor,
                 "customer.blocked",
@@ -717,7 +727,7 @@ impl Store {
         };
         let conversation_id = info["id"].as_str().unwrap_or_default().to_string();
         let rows = sqlx::query(
-            "SELECT o.id, o.tenant, o.connector, o.message_id, o.draft_id, o.idempotency_key, o.reply, o.status, o.attempts, o.last_error, o.receipt FROM outbox o JOIN messages m ON m.id = o.message_id WHERE m.conversation_id = $1 AND o.tenant = $2 ORDER BY o.created_at, o.id",
+            "SELECT o.id, o.tenant, o.connector, o.message_id, o.draft_id, o.idempotency_key, o.reply, o.status, o.attempts, o.last_error, o.receipt, o.kind FROM outbox o JOIN messages m ON m.id = o.message_id WHERE m.conversation_id = $1 AND o.tenant = $2 ORDER BY o.created_at, o.id",
         )
         .bind(&conversation_id)
         .bind(tenant)
@@ -756,7 +766,7 @@ impl Store {
                 "audit": self.audit_of(&m.id).await?,
             }));
         }
-        let now = now_ms();
+        let now = self.now();
         Ok(Some(serde_json::json!({
             "conversation": info,
             "messages": list,
