@@ -472,7 +472,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                     );
                     return Ok(ExitCode::from(1));
                 }
-                Err(switchboard::store::ActionError::Conflict(m)) => {
+                Err(
+                    switchboard::store::ActionError::Conflict(m)
+                    | switchboard::store::ActionError::Invalid(m)
+                    | switchboard::store::ActionError::Forbidden(m),
+                ) => {
                     eprintln!("error: {m}");
                     return Ok(ExitCode::from(1));
                 }

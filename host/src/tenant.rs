@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use crate::capabilities::config::{PluginConfig, Secret};
 use crate::capabilities::egress::EgressPolicy;
+use crate::care::team::{AgentConfig, SignoffConfig};
 use crate::care::{AwayConfig, Care, SatisfactionConfig, ServiceLevelsConfig};
 use crate::contract::{ChannelInfo, PluginKind};
 use crate::guards::{Guards, GuardsConfig};
@@ -69,6 +70,12 @@ pub struct TenantFile {
     pub away: Option<AwayConfig>,
     /// The survey after resolution (`crate::care`).
     pub satisfaction: Option<SatisfactionConfig>,
+    /// The care team (`crate::care::team`): skills, capacity, expertise.
+    #[serde(default)]
+    pub agents: Vec<AgentConfig>,
+    /// Who signs off which drafts (`crate::care::team`).
+    #[serde(default)]
+    pub signoff: SignoffConfig,
 }
 
 /// What a failing plugin does to the message.
@@ -359,6 +366,8 @@ impl TenantFile {
             service_levels: self.service_levels.clone(),
             away: self.away.clone(),
             satisfaction: self.satisfaction.clone(),
+            agents: self.agents.clone(),
+            signoff: self.signoff.clone(),
         }
     }
 

@@ -138,7 +138,7 @@ impl Engine {
                 status,
             });
         }
-        let outcome = outcome(tenant, &stored.id, &triage);
+        let outcome = outcome(tenant, &stored.id, &triage, &history);
         Ok(if self.store.commit(&stored, &outcome).await? {
             Processed::Done(Box::new(triage))
         } else {
@@ -261,23 +261,27 @@ impl Engine {
             .await?
             .ok_or(ActionError::NotFound)?;
         let message = store.message(&d.message_id).await?;
-        let escalated = store
-            .is_escalated(&tenant.name, &message.conversation_id)
-            .await?;
         if d.status == "blocked" {
             return Err(ActionError::Conflict(format!(
                 "draft {draft_id} is blocked by a reply guard; edit it first"
             )));
         }
-        if escalated && d.status == "proposed" {
+        // Sign-off: escalated conversations, expert answers, statements, new agents' text and
+        // drafts with guard warnings, as the tenant's [signoff] says.
+        let signoff = self.signoff_state(tenant, draft_id).await?;
+        if !signoff.complete {
+            let tiers: Vec<&str> = signoff.required.iter().map(|r| r.as_str()).collect();
             return Err(ActionError::Conflict(format!(
-                "draft {draft_id} belongs to an escalated conversation: a supervisor must approve it first"
+                "draft {draft_id} needs sign-off ({}): {} of {} approved",
+                tiers.join(", then "),
+                signoff.approved,
+                signoff.required.len()
             )));
         }
-        let allowed: &[&str] = if escalated {
-            &["approved"]
-        } else {
+        let allowed: &[&str] = if signoff.required.is_empty() {
             &["proposed", "approved"]
+        } else {
+            &["approved"]
         };
         let m = &message.message;
         let reply = OutboundReply {
@@ -337,7 +341,12 @@ pub fn idempotency_key(message_id: &str, purpose: &str) -> String {
 }
 
 /// What the store records for a processed message.
-pub fn outcome(tenant: &Tenant, message_id: &str, t: &Triage) -> Outcome {
+pub fn outcome(
+    tenant: &Tenant,
+    message_id: &str,
+    t: &Triage,
+    history: &crate::policy::AuthorHistory,
+) -> Outcome {
     let mut o = Outcome::default();
     let label_row = |role: &str, l: &pipeline::SourcedLabel| LabelRow {
         role: role.into(),
@@ -359,6 +368,12 @@ pub fn outcome(tenant: &Tenant, message_id: &str, t: &Triage) -> Outcome {
     o.shadows = t.shadows_run.clone();
     let created = t.message.action == MessageAction::Created;
     o.reopen = created;
+    // Praise again from someone who praised before: a repeat advocate.
+    o.advocate = created
+        && history.praise >= 1
+        && t.labels
+            .iter()
+            .any(|l| l.label.name == "advocate" && l.label.score >= 0.5);
     if created && crate::care::engages(&t.decision.actions) {
         o.clock = tenant
             .care
@@ -391,6 +406,13 @@ pub fn outcome(tenant: &Tenant, message_id: &str, t: &Triage) -> Outcome {
             }
             Action::Route { team } => {
                 o.team = Some(team.clone());
+                let labels: Vec<String> = t
+                    .labels
+                    .iter()
+                    .filter(|l| l.label.score >= 0.5)
+                    .map(|l| l.label.name.clone())
+                    .collect();
+                o.assign = crate::care::team::assign_plan(&tenant.care.agents, team, &labels);
                 o.audit.push((
                     actor.clone(),
                     "conversation.routed".into(),

@@ -642,6 +642,19 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/tenants/{tenant}/conversations/{id}/resolve"),
     ("GET", "/api/tenants/{tenant}/service-levels"),
     ("GET", "/api/tenants/{tenant}/report"),
+    (
+        "POST",
+        "/api/tenants/{tenant}/conversations/{id}/participants",
+    ),
+    (
+        "POST",
+        "/api/tenants/{tenant}/conversations/{id}/expert-requests",
+    ),
+    ("GET", "/api/tenants/{tenant}/expert-requests"),
+    ("POST", "/api/tenants/{tenant}/expert-requests/{id}/answer"),
+    ("GET", "/api/tenants/{tenant}/customers/{id}"),
+    ("POST", "/api/tenants/{tenant}/customers/{id}/merge"),
+    ("POST", "/api/tenants/{tenant}/merges/{id}/undo"),
     ("POST", "/api/tenants/{tenant}/drafts/{id}/edit"),
     ("POST", "/api/tenants/{tenant}/drafts/{id}/approve"),
     ("POST", "/api/tenants/{tenant}/drafts/{id}/reject"),
@@ -1653,4 +1666,246 @@ async fn the_operator_creates_tenants_and_tenant_admins_cannot_reach_the_server(
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// The acme tenant with service levels, a satisfaction survey, a team and sign-off of expert
+/// answers.
+fn acme_with_care(deliver_url: &str) -> String {
+    acme(deliver_url, false)
+        + r#"
+[service_levels]
+counting = "around-the-clock"
+first_response = { internal_min = 30, published_min = 60 }
+
+[satisfaction]
+question = "How did we do? Reply 1 (poor) to 5 (great)."
+
+[[agents]]
+name = "ana"
+teams = ["care", "billing"]
+
+[[agents]]
+name = "eve"
+teams = ["experts"]
+expert_in = ["topic:delivery"]
+
+[signoff]
+expert_answer = ["supervisor"]
+"#
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_care_workflow_is_worked_through_the_api() {
+    let state = Arc::new(Mutex::new(Platform::default()));
+    let url = platform(state.clone()).await;
+    let s = TestServer::start(&[("acme", acme_with_care(&url))]).await;
+    let ana = s.token("acme", "agent", "ana").await;
+    let eve = s.token("acme", "agent", "eve").await;
+    let sam = s.token("acme", "supervisor", "sam").await;
+    s.post_signed(
+        "acme",
+        "acme-signing",
+        &message("c-1", "casey", "my parcel never arrived"),
+    )
+    .await;
+    s.post_signed(
+        "acme",
+        "acme-signing",
+        &message("c-2", "riley", "I want a refund for order 7"),
+    )
+    .await;
+    let store = s.store().await;
+    eventually(20, "both messages are processed", || async {
+        count(&store, DONE, "acme").await == 2
+    })
+    .await;
+
+    // Both customers are on the clock; ana got both conversations by round robin.
+    let (status, levels) = s.get("/api/tenants/acme/service-levels", &ana).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(levels["clocks"].as_array().unwrap().len(), 2, "{levels}");
+    assert_eq!(levels["clocks"][0]["state"], "running");
+    let (_, inbox) = s.get("/api/tenants/acme/inbox?assignee=ana", &ana).await;
+    let parcel = inbox["conversations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["conversation_key"] == "c-1")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, view) = s
+        .get(&format!("/api/tenants/acme/conversations/{parcel}"), &ana)
+        .await;
+    assert_eq!(view["sla"]["clocks"][0]["kind"], "first");
+    assert_eq!(view["conversation"]["participants"][0]["agent"], "ana");
+    let casey = view["conversation"]["customer_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // Ana asks the delivery expert; only eve answers; the answer needs a supervisor.
+    let (status, asked) = s
+        .post(
+            &format!("/api/tenants/acme/conversations/{parcel}/expert-requests"),
+            &ana,
+            json!({ "question": "Lost parcels: what do we offer?", "topic": "topic:delivery" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{asked}");
+    assert_eq!(asked["expert"], "eve");
+    let request = asked["request"].as_str().unwrap();
+    let (_, queue) = s
+        .get("/api/tenants/acme/expert-requests?expert=eve", &eve)
+        .await;
+    assert_eq!(queue["requests"].as_array().unwrap().len(), 1);
+    let answer =
+        json!({ "answer": "Hi Casey, we've sent a replacement today by tracked post. ^Ana" });
+    let (status, _) = s
+        .post(
+            &format!("/api/tenants/acme/expert-requests/{request}/answer"),
+            &ana,
+            answer.clone(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, answered) = s
+        .post(
+            &format!("/api/tenants/acme/expert-requests/{request}/answer"),
+            &eve,
+            answer,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answered}");
+    let draft = answered["draft"].as_str().unwrap();
+    let (status, refused) = s
+        .post(
+            &format!("/api/tenants/acme/drafts/{draft}/send"),
+            &ana,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{refused}");
+    let (status, approved) = s
+        .post(
+            &format!("/api/tenants/acme/drafts/{draft}/approve"),
+            &sam,
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (status, approved["status"].as_str()),
+        (StatusCode::OK, Some("approved"))
+    );
+    let (status, sent) = s
+        .post(
+            &format!("/api/tenants/acme/drafts/{draft}/send"),
+            &ana,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{sent}");
+    assert_eq!(sent["counts_as"], "response");
+    // Delivered: casey's clock stops; riley's keeps running.
+    eventually(20, "the answer stops casey's clock", || async {
+        let (_, l) = s.get("/api/tenants/acme/service-levels", &ana).await;
+        l["clocks"].as_array().unwrap().len() == 1
+    })
+    .await;
+
+    // Resolve: the survey goes out in the channel, once; casey answers with a number.
+    let (status, resolved) = s
+        .post(
+            &format!("/api/tenants/acme/conversations/{parcel}/resolve"),
+            &ana,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{resolved}");
+    assert!(resolved["survey"].is_string());
+    let (status, _) = s
+        .post(
+            &format!("/api/tenants/acme/conversations/{parcel}/resolve"),
+            &ana,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    eventually(20, "the survey is delivered", || async {
+        state
+            .lock()
+            .unwrap()
+            .requests
+            .iter()
+            .any(|(_, body)| body.contains("How did we do?"))
+    })
+    .await;
+    let answer = json!({ "id": "c-1-answer", "conversation": "c-1", "author": { "id": "casey" }, "text": "5 ⭐" });
+    s.post_signed("acme", "acme-signing", &answer.to_string())
+        .await;
+    eventually(20, "the answer is recorded", || async {
+        count(
+            &store,
+            "SELECT COUNT(*) FROM surveys WHERE tenant = $1 AND score = 5",
+            "acme",
+        )
+        .await
+            == 1
+    })
+    .await;
+
+    // The report is for supervisors.
+    let (status, _) = s.get("/api/tenants/acme/report", &ana).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, report) = s.get("/api/tenants/acme/report", &sam).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(report["volumes"]["webhook"], 3, "{report}");
+    assert_eq!(report["satisfaction"]["answered"], 1);
+    assert_eq!(report["satisfaction"]["by_agent"]["ana"]["average"], 5.0);
+    assert_eq!(report["service_levels"]["answered"], 1);
+    let (status, _) = s
+        .get("/api/tenants/acme/report?since=10&until=5", &sam)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // One customer: an agent's merge (supervisor only), undone exactly.
+    let riley = {
+        let (_, all) = s.get("/api/tenants/acme/inbox", &ana).await;
+        let id = all["conversations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["conversation_key"] == "c-2")
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let (_, v) = s
+            .get(&format!("/api/tenants/acme/conversations/{id}"), &ana)
+            .await;
+        v["conversation"]["customer_id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let merge_path = format!("/api/tenants/acme/customers/{riley}/merge");
+    let (status, _) = s.post(&merge_path, &ana, json!({ "into": casey })).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, merged) = s.post(&merge_path, &sam, json!({ "into": casey })).await;
+    assert_eq!(status, StatusCode::OK, "{merged}");
+    let (_, one) = s
+        .get(&format!("/api/tenants/acme/customers/{casey}"), &ana)
+        .await;
+    assert_eq!(one["conversations"].as_array().unwrap().len(), 2);
+    let undo = format!(
+        "/api/tenants/acme/merges/{}/undo",
+        merged["merge"].as_str().unwrap()
+    );
+    assert_eq!(s.post(&undo, &sam, json!({})).await.0, StatusCode::OK);
+    assert_eq!(s.post(&undo, &sam, json!({})).await.0, StatusCode::CONFLICT);
+    let (_, one) = s
+        .get(&format!("/api/tenants/acme/customers/{casey}"), &ana)
+        .await;
+    assert_eq!(one["conversations"].as_array().unwrap().len(), 1);
 }

@@ -26,6 +26,7 @@
 pub mod ack;
 pub mod report;
 pub mod survey_answer;
+pub mod team;
 mod workflow;
 
 pub use workflow::{ClockView, SweepReport, kind_for_send};
@@ -149,6 +150,8 @@ pub struct Care {
     pub service_levels: Option<ServiceLevelsConfig>,
     pub away: Option<AwayConfig>,
     pub satisfaction: Option<SatisfactionConfig>,
+    pub agents: Vec<team::AgentConfig>,
+    pub signoff: team::SignoffConfig,
 }
 
 /// Due times of one kind of target (`None`: the hours never open again).
@@ -205,6 +208,22 @@ impl Care {
             }
             if a.self_service.trim().is_empty() {
                 return Err("[away] self_service: say where customers can help themselves".into());
+            }
+        }
+        self.signoff.check()?;
+        let mut names = std::collections::BTreeSet::new();
+        for a in &self.agents {
+            if a.name.trim().is_empty() || !names.insert(a.name.as_str()) {
+                return Err(format!(
+                    "[[agents]] `{}`: every agent needs a name of their own",
+                    a.name
+                ));
+            }
+            if a.capacity == 0 {
+                return Err(format!(
+                    "[[agents]] `{}`: capacity must be at least 1",
+                    a.name
+                ));
             }
         }
         if let Some(s) = &self.satisfaction {

@@ -142,6 +142,16 @@ pub fn operator(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
 /// Who is acting, as the audit log names them.
 pub(super) struct Actor(pub(super) String);
 
+impl Actor {
+    /// The role behind the actor's name (`supervisor:sam`); the operator counts as admin.
+    pub(super) fn role(&self) -> Role {
+        self.0
+            .split_once(':')
+            .and_then(|(r, _)| Role::parse(r))
+            .unwrap_or(Role::Admin)
+    }
+}
+
 /// The caller may act on `tenant` with at least `role`.
 pub(super) async fn require(
     state: &AppState,
@@ -215,6 +225,8 @@ pub(super) fn action_error(e: ActionError, what: &str) -> ApiError {
     match e {
         ActionError::NotFound => ApiError::new(StatusCode::NOT_FOUND, format!("no {what}")),
         ActionError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, m),
+        ActionError::Invalid(m) => ApiError::new(StatusCode::BAD_REQUEST, m),
+        ActionError::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, m),
         ActionError::Store(e) => store_error(e),
     }
 }
@@ -858,6 +870,18 @@ async fn conversation(
                             .await
                             .map_err(store_error)?;
                         v["sla"]["clocks"] = json!(clocks);
+                        let participants = s
+                            .engine
+                            .store
+                            .participants(&cid)
+                            .await
+                            .map_err(store_error)?;
+                        v["conversation"]["participants"] = json!(
+                            participants
+                                .into_iter()
+                                .map(|(agent, role)| json!({ "agent": agent, "role": role }))
+                                .collect::<Vec<_>>()
+                        );
                     }
                     ok(v)
                 }
@@ -951,12 +975,18 @@ async fn approve_draft(
     flatten(
         async {
             let actor = require(&s, &h, &tenant, Role::Supervisor).await?;
-            s.engine
-                .store
-                .decide_draft(&tenant, &id, "approved", None, &actor.0)
+            let l = live(&s, &tenant)?;
+            let state = s
+                .engine
+                .approve_draft(&l.tenant, &id, actor.role(), &actor.0)
                 .await
                 .map_err(|e| action_error(e, "such draft"))?;
-            ok(json!({ "draft": id, "status": "approved" }))
+            let status = if state.complete {
+                "approved"
+            } else {
+                "proposed"
+            };
+            ok(json!({ "draft": id, "status": status, "signoff": state }))
         }
         .await,
     )

@@ -8,8 +8,10 @@
 
 mod care;
 mod server;
+mod team;
 
 pub use care::{ClockEvent, ClockRow, SurveyRequest};
+pub use team::{AssignPlan, ExpertRequest, StoredDraftFacts, verified_contacts};
 
 pub use server::{
     ActionError, DraftRef, InboxItem, Role, TokenInfo, TokenOwner, new_token, token_hash,
@@ -161,6 +163,10 @@ pub struct Outcome {
     pub clock: Option<ClockPlan>,
     /// A new customer message reopens a resolved conversation.
     pub reopen: bool,
+    /// Round-robin assignment when the policy routed the conversation to a team.
+    pub assign: Option<AssignPlan>,
+    /// The customer praised the brand again: flag them as an advocate.
+    pub advocate: bool,
     pub conversation_state: Option<String>,
     pub team: Option<String>,
     pub escalated: bool,
@@ -312,6 +318,7 @@ impl Store {
             });
         }
 
+        let contacts = team::verified_contacts(&message.extra);
         let customer_id: String = match sqlx::query(
             "SELECT customer_id FROM identities WHERE tenant = $1 AND channel = $2 AND author_id = $3",
         )
@@ -324,14 +331,24 @@ impl Store {
         {
             Some(row) => row.get(0),
             None => {
-                let id = new_id();
-                sqlx::query("INSERT INTO customers (id, tenant, created_at) VALUES ($1, $2, $3)")
-                    .bind(&id)
-                    .bind(&message.tenant)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await
-                    .op("creating a customer")?;
+                // A contact the platform verified, already known on another channel: the same
+                // customer. Never by guessing (names, handles).
+                let id = match team::customer_by_contact(&mut tx, &message.tenant, &contacts).await? {
+                    Some(known) => known,
+                    None => {
+                        let id = new_id();
+                        sqlx::query(
+                            "INSERT INTO customers (id, tenant, created_at) VALUES ($1, $2, $3)",
+                        )
+                        .bind(&id)
+                        .bind(&message.tenant)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await
+                        .op("creating a customer")?;
+                        id
+                    }
+                };
                 sqlx::query(
                     "INSERT INTO identities (tenant, channel, author_id, customer_id, handle, display_name, first_seen_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 )
@@ -348,6 +365,7 @@ impl Store {
                 id
             }
         };
+        team::remember_contacts(&mut tx, now, &message.tenant, &customer_id, &contacts).await?;
 
         let conversation_id: String = match sqlx::query(
             "SELECT id FROM conversations WHERE tenant = $1 AND channel = $2 AND conversation_key = $3",
@@ -459,7 +477,8 @@ impl Store {
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
-    /// What the store knows about the author of `message` from before it.
+    /// What the store knows about the customer behind `message` from before it: every channel
+    /// they wrote on, merges included (one customer, one history).
     pub async fn author_history(
         &self,
         stored: &StoredMessage,
@@ -470,11 +489,9 @@ impl Store {
                COALESCE(SUM(CASE WHEN d.actions LIKE '%\"ignore\"%' OR d.actions LIKE '%\"monitor\"%' OR d.actions LIKE '%\"block\"%' THEN 1 ELSE 0 END), 0), \
                COALESCE(SUM(CASE WHEN EXISTS (SELECT 1 FROM labels l WHERE l.message_id = p.id AND l.role = 'live' AND l.name = 'advocate' AND l.score >= 0.5) THEN 1 ELSE 0 END), 0) \
              FROM messages p LEFT JOIN decisions d ON d.message_id = p.id \
-             WHERE p.tenant = $1 AND p.channel = $2 AND p.author_id = $3 AND p.id <> $4 AND p.accepted_at <= (SELECT accepted_at FROM messages WHERE id = $4)",
+             WHERE p.tenant = $1 AND p.customer_id = (SELECT customer_id FROM messages WHERE id = $2) AND p.id <> $2 AND p.accepted_at <= (SELECT accepted_at FROM messages WHERE id = $2)",
         )
         .bind(&m.tenant)
-        .bind(&m.channel)
-        .bind(&m.author.id)
         .bind(&stored.id)
         .fetch_one(&self.pool)
         .await
@@ -677,6 +694,31 @@ impl Store {
         .op("updating a conversation")?;
         if let Some(plan) = &outcome.clock {
             care::start_clock(&mut tx, now, stored, plan).await?;
+        }
+        if let Some(plan) = &outcome.assign {
+            team::assign_round_robin(&mut tx, now, stored, plan).await?;
+        }
+        if outcome.advocate {
+            let flagged = sqlx::query(
+                "UPDATE customers SET advocate_since = $1 WHERE id = $2 AND advocate_since IS NULL",
+            )
+            .bind(now)
+            .bind(&stored.customer_id)
+            .execute(&mut *tx)
+            .await
+            .op("flagging an advocate")?;
+            if flagged.rows_affected() == 1 {
+                audit(
+                    &mut tx,
+                    now,
+                    tenant,
+                    "policy",
+                    "customer.advocate",
+                    &stored.customer_id,
+                    &serde_json::json!({ "message": stored.id }),
+                )
+                .await?;
+            }
         }
         if outcome.block_customer {
             sqlx::query(

@@ -112,6 +112,12 @@ pub enum ActionError {
     NotFound,
     #[error("{0}")]
     Conflict(String),
+    /// The request names something that cannot be (an unknown agent, a missing field).
+    #[error("{0}")]
+    Invalid(String),
+    /// The caller's role is not enough for this step.
+    #[error("{0}")]
+    Forbidden(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -436,7 +442,7 @@ impl Store {
     ) -> Result<(), ActionError> {
         let mut tx = self.begin("beginning a draft edit").await?;
         let r = sqlx::query(
-            "UPDATE drafts SET text = $1, findings = $2, status = $3, decided_by = $4 WHERE tenant = $5 AND id = $6 AND status IN ('proposed', 'blocked', 'approved')",
+            "UPDATE drafts SET text = $1, findings = $2, status = $3, decided_by = $4, edited_by = $4 WHERE tenant = $5 AND id = $6 AND status IN ('proposed', 'blocked', 'approved')",
         )
         .bind(text)
         .bind(json(findings))
@@ -451,6 +457,12 @@ impl Store {
             tx.rollback().await.op("editing a draft")?;
             return Err(self.why_not(tenant, id, "edited").await);
         }
+        // New text, new sign-off: approvals were for the old one.
+        sqlx::query("DELETE FROM draft_approvals WHERE draft_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .op("clearing a draft's approvals")?;
         audit(
             &mut tx,
             self.now(),
@@ -476,7 +488,7 @@ impl Store {
     ) -> Result<(), ActionError> {
         let mut tx = self.begin("beginning a draft decision").await?;
         let r = sqlx::query(
-            "UPDATE drafts SET status = $1, decided_by = $2, reason = $3 WHERE tenant = $4 AND id = $5 AND status = 'proposed'",
+            "UPDATE drafts SET status = $1, decided_by = $2, reason = $3 WHERE tenant = $4 AND id = $5 AND status IN ('proposed', 'approved')",
         )
         .bind(status)
         .bind(actor)
@@ -583,17 +595,6 @@ impl Store {
             Ok(None) => ActionError::NotFound,
             Err(e) => e.into(),
         }
-    }
-
-    /// Whether a conversation of `tenant` was escalated (its drafts need a supervisor).
-    pub async fn is_escalated(&self, tenant: &str, conversation: &str) -> Result<bool, StoreError> {
-        let row = sqlx::query("SELECT escalated FROM conversations WHERE tenant = $1 AND id = $2")
-            .bind(tenant)
-            .bind(conversation)
-            .fetch_optional(&self.pool)
-            .await
-            .op("reading a conversation")?;
-        Ok(row.is_some_and(|r| r.get::<i64, _>(0) == 1))
     }
 
     /// Assign a conversation to an agent (or unassign with `None`).

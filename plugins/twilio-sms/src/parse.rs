@@ -116,6 +116,11 @@ pub fn parse(params: &[(String, String)]) -> Result<Event, PluginError> {
             "author.id conversation-key twilio-from".to_string(),
         ),
     ];
+    // The carrier's sender number (a signed Twilio request says so): the host links it to the
+    // same number verified on another channel. Alphanumeric senders are not phone numbers.
+    if from.starts_with('+') && from.len() > 7 && from[1..].bytes().all(|b| b.is_ascii_digit()) {
+        extra.push(("verified-phone".to_string(), from.to_string()));
+    }
     for (name, key) in [
         ("AccountSid", "twilio-account-sid"),
         ("MessagingServiceSid", "twilio-messaging-service-sid"),
@@ -199,6 +204,7 @@ mod tests {
         assert_eq!(m.received_at, 0);
         assert_eq!(extra(&m, "twilio-account-sid"), Some("AC1"));
         assert_eq!(extra(&m, "author-id-kind"), Some("phone-number"));
+        assert_eq!(extra(&m, "verified-phone"), Some("+14155550100"));
 
         let Event::Message(m) = parse(&p(&[
             ("MessageSid", "MM2"),

@@ -468,6 +468,12 @@ fn parse_message(ctx: &Context, m: &Value) -> Event {
     push("display-phone-number", ctx.display_phone_number);
     push("waba-id", ctx.waba_id);
     push("wa-id", wa_id);
+    // WhatsApp verified this number when the customer signed up: the host may use it to see
+    // that the same person also writes by SMS (one customer, many channels).
+    let verified = wa_id
+        .filter(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_digit()))
+        .map(|w| format!("+{w}"));
+    push("verified-phone", verified.as_deref());
     push("user-id", user_id);
     push("group-id", group_id);
     if kind == "edit" || kind == "revoke" {
@@ -580,6 +586,7 @@ mod tests {
         assert_eq!(m.tenant, "");
         assert_eq!(extra(&m, "phone-number-id"), Some("106"));
         assert_eq!(extra(&m, "wa-id"), Some("4915"));
+        assert_eq!(extra(&m, "verified-phone"), Some("+4915"));
         assert_eq!(extra(&m, "waba-id"), Some("waba-1"));
         assert_eq!(extra(&m, "message-type"), Some("text"));
     }

@@ -244,6 +244,7 @@ async fn every_fixture_is_normalised_or_skipped_with_a_reason() {
     );
     assert_eq!(extra(m, "group-id"), Some("120363418770915618@g.us"));
     assert_eq!(extra(m, "wa-id"), None);
+    assert_eq!(extra(m, "verified-phone"), None);
 }
 
 #[tokio::test]
