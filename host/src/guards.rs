@@ -137,7 +137,7 @@ static PHONE: LazyLock<Regex> = LazyLock::new(|| {
 });
 static DEFLECTION_PHRASES: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"(?i)\b(?:call|ring|phone|telephone|dial|give)\s+(?:us|our\s+(?:team|hotline|helpline|support|customer\s+service))|\be-?mail\s+(?:us|our\s+(?:team|support))|\bcontact\s+(?:us|our\s+(?:team|support|customer\s+service))\s+(?:at|on|via|by)|\b(?:visit|pop\s+into|go\s+to)\s+(?:your|our|a|the)\s+(?:nearest\s+|local\s+)?(?:store|shop|branch)\b|\bsend\s+(?:us\s+)?(?:a\s+)?(?:letter|fax)\b",
+        r"(?i)\b(?:call|ring|phone|telephone|dial|give)\s+(?:us|our\s+(?:team|hotline|helpline|support|customer\s+service))|\b(?:call|ring|phone|telephone|dial)\s+(?:our|the)\s+(?:[\w-]+\s+){0,3}?(?:number|line|hotline|helpline|call\s+cent(?:re|er))\b|\be-?mail\s+(?:us|our\s+(?:team|support))|\bcontact\s+(?:us|our\s+(?:team|support|customer\s+service))\s+(?:at|on|via|by)|\b(?:visit|pop\s+into|go\s+to)\s+(?:your|our|a|the)\s+(?:nearest\s+|local\s+)?(?:store|shop|branch)\b|\bsend\s+(?:us\s+)?(?:a\s+)?(?:letter|fax)\b",
     )
 });
 static PITCH: LazyLock<Regex> = LazyLock::new(|| {
@@ -437,6 +437,8 @@ mod tests {
             "Email us at the address on our website.",
             "Rufen Sie uns an: +49 30 1234567",
             "Best to visit your nearest store for that.",
+            "Please call our 1-800 number for kettle refunds.",
+            "Just ring the customer service line tomorrow.",
         ] {
             assert!(
                 found(&g, text).contains(&"deflection".to_string()),
