@@ -38,6 +38,10 @@ events = [
     {"id": "tw-1008", "author": {"id": "u-777", "handle": "@troll_acct"},
      "text": "@AcmeCare what a load of crap lol",
      "created_at": "2026-11-20T10:20:00Z"},
+    # Saturday evening, after closing: the away reply says when the team is back (Monday).
+    {"id": "tw-1009", "author": {"id": "u-512", "handle": "@jo_m", "name": "Jo Marsh"},
+     "text": "@AcmeCare tracking says my parcel was delivered but it's not here. Anyone around?",
+     "created_at": "2026-11-21T19:40:00Z"},
 ]
 # The platform delivers the first post again (a retry after a slow acknowledgement).
 events.append(events[0])

@@ -120,6 +120,21 @@ fn readme_main_command_triages_the_bundled_example() {
                 .unwrap()
                 .contains("https://help.acme.example/where-is-my-order")
     }));
+    // Saturday evening, after closing: the away reply says when the team is back, and goes
+    // out on its own (the only reply queued without an agent: auto_send is off).
+    let away = &by_id("tw-1009")["drafts"][0];
+    assert_eq!(away["purpose"], "away", "{away}");
+    assert!(
+        away["text"]
+            .as_str()
+            .unwrap()
+            .contains("back Monday 08:00 (Europe/London)"),
+        "{away}"
+    );
+    assert_eq!(
+        records.last().unwrap()["outbox"],
+        serde_json::json!({ "pending": 1 })
+    );
     let troll = by_id("tw-1008");
     assert!(label_names(troll).contains(&"troll".to_string()));
     assert!(label_names(by_id("tw-1007")).contains(&"private:card-number".to_string()));
@@ -132,8 +147,8 @@ fn readme_main_command_triages_the_bundled_example() {
         .iter()
         .map(|r| r["kind"].as_str().unwrap())
         .collect();
-    // Nine messages (an edit is its own event); the redelivered first post is a duplicate.
-    assert_eq!(kinds.iter().filter(|k| **k == "message").count(), 9);
+    // Ten messages (an edit is its own event); the redelivered first post is a duplicate.
+    assert_eq!(kinds.iter().filter(|k| **k == "message").count(), 10);
     assert_eq!(kinds.iter().filter(|k| **k == "duplicate").count(), 1);
     assert!(
         records
@@ -168,7 +183,7 @@ fn readme_main_command_triages_the_bundled_example() {
     assert!(
         text.contains("label    spam")
             && text.contains("decide   ignore  — rule `spam`: Spam gets no reply.")
-            && text.contains("9 new messages (0 held), 1 duplicates"),
+            && text.contains("10 new messages (0 held), 1 duplicates"),
         "{text}"
     );
 
@@ -186,8 +201,8 @@ fn readme_main_command_triages_the_bundled_example() {
     let records = json_lines(&again);
     let summary = records.last().unwrap();
     assert_eq!(summary["messages"], 0);
-    assert_eq!(summary["duplicates"], 10);
-    assert_eq!(summary["store"]["done"], 9);
+    assert_eq!(summary["duplicates"], 11);
+    assert_eq!(summary["store"]["done"], 10);
 
     // The stored conversation, with the rule that fired and why.
     let conv = switchboard(
@@ -223,6 +238,144 @@ fn readme_main_command_triages_the_bundled_example() {
         Some(1),
         "another tenant's conversation is not shown"
     );
+}
+
+#[test]
+fn service_levels_resolution_and_the_report_from_the_command_line() {
+    let cache = tempfile::tempdir().unwrap();
+    let db = cache.path().join("care.db");
+    let db = db.to_str().unwrap();
+    let run = switchboard(
+        &[
+            "run",
+            "examples/acme/tenant.toml",
+            "examples/acme/inbound.jsonl",
+            "--db",
+            db,
+        ],
+        cache.path(),
+    );
+    assert!(run.status.success());
+
+    // The example's messages are long past their targets: the sweep records each breach once.
+    let sla = switchboard(
+        &[
+            "sla",
+            "examples/acme/tenant.toml",
+            "--db",
+            db,
+            "--format",
+            "json",
+        ],
+        cache.path(),
+    );
+    assert!(
+        sla.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sla.stderr)
+    );
+    let v = &json_lines(&sla)[0];
+    let clocks = v["clocks"].as_array().unwrap();
+    // One clock per conversation the policy answers: none for the spam or the troll, and an
+    // edit or a second message in a waiting conversation starts none.
+    assert_eq!(clocks.len(), 6, "{v}");
+    assert!(clocks.iter().all(|c| c["state"] == "breached"), "{v}");
+    assert_eq!(v["swept"]["published_breaches"], 6);
+    let again = switchboard(
+        &[
+            "sla",
+            "examples/acme/tenant.toml",
+            "--db",
+            db,
+            "--format",
+            "json",
+        ],
+        cache.path(),
+    );
+    assert_eq!(
+        json_lines(&again)[0]["swept"]["published_breaches"],
+        0,
+        "once"
+    );
+    // Saturday's message waits for Monday's opening: due 20 business minutes after 08:00.
+    let saturday = clocks
+        .iter()
+        .find(|c| c["started_at"] == 1_795_290_000_000_i64)
+        .expect("the Saturday clock");
+    assert_eq!(saturday["internal_due_at"], 1_795_422_000_000_i64);
+
+    // Resolve: a survey is queued; a second resolve and an unknown conversation are errors.
+    let ok = switchboard(
+        &[
+            "resolve",
+            "examples/acme/tenant.toml",
+            "tw-1009",
+            "--db",
+            db,
+        ],
+        cache.path(),
+    );
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(json_lines(&ok)[0]["survey"].is_string());
+    for conversation in ["tw-1009", "no-such-thread"] {
+        let refused = switchboard(
+            &[
+                "resolve",
+                "examples/acme/tenant.toml",
+                conversation,
+                "--db",
+                db,
+            ],
+            cache.path(),
+        );
+        assert_eq!(refused.status.code(), Some(1), "{conversation}");
+        assert!(String::from_utf8_lossy(&refused.stderr).contains("error:"));
+    }
+
+    let report = switchboard(
+        &[
+            "report",
+            "examples/acme/tenant.toml",
+            "--db",
+            db,
+            "--since",
+            "2026-11-16",
+        ],
+        cache.path(),
+    );
+    // Until now: the survey asked today is in the period.
+    let text = String::from_utf8_lossy(&report.stdout);
+    assert!(
+        report.status.success(),
+        "{}",
+        String::from_utf8_lossy(&report.stderr)
+    );
+    assert!(
+        text.contains("Volume (customer messages)") && text.contains("webhook"),
+        "{text}"
+    );
+    assert!(text.contains("topic:delivery"), "{text}");
+    assert!(
+        text.contains("Satisfaction: 0 answered of 1 surveys"),
+        "{text}"
+    );
+    let bad = switchboard(
+        &[
+            "report",
+            "examples/acme/tenant.toml",
+            "--db",
+            db,
+            "--since",
+            "yesterday",
+        ],
+        cache.path(),
+    );
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("neither a date"));
 }
 
 #[test]
