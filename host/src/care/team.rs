@@ -23,7 +23,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::contract::{OutboundReply, Visibility};
-use crate::store::{ActionError, AssignPlan, DraftRow, Role};
+use crate::store::{ActionError, AssignPlan, DraftRow, Role, StoredDraftFacts};
 use crate::tenant::Tenant;
 use crate::worker::Engine;
 
@@ -171,6 +171,24 @@ pub fn assign_plan(agents: &[AgentConfig], team: &str, labels: &[String]) -> Opt
     })
 }
 
+fn signoff_of(tenant: &Tenant, facts: &StoredDraftFacts) -> SignoffState {
+    let required = tenant.care.signoff.tiers(
+        &DraftFacts {
+            purpose: &facts.purpose,
+            escalated: facts.escalated,
+            has_findings: facts.has_findings,
+            author: facts.author.as_deref(),
+        },
+        &tenant.care.agents,
+    );
+    let approved = facts.approvers.len();
+    SignoffState {
+        complete: approved >= required.len(),
+        required,
+        approved,
+    }
+}
+
 impl Engine {
     /// The sign-off a draft of `tenant` needs, and how far it got.
     pub async fn signoff_state(
@@ -183,21 +201,7 @@ impl Engine {
             .draft_facts(&tenant.name, draft_id)
             .await?
             .ok_or(ActionError::NotFound)?;
-        let required = tenant.care.signoff.tiers(
-            &DraftFacts {
-                purpose: &facts.purpose,
-                escalated: facts.escalated,
-                has_findings: facts.has_findings,
-                author: facts.author.as_deref(),
-            },
-            &tenant.care.agents,
-        );
-        let approved = facts.approvers.len();
-        Ok(SignoffState {
-            complete: approved >= required.len(),
-            required,
-            approved,
-        })
+        Ok(signoff_of(tenant, &facts))
     }
 
     /// Approve the next tier of a draft's sign-off as `actor` with `role`. An approver must
@@ -220,7 +224,7 @@ impl Engine {
                 facts.status
             )));
         }
-        let state = self.signoff_state(tenant, draft_id).await?;
+        let state = signoff_of(tenant, &facts);
         let name = actor_name(actor);
         if facts.author.as_deref() == Some(name) {
             return Err(ActionError::Conflict(

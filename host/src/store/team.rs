@@ -813,6 +813,30 @@ impl Store {
     }
 }
 
+/// Point every row keyed by (tenant, `a`, `b`) at customer `to`, for each `(sql, op)`:
+/// `$1` is the customer, `$2` the tenant, `$3` and `$4` the key.
+async fn repoint(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    statements: &[(&'static str, &'static str)],
+    to: &str,
+    tenant: &str,
+    a: &str,
+    b: &str,
+) -> Result<(), StoreError> {
+    for (sql, op) in statements {
+        // `&'static str` statements written above, never built from input.
+        sqlx::query(*sql)
+            .bind(to)
+            .bind(tenant)
+            .bind(a)
+            .bind(b)
+            .execute(&mut **tx)
+            .await
+            .op(op)?;
+    }
+    Ok(())
+}
+
 async fn move_contacts(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     tenant: &str,
@@ -820,20 +844,23 @@ async fn move_contacts(
     to: &str,
 ) -> Result<(), StoreError> {
     for (kind, value) in contacts {
-        sqlx::query(
-            "UPDATE customer_contacts SET customer_id = $1 WHERE tenant = $2 AND kind = $3 AND value = $4",
+        repoint(
+            tx,
+            &[(
+                "UPDATE customer_contacts SET customer_id = $1 WHERE tenant = $2 AND kind = $3 AND value = $4",
+                "moving a contact",
+            )],
+            to,
+            tenant,
+            kind,
+            value,
         )
-        .bind(to)
-        .bind(tenant)
-        .bind(kind)
-        .bind(value)
-        .execute(&mut **tx)
-        .await
-        .op("moving a contact")?;
+        .await?;
     }
     Ok(())
 }
 
+/// An identity, its messages and its conversations move together.
 async fn move_identities(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     tenant: &str,
@@ -841,36 +868,28 @@ async fn move_identities(
     to: &str,
 ) -> Result<(), StoreError> {
     for (channel, author) in identities {
-        sqlx::query(
-            "UPDATE identities SET customer_id = $1 WHERE tenant = $2 AND channel = $3 AND author_id = $4",
+        repoint(
+            tx,
+            &[
+                (
+                    "UPDATE identities SET customer_id = $1 WHERE tenant = $2 AND channel = $3 AND author_id = $4",
+                    "moving an identity",
+                ),
+                (
+                    "UPDATE messages SET customer_id = $1 WHERE tenant = $2 AND channel = $3 AND author_id = $4",
+                    "moving an identity's messages",
+                ),
+                (
+                    "UPDATE conversations SET customer_id = $1 WHERE tenant = $2 AND channel = $3 AND id IN (SELECT DISTINCT conversation_id FROM messages WHERE tenant = $2 AND channel = $3 AND author_id = $4)",
+                    "moving an identity's conversations",
+                ),
+            ],
+            to,
+            tenant,
+            channel,
+            author,
         )
-        .bind(to)
-        .bind(tenant)
-        .bind(channel)
-        .bind(author)
-        .execute(&mut **tx)
-        .await
-        .op("moving an identity")?;
-        sqlx::query(
-            "UPDATE messages SET customer_id = $1 WHERE tenant = $2 AND channel = $3 AND author_id = $4",
-        )
-        .bind(to)
-        .bind(tenant)
-        .bind(channel)
-        .bind(author)
-        .execute(&mut **tx)
-        .await
-        .op("moving an identity's messages")?;
-        sqlx::query(
-            "UPDATE conversations SET customer_id = $1 WHERE tenant = $2 AND channel = $3 AND id IN (SELECT DISTINCT conversation_id FROM messages WHERE tenant = $2 AND channel = $3 AND author_id = $4)",
-        )
-        .bind(to)
-        .bind(tenant)
-        .bind(channel)
-        .bind(author)
-        .execute(&mut **tx)
-        .await
-        .op("moving an identity's conversations")?;
+        .await?;
     }
     Ok(())
 }
