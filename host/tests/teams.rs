@@ -246,6 +246,42 @@ async fn routed_conversations_go_round_robin_within_capacity_with_skills_first()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_breach_hands_the_conversation_to_the_next_member_with_room() {
+    let s = setup().await;
+    let (_, c, _) = s.take(msg("x", "c0", "m0", "my parcel is late")).await;
+    assert_eq!(s.assignee(&c).await.as_deref(), Some("ana"));
+    // 31 minutes: the internal target (30) is missed; ana keeps it, its priority goes up.
+    s.engine.store.clock().advance(31 * 60_000);
+    let swept = s.engine.sweep_service_levels(&s.tenant).await.unwrap();
+    assert_eq!((swept.internal_breaches, swept.published_breaches), (1, 0));
+    assert_eq!(s.assignee(&c).await.as_deref(), Some("ana"));
+    // 61 minutes: the published target is missed; the next member with room takes it over.
+    s.engine.store.clock().advance(30 * 60_000);
+    let swept = s.engine.sweep_service_levels(&s.tenant).await.unwrap();
+    assert_eq!(swept.published_breaches, 1);
+    assert_eq!(s.assignee(&c).await.as_deref(), Some("ben"));
+    assert!(
+        s.engine
+            .store
+            .participants(&c)
+            .await
+            .unwrap()
+            .contains(&("ben".to_string(), "assignee".to_string()))
+    );
+    let inbox = s.engine.store.inbox("kite", None, 10).await.unwrap();
+    assert_eq!(inbox[0].priority, 2);
+    // A resolved conversation is not waiting: its clock stops and nothing more is recorded.
+    s.engine.resolve(&s.tenant, &c, "agent:ben").await.unwrap();
+    assert!(
+        s.engine
+            .service_levels(&s.tenant, None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_experts_answer_comes_back_as_a_draft_that_is_guarded_and_signed_off() {
     let s = setup().await;
     let (_, conv, _) = s

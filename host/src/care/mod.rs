@@ -70,7 +70,8 @@ pub struct ChannelTargets {
 pub enum BreachAction {
     /// Priority + 1: the inbox shows it first.
     RaisePriority,
-    /// Unassign: the conversation goes back to its team's queue for whoever is free.
+    /// Hand the conversation to the next member of its team with room (never back to the one
+    /// who breached), else to the team's queue.
     Reassign,
     /// An entry for supervisors (audit `supervisor.notified`, listed by the service-level view).
     NotifySupervisor,

@@ -79,13 +79,24 @@ impl Engine {
         let warn = warn_ms(Some(levels));
         for clock in self.store.running_clocks(&tenant.name).await? {
             report.running += 1;
+            // Where a reassignment goes: the next member of the conversation's team with room.
+            let team = match self
+                .store
+                .conversation_ref(&tenant.name, &clock.conversation_id)
+                .await?
+            {
+                Some((_, _, _, Some(team))) => {
+                    super::team::assign_plan(&tenant.care.agents, &team, &[])
+                }
+                _ => None,
+            };
             let reached = |due: Option<i64>, before: i64| due.is_some_and(|d| now >= d - before);
             // Record in order: a sweep that wakes late still warns before it breaches.
             if clock.warned_at.is_none()
                 && reached(clock.internal_due_at, warn)
                 && self
                     .store
-                    .clock_event(&tenant.name, &clock, ClockEvent::Warned, &[])
+                    .clock_event(&tenant.name, &clock, ClockEvent::Warned, &[], None)
                     .await?
             {
                 report.warned += 1;
@@ -99,6 +110,7 @@ impl Engine {
                         &clock,
                         ClockEvent::InternalBreach,
                         &levels.on_internal_breach,
+                        team.as_ref(),
                     )
                     .await?
             {
@@ -113,6 +125,7 @@ impl Engine {
                         &clock,
                         ClockEvent::PublishedBreach,
                         &levels.on_published_breach,
+                        team.as_ref(),
                     )
                     .await?
             {

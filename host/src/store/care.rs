@@ -5,7 +5,7 @@
 use serde::Serialize;
 use sqlx::Row;
 
-use super::{ActionError, Op, Store, StoreError, StoredMessage, audit, json, new_id};
+use super::{ActionError, AssignPlan, Op, Store, StoreError, StoredMessage, audit, json, new_id};
 use crate::care::{BreachAction, ClockPlan, ReplyKind};
 use crate::contract::OutboundReply;
 
@@ -226,13 +226,14 @@ impl Store {
     }
 
     /// Record `event` on a running clock once, and apply the breach actions to its
-    /// conversation. Returns false if it was already recorded (or the clock stopped meanwhile).
+    /// conversation (`team`: where a reassignment may go). Returns false if it was already recorded (or the clock stopped meanwhile).
     pub async fn clock_event(
         &self,
         tenant: &str,
         clock: &ClockRow,
         event: ClockEvent,
         actions: &[BreachAction],
+        team: Option<&AssignPlan>,
     ) -> Result<bool, StoreError> {
         let now = self.now();
         let mut tx = self.begin("beginning a clock event").await?;
@@ -304,9 +305,21 @@ impl Store {
                             "sla",
                             "conversation.reassigned",
                             &clock.conversation_id,
-                            &serde_json::json!({ "from": previous, "to": null, "why": event.audit_action() }),
+                            &serde_json::json!({ "from": previous, "why": event.audit_action() }),
                         )
                         .await?;
+                        // To the next member of its team with room, else the team's queue.
+                        if let Some(plan) = team {
+                            super::team::assign_round_robin(
+                                &mut tx,
+                                now,
+                                tenant,
+                                &clock.conversation_id,
+                                plan,
+                                previous.as_deref(),
+                            )
+                            .await?;
+                        }
                     }
                 }
                 BreachAction::NotifySupervisor => {
@@ -397,6 +410,19 @@ impl Store {
         .execute(&mut *tx)
         .await
         .op("resolving a conversation")?;
+        // Nobody is waiting any more: a running clock stops with the resolution (the report
+        // still judges it against its due times).
+        sqlx::query(
+            "UPDATE response_clocks SET stopped_at = $1, stopped_by = $2, assignee = $3, team = $4 WHERE conversation_id = $5 AND stopped_at IS NULL",
+        )
+        .bind(now)
+        .bind(format!("resolution:{actor}"))
+        .bind(row.get::<Option<String>, _>(1))
+        .bind(row.get::<Option<String>, _>(2))
+        .bind(conversation)
+        .execute(&mut *tx)
+        .await
+        .op("stopping a resolved conversation's clock")?;
         audit(
             &mut tx,
             now,

@@ -696,7 +696,15 @@ impl Store {
             care::start_clock(&mut tx, now, stored, plan).await?;
         }
         if let Some(plan) = &outcome.assign {
-            team::assign_round_robin(&mut tx, now, stored, plan).await?;
+            team::assign_round_robin(
+                &mut tx,
+                now,
+                &stored.tenant,
+                &stored.conversation_id,
+                plan,
+                None,
+            )
+            .await?;
         }
         if outcome.advocate {
             let flagged = sqlx::query(

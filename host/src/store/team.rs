@@ -49,16 +49,18 @@ pub struct ExpertRequest {
 const OPEN_STATES: &str = "('open', 'private', 'monitored')";
 
 /// Assign a conversation routed to `plan.team`, if nobody has it: the next member after the
-/// team's last assignee (round robin) with room under their capacity, skilled members first.
-/// Nobody with room: it stays in the team's queue.
+/// team's last assignee (round robin) with room under their capacity, skilled members first,
+/// never `exclude` (who just breached on it). Nobody with room: it stays in the team's queue.
 pub(super) async fn assign_round_robin(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     now: i64,
-    stored: &StoredMessage,
+    tenant: &str,
+    conversation: &str,
     plan: &AssignPlan,
+    exclude: Option<&str>,
 ) -> Result<(), StoreError> {
     let current: Option<String> = sqlx::query("SELECT assignee FROM conversations WHERE id = $1")
-        .bind(&stored.conversation_id)
+        .bind(conversation)
         .fetch_one(&mut **tx)
         .await
         .op("reading an assignee")?
@@ -68,7 +70,7 @@ pub(super) async fn assign_round_robin(
     }
     let last: Option<String> =
         sqlx::query("SELECT last_agent FROM team_cursors WHERE tenant = $1 AND team = $2")
-            .bind(&stored.tenant)
+            .bind(tenant)
             .bind(&plan.team)
             .fetch_optional(&mut **tx)
             .await
@@ -88,13 +90,14 @@ pub(super) async fn assign_round_robin(
     let mut chosen = None;
     for skilled_only in [true, false] {
         for (agent, capacity) in &order {
-            if skilled_only && !plan.preferred.contains(agent) {
+            if (skilled_only && !plan.preferred.contains(agent)) || exclude == Some(agent.as_str())
+            {
                 continue;
             }
             let load: i64 = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "SELECT COUNT(*) FROM conversations WHERE tenant = $1 AND assignee = $2 AND state IN {OPEN_STATES}"
             )))
-            .bind(&stored.tenant)
+            .bind(tenant)
             .bind(agent)
             .fetch_one(&mut **tx)
             .await
@@ -113,36 +116,27 @@ pub(super) async fn assign_round_robin(
         return audit(
             tx,
             now,
-            &stored.tenant,
+            tenant,
             "routing",
             "conversation.queued",
-            &stored.conversation_id,
+            conversation,
             &serde_json::json!({ "team": plan.team, "why": "every member is at capacity" }),
         )
         .await;
     };
     sqlx::query("UPDATE conversations SET assignee = $1 WHERE id = $2")
         .bind(&agent)
-        .bind(&stored.conversation_id)
+        .bind(conversation)
         .execute(&mut **tx)
         .await
         .op("assigning a conversation")?;
-    add_participant_in(
-        tx,
-        now,
-        &stored.tenant,
-        &stored.conversation_id,
-        &agent,
-        "assignee",
-        "routing",
-    )
-    .await?;
+    add_participant_in(tx, now, tenant, conversation, &agent, "assignee", "routing").await?;
     let moved = sqlx::query(
         "UPDATE team_cursors SET last_agent = $1, updated_at = $2 WHERE tenant = $3 AND team = $4",
     )
     .bind(&agent)
     .bind(now)
-    .bind(&stored.tenant)
+    .bind(tenant)
     .bind(&plan.team)
     .execute(&mut **tx)
     .await
@@ -151,7 +145,7 @@ pub(super) async fn assign_round_robin(
         sqlx::query(
             "INSERT INTO team_cursors (tenant, team, last_agent, updated_at) VALUES ($1, $2, $3, $4)",
         )
-        .bind(&stored.tenant)
+        .bind(tenant)
         .bind(&plan.team)
         .bind(&agent)
         .bind(now)
@@ -162,11 +156,11 @@ pub(super) async fn assign_round_robin(
     audit(
         tx,
         now,
-        &stored.tenant,
+        tenant,
         "routing",
         "conversation.assigned",
-        &stored.conversation_id,
-        &serde_json::json!({ "assignee": agent, "team": plan.team, "how": "round-robin" }),
+        conversation,
+        &serde_json::json!({ "assignee": agent, "team": plan.team, "how": "round-robin", "instead_of": exclude }),
     )
     .await
 }
