@@ -5,7 +5,7 @@
 use serde::Serialize;
 use sqlx::Row;
 
-use super::{ActionError, DraftRow, Op, Store, StoreError, StoredMessage, audit, json, new_id};
+use super::{ActionError, DraftRow, Op, Store, StoreError, audit, json, new_id};
 use crate::store::Role;
 
 /// Who may take a conversation routed to a team: members with their capacity (open
