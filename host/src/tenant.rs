@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use crate::capabilities::config::{PluginConfig, Secret};
 use crate::capabilities::egress::EgressPolicy;
-use crate::care::{AwayConfig, Care, SatisfactionConfig, ServiceLevelsConfig};
+use crate::care::{AwayConfig, Care, IncidentsConfig, SatisfactionConfig, ServiceLevelsConfig};
 use crate::contract::{ChannelInfo, PluginKind};
 use crate::guards::{Guards, GuardsConfig};
 use crate::hours::{BusinessHours, HoursConfig};
@@ -69,6 +69,8 @@ pub struct TenantFile {
     pub away: Option<AwayConfig>,
     /// The survey after resolution (`crate::care`).
     pub satisfaction: Option<SatisfactionConfig>,
+    /// Incident detection and its texts (`crate::care::incidents`).
+    pub incidents: Option<IncidentsConfig>,
 }
 
 /// What a failing plugin does to the message.
@@ -359,6 +361,7 @@ impl TenantFile {
             service_levels: self.service_levels.clone(),
             away: self.away.clone(),
             satisfaction: self.satisfaction.clone(),
+            incidents: self.incidents.clone(),
         }
     }
 

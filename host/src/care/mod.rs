@@ -24,10 +24,12 @@
 //! ```
 
 pub mod ack;
+pub mod incidents;
 pub mod report;
 pub mod survey_answer;
 mod workflow;
 
+pub use incidents::IncidentsConfig;
 pub use workflow::{ClockView, SweepReport, kind_for_send};
 
 use std::collections::BTreeMap;
@@ -149,6 +151,7 @@ pub struct Care {
     pub service_levels: Option<ServiceLevelsConfig>,
     pub away: Option<AwayConfig>,
     pub satisfaction: Option<SatisfactionConfig>,
+    pub incidents: Option<IncidentsConfig>,
 }
 
 /// Due times of one kind of target (`None`: the hours never open again).
@@ -215,6 +218,9 @@ impl Care {
                 return Err("[satisfaction] answer_within_h must be at least 1".into());
             }
         }
+        if let Some(i) = &self.incidents {
+            i.check()?;
+        }
         Ok(())
     }
 
@@ -269,6 +275,12 @@ pub enum ReplyKind {
     Away,
     /// The satisfaction survey.
     Survey,
+    /// The follow-up once an incident is closed: it tells the customer the problem is fixed,
+    /// so it stops a running clock like a response.
+    FollowUp,
+    /// An incident's public statement from the main account: addressed to no one customer,
+    /// it stops nobody's clock.
+    Statement,
 }
 
 impl ReplyKind {
@@ -278,7 +290,14 @@ impl ReplyKind {
             ReplyKind::Acknowledgement => "acknowledgement",
             ReplyKind::Away => "away",
             ReplyKind::Survey => "survey",
+            ReplyKind::FollowUp => "follow-up",
+            ReplyKind::Statement => "statement",
         }
+    }
+
+    /// Whether sending it stops the conversation's running clock.
+    pub fn stops_clock(self) -> bool {
+        matches!(self, ReplyKind::Response | ReplyKind::FollowUp)
     }
 
     /// A reply text's kind by what it says (agents may override when sending).
