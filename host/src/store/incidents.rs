@@ -636,12 +636,6 @@ impl Store {
         let now = self.now();
         let id = new_id();
         let mut tx = self.begin("beginning to open an incident").await?;
-        if let Some(r) = report
-            && !settle(&mut tx, now, tenant, r, Some(&id)).await?
-        {
-            tx.rollback().await.op("opening an incident")?;
-            return Ok(Opened::AlreadySettled);
-        }
         let inserted = sqlx::query(
             "INSERT INTO incidents (id, tenant, group_key, title, status, opened_by, opened_at, sample, evidence) VALUES ($1, $2, $3, $4, 'open', $5, $6, $7, $8)",
         )
@@ -663,6 +657,12 @@ impl Store {
                 return Ok(Opened::KeyTaken);
             }
             Err(e) => return Err(e),
+        }
+        if let Some(r) = report
+            && !settle(&mut tx, now, tenant, r, Some(&id)).await?
+        {
+            tx.rollback().await.op("opening an incident")?;
+            return Ok(Opened::AlreadySettled);
         }
         audit(
             &mut tx,
