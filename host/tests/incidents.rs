@@ -407,6 +407,11 @@ async fn a_burst_opens_one_incident_with_a_statement_that_needs_sign_off_and_a_r
     assert_eq!(opened[0]["actor"], "detector");
     assert_eq!(s.audit("incident.attached").await.len(), 6);
     assert_eq!(s.audit("incident.statement-drafted").await.len(), 1);
+    // The period report counts it.
+    let report = switchboard::care::report::build(&s.engine.store, "skyways", T0, T0 + 60 * MIN)
+        .await
+        .unwrap();
+    assert_eq!(report.incidents, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

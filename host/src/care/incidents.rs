@@ -991,6 +991,125 @@ impl Engine {
     }
 }
 
+fn when(ms: i64, time_zone: &str) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .ok()
+        .and_then(|t| {
+            jiff::tz::TimeZone::get(time_zone)
+                .ok()
+                .map(|z| t.to_zoned(z))
+        })
+        .map_or(ms.to_string(), |z| {
+            z.strftime("%Y-%m-%d %H:%M %Z").to_string()
+        })
+}
+
+/// Incidents as a table for people (`switchboard incidents TENANT list`).
+pub fn render_list(incidents: &[IncidentRow], time_zone: &str) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    if incidents.is_empty() {
+        return "no incidents\n".into();
+    }
+    for i in incidents {
+        let _ = writeln!(
+            out,
+            "{}  {:<7} {:>3} conv  {}  {}  \"{}\"  by {}",
+            i.id,
+            i.status,
+            i.conversations,
+            when(i.opened_at, time_zone),
+            i.group_key,
+            i.title,
+            i.opened_by
+        );
+    }
+    out
+}
+
+/// One incident as [`Engine::incident_view`] gives it, for people.
+pub fn render_view(v: &serde_json::Value, time_zone: &str) -> String {
+    use std::fmt::Write as _;
+    let s = |v: &serde_json::Value| v.as_str().unwrap_or("-").to_string();
+    let i = &v["incident"];
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "incident {} ({}): \"{}\", group {}, opened {} by {}",
+        s(&i["id"]),
+        s(&i["status"]),
+        s(&i["title"]),
+        s(&i["group_key"]),
+        i["opened_at"]
+            .as_i64()
+            .map_or("-".into(), |t| when(t, time_zone)),
+        s(&i["opened_by"]),
+    );
+    let _ = writeln!(out, "  why: {}", i["evidence"]);
+    if let Some(into) = i["merged_into"].as_str() {
+        let _ = writeln!(out, "  merged into {into}");
+    }
+    if let Some(at) = i["closed_at"].as_i64() {
+        let _ = writeln!(
+            out,
+            "  ended {} by {}",
+            when(at, time_zone),
+            s(&i["closed_by"])
+        );
+    }
+    match v["statement"].as_object() {
+        Some(st) => {
+            let _ = writeln!(
+                out,
+                "statement (draft {}, {}): {}",
+                st.get("id").map_or("-".into(), s),
+                st.get("status").map_or("-".into(), s),
+                st.get("text").map_or("-".into(), s)
+            );
+        }
+        None => {
+            let _ = writeln!(out, "statement: none yet");
+        }
+    }
+    let conversations = v["conversations"].as_array().cloned().unwrap_or_default();
+    let _ = writeln!(out, "conversations ({}):", conversations.len());
+    for c in &conversations {
+        let drafts: Vec<String> = c["drafts"]
+            .as_array()
+            .map(|d| {
+                d.iter()
+                    .map(|d| format!("{} {}", s(&d["purpose"]), s(&d["status"])))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  {} ({} {}, {}) attached by {}: {}",
+            s(&c["conversation_id"]),
+            s(&c["channel"]),
+            s(&c["conversation_key"]),
+            s(&c["state"]),
+            s(&c["attached_by"]),
+            if drafts.is_empty() {
+                "no drafts".into()
+            } else {
+                drafts.join(", ")
+            }
+        );
+    }
+    let _ = writeln!(out, "audit:");
+    for a in v["audit"].as_array().cloned().unwrap_or_default() {
+        let _ = writeln!(
+            out,
+            "  {}  {:<28} {}",
+            a["at"].as_i64().map_or("-".into(), |t| when(t, time_zone)),
+            s(&a["action"]),
+            s(&a["actor"])
+        );
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
