@@ -464,6 +464,7 @@ async fn complaints_at_the_usual_rate_open_nothing_and_a_spike_well_above_it_doe
     assert!(opened_at.is_some(), "a spike opens an incident");
     let incidents = s.incidents().await;
     assert_eq!(incidents.len(), 1);
+    assert_eq!(incidents[0].group_key, "topic:website");
     let e = &incidents[0].evidence;
     let (reports, usual) = (e["reports"].as_f64().unwrap(), e["usual"].as_f64().unwrap());
     assert!(usual > 3.0, "the usual count was measured: {e}");
@@ -1229,4 +1230,104 @@ async fn agents_and_supervisors_work_incidents_through_the_api_and_another_tenan
         .await;
     assert_eq!(v["incidents"].as_array().unwrap().len(), 1);
     api.server.take().unwrap().shutdown().await.unwrap();
+}
+
+// ---- the command line --------------------------------------------------------------------
+
+fn cli(args: &[&str], dir: &std::path::Path) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(args)
+        .arg("--cache-dir")
+        .arg(dir)
+        .env("SWITCHBOARD_DB", dir.join("store.db"))
+        .current_dir(repo_root())
+        .output()
+        .expect("run switchboard")
+}
+
+#[test]
+fn the_cli_lists_shows_opens_merges_and_closes_incidents() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let tenant = "examples/acme/tenant.toml";
+    // The bundled example's `app-outage` rule names an incident: `run` opens it.
+    let out = cli(&["run", tenant, "examples/acme/inbound.jsonl"], d);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let list = |args: &[&str]| -> Value {
+        let out = cli(
+            &[&["incidents", tenant, "list", "--format", "json"], args].concat(),
+            d,
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let v = list(&[]);
+    let incidents = v["incidents"].as_array().unwrap();
+    assert_eq!(incidents.len(), 1, "{v}");
+    assert_eq!(incidents[0]["group_key"], "app-crash");
+    assert_eq!(incidents[0]["opened_by"], "policy:app-outage");
+    let rule = incidents[0]["id"].as_str().unwrap().to_string();
+
+    let out = cli(&["incidents", tenant, "show", &rule], d);
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        shown.contains("app-crash") && shown.contains("incident.opened"),
+        "{shown}"
+    );
+
+    // Open one by hand on a conversation, merge it into the rule's, close that one.
+    let out = cli(
+        &[
+            "incidents",
+            tenant,
+            "open",
+            "--title",
+            "checkout errors",
+            "tw-1001",
+            "--by",
+            "sam",
+        ],
+        d,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let opened: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let manual = opened["incident"].as_str().unwrap();
+    let out = cli(
+        &["incidents", tenant, "merge", manual, &rule, "--by", "sam"],
+        d,
+    );
+    let merged: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(merged["moved"], 1, "{merged}");
+    assert_eq!(
+        list(&["--status", "open"])["incidents"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let out = cli(&["incidents", tenant, "close", &rule, "--by", "sam"], d);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let closed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(closed["status"], "closed");
+    // Closing again is refused with a reason and exit code 1.
+    let out = cli(&["incidents", tenant, "close", &rule, "--by", "sam"], d);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already closed"));
+    assert_eq!(list(&["--status", "open"])["incidents"], json!([]));
 }
