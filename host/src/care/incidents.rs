@@ -642,7 +642,11 @@ impl Engine {
         actor: &str,
     ) -> Result<(), StoreError> {
         let m = self.store.message(&r.message_id).await?;
-        let attachments = if self.store.is_attached(&open.id, &r.conversation_id).await? {
+        let attachments = if self
+            .store
+            .is_attached(&tenant.name, &open.id, &r.conversation_id)
+            .await?
+        {
             vec![]
         } else {
             vec![self.attachment(tenant, &open.title, &m).await]
@@ -846,7 +850,11 @@ impl Engine {
             .await?;
         let mut attachments = Vec::new();
         for m in &messages {
-            if !self.store.is_attached(id, &m.conversation_id).await? {
+            if !self
+                .store
+                .is_attached(&tenant.name, id, &m.conversation_id)
+                .await?
+            {
                 attachments.push(self.attachment(tenant, &incident.title, m).await);
             }
         }

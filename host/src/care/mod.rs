@@ -1,6 +1,7 @@
 //! The care workflow around the pipeline: service-level clocks (first and next response,
 //! internal and published targets, in business hours or around the clock), the out-of-hours
-//! reply, resolution with a satisfaction survey, and the period report.
+//! reply, resolution with a satisfaction survey, the period report, and incidents (many
+//! customers reporting the same problem: [`incidents`]).
 //!
 //! ```toml
 //! [service_levels]

@@ -594,15 +594,17 @@ impl Store {
             .collect())
     }
 
-    /// Whether a conversation is attached to an incident.
+    /// Whether a conversation of `tenant` is attached to an incident.
     pub async fn is_attached(
         &self,
+        tenant: &str,
         incident: &str,
         conversation: &str,
     ) -> Result<bool, StoreError> {
         Ok(sqlx::query(
-            "SELECT 1 FROM incident_conversations WHERE incident_id = $1 AND conversation_id = $2",
+            "SELECT 1 FROM incident_conversations WHERE tenant = $1 AND incident_id = $2 AND conversation_id = $3",
         )
+        .bind(tenant)
         .bind(incident)
         .bind(conversation)
         .fetch_optional(&self.pool)
