@@ -1331,3 +1331,58 @@ fn the_cli_lists_shows_opens_merges_and_closes_incidents() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("already closed"));
     assert_eq!(list(&["--status", "open"])["incidents"], json!([]));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_after_the_connector_was_removed_closes_without_a_follow_up_to_nowhere() {
+    let s = setup().await;
+    let texts = airline_texts();
+    let (_, c) = s
+        .take(post(
+            "zed",
+            "z-1",
+            &real("@united you have now lost my bag.", &texts),
+            T0,
+        ))
+        .await;
+    let id = s
+        .engine
+        .open_incident(
+            &s.tenant,
+            &OpenRequest {
+                title: "the baggage backlog".into(),
+                group: None,
+                conversations: vec![c],
+            },
+            "supervisor:sam",
+        )
+        .await
+        .unwrap();
+    // The tenant now runs its channel under another connector name.
+    let path = s.dir.join("renamed.toml");
+    std::fs::write(
+        &path,
+        TENANT
+            .replace("DELIVER_URL", "http://127.0.0.1:9/none")
+            .replace("name = \"webhook\"", "name = \"webhook-v2\""),
+    )
+    .unwrap();
+    let renamed = Tenant::load(&path, &s.engine.rt).await.unwrap();
+    let closed = tokio::time::timeout(
+        Duration::from_secs(120),
+        s.engine.close_incident(&renamed, &id, "supervisor:sam"),
+    )
+    .await
+    .expect("closing finishes");
+    assert_eq!(closed.unwrap(), (0, 0));
+    assert_eq!(
+        s.engine
+            .store
+            .incident("skyways", &id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        "closed"
+    );
+    assert!(s.engine.store.outbox("skyways").await.unwrap().is_empty());
+}

@@ -896,7 +896,7 @@ impl Engine {
         id: &str,
         actor: &str,
     ) -> Result<(usize, usize), ActionError> {
-        loop {
+        for _ in 0..5 {
             let incident = self
                 .store
                 .incident(&tenant.name, id)
@@ -911,9 +911,11 @@ impl Engine {
             let follow_ups = match &tenant.care.incidents {
                 None => None,
                 Some(config) => {
-                    let mut out = Vec::new();
+                    let (mut seen, mut out) = (Vec::new(), Vec::new());
                     for a in self.store.incident_conversations(&tenant.name, id).await? {
+                        seen.push(a.conversation_id.clone());
                         let m = self.store.message(&a.message_id).await?;
+                        // A connector the tenant no longer has cannot answer: no follow-up.
                         let Ok(connector) = tenant.connector(Some(&m.connector)) else {
                             continue;
                         };
@@ -942,12 +944,19 @@ impl Engine {
                             reply,
                         });
                     }
-                    Some(out)
+                    Some((seen, out))
                 }
             };
             match self
                 .store
-                .close_incident(&tenant.name, id, actor, follow_ups.as_deref())
+                .close_incident(
+                    &tenant.name,
+                    id,
+                    actor,
+                    follow_ups
+                        .as_ref()
+                        .map(|(s, f)| (s.as_slice(), f.as_slice())),
+                )
                 .await?
             {
                 Closed::Closed {
@@ -958,6 +967,9 @@ impl Engine {
                 Closed::Stale => continue,
             }
         }
+        Err(ActionError::Conflict(format!(
+            "incident {id} kept changing while it was being closed; try again"
+        )))
     }
 
     /// An incident of `tenant` as an agent sees it: its conversations with their replies, its

@@ -948,15 +948,16 @@ impl Store {
         Ok(moved)
     }
 
-    /// Close an open incident of `tenant` and queue `follow_ups` (one per attached
-    /// conversation; `None` when the tenant drafts no texts), in one transaction. Closing twice
-    /// is a conflict; each follow-up's idempotency key is unique, so none is queued twice.
+    /// Close an open incident of `tenant` and queue `follow_ups`, written for the attached
+    /// conversations the caller saw (`None` when the tenant drafts no texts), in one
+    /// transaction. Closing twice is a conflict; each follow-up's idempotency key is unique, so
+    /// none is queued twice.
     pub async fn close_incident(
         &self,
         tenant: &str,
         id: &str,
         actor: &str,
-        follow_ups: Option<&[FollowUp]>,
+        follow_ups: Option<(&[String], &[FollowUp])>,
     ) -> Result<Closed, ActionError> {
         let now = self.now();
         let mut tx = self.begin("beginning to close an incident").await?;
@@ -988,14 +989,11 @@ impl Store {
         .map(|r| r.get(0))
         .collect();
         let (mut queued, mut blocked) = (0, 0);
-        if let Some(follow_ups) = follow_ups {
-            let mut covered: Vec<String> = follow_ups
-                .iter()
-                .map(|f| f.conversation_id.clone())
-                .collect();
-            covered.sort();
-            covered.dedup();
-            if covered != attached {
+        if let Some((seen, follow_ups)) = follow_ups {
+            let mut seen = seen.to_vec();
+            seen.sort();
+            seen.dedup();
+            if seen != attached {
                 tx.rollback().await.op("closing an incident")?;
                 return Ok(Closed::Stale);
             }
