@@ -249,6 +249,30 @@ enum Command {
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
+    /// Incidents: many customers reporting the same problem in a short window. List them, show
+    /// one, open one by hand, attach conversations, merge one into another, or close one.
+    ///
+    /// The detector opens incidents by itself while messages are processed (`run`, `serve`)
+    /// when the tenant has `[incidents]`: a burst of reports with the same group label (e.g.
+    /// `topic:website`) or near-identical texts, well above the tenant's usual rate. A policy
+    /// rule's `incident = "…"` action opens or joins the incident of that name. Each incident
+    /// drafts one public statement (a supervisor signs it off) and a reply per customer;
+    /// closing queues a follow-up to each of them.
+    ///
+    /// Examples:
+    ///   switchboard incidents acme.toml list --status open
+    ///   switchboard incidents acme.toml show 0190f3c2-…
+    ///   switchboard incidents acme.toml open --title "the app crashing" --group topic:app tw-1004 tw-1009
+    ///   switchboard incidents acme.toml attach 0190f3c2-… tw-1011
+    ///   switchboard incidents acme.toml merge 0190f3c2-… 0190f3d8-…   (the first into the second)
+    ///   switchboard incidents acme.toml close 0190f3c2-… --by sam --deliver
+    #[command(verbatim_doc_comment)]
+    Incidents {
+        /// The tenant's config file (TOML).
+        tenant: PathBuf,
+        #[command(subcommand)]
+        action: IncidentsAction,
+    },
     /// Run one connector on one captured request and print the normalised events as JSON, or a
     /// clear refusal (bad signature, malformed body, unsupported event).
     ///
@@ -302,6 +326,197 @@ enum Command {
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
+}
+
+/// What `switchboard incidents` does.
+#[derive(Subcommand)]
+enum IncidentsAction {
+    /// Incidents, newest first.
+    List {
+        /// Only `open`, `closed` or `merged` ones.
+        #[arg(long)]
+        status: Option<String>,
+        #[command(flatten)]
+        opts: IncidentOpts,
+    },
+    /// One incident: why it opened, its conversations and their drafts, its statement draft and
+    /// its audit trail.
+    Show {
+        /// The incident's id.
+        id: String,
+        #[command(flatten)]
+        opts: IncidentOpts,
+    },
+    /// Open an incident by hand; each conversation gets a reply draft and the first carries
+    /// the statement draft.
+    Open {
+        /// What customers are told it is ("the app crashing").
+        #[arg(long)]
+        title: String,
+        /// The group later reports join by: a label (topic:app) or a rule's incident name.
+        /// Default: this incident only.
+        #[arg(long)]
+        group: Option<String>,
+        /// Conversation ids or channel keys to attach now.
+        conversations: Vec<String>,
+        #[command(flatten)]
+        opts: IncidentOpts,
+    },
+    /// Attach conversations (ids or channel keys) to an open incident, each with a reply draft.
+    Attach {
+        /// The incident's id.
+        id: String,
+        /// Conversation ids or channel keys.
+        #[arg(required = true)]
+        conversations: Vec<String>,
+        #[command(flatten)]
+        opts: IncidentOpts,
+    },
+    /// Merge incident FROM into INTO: its conversations move, its unsent statement is withdrawn.
+    Merge {
+        /// The incident that goes (marked merged).
+        from: String,
+        /// The incident that takes its conversations over.
+        into: String,
+        #[command(flatten)]
+        opts: IncidentOpts,
+    },
+    /// Close an incident: a follow-up to every affected customer is queued (--deliver sends
+    /// what is due now). Closing twice is refused.
+    Close {
+        /// The incident's id.
+        id: String,
+        /// Send the follow-ups that are due now through the connectors.
+        #[arg(long)]
+        deliver: bool,
+        #[command(flatten)]
+        opts: IncidentOpts,
+    },
+}
+
+/// What every `switchboard incidents` action takes.
+#[derive(clap::Args)]
+struct IncidentOpts {
+    /// Who acts, for the audit log.
+    #[arg(long, default_value = "cli")]
+    by: String,
+    #[command(flatten)]
+    store: StoreArgs,
+    #[arg(long, value_enum, default_value = "table")]
+    format: Format,
+}
+
+impl IncidentsAction {
+    fn opts(&self) -> &IncidentOpts {
+        match self {
+            IncidentsAction::List { opts, .. }
+            | IncidentsAction::Show { opts, .. }
+            | IncidentsAction::Open { opts, .. }
+            | IncidentsAction::Attach { opts, .. }
+            | IncidentsAction::Merge { opts, .. }
+            | IncidentsAction::Close { opts, .. } => opts,
+        }
+    }
+}
+
+async fn incidents(
+    rt: &Runtime,
+    tenant: &Path,
+    action: IncidentsAction,
+) -> anyhow::Result<ExitCode> {
+    use switchboard::store::ActionError;
+    let tenant = Tenant::load(tenant, rt).await?;
+    let opts = action.opts();
+    let engine = Engine::new(rt.clone(), opts.store.open().await?);
+    let (by, format) = (opts.by.clone(), opts.format);
+    let done = match &action {
+        IncidentsAction::List { status, .. } => {
+            if let Some(st) = status.as_deref()
+                && !["open", "closed", "merged"].contains(&st)
+            {
+                bail!("--status `{st}`: use open, closed or merged");
+            }
+            let list = engine
+                .store
+                .incidents(&tenant.name, status.as_deref(), 1000)
+                .await?;
+            match format {
+                Format::Json => println!("{}", serde_json::json!({ "incidents": list })),
+                Format::Table => print!(
+                    "{}",
+                    switchboard::care::incidents::render_list(&list, &tenant.time_zone)
+                ),
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        IncidentsAction::Show { id, .. } => {
+            let Some(view) = engine.incident_view(&tenant.name, id).await? else {
+                eprintln!("error: tenant `{}` has no incident `{id}`", tenant.name);
+                return Ok(ExitCode::from(1));
+            };
+            match format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&view)?),
+                Format::Table => print!(
+                    "{}",
+                    switchboard::care::incidents::render_view(&view, &tenant.time_zone)
+                ),
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        IncidentsAction::Open {
+            title,
+            group,
+            conversations,
+            ..
+        } => {
+            let request = switchboard::care::incidents::OpenRequest {
+                title: title.clone(),
+                group: group.clone(),
+                conversations: conversations.clone(),
+            };
+            engine
+                .open_incident(&tenant, &request, &by)
+                .await
+                .map(|id| serde_json::json!({ "incident": id, "status": "open" }))
+        }
+        IncidentsAction::Attach {
+            id, conversations, ..
+        } => engine
+            .attach_to_incident(&tenant, id, conversations, &by)
+            .await
+            .map(|n| serde_json::json!({ "incident": id, "attached": n })),
+        IncidentsAction::Merge { from, into, .. } => engine
+            .merge_incidents(&tenant, from, into, &by)
+            .await
+            .map(|n| serde_json::json!({ "incident": from, "status": "merged", "merged_into": into, "moved": n })),
+        IncidentsAction::Close { id, .. } => engine
+            .close_incident(&tenant, id, &by)
+            .await
+            .map(|(n, blocked)| serde_json::json!({ "incident": id, "status": "closed", "follow_ups": n, "blocked": blocked })),
+    };
+    match done {
+        Ok(v) => println!("{v}"),
+        Err(ActionError::NotFound) => {
+            eprintln!(
+                "error: tenant `{}` has no such incident or conversation",
+                tenant.name
+            );
+            return Ok(ExitCode::from(1));
+        }
+        Err(ActionError::Conflict(m) | ActionError::Invalid(m) | ActionError::Forbidden(m)) => {
+            eprintln!("error: {m}");
+            return Ok(ExitCode::from(1));
+        }
+        Err(ActionError::Store(e)) => return Err(e.into()),
+    }
+    if let IncidentsAction::Close { deliver: true, .. } = action {
+        let report = engine.deliver_due(&tenant).await?;
+        eprintln!(
+            "delivery: {} sent, {} retrying, {} dead",
+            report.sent, report.retrying, report.dead
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn cache_dir(cli: &Cli) -> Option<PathBuf> {
@@ -524,6 +739,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Incidents { tenant, action } => incidents(&rt, &tenant, action).await,
         Command::Connector(args) => connector(&rt, args).await,
         Command::Inspect { plugin, format } => inspect(&rt, &plugin, format).await,
         Command::Serve {

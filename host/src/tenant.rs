@@ -11,7 +11,7 @@ use serde::Deserialize;
 use crate::capabilities::config::{PluginConfig, Secret};
 use crate::capabilities::egress::EgressPolicy;
 use crate::care::team::{AgentConfig, SignoffConfig};
-use crate::care::{AwayConfig, Care, SatisfactionConfig, ServiceLevelsConfig};
+use crate::care::{AwayConfig, Care, IncidentsConfig, SatisfactionConfig, ServiceLevelsConfig};
 use crate::contract::{ChannelInfo, PluginKind};
 use crate::guards::{Guards, GuardsConfig};
 use crate::hours::{BusinessHours, HoursConfig};
@@ -76,6 +76,8 @@ pub struct TenantFile {
     /// Who signs off which drafts (`crate::care::team`).
     #[serde(default)]
     pub signoff: SignoffConfig,
+    /// Incident detection and its texts (`crate::care::incidents`).
+    pub incidents: Option<IncidentsConfig>,
 }
 
 /// What a failing plugin does to the message.
@@ -368,6 +370,7 @@ impl TenantFile {
             satisfaction: self.satisfaction.clone(),
             agents: self.agents.clone(),
             signoff: self.signoff.clone(),
+            incidents: self.incidents.clone(),
         }
     }
 

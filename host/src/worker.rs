@@ -139,11 +139,15 @@ impl Engine {
             });
         }
         let outcome = outcome(tenant, &stored.id, &triage, &history);
-        Ok(if self.store.commit(&stored, &outcome).await? {
-            Processed::Done(Box::new(triage))
-        } else {
-            Processed::AlreadyDone
-        })
+        if !self.store.commit(&stored, &outcome).await? {
+            return Ok(Processed::AlreadyDone);
+        }
+        // Incidents are settled after the commit (they call plugins to check their drafts); a
+        // failure leaves the report pending for the next message, never the message undone.
+        if let Err(e) = self.settle_incident_reports(tenant).await {
+            tracing::warn!(tenant = %tenant.name, error = %e, "incident reports left pending");
+        }
+        Ok(Processed::Done(Box::new(triage)))
     }
 
     /// After a start: replies caught mid-send go back to the queue, then every message that was
@@ -163,6 +167,8 @@ impl Engine {
                 .filter(|id| seen.insert(id.clone()))
                 .collect();
             if fresh.is_empty() {
+                // Reports a crash left between a commit and the incident step.
+                self.settle_incident_reports(tenant).await?;
                 return Ok(done);
             }
             for id in fresh {
@@ -284,10 +290,12 @@ impl Engine {
             &["approved"]
         };
         let m = &message.message;
+        // An incident's statement is a post of its own from the main account, not a reply.
+        let statement = d.purpose == crate::care::incidents::STATEMENT;
         let reply = OutboundReply {
             idempotency_key: idempotency_key(&d.message_id, &d.purpose),
             conversation_key: m.conversation_key.clone(),
-            in_reply_to: Some(m.external_id.clone()),
+            in_reply_to: (!statement).then(|| m.external_id.clone()),
             recipient: m.author.clone(),
             text: d.text.clone(),
             visibility: if d.visibility == "private" {
@@ -297,7 +305,11 @@ impl Engine {
             },
             extra: m.extra.clone(),
         };
-        let kind = crate::care::kind_for_send(counts_as, &d.text, tenant);
+        let kind = if statement {
+            ReplyKind::Statement
+        } else {
+            crate::care::kind_for_send(counts_as, &d.text, tenant)
+        };
         store
             .queue_draft(&tenant.name, &d, &reply, kind, allowed, actor)
             .await?;
@@ -366,6 +378,7 @@ pub fn outcome(
     o.fired = serde_json::to_value(&t.decision).unwrap_or_default();
     o.degraded = t.degraded.clone();
     o.shadows = t.shadows_run.clone();
+    o.incident_report = crate::care::incidents::report_for(tenant, t);
     let created = t.message.action == MessageAction::Created;
     o.reopen = created;
     // Praise again from someone who praised before: a repeat advocate.
@@ -434,14 +447,8 @@ pub fn outcome(
                     "taken private: once resolved, close the loop in the public thread".into(),
                 );
             }
-            Action::Incident { incident } => {
-                o.incident = Some(incident.clone());
-                o.audit.push((
-                    actor.clone(),
-                    "incident.attached".into(),
-                    serde_json::json!({ "incident": incident }),
-                ));
-            }
+            // The incident step after the commit attaches it (and audits that).
+            Action::Incident { incident } => o.incident = Some(incident.clone()),
             Action::Respond => {}
         }
     }

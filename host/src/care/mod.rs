@@ -1,6 +1,7 @@
 //! The care workflow around the pipeline: service-level clocks (first and next response,
 //! internal and published targets, in business hours or around the clock), the out-of-hours
-//! reply, resolution with a satisfaction survey, and the period report.
+//! reply, resolution with a satisfaction survey, the period report, and incidents (many
+//! customers reporting the same problem: [`incidents`]).
 //!
 //! ```toml
 //! [service_levels]
@@ -24,11 +25,13 @@
 //! ```
 
 pub mod ack;
+pub mod incidents;
 pub mod report;
 pub mod survey_answer;
 pub mod team;
 mod workflow;
 
+pub use incidents::IncidentsConfig;
 pub use workflow::{ClockView, SweepReport, kind_for_send};
 
 use std::collections::BTreeMap;
@@ -153,6 +156,7 @@ pub struct Care {
     pub satisfaction: Option<SatisfactionConfig>,
     pub agents: Vec<team::AgentConfig>,
     pub signoff: team::SignoffConfig,
+    pub incidents: Option<IncidentsConfig>,
 }
 
 /// Due times of one kind of target (`None`: the hours never open again).
@@ -235,6 +239,9 @@ impl Care {
                 return Err("[satisfaction] answer_within_h must be at least 1".into());
             }
         }
+        if let Some(i) = &self.incidents {
+            i.check()?;
+        }
         Ok(())
     }
 
@@ -289,6 +296,12 @@ pub enum ReplyKind {
     Away,
     /// The satisfaction survey.
     Survey,
+    /// The follow-up once an incident is closed: it tells the customer the problem is fixed,
+    /// so it stops a running clock like a response.
+    FollowUp,
+    /// An incident's public statement from the main account: addressed to no one customer,
+    /// it stops nobody's clock.
+    Statement,
 }
 
 impl ReplyKind {
@@ -298,7 +311,14 @@ impl ReplyKind {
             ReplyKind::Acknowledgement => "acknowledgement",
             ReplyKind::Away => "away",
             ReplyKind::Survey => "survey",
+            ReplyKind::FollowUp => "follow-up",
+            ReplyKind::Statement => "statement",
         }
+    }
+
+    /// Whether sending it stops the conversation's running clock.
+    pub fn stops_clock(self) -> bool {
+        matches!(self, ReplyKind::Response | ReplyKind::FollowUp)
     }
 
     /// A reply text's kind by what it says (agents may override when sending).

@@ -30,6 +30,8 @@ pub struct Report {
     pub rising_keywords: Vec<RisingKeyword>,
     pub replies: ReplyQa,
     pub satisfaction: Satisfaction,
+    /// Incidents opened in the period (by the detector, a policy rule or an agent).
+    pub incidents: i64,
 }
 
 /// Response clocks that started in the period.
@@ -204,6 +206,7 @@ pub async fn build(
         rising_keywords: vec![],
         replies: ReplyQa::default(),
         satisfaction: Satisfaction::default(),
+        incidents: 0,
     };
 
     for r in sqlx::query(
@@ -388,6 +391,16 @@ pub async fn build(
     report.satisfaction.by_agent = pick(&|a| a.0.clone());
     report.satisfaction.by_team = pick(&|a| a.1.clone());
     report.satisfaction.by_channel = pick(&|a| Some(a.2.clone()));
+    report.incidents = sqlx::query(
+        "SELECT COUNT(*) FROM incidents WHERE tenant = $1 AND opened_at >= $2 AND opened_at < $3",
+    )
+    .bind(tenant)
+    .bind(since)
+    .bind(until)
+    .fetch_one(pool)
+    .await
+    .map_err(op("report: incidents"))?
+    .get(0);
     Ok(report)
 }
 
@@ -498,6 +511,7 @@ pub fn render(r: &Report, time_zone: &str) -> String {
             );
         }
     }
+    let _ = writeln!(out, "\nIncidents opened: {}", r.incidents);
     out
 }
 

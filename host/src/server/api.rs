@@ -1016,7 +1016,7 @@ async fn reject_draft(
             }
             s.engine
                 .store
-                .decide_draft(&tenant, &id, "rejected", Some(&b.reason), &actor.0)
+                .reject_draft(&tenant, &id, &b.reason, &actor.0)
                 .await
                 .map_err(|e| action_error(e, "such draft"))?;
             ok(json!({ "draft": id, "status": "rejected" }))

@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod care_api;
+pub mod incidents_api;
 pub mod ingress;
 pub mod registry;
 pub mod team_api;
@@ -249,6 +250,7 @@ fn router(state: AppState) -> Router {
         .merge(api::routes(&state))
         .merge(care_api::routes())
         .merge(team_api::routes())
+        .merge(incidents_api::routes())
         .fallback(|| async { error_response(StatusCode::NOT_FOUND, "no such route".into()) })
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)

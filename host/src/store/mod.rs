@@ -7,10 +7,15 @@
 //! one transaction, so a crash leaves each message either before or after a step, never half way.
 
 mod care;
+mod incidents;
 mod server;
 mod team;
 
 pub use care::{ClockEvent, ClockRow, SurveyRequest};
+pub use incidents::{
+    AttachedRow, Attachment, Closed, FollowUp, IncidentDraft, IncidentReport, IncidentRow,
+    NewIncident, Opened, ReportRow,
+};
 pub use team::{AssignPlan, ExpertRequest, StoredDraftFacts, verified_contacts};
 
 pub use server::{
@@ -171,6 +176,8 @@ pub struct Outcome {
     pub team: Option<String>,
     pub escalated: bool,
     pub incident: Option<String>,
+    /// Hand the message to the incident detector, which settles it right after the commit.
+    pub incident_report: Option<IncidentReport>,
     pub close_publicly: Option<String>,
     pub block_customer: bool,
     pub degraded: Vec<String>,
@@ -728,6 +735,9 @@ impl Store {
                 .await?;
             }
         }
+        if let Some(report) = &outcome.incident_report {
+            incidents::queue_report(&mut tx, now, stored, report).await?;
+        }
         if outcome.block_customer {
             sqlx::query(
                 "UPDATE customers SET blocked_at = $1 WHERE id = $2 AND blocked_at IS NULL",
@@ -852,7 +862,7 @@ impl Store {
                 .await
                 .op("marking a draft sent")?;
         }
-        if status == "sent" && row.kind == ReplyKind::Response {
+        if status == "sent" && row.kind.stops_clock() {
             care::stop_clock(&mut tx, now, &row.tenant, &row.message_id, &row.id).await?;
         }
         audit(
@@ -1072,6 +1082,8 @@ fn reply_kind(s: &str) -> ReplyKind {
         "acknowledgement" => ReplyKind::Acknowledgement,
         "away" => ReplyKind::Away,
         "survey" => ReplyKind::Survey,
+        "follow-up" => ReplyKind::FollowUp,
+        "statement" => ReplyKind::Statement,
         _ => ReplyKind::Response,
     }
 }

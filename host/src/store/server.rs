@@ -477,15 +477,17 @@ impl Store {
         Ok(())
     }
 
-    /// Approve (`approved`) or reject (`rejected`, with a reason) a proposed draft.
-    pub async fn decide_draft(
+    /// Reject a draft that was not sent, with a reason. (Approval goes tier by tier through
+    /// `record_approval`, so that no path skips the sign-off.)
+    pub async fn reject_draft(
         &self,
         tenant: &str,
         id: &str,
-        status: &str,
-        reason: Option<&str>,
+        reason: &str,
         actor: &str,
     ) -> Result<(), ActionError> {
+        let status = "rejected";
+        let reason = Some(reason);
         let mut tx = self.begin("beginning a draft decision").await?;
         let r = sqlx::query(
             "UPDATE drafts SET status = $1, decided_by = $2, reason = $3 WHERE tenant = $4 AND id = $5 AND status IN ('proposed', 'approved')",
