@@ -83,6 +83,7 @@ fn main() {
                 char_max: g[6] as u8,
                 word_weight: 1.0,
                 char_weight: g[7],
+                length_step: 0,
             },
             epochs: g[0] as u32,
             learning_rate: g[1],

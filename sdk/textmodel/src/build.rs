@@ -166,6 +166,7 @@ const fn features(hash_bits: u8) -> FeatureConfig {
         char_max: 5,
         word_weight: 1.0,
         char_weight: 1.0,
+        length_step: 0,
     }
 }
 
