@@ -204,6 +204,15 @@ const fn features(hash_bits: u8) -> FeatureConfig {
 }
 
 /// UCI SMS Spam Collection (CC BY 4.0): `ham` / `spam`.
+///
+/// Chosen by repeated 5-fold cross-validation on the training part (`tune -- spam
+/// --repeats=4`: spam F1 pooled over 4 × 5 folds, the threshold choice nested inside each
+/// fold). The previous settings (character 2–5-grams, l2 1e-7) scored 0.943, and 0.942 with a
+/// cross-validated threshold: the misses were not a matter of where the line was drawn.
+/// Dropping the character n-grams gave 0.951, message-length tokens 0.956, and the threshold
+/// chosen by cross-validation at build time 0.961. Settings within 0.002 of that (character
+/// n-grams at weight 0.25, other length steps, learning rate 1.0) were not taken: simpler and
+/// cheaper per message.
 pub const SMS_SPAM: Recipe = Recipe {
     dataset: Dataset {
         file: "datasets/sms_spam.train.tsv",
@@ -214,15 +223,28 @@ pub const SMS_SPAM: Recipe = Recipe {
         label_map: as_is,
     },
     config: TrainConfig {
-        features: features(18),
+        features: FeatureConfig {
+            hash_bits: 18,
+            word_ngrams: 2,
+            char_min: 0,
+            char_max: 0,
+            word_weight: 1.0,
+            char_weight: 1.0,
+            length_step: 20,
+        },
         epochs: 30,
         learning_rate: 0.3,
-        l2: 1e-7,
+        l2: 1e-6,
         balanced: false,
         average: true,
         seed: 0x5eed,
     },
-    threshold: None,
+    // Spam is 13 % of the rows and a model fitted at 0.5 favours precision: the F1-best
+    // threshold of the out-of-fold scores is folded into the bias (`spam >= 0.5` still decides).
+    threshold: Some(CvThreshold {
+        label: "spam",
+        folds: 5,
+    }),
 };
 
 /// Airline tweets (CC BY-NC-SA 4.0): `negative` / `neutral` / `positive`.
