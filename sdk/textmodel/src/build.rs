@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use crate::features::FeatureConfig;
 pub use crate::slug;
 use crate::split::{Dedup, Part};
-use crate::train::{TrainConfig, train};
+use crate::train::{TrainConfig, train, train_with_cv_threshold};
 
 /// A column by header name, or by position for files without a header row.
 #[derive(Debug, Clone, Copy)]
@@ -108,6 +108,18 @@ impl Dataset {
 
 /// Train on `rows` with classes in sorted order.
 pub fn train_rows(rows: &[(String, String)], config: &TrainConfig) -> Vec<u8> {
+    train_rows_with(rows, config, None).0
+}
+
+/// Train on `rows` with classes in sorted order; with `threshold`, that label's decision
+/// threshold is chosen by cross-validation on `rows` and folded into the model. Returns the
+/// model bytes and the chosen threshold (`None` without `threshold`, or when the label does
+/// not occur in `rows`).
+pub fn train_rows_with(
+    rows: &[(String, String)],
+    config: &TrainConfig,
+    threshold: Option<CvThreshold>,
+) -> (Vec<u8>, Option<f32>) {
     let mut names: Vec<String> = rows.iter().map(|(_, c)| c.clone()).collect();
     names.sort();
     names.dedup();
@@ -116,7 +128,16 @@ pub fn train_rows(rows: &[(String, String)], config: &TrainConfig) -> Vec<u8> {
         .iter()
         .map(|(_, c)| names.binary_search(c).unwrap_or(0))
         .collect();
-    train(&texts, &labels, &names, config).unwrap_or_default()
+    let positive = threshold.and_then(|t| Some((names.iter().position(|n| n == t.label)?, t)));
+    match positive {
+        Some((k, t)) => train_with_cv_threshold(&texts, &labels, &names, k, config, t.folds)
+            .map(|(bytes, chosen)| (bytes, Some(chosen)))
+            .unwrap_or_default(),
+        None => (
+            train(&texts, &labels, &names, config).unwrap_or_default(),
+            None,
+        ),
+    }
 }
 
 /// For a `build.rs`: train the recipe on its dataset's training part and write the model to
@@ -131,7 +152,7 @@ pub fn train_into_out_dir(recipe: &Recipe, out_name: &str) {
     println!("cargo:rerun-if-changed={}", path.display());
     println!("cargo:rerun-if-changed=build.rs");
     let bytes = match dataset.load(&dir, Part::Train) {
-        Ok(rows) => train_rows(&rows, config),
+        Ok(rows) => train_rows_with(&rows, config, recipe.threshold).0,
         Err(e) => {
             println!(
                 "cargo:warning=no training data ({e}); the plugin is built without its model. Set SWITCHBOARD_TRAINING_DATA to the data folder."
@@ -148,6 +169,18 @@ pub fn train_into_out_dir(recipe: &Recipe, out_name: &str) {
 pub struct Recipe {
     pub dataset: Dataset,
     pub config: TrainConfig,
+    /// Choose this label's decision threshold by cross-validation at build time and fold it
+    /// into the model, so that its probability crosses 0.5 there.
+    pub threshold: Option<CvThreshold>,
+}
+
+/// A label whose decision threshold is chosen by `folds`-fold cross-validation on the training
+/// part (the F1-best cut of the out-of-fold scores) and folded into the model's bias
+/// ([`crate::train::train_with_cv_threshold`]).
+#[derive(Debug, Clone, Copy)]
+pub struct CvThreshold {
+    pub label: &'static str,
+    pub folds: usize,
 }
 
 fn as_is(label: &str) -> Option<String> {
@@ -166,10 +199,20 @@ const fn features(hash_bits: u8) -> FeatureConfig {
         char_max: 5,
         word_weight: 1.0,
         char_weight: 1.0,
+        length_step: 0,
     }
 }
 
 /// UCI SMS Spam Collection (CC BY 4.0): `ham` / `spam`.
+///
+/// Chosen by repeated 5-fold cross-validation on the training part (`tune -- spam
+/// --repeats=4`: spam F1 pooled over 4 × 5 folds, the threshold choice nested inside each
+/// fold). The previous settings (character 2–5-grams, l2 1e-7) scored 0.943, and 0.942 with a
+/// cross-validated threshold: the misses were not a matter of where the line was drawn.
+/// Dropping the character n-grams gave 0.951, message-length tokens 0.956, and the threshold
+/// chosen by cross-validation at build time 0.961. Settings within 0.002 of that (character
+/// n-grams at weight 0.25, other length steps, learning rate 1.0) were not taken: simpler and
+/// cheaper per message.
 pub const SMS_SPAM: Recipe = Recipe {
     dataset: Dataset {
         file: "datasets/sms_spam.train.tsv",
@@ -180,14 +223,28 @@ pub const SMS_SPAM: Recipe = Recipe {
         label_map: as_is,
     },
     config: TrainConfig {
-        features: features(18),
+        features: FeatureConfig {
+            hash_bits: 18,
+            word_ngrams: 2,
+            char_min: 0,
+            char_max: 0,
+            word_weight: 1.0,
+            char_weight: 1.0,
+            length_step: 20,
+        },
         epochs: 30,
         learning_rate: 0.3,
-        l2: 1e-7,
+        l2: 1e-6,
         balanced: false,
         average: true,
         seed: 0x5eed,
     },
+    // Spam is 13 % of the rows and a model fitted at 0.5 favours precision: the F1-best
+    // threshold of the out-of-fold scores is folded into the bias (`spam >= 0.5` still decides).
+    threshold: Some(CvThreshold {
+        label: "spam",
+        folds: 5,
+    }),
 };
 
 /// Airline tweets (CC BY-NC-SA 4.0): `negative` / `neutral` / `positive`.
@@ -209,6 +266,7 @@ pub const AIRLINE_SENTIMENT: Recipe = Recipe {
         average: true,
         seed: 0x5eed,
     },
+    threshold: None,
 };
 
 /// Airline tweets (CC BY-NC-SA 4.0), negative ones: the complaint reason, slugged
@@ -231,6 +289,7 @@ pub const AIRLINE_COMPLAINT_REASON: Recipe = Recipe {
         average: true,
         seed: 0x5eed,
     },
+    threshold: None,
 };
 
 /// Bitext customer-support requests (CDLA-Sharing-1.0): 27 intents, slugged (`cancel-order`).
@@ -252,4 +311,5 @@ pub const BITEXT_INTENT: Recipe = Recipe {
         average: false,
         seed: 0x5eed,
     },
+    threshold: None,
 };

@@ -19,7 +19,14 @@ pub struct FeatureConfig {
     /// Weight of the word group and the character group after each is L2-normalised.
     pub word_weight: f32,
     pub char_weight: f32,
+    /// Message-length tokens: one for each multiple of `length_step` characters below
+    /// [`LENGTH_CAP`] that the text is longer than (`<len>140`, `<len>120`, …), as flags in the
+    /// word group spanning the text's tokens. 0 turns them off.
+    pub length_step: u8,
 }
+
+/// Length tokens stop here: an SMS is at most 160 characters.
+pub const LENGTH_CAP: usize = 160;
 
 impl Default for FeatureConfig {
     fn default() -> Self {
@@ -30,6 +37,7 @@ impl Default for FeatureConfig {
             char_max: 5,
             word_weight: 1.0,
             char_weight: 1.0,
+            length_step: 0,
         }
     }
 }
@@ -60,11 +68,36 @@ impl FeatureConfig {
         ((h ^ (h >> 32)) as u32) & ((1u32 << self.hash_bits) - 1)
     }
 
-    /// The tokens of `text` and their features.
+    /// The tokens of `text` (with length tokens when `length_step` is set) and their features.
     pub fn extract(&self, text: &str) -> (Vec<Token>, Vec<Feature>) {
-        let tokens = tokenize(text);
+        let mut tokens = tokenize(text);
+        self.push_length_tokens(text, &mut tokens);
         let features = self.features_of(&tokens);
         (tokens, features)
+    }
+
+    /// Append a `<len>N` flag for each multiple N of `length_step` (below [`LENGTH_CAP`]) that
+    /// `text` is longer than, in characters, longest first; they span `tokens` from the first
+    /// to the last, so evidence points at the whole message. Nothing for a text without tokens.
+    pub fn push_length_tokens(&self, text: &str, tokens: &mut Vec<Token>) {
+        let (Some(first), Some(last)) = (tokens.first(), tokens.last()) else {
+            return;
+        };
+        if self.length_step == 0 {
+            return;
+        }
+        let (start, end) = (first.start, last.end);
+        let chars = text.chars().count();
+        let step = usize::from(self.length_step);
+        let steps = (LENGTH_CAP - 1) / step;
+        for k in (1..=steps).rev().filter(|k| chars > k * step) {
+            tokens.push(Token {
+                text: format!("<len>{}", k * step),
+                kind: Kind::Flag,
+                start,
+                end,
+            });
+        }
     }
 
     /// Features of already tokenised text; values are L2-normalised per group.
@@ -167,6 +200,46 @@ mod tests {
             .map(|f| f.value * f.value)
             .sum();
         assert!((words - 1.0).abs() < 1e-3, "{words}");
+    }
+
+    #[test]
+    fn length_tokens_count_characters_and_span_the_message() {
+        let cfg = FeatureConfig {
+            length_step: 20,
+            ..Default::default()
+        };
+        let text = " Call 09061701461 now to claim your £1000 prize! T&C apply ";
+        assert_eq!(text.chars().count(), 59);
+        let (tokens, feats) = cfg.extract(text);
+        let length: Vec<&Token> = tokens
+            .iter()
+            .filter(|t| t.text.starts_with("<len>"))
+            .collect();
+        let names: Vec<&str> = length.iter().map(|t| t.text.as_str()).collect();
+        assert_eq!(names, ["<len>40", "<len>20"]);
+        assert!(length.iter().all(|t| &text[t.start..t.end] == text.trim()));
+        // Each is one word-group feature, and nothing else (no bigrams or character n-grams).
+        let first = tokens.len() - 2;
+        assert_eq!(
+            feats.iter().filter(|f| f.token as usize >= first).count(),
+            2
+        );
+        // Capped at an SMS: 159 steps of 1 at most, and none without tokens or when off.
+        let long = "x".repeat(500);
+        let one = FeatureConfig {
+            length_step: 1,
+            ..Default::default()
+        };
+        let count = |tokens: Vec<Token>| {
+            tokens
+                .iter()
+                .filter(|t| t.text.starts_with("<len>"))
+                .count()
+        };
+        assert_eq!(count(one.extract(&long).0), 159);
+        assert!(one.extract(&" ".repeat(200)).0.is_empty());
+        let off = FeatureConfig::default();
+        assert_eq!(off.extract(text).0, tokenize(text));
     }
 
     #[test]

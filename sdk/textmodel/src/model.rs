@@ -1,6 +1,7 @@
 //! The compact model format and prediction.
 //!
-//! Layout (little-endian): `SBTM`, version 1, the [`FeatureConfig`], the labels, one f32 bias
+//! Layout (little-endian): `SBTM`, version 1 or 2 (2 when the model has length tokens: one
+//! more byte of [`FeatureConfig`]), the [`FeatureConfig`], the labels, one f32 bias
 //! and one f32 scale per label, then `2^hash_bits × labels` i8 weights, row by row. A plugin
 //! embeds these bytes with `include_bytes!` and predicts straight from them: nothing is copied
 //! or decoded per call beyond the short header, which matters because every call runs in a
@@ -10,7 +11,9 @@ use crate::features::{Feature, FeatureConfig};
 use crate::tokenize::Token;
 
 const MAGIC: &[u8; 4] = b"SBTM";
-const VERSION: u8 = 1;
+/// Version 2 adds the length step after the character n-gram range; a model without length
+/// tokens is still written as version 1, byte for byte as before.
+const VERSION: u8 = 2;
 
 /// Why bytes are not a model.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -106,13 +109,20 @@ pub fn encode(
     }
     let mut out = Vec::with_capacity(64 + weights.len());
     out.extend_from_slice(MAGIC);
-    out.push(VERSION);
+    out.push(if features.length_step == 0 {
+        1
+    } else {
+        VERSION
+    });
     out.extend_from_slice(&[
         features.hash_bits,
         features.word_ngrams,
         features.char_min,
         features.char_max,
     ]);
+    if features.length_step != 0 {
+        out.push(features.length_step);
+    }
     out.extend_from_slice(&features.word_weight.to_le_bytes());
     out.extend_from_slice(&features.char_weight.to_le_bytes());
     out.extend_from_slice(&(c as u16).to_le_bytes());
@@ -142,16 +152,24 @@ impl<'a> Model<'a> {
             return Err(ModelError::BadMagic);
         }
         let version = r.u8("version")?;
-        if version != VERSION {
+        if !(1..=VERSION).contains(&version) {
             return Err(ModelError::Version(version));
         }
+        let (hash_bits, word_ngrams) = (r.u8("hash bits")?, r.u8("word n-grams")?);
+        let (char_min, char_max) = (r.u8("char n-grams")?, r.u8("char n-grams")?);
+        let length_step = if version >= 2 {
+            r.u8("length step")?
+        } else {
+            0
+        };
         let features = FeatureConfig {
-            hash_bits: r.u8("hash bits")?,
-            word_ngrams: r.u8("word n-grams")?,
-            char_min: r.u8("char n-grams")?,
-            char_max: r.u8("char n-grams")?,
+            hash_bits,
+            word_ngrams,
+            char_min,
+            char_max,
             word_weight: r.f32("word weight")?,
             char_weight: r.f32("char weight")?,
+            length_step,
         };
         if !(1..=24).contains(&features.hash_bits) || features.char_min > features.char_max {
             return Err(ModelError::Invalid("feature settings"));
@@ -310,5 +328,27 @@ mod tests {
         bad = bytes.clone();
         bad[4] = 9;
         assert_eq!(Model::from_bytes(&bad).unwrap_err(), ModelError::Version(9));
+    }
+
+    #[test]
+    fn length_tokens_need_version_2_and_round_trip() {
+        let labels = vec!["a".to_string(), "b".to_string()];
+        let plain = FeatureConfig {
+            hash_bits: 4,
+            ..Default::default()
+        };
+        let v1 = encode(&plain, &labels, &[0.0, 0.0], &[0.5; 32]);
+        assert_eq!(v1[4], 1);
+        let with_length = FeatureConfig {
+            length_step: 20,
+            ..plain
+        };
+        let v2 = encode(&with_length, &labels, &[0.0, 0.0], &[0.5; 32]);
+        assert_eq!((v2[4], v2.len()), (2, v1.len() + 1));
+        assert_eq!(Model::from_bytes(&v1).unwrap().features, plain);
+        assert_eq!(Model::from_bytes(&v2).unwrap().features, with_length);
+        for cut in 0..v2.len() {
+            assert!(Model::from_bytes(&v2[..cut]).is_err(), "cut at {cut}");
+        }
     }
 }
