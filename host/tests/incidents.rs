@@ -835,6 +835,23 @@ async fn closing_follows_up_once_per_customer_stops_their_clocks_and_cannot_happ
     assert_eq!(s.audit("incident.follow-up-queued").await.len(), 3);
 }
 
+/// What `Engine::process` does up to its commit: the process "dies" before the incident step.
+async fn commit_without_incident_step(engine: &Engine, tenant: &Tenant, m: &Message) {
+    let a = engine.store.accept("webhook", m).await.unwrap();
+    let stored = engine.store.message(&a.message_id).await.unwrap();
+    let connector = tenant.connector(Some("webhook")).unwrap();
+    let triage = switchboard::pipeline::triage(
+        &engine.rt,
+        tenant,
+        connector,
+        stored.message.clone(),
+        &Default::default(),
+    )
+    .await;
+    let outcome = switchboard::worker::outcome(tenant, &stored.id, &triage, &Default::default());
+    assert!(engine.store.commit(&stored, &outcome).await.unwrap());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_report_left_unsettled_by_a_crash_is_settled_on_restart() {
     let s = setup().await;
@@ -851,19 +868,7 @@ async fn a_report_left_unsettled_by_a_crash_is_settled_on_restart() {
     // The fifth report is committed, then the process dies before the incident step.
     let m = post("c4", "c-4", &real(SITE_DOWN[4], &texts), T0 + 5 * MIN);
     s.clock.set(m.received_at);
-    let a = s.engine.store.accept("webhook", &m).await.unwrap();
-    let stored = s.engine.store.message(&a.message_id).await.unwrap();
-    let connector = s.tenant.connector(Some("webhook")).unwrap();
-    let triage = switchboard::pipeline::triage(
-        &s.engine.rt,
-        &s.tenant,
-        connector,
-        stored.message.clone(),
-        &Default::default(),
-    )
-    .await;
-    let outcome = switchboard::worker::outcome(&s.tenant, &stored.id, &triage, &Default::default());
-    assert!(s.engine.store.commit(&stored, &outcome).await.unwrap());
+    commit_without_incident_step(&s.engine, &s.tenant, &m).await;
     assert!(s.incidents().await.is_empty());
     assert_eq!(
         s.count("SELECT COUNT(*) FROM incident_reports WHERE tenant = $1 AND settled_at IS NULL")
@@ -912,7 +917,11 @@ struct Api {
 
 impl Api {
     async fn start(tenants: &[(&str, String)]) -> Api {
-        let dir = tempfile::tempdir().unwrap();
+        Api::start_in(tempfile::tempdir().unwrap(), tenants).await
+    }
+
+    /// Serve `dir/data`, which may already hold a store.
+    async fn start_in(dir: tempfile::TempDir, tenants: &[(&str, String)]) -> Api {
         let data = dir.path().join("data");
         std::fs::create_dir_all(data.join("tenants")).unwrap();
         for (name, text) in tenants {
@@ -1015,6 +1024,67 @@ impl Api {
         }
         panic!("timed out waiting for {what}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_settles_reports_a_crash_left_pending_without_waiting_for_a_new_message() {
+    let platform_state = Arc::new(Mutex::new(Platform::default()));
+    let url = common::platform(platform_state.clone()).await;
+    let skyways = TENANT.replace("DELIVER_URL", &url);
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let tenant_file = dir.path().join("skyways.toml");
+    std::fs::write(&tenant_file, &skyways).unwrap();
+    // Five complaints committed by an earlier process that died before each incident step.
+    {
+        let rt = runtime();
+        let tenant = Tenant::load(&tenant_file, &rt).await.unwrap();
+        let store = Store::open_file(&data.join("switchboard.db"))
+            .await
+            .unwrap();
+        let engine = Engine::new(rt, store);
+        let texts = airline_texts();
+        let start = Clock::system().now_ms() - 10 * MIN;
+        for (i, opening) in SITE_DOWN.iter().take(5).enumerate() {
+            let m = post(
+                &format!("c{i}"),
+                &format!("c-{i}"),
+                &real(opening, &texts),
+                start + i as i64 * MIN,
+            );
+            commit_without_incident_step(&engine, &tenant, &m).await;
+        }
+        assert!(
+            engine
+                .store
+                .incidents("skyways", None, 100)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+    // No message arrives after the start: the workers' periodic sweep settles them.
+    let mut api = Api::start_in(dir, &[("skyways", skyways)]).await;
+    let agent = api.token("skyways", "agent").await;
+    let list = api
+        .until(
+            "/api/tenants/skyways/incidents",
+            &agent,
+            "the incident from reports left pending",
+            |v| v["incidents"].as_array().is_some_and(|a| !a.is_empty()),
+        )
+        .await;
+    assert_eq!(list["incidents"][0]["group_key"], "topic:website");
+    let id = list["incidents"][0]["id"].as_str().unwrap().to_string();
+    api.until(
+        &format!("/api/tenants/skyways/incidents/{id}"),
+        &agent,
+        "five conversations",
+        |v| v["conversations"].as_array().is_some_and(|a| a.len() == 5),
+    )
+    .await;
+    api.server.take().unwrap().shutdown().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -124,6 +124,11 @@ async fn process_loop(
                 Ok(_) => {}
                 Err(e) => tracing::error!(%tenant, error = %e, "service-level sweep failed"),
             }
+            // Incident reports a failed settle left behind (a plugin was down, the store busy)
+            // would otherwise wait for the tenant's next message.
+            if let Err(e) = engine.settle_incident_reports(&live.tenant).await {
+                tracing::warn!(%tenant, error = %e, "incident reports left pending");
+            }
         }
         let due = match engine
             .store
