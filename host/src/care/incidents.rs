@@ -27,7 +27,7 @@
 //! recorded as a report in the same transaction as its outcome, and settled right after the
 //! commit by [`Engine::settle_incident_reports`] (plugin calls, the reply guards' length check,
 //! must not run inside the store's transaction). A report a crash left unsettled is settled
-//! with the next message, or by `resume`.
+//! with the next message, by `resume`, or by the server's periodic sweep.
 //!
 //! What a report does, in order: a rule's `incident` action attaches it to the open incident
 //! of that name or opens one at once; otherwise (with `[incidents]`) it attaches to an open
