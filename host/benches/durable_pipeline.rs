@@ -1,7 +1,9 @@
 //! Messages per second through the durable pipeline — accept (stored before acknowledgement) →
 //! classifiers → care policy → suggesters → reply guards → outbox commit — with the store on an
 //! SQLite file (WAL, full sync: every acceptance and every outcome is on disk before the next
-//! step), against the same pipeline with the store in memory, in one run.
+//! step), against the same pipeline with the store in memory, and the durable pipeline with the
+//! care workflow on (service-level clocks, round-robin routing, advocates, incident detection
+//! over every answered message), in one run.
 //!
 //! Run: `cargo bench -p switchboard --bench durable_pipeline`. Texts are real tweets from
 //! `../shared/data/datasets/airline_sentiment.train.csv`; `BENCH_MESSAGES` sets how many
@@ -53,6 +55,30 @@ name = "praise"
 when = "score('advocate') >= 0.5 && public"
 then = ["route", "respond"]
 team = "brand"
+"#;
+
+/// The care workflow on top of [`TENANT`]: what each message then also costs.
+const CARE: &str = r#"
+[service_levels]
+counting = "around-the-clock"
+first_response = { internal_min = 30, published_min = 60 }
+next_response = { internal_min = 30, published_min = 60 }
+
+[[agents]]
+name = "ana"
+teams = ["baggage", "brand"]
+capacity = 50
+
+[[agents]]
+name = "raj"
+teams = ["baggage"]
+skills = ["topic:bags"]
+capacity = 50
+
+[incidents]
+window_min = 30
+min_reports = 5
+statement_link = "https://social.bench.example/@bench"
 "#;
 
 fn texts(n: usize) -> Vec<String> {
@@ -152,6 +178,8 @@ fn main() -> anyhow::Result<()> {
         let path = std::path::Path::new("bench-tenant.toml");
         let file = TenantFile::parse(TENANT, path)?;
         let tenant = Arc::new(Tenant::from_file(file, path, &runtime).await?);
+        let care_file = TenantFile::parse(&format!("{TENANT}{CARE}"), path)?;
+        let care_tenant = Arc::new(Tenant::from_file(care_file, path, &runtime).await?);
         let dir = tempfile::tempdir()?;
         println!(
             "durable pipeline: {} real tweets, {tasks} concurrent workers, one tenant",
@@ -188,6 +216,21 @@ fn main() -> anyhow::Result<()> {
             "f",
         )
         .await;
+        let care = run(
+            "on disk, care workflow on",
+            &runtime,
+            &care_tenant,
+            Store::open_file(&dir.path().join("care.db")).await?,
+            &texts,
+            tasks,
+            "c",
+        )
+        .await;
+        println!(
+            "care workflow on / off (both on disk): {:.2}× (the care steps cost {:.0}% of throughput)",
+            care / file,
+            (1.0 - care / file) * 100.0
+        );
         println!(
             "durable / in-memory throughput: {:.2}× (durability costs {:.0}% of throughput)",
             file / memory,
