@@ -77,7 +77,7 @@ fn main() {
         .build()
         .unwrap();
     let rt = Runtime::new(RuntimeOptions::default()).unwrap();
-    let plugin_dir = PathBuf::from(env!("SWITCHBOARD_BUILTIN_PLUGIN_DIR"));
+    let plugin_dir = PathBuf::from(switchboard::tenant::BUILTIN_PLUGIN_DIR);
     let keyword = tokio
         .block_on(rt.load_file(&plugin_dir.join("keyword-classifier.wasm")))
         .unwrap();

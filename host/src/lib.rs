@@ -1,36 +1,38 @@
 //! Switchboard: a WebAssembly plugin host for social customer care.
 //!
-//! - [`contract`]: the WIT contract as the host sees it;
-//! - [`runtime`]: engine, compile cache, sandboxed calls with deadlines and memory caps;
-//! - [`capabilities`]: what a plugin may reach (config, kv, log, egress, files), per tenant;
-//! - [`tenant`]: tenant configuration files;
-//! - [`pipeline`]: a message through classifiers, care policy, suggesters and reply guards;
-//! - [`policy`], [`guards`], [`hours`]: the tenant's care policy (CEL rules), reply guards and
-//!   business hours;
-//! - [`store`]: the durable store (SQLite by default, PostgreSQL by URL);
-//! - [`worker`]: the durable pipeline: accept, process, resume after a crash, deliver;
-//! - [`replay`]: stored or captured traffic through a candidate tenant, and shadow reports;
-//! - [`ingest`]: captured webhook requests (JSONL) as the CLI reads them;
-//! - [`server`]: `switchboard serve`: webhook ingress, background workers, hot swap, and the
-//!   admin and agent API; [`ops`]: its metrics;
-//! - [`care`]: service-level clocks, the out-of-hours reply, resolution and satisfaction
-//!   surveys, and the period report; [`clock`]: the time they run on;
-//! - [`eval`]: a classifier's quality and cost on a labelled file (`switchboard eval`).
+//! This crate is the command line (`switchboard`) and the only one that sees every layer. The
+//! layers are crates of their own, each depending only on those below it:
+//!
+//! | crate | owns |
+//! |---|---|
+//! | `switchboard-contract` | the WIT contract as the host sees it ([`contract`]) |
+//! | `switchboard-runtime` | engine, compile cache, limits, sandboxed calls ([`runtime`]) and what a plugin may reach ([`capabilities`]) |
+//! | `switchboard-store` | schema, migrations, queries and row types ([`store`]), and the time they run on ([`clock`]) |
+//! | `switchboard-care` | tenant config ([`tenant`]), [`pipeline`], [`policy`], [`guards`], [`hours`], the durable engine ([`worker`]) and the care workflow ([`care`]) |
+//! | `switchboard-server` | `switchboard serve`: ingress, API, workers, registry, watch ([`server`]) and its metrics ([`ops`]) |
+//!
+//! The modules here re-export those crates under the paths the host has always had, and add
+//! the command line's own front ends: [`eval`] (a classifier's quality and cost), [`replay`]
+//! (stored or captured traffic through a candidate tenant) and [`ingest`] (captured webhook
+//! requests as the CLI reads them).
 
-pub mod capabilities;
-pub mod care;
-pub mod clock;
-pub mod contract;
+pub use switchboard_care::{guards, hours, pipeline, policy, tenant, worker};
+pub use switchboard_contract as contract;
+pub use switchboard_runtime as runtime;
+pub use switchboard_runtime::capabilities;
+pub use switchboard_server as server;
+pub use switchboard_server::ops;
+pub use switchboard_store as store;
+pub use switchboard_store::clock;
+
+/// The care workflow: its rules ([`switchboard_care::care`]) and what the engine does with them
+/// ([`switchboard_care::workflow`]), under one path.
+pub mod care {
+    pub use switchboard_care::care::*;
+    pub use switchboard_care::worker::kind_for_send;
+    pub use switchboard_care::workflow::{ClockView, SweepReport};
+}
+
 pub mod eval;
-pub mod guards;
-pub mod hours;
 pub mod ingest;
-pub mod ops;
-pub mod pipeline;
-pub mod policy;
 pub mod replay;
-pub mod runtime;
-pub mod server;
-pub mod store;
-pub mod tenant;
-pub mod worker;

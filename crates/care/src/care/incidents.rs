@@ -1,0 +1,486 @@
+//! Incidents: many customers reporting the same problem in a short window. One incident per
+//! problem, with every affected conversation attached; one public statement for the main
+//! account, which a supervisor signs off; a reply to each affected customer that refers to it;
+//! and, when the incident closes, a follow-up to each of them.
+//!
+//! ```toml
+//! [incidents]
+//! window_min = 30           # reports are counted in a window this long…
+//! min_reports = 5           # …an incident needs at least this many customers in it…
+//! over_usual = 3.0          # …and this many times the usual count for a window that long,
+//! baseline_h = 24           # measured over this period before the window (none: min_reports decides)
+//! group_by = ["topic:"]     # label-name prefixes whose labels group reports
+//! min_score = 0.5           # a label groups from this score
+//! similar_text = 0.8        # near-identical texts group too (Jaccard over word pairs); 0 = off
+//! statement_link = "https://social.example/@acme"   # where customers find the statement
+//! statement = "We know some of you are affected by {title}. We're on it and will post updates here. {signature}"
+//! reply = "Hi {name}, sorry: it's {title}, and we're on it. Updates: {statement_link} {signature}"
+//! follow_up = "Hi {name}, {title} is fixed now. Thanks for bearing with us. {signature}"
+//! [incidents.titles]
+//! "topic:website" = "the website outage"
+//! ```
+//!
+//! Templates read `{name}` (the customer's shown first name), `{signature}`, `{title}`,
+//! `{statement_link}` and, in replies, `{statement}` (the statement's text).
+//!
+//! Where it runs: every message the policy answers (or a rule names an incident for) is
+//! recorded as a report in the same transaction as its outcome, and settled right after the
+//! commit by `Engine::settle_incident_reports` (in [`crate::workflow::incidents`]) (plugin calls, the reply guards' length check,
+//! must not run inside the store's transaction). A report a crash left unsettled is settled
+//! with the next message, by `resume`, or by the server's periodic sweep.
+//!
+//! What a report does, in order: a rule's `incident` action attaches it to the open incident
+//! of that name or opens one at once; otherwise (with `[incidents]`) it attaches to an open
+//! incident of one of its group labels, or of a near-identical text; otherwise the detector
+//! counts the customers who reported the same label (or a near-identical text) in the window
+//! ending at this report, and opens an incident when that count is a burst: at least
+//! `min_reports`, and at least `over_usual` times the usual count (the customers who reported
+//! it during `baseline_h` before the window, outside any incident, scaled to the window).
+//! Without `[incidents]`, rules still open and attach incidents, but no texts are drafted.
+
+use std::collections::{BTreeMap, HashSet};
+
+use serde::Deserialize;
+
+use switchboard_store::IncidentRow;
+
+/// Draft purpose of an incident's public statement (sign-off tiers key on it).
+pub const STATEMENT: &str = "incident-statement";
+/// Draft purpose of the reply to each affected customer.
+pub const REPLY: &str = "incident-reply";
+/// Draft purpose of the follow-up sent when an incident closes.
+pub const FOLLOW_UP: &str = "incident-follow-up";
+
+/// Who opens and attaches what the detector finds, in the audit log.
+pub const DETECTOR: &str = "detector";
+
+const MINUTE: i64 = 60_000;
+
+/// Texts of fewer words are too short to call two of them near-identical ("help!").
+const MIN_WORDS: usize = 4;
+
+/// `[incidents]` as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentsConfig {
+    #[serde(default = "default_window")]
+    pub window_min: u32,
+    #[serde(default = "default_min_reports")]
+    pub min_reports: u32,
+    #[serde(default = "default_over_usual")]
+    pub over_usual: f64,
+    #[serde(default = "default_baseline")]
+    pub baseline_h: u32,
+    #[serde(default = "default_group_by")]
+    pub group_by: Vec<String>,
+    #[serde(default = "default_min_score")]
+    pub min_score: f64,
+    /// Jaccard similarity over word pairs from which two texts are near-identical; 0 turns
+    /// text grouping off.
+    #[serde(default = "default_similar_text")]
+    pub similar_text: f64,
+    /// Where customers find the statement (`{statement_link}`): the main account or a status page.
+    pub statement_link: Option<String>,
+    #[serde(default = "default_statement")]
+    pub statement: String,
+    #[serde(default = "default_reply")]
+    pub reply: String,
+    #[serde(default = "default_follow_up")]
+    pub follow_up: String,
+    /// Titles by group (label, rule incident name); others are made from the group's name.
+    #[serde(default)]
+    pub titles: BTreeMap<String, String>,
+}
+
+fn default_window() -> u32 {
+    30
+}
+fn default_min_reports() -> u32 {
+    5
+}
+fn default_over_usual() -> f64 {
+    3.0
+}
+fn default_baseline() -> u32 {
+    24
+}
+fn default_group_by() -> Vec<String> {
+    vec!["topic:".into()]
+}
+fn default_min_score() -> f64 {
+    0.5
+}
+fn default_similar_text() -> f64 {
+    0.8
+}
+fn default_statement() -> String {
+    "We know some of you are affected by {title}, and we're sorry. We're working on a fix and will post updates here. {signature}".into()
+}
+fn default_reply() -> String {
+    "Hi {name}, sorry about this. We know about {title} and are working on a fix; we'll post updates on our main account. {signature}".into()
+}
+fn default_follow_up() -> String {
+    "Hi {name}, {title} is fixed now. Thanks for bearing with us; if anything still isn't right, tell us here. {signature}".into()
+}
+
+impl Default for IncidentsConfig {
+    fn default() -> Self {
+        IncidentsConfig {
+            window_min: default_window(),
+            min_reports: default_min_reports(),
+            over_usual: default_over_usual(),
+            baseline_h: default_baseline(),
+            group_by: default_group_by(),
+            min_score: default_min_score(),
+            similar_text: default_similar_text(),
+            statement_link: None,
+            statement: default_statement(),
+            reply: default_reply(),
+            follow_up: default_follow_up(),
+            titles: BTreeMap::new(),
+        }
+    }
+}
+
+impl IncidentsConfig {
+    pub fn check(&self) -> Result<(), String> {
+        let fail = |m: &str| Err(format!("[incidents] {m}"));
+        if self.window_min == 0 {
+            return fail("window_min must be at least 1");
+        }
+        if self.min_reports < 2 {
+            return fail("min_reports must be at least 2: one customer is not a mass problem");
+        }
+        if self.over_usual.is_nan() || self.over_usual < 1.0 {
+            return fail("over_usual must be at least 1.0 (times the usual count)");
+        }
+        if i64::from(self.baseline_h) * 60 < i64::from(self.window_min) {
+            return fail("baseline_h must be at least as long as the window");
+        }
+        if self.group_by.iter().any(|p| p.trim().is_empty()) {
+            return fail("group_by: an empty prefix would group every label");
+        }
+        if !(0.0..=1.0).contains(&self.min_score) || !(0.0..=1.0).contains(&self.similar_text) {
+            return fail("min_score and similar_text must be between 0 and 1");
+        }
+        for (name, t) in [
+            ("statement", &self.statement),
+            ("reply", &self.reply),
+            ("follow_up", &self.follow_up),
+        ] {
+            if t.trim().is_empty() {
+                return Err(format!("[incidents] {name} is empty"));
+            }
+            if t.contains("{statement_link}") && self.statement_link.is_none() {
+                return Err(format!(
+                    "[incidents] {name} uses {{statement_link}}: set statement_link"
+                ));
+            }
+        }
+        if self.statement.contains("{name}") {
+            return fail("statement is for everyone: it cannot use {name}");
+        }
+        Ok(())
+    }
+
+    /// Whether `reports` customers in one window are a burst against `usual` (the usual count
+    /// for a window that long).
+    pub fn is_burst(&self, reports: usize, usual: f64) -> bool {
+        reports >= self.min_reports as usize && reports as f64 >= self.over_usual * usual
+    }
+
+    pub(crate) fn window_ms(&self) -> i64 {
+        i64::from(self.window_min) * MINUTE
+    }
+
+    pub(crate) fn baseline_ms(&self) -> i64 {
+        i64::from(self.baseline_h) * 60 * MINUTE
+    }
+
+    /// The group labels of a message: live labels from `min_score` whose names start with a
+    /// `group_by` prefix, strongest first.
+    pub(crate) fn groups(&self, labels: &[switchboard_store::LabelRow]) -> Vec<String> {
+        let mut found: Vec<&switchboard_store::LabelRow> = labels
+            .iter()
+            .filter(|l| {
+                l.role == "live"
+                    && l.score >= self.min_score
+                    && self.group_by.iter().any(|p| l.name.starts_with(p.as_str()))
+            })
+            .collect();
+        found.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.name.cmp(&b.name)));
+        let mut keys: Vec<String> = Vec::new();
+        for l in found {
+            if !keys.contains(&l.name) {
+                keys.push(l.name.clone());
+            }
+        }
+        keys
+    }
+}
+
+/// A title for an incident of `group`: the tenant's, else made from the group's name
+/// (`topic:website` → "the website problem").
+pub fn title_for(config: Option<&IncidentsConfig>, group: &str) -> String {
+    if let Some(t) = config.and_then(|c| c.titles.get(group)) {
+        return t.clone();
+    }
+    if group.starts_with("text:") || group.starts_with("manual:") {
+        return "the problem many of you are reporting".into();
+    }
+    let name = group.rsplit(':').next().unwrap_or(group);
+    format!("the {} problem", name.replace(['-', '_'], " ").trim())
+}
+
+/// The words of a text as the similarity sees them: lower case, without @-mentions, links and
+/// punctuation, every number the same word (flight 719 and flight 1702 are the same report).
+pub fn words(text: &str) -> Vec<String> {
+    text.split_whitespace()
+        .filter(|t| !t.starts_with('@') && !t.contains("://") && !t.starts_with("www."))
+        .flat_map(|t| t.split(|c: char| !c.is_alphanumeric()))
+        .filter(|w| !w.is_empty())
+        .map(|w| {
+            if w.chars().all(|c| c.is_ascii_digit()) {
+                "0".to_string()
+            } else {
+                w.to_lowercase()
+            }
+        })
+        .collect()
+}
+
+/// The word pairs (shingles of two) of a text; `None` when it is too short to compare.
+pub fn shingles(text: &str) -> Option<HashSet<(String, String)>> {
+    let w = words(text);
+    (w.len() >= MIN_WORDS).then(|| w.windows(2).map(|p| (p[0].clone(), p[1].clone())).collect())
+}
+
+/// Jaccard similarity of two shingle sets: shared over all.
+pub fn jaccard(a: &HashSet<(String, String)>, b: &HashSet<(String, String)>) -> f64 {
+    let shared = a.intersection(b).count();
+    let all = a.len() + b.len() - shared;
+    if all == 0 {
+        0.0
+    } else {
+        shared as f64 / all as f64
+    }
+}
+
+/// Whether two texts are near-identical at `threshold`.
+pub fn similar(a: &str, b: &str, threshold: f64) -> bool {
+    match (shingles(a), shingles(b)) {
+        (Some(a), Some(b)) => jaccard(&a, &b) >= threshold,
+        _ => false,
+    }
+}
+
+/// An incident opened by hand.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpenRequest {
+    pub title: String,
+    /// The group later reports join by: a label (`topic:website`) or a rule's incident name.
+    /// Default: this incident only.
+    pub group: Option<String>,
+    /// Conversations (ids or channel keys) to attach now.
+    #[serde(default)]
+    pub conversations: Vec<String>,
+}
+
+fn when(ms: i64, time_zone: &str) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .ok()
+        .and_then(|t| {
+            jiff::tz::TimeZone::get(time_zone)
+                .ok()
+                .map(|z| t.to_zoned(z))
+        })
+        .map_or(ms.to_string(), |z| {
+            z.strftime("%Y-%m-%d %H:%M %Z").to_string()
+        })
+}
+
+/// Incidents as a table for people (`switchboard incidents TENANT list`).
+pub fn render_list(incidents: &[IncidentRow], time_zone: &str) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    if incidents.is_empty() {
+        return "no incidents\n".into();
+    }
+    for i in incidents {
+        let _ = writeln!(
+            out,
+            "{}  {:<7} {:>3} conv  {}  {}  \"{}\"  by {}",
+            i.id,
+            i.status,
+            i.conversations,
+            when(i.opened_at, time_zone),
+            i.group_key,
+            i.title,
+            i.opened_by
+        );
+    }
+    out
+}
+
+/// One incident as [`Engine::incident_view`] gives it, for people.
+pub fn render_view(v: &serde_json::Value, time_zone: &str) -> String {
+    use std::fmt::Write as _;
+    let s = |v: &serde_json::Value| v.as_str().unwrap_or("-").to_string();
+    let i = &v["incident"];
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "incident {} ({}): \"{}\", group {}, opened {} by {}",
+        s(&i["id"]),
+        s(&i["status"]),
+        s(&i["title"]),
+        s(&i["group_key"]),
+        i["opened_at"]
+            .as_i64()
+            .map_or("-".into(), |t| when(t, time_zone)),
+        s(&i["opened_by"]),
+    );
+    let _ = writeln!(out, "  why: {}", i["evidence"]);
+    if let Some(into) = i["merged_into"].as_str() {
+        let _ = writeln!(out, "  merged into {into}");
+    }
+    if let Some(at) = i["closed_at"].as_i64() {
+        let _ = writeln!(
+            out,
+            "  ended {} by {}",
+            when(at, time_zone),
+            s(&i["closed_by"])
+        );
+    }
+    match v["statement"].as_object() {
+        Some(st) => {
+            let _ = writeln!(
+                out,
+                "statement (draft {}, {}): {}",
+                st.get("id").map_or("-".into(), s),
+                st.get("status").map_or("-".into(), s),
+                st.get("text").map_or("-".into(), s)
+            );
+        }
+        None => {
+            let _ = writeln!(out, "statement: none yet");
+        }
+    }
+    let conversations = v["conversations"].as_array().cloned().unwrap_or_default();
+    let _ = writeln!(out, "conversations ({}):", conversations.len());
+    for c in &conversations {
+        let drafts: Vec<String> = c["drafts"]
+            .as_array()
+            .map(|d| {
+                d.iter()
+                    .map(|d| format!("{} {}", s(&d["purpose"]), s(&d["status"])))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  {} ({} {}, {}) attached by {}: {}",
+            s(&c["conversation_id"]),
+            s(&c["channel"]),
+            s(&c["conversation_key"]),
+            s(&c["state"]),
+            s(&c["attached_by"]),
+            if drafts.is_empty() {
+                "no drafts".into()
+            } else {
+                drafts.join(", ")
+            }
+        );
+    }
+    let _ = writeln!(out, "audit:");
+    for a in v["audit"].as_array().cloned().unwrap_or_default() {
+        let _ = writeln!(
+            out,
+            "  {}  {:<28} {}",
+            a["at"].as_i64().map_or("-".into(), |t| when(t, time_zone)),
+            s(&a["action"]),
+            s(&a["actor"])
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Real tweets from the 22 February 2015 Sabre outage (`airline_sentiment.train.csv`).
+    const SABRE_AA: &str = "@AmericanAir Sitting at the gate on Flight 719 for an hour due to Sabre being down. What backup plan is in place if Sabre cannot be fixed?";
+    const SABRE_US: &str = "@USAirways Sitting at the gate on Flight 719 for an hour due to Sabre being down. What backup plan is in place if Sabre cannot be fixed?";
+    const COMPUTERS: &str = "@USAirways @AmericanAir Sitting at the gate on Flight 719 for an hour due to computers being down. What backup plan is in place for this??";
+
+    #[test]
+    fn near_identical_texts_are_similar_and_different_ones_are_not() {
+        // The same complaint at two accounts: mentions do not count.
+        assert!(similar(SABRE_AA, SABRE_US, 0.8));
+        // Another flight number, shouting, a link and a hashtag-free sign-off: still the same.
+        assert!(similar(
+            SABRE_AA,
+            "@AmericanAir SITTING at the gate on flight 1702 for an hour due to Sabre being down!! What backup plan is in place if Sabre cannot be fixed? https://t.co/x",
+            0.8
+        ));
+        // The same event in other words is a topic's job, not near-identical text.
+        let j = jaccard(&shingles(SABRE_AA).unwrap(), &shingles(COMPUTERS).unwrap());
+        assert!((0.5..0.8).contains(&j), "{j}");
+        assert!(!similar(SABRE_AA, COMPUTERS, 0.8));
+        assert!(!similar(
+            SABRE_AA,
+            "@AmericanAir my bag never arrived in Dallas",
+            0.2
+        ));
+        // Too short to compare.
+        assert!(shingles("help!!").is_none());
+        assert!(!similar("site down?", "site down?", 0.8));
+        assert_eq!(
+            words("@x Flight UA719, 3 hrs!"),
+            ["flight", "ua719", "0", "hrs"]
+        );
+    }
+
+    #[test]
+    fn a_burst_needs_enough_customers_and_enough_over_the_usual_count() {
+        let c = IncidentsConfig::default();
+        assert!(!c.is_burst(4, 0.0), "fewer than min_reports");
+        assert!(c.is_burst(5, 0.0), "no baseline: min_reports decides");
+        assert!(!c.is_burst(5, 2.0), "5 is not 3 x 2");
+        assert!(c.is_burst(6, 2.0));
+    }
+
+    #[test]
+    fn titles_come_from_the_tenant_or_the_group_name() {
+        let mut c = IncidentsConfig::default();
+        assert_eq!(title_for(None, "topic:website"), "the website problem");
+        assert_eq!(title_for(None, "app-crash"), "the app crash problem");
+        assert_eq!(
+            title_for(None, "text:0190"),
+            "the problem many of you are reporting"
+        );
+        c.titles
+            .insert("topic:website".into(), "the website outage".into());
+        assert_eq!(title_for(Some(&c), "topic:website"), "the website outage");
+    }
+
+    #[test]
+    fn bad_settings_are_refused_with_the_key() {
+        let ok = IncidentsConfig::default();
+        assert!(ok.check().is_ok());
+        let bad = |f: fn(&mut IncidentsConfig)| {
+            let mut c = IncidentsConfig::default();
+            f(&mut c);
+            c.check().unwrap_err()
+        };
+        assert!(bad(|c| c.min_reports = 1).contains("min_reports"));
+        assert!(bad(|c| c.over_usual = 0.5).contains("over_usual"));
+        assert!(bad(|c| c.baseline_h = 0).contains("baseline_h"));
+        assert!(bad(|c| c.similar_text = 1.5).contains("similar_text"));
+        assert!(bad(|c| c.group_by = vec!["".into()]).contains("group_by"));
+        assert!(bad(|c| c.reply = "{statement_link}".into()).contains("statement_link"));
+        assert!(bad(|c| c.statement = "Hi {name}".into()).contains("{name}"));
+    }
+}

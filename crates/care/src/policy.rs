@@ -1,0 +1,622 @@
+//! The tenant's care policy: ordered rules, each a CEL condition over what is known about a
+//! message (labels and scores, channel, public or private, author and their history, text,
+//! business hours), and the actions it takes. Every decision keeps the rules that fired, their
+//! conditions, the tenant's reason and the facts they read, so an agent can see why.
+//!
+//! ```toml
+//! [policy]
+//! stop_at_first_match = true      # false: every matching rule adds its actions
+//! default = ["respond"]           # when no rule matches
+//! [[policy.rules]]
+//! name = "spam"
+//! when = "score('spam') >= 0.8"
+//! then = "ignore"
+//! why = "Spam gets no reply"
+//! ```
+//!
+//! Variables: `labels` (map of label name to the highest score), `channel`, `public`, `private`,
+//! `origin` (`mention`, `direct-message`, `comment`, `listening`, `other`), `text`, `language`
+//! (`""` when unknown), `author` (`id`, `handle`, `previous_messages`, `offences`, `praise`,
+//! `blocked`), `in_hours`, `weekday` (1 = Monday), `hour` (0–23, tenant time), `degraded` (list
+//! of plugins skipped by a fail-open failure). Function `score(name)` is a label's score, 0 when
+//! absent (`labels['x']` is an error when `x` is absent; `'x' in labels` tests for it).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use cel_interpreter::{Context, Program, Value};
+use serde::{Deserialize, Serialize};
+
+/// What the store knows about an author before this message (the store keeps the counts).
+pub use switchboard_store::AuthorHistory;
+
+/// What a rule can do with a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ActionKind {
+    /// No reply, nothing to watch (spam, senseless posts).
+    Ignore,
+    /// No reply, but keep the conversation in view (trolls).
+    Monitor,
+    /// Block the author (sparingly: repeat spammers and abusers).
+    Block,
+    /// Send the conversation to a team or queue (`team = "…"`).
+    Route,
+    /// Put a supervisor on it (`to = "…"`, default `supervisor`); its drafts need sign-off.
+    Escalate,
+    /// Reply publicly with a short invitation to a private message and continue there;
+    /// remember to close the loop publicly.
+    TakePrivate,
+    /// Attach the conversation to an incident (`incident = "…"`).
+    Incident,
+    /// Ask the reply-suggesters for drafts.
+    Respond,
+}
+
+/// An action with its parameters, as recorded in a decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "kebab-case")]
+pub enum Action {
+    Ignore,
+    Monitor,
+    Block,
+    Route { team: String },
+    Escalate { to: String },
+    TakePrivate,
+    Incident { incident: String },
+    Respond,
+}
+
+impl Action {
+    /// Whether this action asks for drafts.
+    pub fn wants_drafts(&self) -> bool {
+        matches!(self, Action::Respond | Action::TakePrivate)
+    }
+}
+
+/// One action or several, as written in a rule.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(ActionKind),
+    Many(Vec<ActionKind>),
+}
+
+impl OneOrMany {
+    fn kinds(&self) -> Vec<ActionKind> {
+        match self {
+            OneOrMany::One(k) => vec![*k],
+            OneOrMany::Many(v) => v.clone(),
+        }
+    }
+}
+
+/// A rule as written in the tenant's config.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleConfig {
+    pub name: String,
+    /// A CEL expression that must evaluate to a boolean.
+    pub when: String,
+    pub then: OneOrMany,
+    /// Why the rule exists, shown to agents with every decision it makes.
+    pub why: Option<String>,
+    /// For `route`.
+    pub team: Option<String>,
+    /// For `escalate`.
+    pub to: Option<String>,
+    /// For `incident`.
+    pub incident: Option<String>,
+}
+
+/// The `[policy]` section.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// Stop at the first rule that matches (the usual), or let every matching rule act.
+    #[serde(default = "yes")]
+    pub stop_at_first_match: bool,
+    /// Actions when no rule matches.
+    #[serde(default = "respond")]
+    pub default: OneOrMany,
+    /// Queue drafts that pass every guard for delivery without an agent (the best one per
+    /// message). Off by default: drafts wait for an agent.
+    #[serde(default)]
+    pub auto_send: bool,
+    /// The public reply that invites a customer to a private message (`take-private`).
+    /// `{name}` is the customer's shown name, `{signature}` the tenant's signature.
+    #[serde(default = "default_invitation")]
+    pub private_invitation: String,
+    #[serde(default)]
+    pub rules: Vec<RuleConfig>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn respond() -> OneOrMany {
+    OneOrMany::One(ActionKind::Respond)
+}
+
+fn default_invitation() -> String {
+    "Sorry about this, {name}. So we can look at your account safely, please send us a private message and we'll pick it up there. {signature}".into()
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        PolicyConfig {
+            stop_at_first_match: true,
+            default: respond(),
+            auto_send: false,
+            private_invitation: default_invitation(),
+            rules: vec![],
+        }
+    }
+}
+
+/// A rule ready to evaluate.
+pub struct Rule {
+    pub name: String,
+    pub when: String,
+    pub why: Option<String>,
+    pub actions: Vec<Action>,
+    program: Program,
+    /// Variables the condition reads (recorded with a decision).
+    reads: Vec<String>,
+}
+
+impl std::fmt::Debug for Rule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rule")
+            .field("name", &self.name)
+            .field("when", &self.when)
+            .finish()
+    }
+}
+
+/// A tenant's compiled policy.
+#[derive(Debug)]
+pub struct Policy {
+    pub stop_at_first_match: bool,
+    pub default: Vec<Action>,
+    pub auto_send: bool,
+    pub private_invitation: String,
+    pub rules: Vec<Rule>,
+}
+
+/// A rule that could not be compiled or used; the message names the rule.
+#[derive(Debug, thiserror::Error)]
+#[error("policy rule `{rule}`: {message}")]
+pub struct PolicyError {
+    pub rule: String,
+    pub message: String,
+}
+
+fn resolve_actions(
+    kinds: &[ActionKind],
+    rule: &str,
+    team: &Option<String>,
+    to: &Option<String>,
+    incident: &Option<String>,
+) -> Result<Vec<Action>, PolicyError> {
+    let fail = |message: &str| PolicyError {
+        rule: rule.to_string(),
+        message: message.to_string(),
+    };
+    if kinds.is_empty() {
+        return Err(fail("`then` names no action"));
+    }
+    kinds
+        .iter()
+        .map(|k| {
+            Ok(match k {
+                ActionKind::Ignore => Action::Ignore,
+                ActionKind::Monitor => Action::Monitor,
+                ActionKind::Block => Action::Block,
+                ActionKind::Route => Action::Route {
+                    team: team
+                        .clone()
+                        .filter(|t| !t.trim().is_empty())
+                        .ok_or_else(|| fail("`route` needs `team = \"…\"`"))?,
+                },
+                ActionKind::Escalate => Action::Escalate {
+                    to: to.clone().unwrap_or_else(|| "supervisor".into()),
+                },
+                ActionKind::TakePrivate => Action::TakePrivate,
+                ActionKind::Incident => Action::Incident {
+                    incident: incident
+                        .clone()
+                        .filter(|t| !t.trim().is_empty())
+                        .ok_or_else(|| fail("`incident` needs `incident = \"…\"`"))?,
+                },
+                ActionKind::Respond => Action::Respond,
+            })
+        })
+        .collect()
+}
+
+impl Policy {
+    /// Compile a `[policy]` section. Every condition is parsed now, so a typo is a load error
+    /// naming the rule, not a surprise on the first message.
+    pub fn compile(config: &PolicyConfig) -> Result<Policy, PolicyError> {
+        let mut rules = Vec::new();
+        let mut names = std::collections::BTreeSet::new();
+        for r in &config.rules {
+            if r.name.trim().is_empty() {
+                return Err(PolicyError {
+                    rule: r.name.clone(),
+                    message: "a rule needs a name".into(),
+                });
+            }
+            if !names.insert(r.name.clone()) {
+                return Err(PolicyError {
+                    rule: r.name.clone(),
+                    message: "this rule name is used twice".into(),
+                });
+            }
+            // The CEL parser panics on some malformed input instead of returning an error: a
+            // tenant's typo must be a load error, never a crash of the host.
+            let when = r.when.clone();
+            let program = std::panic::catch_unwind(move || Program::compile(&when))
+                .map_err(|_| "the expression is malformed".to_string())
+                .and_then(|r| r.map_err(|e| e.to_string()))
+                .map_err(|e| PolicyError {
+                    rule: r.name.clone(),
+                    message: format!("cannot parse `when`: {e}"),
+                })?;
+            let reads = program
+                .references()
+                .variables()
+                .into_iter()
+                .map(str::to_string)
+                .collect::<Vec<_>>();
+            if let Some(unknown) = reads
+                .iter()
+                .find(|v| !KNOWN_VARIABLES.contains(&v.as_str()))
+            {
+                return Err(PolicyError {
+                    rule: r.name.clone(),
+                    message: format!(
+                        "`when` reads `{unknown}`, which is not a policy variable (known: {})",
+                        KNOWN_VARIABLES.join(", ")
+                    ),
+                });
+            }
+            rules.push(Rule {
+                name: r.name.clone(),
+                when: r.when.clone(),
+                why: r.why.clone(),
+                actions: resolve_actions(&r.then.kinds(), &r.name, &r.team, &r.to, &r.incident)?,
+                program,
+                reads,
+            });
+        }
+        Ok(Policy {
+            stop_at_first_match: config.stop_at_first_match,
+            default: resolve_actions(&config.default.kinds(), "(default)", &None, &None, &None)?,
+            auto_send: config.auto_send,
+            private_invitation: config.private_invitation.clone(),
+            rules,
+        })
+    }
+
+    /// Decide what to do with a message.
+    pub fn decide(&self, facts: &Facts) -> Decision {
+        let ctx = facts.context();
+        let mut decision = Decision::default();
+        for rule in &self.rules {
+            let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                rule.program.execute(&ctx)
+            }));
+            let Ok(result) = run else {
+                decision.errors.push(format!(
+                    "rule `{}`: evaluation failed; rule skipped",
+                    rule.name
+                ));
+                continue;
+            };
+            match result {
+                Ok(Value::Bool(true)) => {
+                    decision.fired.push(FiredRule {
+                        rule: rule.name.clone(),
+                        when: rule.when.clone(),
+                        why: rule.why.clone(),
+                        actions: rule.actions.clone(),
+                        read: facts.read(&rule.reads),
+                    });
+                    for a in &rule.actions {
+                        if !decision.actions.contains(a) {
+                            decision.actions.push(a.clone());
+                        }
+                    }
+                    if self.stop_at_first_match {
+                        break;
+                    }
+                }
+                Ok(Value::Bool(false)) => {}
+                Ok(other) => decision.errors.push(format!(
+                    "rule `{}`: `when` gave {other:?}, not a boolean; rule skipped",
+                    rule.name
+                )),
+                Err(e) => decision
+                    .errors
+                    .push(format!("rule `{}`: {e}; rule skipped", rule.name)),
+            }
+        }
+        if decision.fired.is_empty() {
+            decision.actions = self.default.clone();
+            decision.by_default = true;
+        }
+        decision
+    }
+}
+
+const KNOWN_VARIABLES: &[&str] = &[
+    "labels", "channel", "public", "private", "origin", "text", "language", "author", "in_hours",
+    "weekday", "hour", "degraded",
+];
+
+/// What a rule fired, and on what.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FiredRule {
+    pub rule: String,
+    pub when: String,
+    pub why: Option<String>,
+    pub actions: Vec<Action>,
+    /// The values of the variables the condition read (labels: every score), at decision time.
+    pub read: BTreeMap<String, serde_json::Value>,
+}
+
+/// The policy's decision for one message.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    pub actions: Vec<Action>,
+    pub fired: Vec<FiredRule>,
+    /// No rule matched; `actions` are the policy's default.
+    pub by_default: bool,
+    /// Rules that could not be evaluated on this message (skipped, with the reason).
+    pub errors: Vec<String>,
+}
+
+impl Decision {
+    /// A short summary for tables: `ignore`, `route(care)+respond`.
+    pub fn summary(&self) -> String {
+        if self.actions.is_empty() {
+            return "none".into();
+        }
+        self.actions
+            .iter()
+            .map(|a| match a {
+                Action::Ignore => "ignore".to_string(),
+                Action::Monitor => "monitor".to_string(),
+                Action::Block => "block".to_string(),
+                Action::Route { team } => format!("route({team})"),
+                Action::Escalate { to } => format!("escalate({to})"),
+                Action::TakePrivate => "take-private".to_string(),
+                Action::Incident { incident } => format!("incident({incident})"),
+                Action::Respond => "respond".to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("+")
+    }
+}
+
+/// Everything a rule can read about one message.
+#[derive(Debug, Clone, Default)]
+pub struct Facts {
+    /// Highest score per label name, over the live classifiers.
+    pub labels: BTreeMap<String, f64>,
+    pub channel: String,
+    pub public: bool,
+    pub origin: String,
+    pub text: String,
+    pub language: String,
+    pub author_id: String,
+    pub author_handle: String,
+    pub history: AuthorHistory,
+    pub in_hours: bool,
+    pub weekday: i64,
+    pub hour: i64,
+    pub degraded: Vec<String>,
+}
+
+impl Facts {
+    fn author(&self) -> BTreeMap<String, serde_json::Value> {
+        let mut m = BTreeMap::new();
+        m.insert("id".into(), self.author_id.clone().into());
+        m.insert("handle".into(), self.author_handle.clone().into());
+        m.insert(
+            "previous_messages".into(),
+            self.history.previous_messages.into(),
+        );
+        m.insert("offences".into(), self.history.offences.into());
+        m.insert("praise".into(), self.history.praise.into());
+        m.insert("blocked".into(), self.history.blocked.into());
+        m
+    }
+
+    fn value(&self, name: &str) -> serde_json::Value {
+        match name {
+            "labels" => serde_json::to_value(&self.labels).unwrap_or_default(),
+            "channel" => self.channel.clone().into(),
+            "public" => self.public.into(),
+            "private" => (!self.public).into(),
+            "origin" => self.origin.clone().into(),
+            "text" => self.text.clone().into(),
+            "language" => self.language.clone().into(),
+            "author" => serde_json::to_value(self.author()).unwrap_or_default(),
+            "in_hours" => self.in_hours.into(),
+            "weekday" => self.weekday.into(),
+            "hour" => self.hour.into(),
+            "degraded" => serde_json::to_value(&self.degraded).unwrap_or_default(),
+            _ => serde_json::Value::Null,
+        }
+    }
+
+    /// The values of `names`; label scores are always included (rules read them through
+    /// `score()`, which is not a variable).
+    fn read(&self, names: &[String]) -> BTreeMap<String, serde_json::Value> {
+        let mut out: BTreeMap<String, serde_json::Value> = names
+            .iter()
+            .filter(|n| n.as_str() != "text")
+            .map(|n| (n.clone(), self.value(n)))
+            .collect();
+        out.insert("labels".into(), self.value("labels"));
+        out
+    }
+
+    fn context(&self) -> Context<'static> {
+        let mut ctx = Context::default();
+        for name in KNOWN_VARIABLES {
+            let value = cel_interpreter::to_value(self.value(name)).unwrap_or(Value::Null);
+            ctx.add_variable_from_value(*name, value);
+        }
+        let labels = Arc::new(self.labels.clone());
+        ctx.add_function("score", move |name: Arc<String>| -> f64 {
+            labels.get(name.as_str()).copied().unwrap_or(0.0)
+        });
+        ctx
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(toml_text: &str) -> Result<Policy, PolicyError> {
+        let config: PolicyConfig = toml::from_str(toml_text).unwrap();
+        Policy::compile(&config)
+    }
+
+    fn facts(labels: &[(&str, f64)]) -> Facts {
+        Facts {
+            labels: labels.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            channel: "x".into(),
+            public: true,
+            origin: "mention".into(),
+            text: "hello".into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn first_match_stops_and_records_why() {
+        let p = policy(
+            r#"
+            [[rules]]
+            name = "spam"
+            when = "score('spam') >= 0.8"
+            then = "ignore"
+            why = "no reply to spam"
+            [[rules]]
+            name = "all"
+            when = "true"
+            then = ["route", "respond"]
+            team = "care"
+            "#,
+        )
+        .unwrap();
+        let d = p.decide(&facts(&[("spam", 0.9)]));
+        assert_eq!(d.actions, vec![Action::Ignore]);
+        assert_eq!(d.fired.len(), 1);
+        assert_eq!(d.fired[0].rule, "spam");
+        assert_eq!(d.fired[0].why.as_deref(), Some("no reply to spam"));
+        assert_eq!(d.fired[0].read["labels"]["spam"], 0.9);
+        let d = p.decide(&facts(&[("spam", 0.2)]));
+        assert_eq!(
+            d.actions,
+            vec![
+                Action::Route {
+                    team: "care".into()
+                },
+                Action::Respond
+            ]
+        );
+    }
+
+    #[test]
+    fn without_first_match_every_matching_rule_acts() {
+        let p = policy(
+            r#"
+            stop_at_first_match = false
+            [[rules]]
+            name = "negative"
+            when = "score('sentiment:negative') > 0.5"
+            then = "escalate"
+            [[rules]]
+            name = "answer"
+            when = "!private"
+            then = "respond"
+            "#,
+        )
+        .unwrap();
+        let d = p.decide(&facts(&[("sentiment:negative", 0.7)]));
+        assert_eq!(d.fired.len(), 2);
+        assert_eq!(d.summary(), "escalate(supervisor)+respond");
+    }
+
+    #[test]
+    fn no_match_uses_the_default() {
+        let p = policy("default = \"monitor\"\n").unwrap();
+        let d = p.decide(&facts(&[]));
+        assert!(d.by_default);
+        assert_eq!(d.actions, vec![Action::Monitor]);
+    }
+
+    #[test]
+    fn rules_read_author_history_hours_and_text() {
+        let p = policy(
+            r#"
+            [[rules]]
+            name = "repeat-offender"
+            when = "author.offences >= 2 && public"
+            then = "block"
+            [[rules]]
+            name = "night"
+            when = "!in_hours && text.contains('refund')"
+            then = "monitor"
+            "#,
+        )
+        .unwrap();
+        let mut f = facts(&[]);
+        f.history.offences = 2;
+        assert_eq!(p.decide(&f).actions, vec![Action::Block]);
+        f.history.offences = 0;
+        f.text = "I want a refund".into();
+        f.in_hours = false;
+        let d = p.decide(&f);
+        assert_eq!(d.actions, vec![Action::Monitor]);
+        assert_eq!(d.fired[0].read["in_hours"], false);
+        f.in_hours = true;
+        assert!(p.decide(&f).by_default);
+    }
+
+    #[test]
+    fn bad_rules_are_load_errors_naming_the_rule() {
+        let e = policy("[[rules]]\nname = \"r\"\nwhen = \"score('x') >\"\nthen = \"ignore\"\n")
+            .unwrap_err();
+        assert!(
+            e.to_string().starts_with("policy rule `r`: cannot parse"),
+            "{e}"
+        );
+        let e = policy("[[rules]]\nname = \"r\"\nwhen = \"true\"\nthen = \"route\"\n").unwrap_err();
+        assert!(e.to_string().contains("needs `team"), "{e}");
+        let e = policy("[[rules]]\nname = \"r\"\nwhen = \"colour == 'red'\"\nthen = \"ignore\"\n")
+            .unwrap_err();
+        assert!(e.to_string().contains("`colour`"), "{e}");
+    }
+
+    #[test]
+    fn a_rule_that_fails_at_runtime_is_skipped_with_the_reason() {
+        let p = policy(
+            "[[rules]]\nname = \"missing\"\nwhen = \"labels['nope'] > 0.5\"\nthen = \"ignore\"\n[[rules]]\nname = \"not-bool\"\nwhen = \"1 + 1\"\nthen = \"ignore\"\n",
+        )
+        .unwrap();
+        let d = p.decide(&facts(&[]));
+        assert!(d.by_default);
+        assert_eq!(d.errors.len(), 2, "{:?}", d.errors);
+        assert!(d.errors[0].starts_with("rule `missing`"));
+        assert!(d.errors[1].contains("not a boolean"));
+    }
+}

@@ -1,0 +1,727 @@
+//! Incidents on the engine: settling reports (attach, open a rule's incident or a burst),
+//! drafting the statement and the replies, attach, merge and close with the follow-up. The
+//! rules these apply (configuration, grouping, texts) are in [`crate::care::incidents`].
+
+use std::collections::HashSet;
+
+use serde_json::json;
+
+use crate::care::incidents::*;
+use crate::pipeline;
+use crate::tenant::{Connector, Tenant};
+use crate::worker::{Engine, idempotency_key};
+use switchboard_contract::{Message, OutboundReply, Visibility};
+use switchboard_store::{
+    ActionError, Attachment, Closed, FollowUp, IncidentDraft, IncidentRow, NewIncident, Opened,
+    ReportRow, StoreError, StoredMessage,
+};
+
+/// The latest report of each conversation among `reports` (oldest conversation first).
+fn latest_per_conversation(reports: &[ReportRow]) -> Vec<&ReportRow> {
+    let mut out: Vec<&ReportRow> = Vec::new();
+    for r in reports {
+        match out
+            .iter_mut()
+            .find(|o| o.conversation_id == r.conversation_id)
+        {
+            Some(o) if o.received_at <= r.received_at => *o = r,
+            Some(_) => {}
+            None => out.push(r),
+        }
+    }
+    out
+}
+
+fn customers(reports: &[&ReportRow]) -> usize {
+    reports
+        .iter()
+        .map(|r| r.customer_id.as_str())
+        .collect::<HashSet<_>>()
+        .len()
+}
+
+fn visibility_of(m: &Message, private: bool) -> Visibility {
+    if private || m.visibility == Visibility::Private {
+        Visibility::Private
+    } else {
+        Visibility::Public
+    }
+}
+
+fn visibility_str(v: Visibility) -> String {
+    match v {
+        Visibility::Public => "public".into(),
+        Visibility::Private => "private".into(),
+    }
+}
+
+/// A reply to `m` (its thread, its author).
+fn reply_to(m: &StoredMessage, key: String, text: String, visibility: Visibility) -> OutboundReply {
+    let msg = &m.message;
+    OutboundReply {
+        idempotency_key: key,
+        conversation_key: msg.conversation_key.clone(),
+        in_reply_to: Some(msg.external_id.clone()),
+        recipient: msg.author.clone(),
+        text,
+        visibility,
+        extra: msg.extra.clone(),
+    }
+}
+
+impl Engine {
+    /// Look at every report of `tenant` not looked at yet: attach it to its incident, open one
+    /// (a rule's, or a burst), or leave it. Returns how many were settled.
+    pub async fn settle_incident_reports(&self, tenant: &Tenant) -> Result<usize, StoreError> {
+        let mut settled = 0;
+        loop {
+            let pending = self
+                .store
+                .pending_incident_reports(&tenant.name, 50)
+                .await?;
+            if pending.is_empty() {
+                return Ok(settled);
+            }
+            for r in &pending {
+                self.settle_report(tenant, r).await?;
+                settled += 1;
+            }
+        }
+    }
+
+    async fn settle_report(&self, tenant: &Tenant, r: &ReportRow) -> Result<(), StoreError> {
+        let store = &self.store;
+        let config = tenant.care.incidents.as_ref();
+        // Two tries: an incident opened by someone else meanwhile is attached to instead.
+        for _ in 0..2 {
+            if let Some(key) = &r.rule_key {
+                let actor = r.rule_actor.as_deref().unwrap_or("policy");
+                if let Some(open) = store.open_incident_for(&tenant.name, key).await? {
+                    return self.attach_report(tenant, &open, r, actor).await;
+                }
+                let new = NewIncident {
+                    group_key: key.clone(),
+                    title: title_for(config, key),
+                    opened_by: actor.to_string(),
+                    sample: None,
+                    evidence: json!({ "rule": actor, "group": key }),
+                };
+                match self
+                    .open_for_report(tenant, &new, r, std::slice::from_ref(r))
+                    .await?
+                {
+                    Opened::KeyTaken => continue,
+                    _ => return Ok(()),
+                }
+            }
+            let Some(config) = config else {
+                store
+                    .settle_incident_report(&tenant.name, &r.message_id)
+                    .await?;
+                return Ok(());
+            };
+            let labels = store.labels(&r.message_id).await?;
+            let groups = config.groups(&labels);
+            for key in &groups {
+                if let Some(open) = store.open_incident_for(&tenant.name, key).await? {
+                    return self.attach_report(tenant, &open, r, DETECTOR).await;
+                }
+            }
+            let text = shingles(&r.text).filter(|_| config.similar_text > 0.0);
+            if let Some(text) = &text {
+                for (open, sample) in store.open_text_incidents(&tenant.name).await? {
+                    if shingles(&sample).is_some_and(|s| jaccard(text, &s) >= config.similar_text) {
+                        return self.attach_report(tenant, &open, r, DETECTOR).await;
+                    }
+                }
+            }
+            match self
+                .detect(tenant, config, r, &groups, text.as_ref())
+                .await?
+            {
+                Some(Opened::KeyTaken) => continue,
+                Some(_) => return Ok(()),
+                None => break,
+            }
+        }
+        store
+            .settle_incident_report(&tenant.name, &r.message_id)
+            .await?;
+        Ok(())
+    }
+
+    /// Count the window ending at `r` for each of its groups, then for its text; open an
+    /// incident for the first burst. `None`: no burst.
+    async fn detect(
+        &self,
+        tenant: &Tenant,
+        config: &IncidentsConfig,
+        r: &ReportRow,
+        groups: &[String],
+        text: Option<&HashSet<(String, String)>>,
+    ) -> Result<Option<Opened>, StoreError> {
+        let store = &self.store;
+        let anchor = r.received_at.min(store.now());
+        let (window_ms, baseline_ms) = (config.window_ms(), config.baseline_ms());
+        let from = anchor - window_ms;
+        let scale = window_ms as f64 / baseline_ms as f64;
+        let evidence = |group: &str, reports: usize, usual_count: usize, usual: f64| {
+            json!({
+                "group": group,
+                "reports": reports,
+                "usual": usual,
+                "usual_reports": usual_count,
+                "window_min": config.window_min,
+                "baseline_h": config.baseline_h,
+            })
+        };
+        for key in groups {
+            let window = store
+                .incident_reports_between(
+                    &tenant.name,
+                    Some((key, config.min_score)),
+                    from,
+                    anchor,
+                    false,
+                )
+                .await?;
+            let reports = customers(&window.iter().collect::<Vec<_>>());
+            if reports < config.min_reports as usize {
+                continue;
+            }
+            let usual_count = store
+                .usual_reports(
+                    &tenant.name,
+                    key,
+                    config.min_score,
+                    from - baseline_ms,
+                    from,
+                )
+                .await? as usize;
+            let usual = usual_count as f64 * scale;
+            if !config.is_burst(reports, usual) {
+                continue;
+            }
+            let new = NewIncident {
+                group_key: key.clone(),
+                title: title_for(Some(config), key),
+                opened_by: DETECTOR.into(),
+                sample: None,
+                evidence: evidence(key, reports, usual_count, usual),
+            };
+            return Ok(Some(self.open_for_report(tenant, &new, r, &window).await?));
+        }
+        let Some(text) = text else {
+            return Ok(None);
+        };
+        let like = |rows: Vec<ReportRow>| -> Vec<ReportRow> {
+            rows.into_iter()
+                .filter(|w| {
+                    w.message_id == r.message_id
+                        || shingles(&w.text)
+                            .is_some_and(|s| jaccard(text, &s) >= config.similar_text)
+                })
+                .collect()
+        };
+        let window = like(
+            store
+                .incident_reports_between(&tenant.name, None, from, anchor, false)
+                .await?,
+        );
+        let reports = customers(&window.iter().collect::<Vec<_>>());
+        if reports < config.min_reports as usize {
+            return Ok(None);
+        }
+        let before = like(
+            store
+                .incident_reports_between(&tenant.name, None, from - baseline_ms, from, true)
+                .await?,
+        );
+        let usual_count = customers(&before.iter().collect::<Vec<_>>());
+        let usual = usual_count as f64 * scale;
+        if !config.is_burst(reports, usual) {
+            return Ok(None);
+        }
+        let key = format!("text:{}", r.message_id);
+        let new = NewIncident {
+            title: title_for(Some(config), &key),
+            evidence: evidence(&key, reports, usual_count, usual),
+            group_key: key,
+            opened_by: DETECTOR.into(),
+            sample: Some(r.text.clone()),
+        };
+        Ok(Some(self.open_for_report(tenant, &new, r, &window).await?))
+    }
+
+    /// Open `new` for report `r`, attaching the latest message of each conversation among
+    /// `window`; the statement hangs on `r`'s message.
+    async fn open_for_report(
+        &self,
+        tenant: &Tenant,
+        new: &NewIncident,
+        r: &ReportRow,
+        window: &[ReportRow],
+    ) -> Result<Opened, StoreError> {
+        let mut attachments = Vec::new();
+        for w in latest_per_conversation(window) {
+            let m = self.store.message(&w.message_id).await?;
+            attachments.push(self.attachment(tenant, &new.title, &m).await);
+        }
+        let carrier = self.store.message(&r.message_id).await?;
+        let statement = self.statement(tenant, &new.title, &carrier).await;
+        let opened = self
+            .store
+            .open_incident(
+                &tenant.name,
+                new,
+                Some(&r.message_id),
+                &attachments,
+                statement.as_ref(),
+            )
+            .await?;
+        if let Opened::Opened(id) = &opened {
+            tracing::info!(tenant = %tenant.name, incident = %id, group = %new.group_key, by = %new.opened_by, conversations = attachments.len(), "incident opened");
+        }
+        Ok(opened)
+    }
+
+    /// Attach report `r` to `open` (its conversation with a reply, unless attached already).
+    async fn attach_report(
+        &self,
+        tenant: &Tenant,
+        open: &IncidentRow,
+        r: &ReportRow,
+        actor: &str,
+    ) -> Result<(), StoreError> {
+        let m = self.store.message(&r.message_id).await?;
+        let attachments = if self
+            .store
+            .is_attached(&tenant.name, &open.id, &r.conversation_id)
+            .await?
+        {
+            vec![]
+        } else {
+            vec![self.attachment(tenant, &open.title, &m).await]
+        };
+        let statement = match open.statement_draft_id {
+            None => self.statement(tenant, &open.title, &m).await,
+            Some(_) => None,
+        };
+        match self
+            .store
+            .attach_to_incident(
+                &tenant.name,
+                &open.id,
+                actor,
+                &attachments,
+                statement.as_ref(),
+                Some(&r.message_id),
+            )
+            .await
+        {
+            Ok(_) => Ok(()),
+            // Closed or merged meanwhile: the report stays outside any incident.
+            Err(
+                ActionError::NotFound
+                | ActionError::Conflict(_)
+                | ActionError::Invalid(_)
+                | ActionError::Forbidden(_),
+            ) => {
+                self.store
+                    .settle_incident_report(&tenant.name, &r.message_id)
+                    .await?;
+                Ok(())
+            }
+            Err(ActionError::Store(e)) => Err(e),
+        }
+    }
+
+    /// A draft by the incident workflow, measured by `connector`'s rule and checked by the
+    /// reply guards like every draft.
+    async fn checked(
+        &self,
+        tenant: &Tenant,
+        connector: &Connector,
+        message_id: &str,
+        purpose: &'static str,
+        text: String,
+        visibility: Visibility,
+    ) -> IncidentDraft {
+        let (length, findings, error) =
+            pipeline::check_text(&self.rt, tenant, connector, &text).await;
+        if let Some(e) = error {
+            tracing::warn!(tenant = %tenant.name, error = %e, "measuring an incident draft");
+        }
+        IncidentDraft {
+            message_id: message_id.to_string(),
+            purpose,
+            blocked: crate::guards::blocks(&findings),
+            findings: json!(findings),
+            text,
+            visibility: visibility_str(visibility),
+            length: length.map(i64::from),
+            length_limit: i64::from(connector.channel.length_rule.max),
+            rationale: match purpose {
+                STATEMENT => "incident: one public statement from the main account; a supervisor signs it off",
+                REPLY => "incident: one of many customers reporting it; the reply points to the statement",
+                _ => "incident closed: tell the customer it is fixed",
+            }
+            .into(),
+            auto_send: None,
+        }
+    }
+
+    /// The statement for the main account (the tenant's first connector), hung on `carrier`.
+    async fn statement(
+        &self,
+        tenant: &Tenant,
+        title: &str,
+        carrier: &StoredMessage,
+    ) -> Option<IncidentDraft> {
+        let config = tenant.care.incidents.as_ref()?;
+        let connector = tenant.connectors.first()?;
+        let text = fill(&config.statement, tenant, config, title, "", None);
+        Some(
+            self.checked(
+                tenant,
+                connector,
+                &carrier.id,
+                STATEMENT,
+                text,
+                Visibility::Public,
+            )
+            .await,
+        )
+    }
+
+    /// `m`'s conversation to attach, with the reply to its customer that refers to the
+    /// statement (when the tenant drafts incident texts).
+    async fn attachment(&self, tenant: &Tenant, title: &str, m: &StoredMessage) -> Attachment {
+        let reply = match (
+            tenant.care.incidents.as_ref(),
+            tenant.connector(Some(&m.connector)),
+        ) {
+            (Some(config), Ok(connector)) => {
+                let statement = fill(&config.statement, tenant, config, title, "", None);
+                let text = fill(
+                    &config.reply,
+                    tenant,
+                    config,
+                    title,
+                    &statement,
+                    Some(&m.message),
+                );
+                let visibility = visibility_of(&m.message, false);
+                let mut d = self
+                    .checked(tenant, connector, &m.id, REPLY, text, visibility)
+                    .await;
+                if tenant.policy.auto_send {
+                    let kind =
+                        crate::care::reply_kind_of_text(&d.text, tenant.signature.as_deref());
+                    d.auto_send = Some((
+                        reply_to(m, idempotency_key(&m.id, REPLY), d.text.clone(), visibility),
+                        kind,
+                    ));
+                }
+                Some(d)
+            }
+            _ => None,
+        };
+        Attachment {
+            conversation_id: m.conversation_id.clone(),
+            message_id: m.id.clone(),
+            reply,
+        }
+    }
+
+    /// Open an incident by hand, attaching `conversations` (ids or channel keys) with their
+    /// replies; the statement hangs on the first one's latest message. Returns its id.
+    pub async fn open_incident(
+        &self,
+        tenant: &Tenant,
+        request: &OpenRequest,
+        actor: &str,
+    ) -> Result<String, ActionError> {
+        let title = request.title.trim();
+        if title.is_empty() {
+            return Err(ActionError::Conflict("an incident needs a title".into()));
+        }
+        let messages = self
+            .store
+            .latest_messages(&tenant.name, &request.conversations)
+            .await?;
+        let mut attachments = Vec::new();
+        for m in &messages {
+            attachments.push(self.attachment(tenant, title, m).await);
+        }
+        let statement = match messages.first() {
+            Some(m) => self.statement(tenant, title, m).await,
+            None => None,
+        };
+        let key = request
+            .group
+            .clone()
+            .filter(|g| !g.trim().is_empty())
+            .unwrap_or_else(|| format!("manual:{}", uuid::Uuid::now_v7()));
+        let new = NewIncident {
+            group_key: key.clone(),
+            title: title.to_string(),
+            opened_by: actor.to_string(),
+            sample: None,
+            evidence: json!({ "opened_by_hand": actor, "group": key }),
+        };
+        match self
+            .store
+            .open_incident(&tenant.name, &new, None, &attachments, statement.as_ref())
+            .await?
+        {
+            Opened::Opened(id) => Ok(id),
+            _ => Err(ActionError::Conflict(format!(
+                "an incident for `{key}` is open already: attach to it or merge"
+            ))),
+        }
+    }
+
+    /// Attach conversations (ids or channel keys) to an open incident, each with its reply.
+    /// Returns how many were new.
+    pub async fn attach_to_incident(
+        &self,
+        tenant: &Tenant,
+        id: &str,
+        conversations: &[String],
+        actor: &str,
+    ) -> Result<usize, ActionError> {
+        let incident = self
+            .store
+            .incident(&tenant.name, id)
+            .await?
+            .ok_or(ActionError::NotFound)?;
+        if incident.status != "open" {
+            return Err(ActionError::Conflict(format!(
+                "incident {id} is {}: only an open incident takes conversations",
+                incident.status
+            )));
+        }
+        let messages = self
+            .store
+            .latest_messages(&tenant.name, conversations)
+            .await?;
+        let mut attachments = Vec::new();
+        for m in &messages {
+            if !self
+                .store
+                .is_attached(&tenant.name, id, &m.conversation_id)
+                .await?
+            {
+                attachments.push(self.attachment(tenant, &incident.title, m).await);
+            }
+        }
+        let statement = match (&incident.statement_draft_id, messages.first()) {
+            (None, Some(m)) => self.statement(tenant, &incident.title, m).await,
+            _ => None,
+        };
+        self.store
+            .attach_to_incident(
+                &tenant.name,
+                id,
+                actor,
+                &attachments,
+                statement.as_ref(),
+                None,
+            )
+            .await
+    }
+
+    /// Merge incident `from` into `into`; returns how many conversations moved.
+    pub async fn merge_incidents(
+        &self,
+        tenant: &Tenant,
+        from: &str,
+        into: &str,
+        actor: &str,
+    ) -> Result<usize, ActionError> {
+        self.store
+            .merge_incidents(&tenant.name, from, into, actor)
+            .await
+    }
+
+    /// Close an open incident and queue a follow-up to each affected customer (with
+    /// `[incidents]`), each checked by the reply guards; a blocked one waits as a draft.
+    /// Returns (queued, blocked). Closing twice is a conflict.
+    pub async fn close_incident(
+        &self,
+        tenant: &Tenant,
+        id: &str,
+        actor: &str,
+    ) -> Result<(usize, usize), ActionError> {
+        for _ in 0..5 {
+            let incident = self
+                .store
+                .incident(&tenant.name, id)
+                .await?
+                .ok_or(ActionError::NotFound)?;
+            if incident.status != "open" {
+                return Err(ActionError::Conflict(format!(
+                    "incident {id} is already {}",
+                    incident.status
+                )));
+            }
+            let follow_ups = match &tenant.care.incidents {
+                None => None,
+                Some(config) => {
+                    let (mut seen, mut out) = (Vec::new(), Vec::new());
+                    for a in self.store.incident_conversations(&tenant.name, id).await? {
+                        seen.push(a.conversation_id.clone());
+                        let m = self.store.message(&a.message_id).await?;
+                        // A connector the tenant no longer has cannot answer: no follow-up.
+                        let Ok(connector) = tenant.connector(Some(&m.connector)) else {
+                            continue;
+                        };
+                        let text = fill(
+                            &config.follow_up,
+                            tenant,
+                            config,
+                            &incident.title,
+                            "",
+                            Some(&m.message),
+                        );
+                        let visibility = visibility_of(&m.message, a.state == "private");
+                        let draft = self
+                            .checked(tenant, connector, &m.id, FOLLOW_UP, text, visibility)
+                            .await;
+                        let reply = reply_to(
+                            &m,
+                            idempotency_key(&m.id, &format!("incident-follow-up-{id}")),
+                            draft.text.clone(),
+                            visibility,
+                        );
+                        out.push(FollowUp {
+                            conversation_id: a.conversation_id,
+                            connector: m.connector.clone(),
+                            draft,
+                            reply,
+                        });
+                    }
+                    Some((seen, out))
+                }
+            };
+            match self
+                .store
+                .close_incident(
+                    &tenant.name,
+                    id,
+                    actor,
+                    follow_ups
+                        .as_ref()
+                        .map(|(s, f)| (s.as_slice(), f.as_slice())),
+                )
+                .await?
+            {
+                Closed::Closed {
+                    follow_ups,
+                    blocked,
+                } => return Ok((follow_ups, blocked)),
+                // A conversation was attached meanwhile: write its follow-up too.
+                Closed::Stale => continue,
+            }
+        }
+        Err(ActionError::Conflict(format!(
+            "incident {id} kept changing while it was being closed; try again"
+        )))
+    }
+
+    /// An incident of `tenant` as an agent sees it: its conversations with their replies, its
+    /// statement draft and its audit trail. `None` if it is not the tenant's.
+    pub async fn incident_view(
+        &self,
+        tenant: &str,
+        id: &str,
+    ) -> Result<Option<serde_json::Value>, StoreError> {
+        let Some(incident) = self.store.incident(tenant, id).await? else {
+            return Ok(None);
+        };
+        let mut conversations = Vec::new();
+        for a in self.store.incident_conversations(tenant, id).await? {
+            let drafts: Vec<_> = self
+                .store
+                .drafts(&a.message_id)
+                .await?
+                .into_iter()
+                .filter(|d| d.purpose == REPLY || d.purpose == FOLLOW_UP)
+                .map(|d| json!({ "id": d.id, "purpose": d.purpose, "status": d.status, "text": d.text }))
+                .collect();
+            let mut v = json!(a);
+            v["drafts"] = json!(drafts);
+            conversations.push(v);
+        }
+        let statement = match &incident.statement_draft_id {
+            Some(d) => self.store.draft(tenant, d).await?.map(|d| {
+                json!({ "id": d.id, "message_id": d.message_id, "purpose": d.purpose, "status": d.status, "text": d.text, "visibility": d.visibility })
+            }),
+            None => None,
+        };
+        Ok(Some(json!({
+            "incident": incident,
+            "conversations": conversations,
+            "statement": statement,
+            "audit": self.store.incident_audit(tenant, id).await?,
+        })))
+    }
+}
+
+/// Fill an incident template for `message`'s author (or for everyone, without one).
+fn fill(
+    template: &str,
+    tenant: &Tenant,
+    config: &IncidentsConfig,
+    title: &str,
+    statement: &str,
+    message: Option<&Message>,
+) -> String {
+    let name = message
+        .and_then(|m| {
+            m.author
+                .display_name
+                .clone()
+                .or_else(|| m.author.handle.clone())
+        })
+        .and_then(|n| n.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "there".into());
+    template
+        .replace("{name}", &name)
+        .replace("{title}", title)
+        .replace(
+            "{statement_link}",
+            config.statement_link.as_deref().unwrap_or(""),
+        )
+        .replace("{statement}", statement)
+        .replace("{signature}", tenant.signature.as_deref().unwrap_or(""))
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_latest_report_of_each_conversation_is_the_one_attached() {
+        let r = |m: &str, c: &str, at: i64| ReportRow {
+            message_id: m.into(),
+            conversation_id: c.into(),
+            customer_id: format!("cust-{c}"),
+            received_at: at,
+            text: String::new(),
+            rule_key: None,
+            rule_actor: None,
+        };
+        let rows = [r("m1", "a", 1), r("m2", "b", 2), r("m3", "a", 3)];
+        let latest: Vec<&str> = latest_per_conversation(&rows)
+            .iter()
+            .map(|r| r.message_id.as_str())
+            .collect();
+        assert_eq!(latest, ["m3", "m2"]);
+        assert_eq!(customers(&rows.iter().collect::<Vec<_>>()), 2);
+    }
+}

@@ -1,0 +1,219 @@
+//! The plugin contract (`wit/`) as the host sees it: generated types, the supported version,
+//! and how a component's exports are matched to a plugin kind.
+//!
+//! The lowest layer: every other crate speaks these types. It knows nothing of how plugins run,
+//! where messages are stored or what a tenant is.
+
+use std::fmt;
+
+wasmtime::component::bindgen!({
+    path: "../../wit",
+    world: "switchboard:plugin/host-view@0.1.0",
+    imports: { default: async },
+    exports: { default: async },
+    additional_derives: [PartialEq, serde::Serialize, serde::Deserialize],
+});
+
+pub use exports::switchboard::plugin::channel::{
+    Capability, ChannelInfo, DeliveryReceipt, Event, HttpRequest, HttpResponse, PollBatch,
+    SkippedEvent, WebhookOutcome,
+};
+pub use switchboard::plugin::types::{
+    Attachment, AttachmentKind, Author, CallContext, Draft, Evidence, Label, LengthRule,
+    LengthUnit, Message, MessageAction, Origin, OutboundReply, PluginError, PluginInfo, Span,
+    Visibility,
+};
+
+impl Message {
+    /// A public message from `@casey` ("Casey Jones") with `text`: the fixture for plugin tests,
+    /// examples and benchmarks.
+    pub fn example(tenant: &str, text: &str) -> Message {
+        Message {
+            tenant: tenant.into(),
+            channel: "webhook".into(),
+            external_id: "m-1".into(),
+            conversation_key: "c-1".into(),
+            in_reply_to: None,
+            author: Author {
+                id: "u-1".into(),
+                handle: Some("@casey".into()),
+                display_name: Some("Casey Jones".into()),
+            },
+            text: text.into(),
+            language: None,
+            visibility: Visibility::Public,
+            origin: Origin::Mention,
+            received_at: 1_700_000_000_000,
+            attachments: vec![],
+            action: MessageAction::Created,
+            extra: vec![],
+        }
+    }
+}
+
+/// The WIT package every plugin must target.
+pub const PACKAGE: &str = "switchboard:plugin";
+/// The contract version this host implements. Plugins built against any `0.1.x` load.
+pub const VERSION: &str = "0.1.0";
+
+/// The three kinds of plugin, one per world.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PluginKind {
+    Connector,
+    Classifier,
+    Suggester,
+}
+
+impl PluginKind {
+    /// The exported interface that identifies the kind.
+    pub fn interface(self) -> &'static str {
+        match self {
+            PluginKind::Connector => "channel",
+            PluginKind::Classifier => "classify",
+            PluginKind::Suggester => "suggest",
+        }
+    }
+    /// The WIT world a plugin of this kind targets.
+    pub fn world(self) -> &'static str {
+        match self {
+            PluginKind::Connector => "channel-adapter",
+            PluginKind::Classifier => "classifier",
+            PluginKind::Suggester => "reply-suggester",
+        }
+    }
+    fn from_interface(name: &str) -> Option<Self> {
+        [
+            PluginKind::Connector,
+            PluginKind::Classifier,
+            PluginKind::Suggester,
+        ]
+        .into_iter()
+        .find(|k| k.interface() == name)
+    }
+}
+
+impl fmt::Display for PluginKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PluginKind::Connector => "connector",
+            PluginKind::Classifier => "classifier",
+            PluginKind::Suggester => "reply-suggester",
+        })
+    }
+}
+
+/// A parsed export name such as `switchboard:plugin/classify@0.1.0`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportName<'a> {
+    pub package: &'a str,
+    pub interface: &'a str,
+    pub version: Option<&'a str>,
+}
+
+impl<'a> ExportName<'a> {
+    pub fn parse(name: &'a str) -> Option<Self> {
+        let (package, rest) = name.split_once('/')?;
+        let (interface, version) = match rest.split_once('@') {
+            Some((i, v)) => (i, Some(v)),
+            None => (rest, None),
+        };
+        Some(ExportName {
+            package,
+            interface,
+            version,
+        })
+    }
+}
+
+/// `0.x.y` is compatible with `0.x.z`; `a.b.c` with `a.d.e` for `a >= 1` (semver).
+pub fn version_compatible(found: &str) -> bool {
+    let parse = |v: &str| -> Option<(u64, u64)> {
+        let mut parts = v.split(['.', '-', '+']);
+        Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+    };
+    match (parse(found), parse(VERSION)) {
+        (Some((0, fmin)), Some((0, hmin))) => fmin == hmin,
+        (Some((fmaj, _)), Some((hmaj, _))) => fmaj == hmaj && fmaj > 0,
+        _ => false,
+    }
+}
+
+/// The outcome of matching a component's export names against the contract.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KindMatch {
+    /// A supported kind, with the exact export name to look up.
+    Supported {
+        kind: PluginKind,
+        export: String,
+        version: String,
+    },
+    /// A Switchboard world, but of a contract version this host cannot run.
+    Incompatible { export: String, version: String },
+    /// Nothing Switchboard exports.
+    Unknown,
+}
+
+/// Decide what kind of plugin a component is from its top-level export names.
+pub fn match_kind<'a>(export_names: impl IntoIterator<Item = &'a str>) -> KindMatch {
+    let mut incompatible = None;
+    for name in export_names {
+        let Some(parsed) = ExportName::parse(name) else {
+            continue;
+        };
+        if parsed.package != PACKAGE {
+            continue;
+        }
+        let Some(kind) = PluginKind::from_interface(parsed.interface) else {
+            continue;
+        };
+        let version = parsed.version.unwrap_or("unversioned").to_string();
+        if version_compatible(&version) {
+            return KindMatch::Supported {
+                kind,
+                export: name.to_string(),
+                version,
+            };
+        }
+        incompatible.get_or_insert(KindMatch::Incompatible {
+            export: name.to_string(),
+            version,
+        });
+    }
+    incompatible.unwrap_or(KindMatch::Unknown)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minor_versions_of_zero_major_are_incompatible() {
+        assert!(version_compatible("0.1.0"));
+        assert!(version_compatible("0.1.7"));
+        assert!(!version_compatible("0.2.0"));
+        assert!(!version_compatible("1.0.0"));
+        assert!(!version_compatible("garbage"));
+    }
+
+    #[test]
+    fn kind_is_found_among_other_exports() {
+        let m = match_kind(["wasi:cli/run@0.2.0", "switchboard:plugin/classify@0.1.3"]);
+        assert_eq!(
+            m,
+            KindMatch::Supported {
+                kind: PluginKind::Classifier,
+                export: "switchboard:plugin/classify@0.1.3".into(),
+                version: "0.1.3".into()
+            }
+        );
+        assert!(matches!(
+            match_kind(["switchboard:plugin/suggest@0.2.0"]),
+            KindMatch::Incompatible { .. }
+        ));
+        assert_eq!(
+            match_kind(["wasi:http/incoming-handler@0.2.0"]),
+            KindMatch::Unknown
+        );
+    }
+}

@@ -1,0 +1,166 @@
+//! Webhook ingress: `/hooks/{tenant}/{connector}`. The connector verifies and decodes the
+//! request; every message is stored before the platform gets its 200, and nothing is stored
+//! for a request that fails verification.
+
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::{AppState, error_response};
+use switchboard_care::worker::{IngestError, Intake};
+use switchboard_contract::{HttpRequest, PluginError, WebhookOutcome};
+use switchboard_runtime::CallFailure;
+
+pub async fn webhook(
+    State(state): State<AppState>,
+    Path((tenant, connector)): Path<(String, String)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let started = Instant::now();
+    let response = handle(&state, &tenant, &connector, method, uri, headers, body).await;
+    crate::ops::ingress(
+        &tenant,
+        &connector,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
+}
+
+async fn handle(
+    state: &AppState,
+    tenant_name: &str,
+    connector_name: &str,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    // Unknown and disabled tenants look alike from outside: nothing here for the caller.
+    let Some(live) = state.registry.get(tenant_name).filter(|l| !l.disabled) else {
+        return error_response(
+            StatusCode::NOT_FOUND,
+            format!("no tenant `{tenant_name}` takes webhooks here"),
+        );
+    };
+    let tenant = live.tenant.clone();
+    let Some(connector) = tenant
+        .connectors
+        .iter()
+        .find(|c| c.instance.name == connector_name)
+    else {
+        return error_response(
+            StatusCode::NOT_FOUND,
+            format!("tenant `{tenant_name}` has no connector `{connector_name}`"),
+        );
+    };
+    if live.limiter.check().is_err() {
+        let mut r = error_response(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("tenant `{tenant_name}` is over its webhook rate limit"),
+        );
+        r.headers_mut()
+            .insert("retry-after", axum::http::HeaderValue::from_static("1"));
+        return r;
+    }
+    let request = HttpRequest {
+        method: method.as_str().to_ascii_uppercase(),
+        url: format!(
+            "{}{}",
+            state.options.public_url.trim_end_matches('/'),
+            uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
+        ),
+        headers: headers
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_ascii_lowercase(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+        body: body.to_vec(),
+    };
+    match state.engine.ingest(connector, &request).await {
+        Ok((WebhookOutcome::Challenge(r), _)) => {
+            let mut response = Response::builder().status(r.status);
+            for (k, v) in &r.headers {
+                response = response.header(k, v);
+            }
+            response
+                .body(axum::body::Body::from(r.body))
+                .unwrap_or_else(|_| {
+                    error_response(
+                        StatusCode::BAD_GATEWAY,
+                        format!("connector `{connector_name}` answered the challenge with an invalid response"),
+                    )
+                })
+        }
+        Ok((WebhookOutcome::Events(_), intakes)) => {
+            let (mut accepted, mut duplicates, mut skipped) = (0, 0, 0);
+            for i in &intakes {
+                match i {
+                    Intake::Accepted(a) => {
+                        crate::ops::accepted(tenant_name, connector_name, a.duplicate);
+                        if a.duplicate {
+                            duplicates += 1;
+                        } else {
+                            accepted += 1;
+                        }
+                    }
+                    Intake::Skipped { .. } => skipped += 1,
+                }
+            }
+            if accepted > 0 {
+                state.registry.waker(tenant_name).notify_one();
+            }
+            if let Some(ack) = &connector.ack {
+                return Response::builder()
+                    .status(ack.status)
+                    .header("content-type", &ack.content_type)
+                    .body(axum::body::Body::from(ack.body.clone()))
+                    .unwrap_or_else(|_| StatusCode::OK.into_response());
+            }
+            (
+                StatusCode::OK,
+                axum::Json(json!({
+                    "accepted": accepted,
+                    "duplicates": duplicates,
+                    "skipped": skipped,
+                })),
+            )
+                .into_response()
+        }
+        Err(IngestError::Refused(e)) => {
+            let status = match &e.failure {
+                CallFailure::Plugin {
+                    error: PluginError::Unauthorized(_),
+                } => StatusCode::UNAUTHORIZED,
+                CallFailure::Plugin {
+                    error: PluginError::InvalidInput(_),
+                } => StatusCode::BAD_REQUEST,
+                CallFailure::Plugin {
+                    error: PluginError::NotConfigured(_),
+                } => StatusCode::INTERNAL_SERVER_ERROR,
+                // A connector that trapped, hung or is unavailable: the platform should retry.
+                _ => StatusCode::SERVICE_UNAVAILABLE,
+            };
+            tracing::warn!(tenant = %tenant_name, connector = %connector_name, %status, error = %e, "webhook refused");
+            error_response(status, e.to_string())
+        }
+        Err(IngestError::Store(e)) => {
+            tracing::error!(tenant = %tenant_name, connector = %connector_name, error = %e, "webhook not stored; the platform will retry");
+            error_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the message could not be stored; retry later".into(),
+            )
+        }
+    }
+}

@@ -1,0 +1,315 @@
+//! `switchboard serve`: the HTTP server platforms call and agents work in.
+//!
+//! - [`ingress`]: webhooks per tenant and connector, acknowledged after durable acceptance;
+//! - [`workers`]: per-tenant processing, delivery and polling in the background;
+//! - [`registry`]: live tenants and the plugin store, hot-swapped;
+//! - [`api`]: the admin and agent API, with per-tenant tokens and roles;
+//! - operations: `/healthz`, `/readyz`, `/metrics` (Prometheus, [`ops`]), `/openapi.json`.
+//!
+//! The top library layer: it drives the care layer's engine from HTTP and background tasks. It
+//! owns axum routes, workers, the registry, file watching and metrics ([`ops`]); care rules,
+//! storage and plugin calls belong to the crates below, which know nothing of it.
+
+pub mod api;
+pub mod care_api;
+pub mod incidents_api;
+pub mod ingress;
+pub mod ops;
+pub mod registry;
+pub mod team_api;
+pub mod watch;
+pub mod workers;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use serde_json::json;
+use tokio::sync::watch as tokio_watch;
+
+use registry::{DataDir, Registry};
+use switchboard_care::worker::Engine;
+use switchboard_runtime::Runtime;
+use switchboard_store::Store;
+
+/// How the server runs. Every field has a default that works on a fresh machine.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// The data folder: `tenants/`, `plugins/` and (unless `store_url` says otherwise) the
+    /// database file.
+    pub data_dir: PathBuf,
+    /// Store URL; `None` means `<data_dir>/switchboard.db`.
+    pub store_url: Option<String>,
+    /// Extra tenant config files to serve besides `<data_dir>/tenants/*.toml`.
+    pub tenant_files: Vec<PathBuf>,
+    /// The URL platforms call, as configured on their side: connectors that sign the URL
+    /// (Twilio) verify against it.
+    pub public_url: String,
+    /// Largest webhook body accepted.
+    pub max_body_bytes: usize,
+    /// Largest plugin upload accepted.
+    pub max_plugin_bytes: usize,
+    /// The operator token; `None` reads `<data_dir>/admin-token`, creating it on first start.
+    pub admin_token: Option<String>,
+    /// Watch the plugin and tenant folders and reload on change.
+    pub watch: bool,
+    /// How long a shutdown waits for in-flight work.
+    pub drain: Duration,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8640)),
+            data_dir: PathBuf::from("switchboard-data"),
+            store_url: None,
+            tenant_files: Vec::new(),
+            public_url: "http://127.0.0.1:8640".into(),
+            max_body_bytes: 1 << 20,
+            max_plugin_bytes: 64 << 20,
+            admin_token: None,
+            watch: true,
+            drain: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: Engine,
+    pub registry: Arc<Registry>,
+    pub options: Arc<ServeOptions>,
+    /// SHA-256 of the operator token.
+    admin_token_hash: Arc<String>,
+    metrics: metrics_exporter_prometheus::PrometheusHandle,
+    ready: Arc<AtomicBool>,
+    /// Queue gauges reported so far: one that empties is set to 0, not left at its last value.
+    queues_seen: Arc<std::sync::Mutex<std::collections::BTreeSet<(String, String, String)>>>,
+}
+
+/// A JSON error body: `{"error": "..."}`.
+pub fn error_response(status: StatusCode, message: String) -> Response {
+    (status, axum::Json(json!({ "error": message }))).into_response()
+}
+
+/// A running server.
+pub struct Server {
+    pub addr: SocketAddr,
+    /// The operator token (for tests and the start-up message).
+    pub admin_token: String,
+    shutdown: tokio_watch::Sender<bool>,
+    handle: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Server {
+    /// Open the store, load the tenants, bind and start serving in the background.
+    pub async fn start(rt: Runtime, options: ServeOptions) -> anyhow::Result<Server> {
+        use anyhow::Context;
+        let dirs = DataDir {
+            root: options.data_dir.clone(),
+        };
+        dirs.create()
+            .with_context(|| format!("creating the data folder {}", dirs.root.display()))?;
+        let url = options
+            .store_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", dirs.root.join("switchboard.db").display()));
+        let store = Store::open(&url).await.context("opening the store")?;
+        let admin_token = match &options.admin_token {
+            Some(t) => t.clone(),
+            None => admin_token_file(&dirs.root.join("admin-token"))?,
+        };
+        let engine = Engine::new(rt.clone(), store.clone());
+        let registry = Arc::new(Registry::new(
+            rt,
+            store,
+            dirs.clone(),
+            options.tenant_files.clone(),
+        ));
+        let errors = registry.reload_all().await;
+        for (file, e) in &errors {
+            tracing::error!(%file, error = %e, "tenant not loaded");
+        }
+        let (shutdown, shutdown_rx) = tokio_watch::channel(false);
+        let state = AppState {
+            engine: engine.clone(),
+            registry: registry.clone(),
+            options: Arc::new(options.clone()),
+            admin_token_hash: Arc::new(switchboard_store::token_hash(&admin_token)),
+            metrics: crate::ops::prometheus(),
+            ready: Arc::new(AtomicBool::new(false)),
+            queues_seen: Arc::default(),
+        };
+        let app = router(state.clone());
+        let listener = tokio::net::TcpListener::bind(options.listen)
+            .await
+            .with_context(|| format!("binding {}", options.listen))?;
+        let addr = listener.local_addr()?;
+        let watcher = if options.watch {
+            Some(watch::watch(registry.clone(), shutdown_rx.clone())?)
+        } else {
+            None
+        };
+        let workers = tokio::spawn(workers::supervise(
+            registry.clone(),
+            engine,
+            shutdown_rx.clone(),
+        ));
+        state.ready.store(true, Ordering::SeqCst);
+        let mut stop = shutdown_rx.clone();
+        let drain = options.drain;
+        let handle = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                })
+                .await
+                .context("serving")?;
+            // Requests are answered; now let the workers finish the message in hand.
+            if tokio::time::timeout(drain, workers).await.is_err() {
+                tracing::warn!(
+                    ?drain,
+                    "workers did not stop in time; unfinished messages resume on the next start"
+                );
+            }
+            drop(watcher);
+            Ok(())
+        });
+        tracing::info!(%addr, "switchboard serving");
+        Ok(Server {
+            addr,
+            admin_token,
+            shutdown,
+            handle,
+        })
+    }
+
+    /// Stop taking requests, let in-flight requests and messages finish, and return.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        let _ = self.shutdown.send(true);
+        self.handle.await?
+    }
+
+    /// Serve until the process gets Ctrl-C or SIGTERM, then shut down gracefully.
+    pub async fn run_until_signal(self) -> anyhow::Result<()> {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        ctrl_c.await?;
+        tracing::info!("shutting down: finishing in-flight work");
+        self.shutdown().await
+    }
+}
+
+/// Read the operator token from `path`, creating a fresh one (readable only by this user) on
+/// first start.
+fn admin_token_file(path: &std::path::Path) -> anyhow::Result<String> {
+    if let Ok(t) = std::fs::read_to_string(path) {
+        let t = t.trim().to_string();
+        if !t.is_empty() {
+            return Ok(t);
+        }
+    }
+    let token = switchboard_store::new_token();
+    registry::write_atomically(path, token.as_bytes()).map_err(anyhow::Error::msg)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    eprintln!(
+        "created the operator token in {} (use it as `Authorization: Bearer …`)",
+        path.display()
+    );
+    Ok(token)
+}
+
+fn router(state: AppState) -> Router {
+    let hooks = Router::new()
+        .route("/hooks/{tenant}/{connector}", any(ingress::webhook))
+        .layer(DefaultBodyLimit::max(state.options.max_body_bytes));
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi))
+        .merge(hooks)
+        .merge(api::routes(&state))
+        .merge(care_api::routes())
+        .merge(team_api::routes())
+        .merge(incidents_api::routes())
+        .fallback(|| async { error_response(StatusCode::NOT_FOUND, "no such route".into()) })
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    let store = state.engine.store.ping().await;
+    let errors = state.registry.errors();
+    let tenants = state.registry.all().len();
+    let ready = state.ready.load(Ordering::SeqCst) && store.is_ok();
+    let body = json!({
+        "ready": ready,
+        "store": store.map(|_| "ok".to_string()).unwrap_or_else(|e| e.to_string()),
+        "tenants": tenants,
+        "config_errors": errors,
+    });
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, axum::Json(body)).into_response()
+}
+
+async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
+    if let Err(e) = api::operator(&state, &headers) {
+        return e.into_response();
+    }
+    // Queue depths are read at scrape time.
+    if let Ok(depths) = state.engine.store.queue_depths().await {
+        let mut seen = state.queues_seen.lock().unwrap_or_else(|p| p.into_inner());
+        let now: std::collections::BTreeMap<_, _> = depths
+            .into_iter()
+            .map(|(t, q, s, n)| ((t, q, s), n))
+            .collect();
+        seen.extend(now.keys().cloned());
+        for key in seen.iter() {
+            let (tenant, queue, status) = key.clone();
+            let n = now.get(key).copied().unwrap_or(0);
+            metrics::gauge!("switchboard_queue_depth", "tenant" => tenant, "queue" => queue, "status" => status)
+                .set(n as f64);
+        }
+    }
+    (
+        [("content-type", "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+/// The API's OpenAPI description, kept beside the code and checked against the router by the
+/// server tests.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+async fn openapi() -> Response {
+    ([("content-type", "application/json")], OPENAPI).into_response()
+}

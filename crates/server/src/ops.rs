@@ -1,0 +1,91 @@
+//! Operations: Prometheus metrics for plugin calls, ingress, delivery and queues. The runtime
+//! and the workers record through the `metrics` facade; the server renders them at `/metrics`.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics::{counter, histogram};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+/// A webhook request's result, by tenant, connector and HTTP status.
+pub fn ingress(tenant: &str, connector: &str, status: u16, elapsed: Duration) {
+    let labels = [
+        ("tenant", tenant.to_string()),
+        ("connector", connector.to_string()),
+        ("status", status.to_string()),
+    ];
+    counter!("switchboard_webhook_requests_total", &labels).increment(1);
+    histogram!("switchboard_webhook_seconds", &labels[..2]).record(elapsed.as_secs_f64());
+}
+
+/// Messages stored by ingress or polling (`duplicate` for redeliveries).
+pub fn accepted(tenant: &str, connector: &str, duplicate: bool) {
+    counter!(
+        "switchboard_messages_accepted_total",
+        &[
+            ("tenant", tenant.to_string()),
+            ("connector", connector.to_string()),
+            ("duplicate", duplicate.to_string()),
+        ]
+    )
+    .increment(1);
+}
+
+/// One delivery attempt's outcome: `sent`, `retrying` or `dead`.
+pub fn delivery(tenant: &str, outcome: &'static str, n: usize) {
+    if n > 0 {
+        counter!(
+            "switchboard_deliveries_total",
+            &[
+                ("tenant", tenant.to_string()),
+                ("outcome", outcome.to_string())
+            ]
+        )
+        .increment(n as u64);
+    }
+}
+
+/// Messages processed by the pipeline, by result (`done`, `held`, `failed`).
+pub fn processed(tenant: &str, result: &str) {
+    counter!(
+        "switchboard_messages_processed_total",
+        &[
+            ("tenant", tenant.to_string()),
+            ("result", result.to_string())
+        ]
+    )
+    .increment(1);
+}
+
+/// Install the Prometheus recorder once per process and return its handle.
+pub fn prometheus() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets(&[
+                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                ])
+                .expect("bucket list is not empty")
+                .set_buckets_for_metric(
+                    metrics_exporter_prometheus::Matcher::Suffix("_bytes".into()),
+                    &[
+                        1_048_576.0,
+                        4_194_304.0,
+                        16_777_216.0,
+                        67_108_864.0,
+                        268_435_456.0,
+                    ],
+                )
+                .expect("bucket list is not empty")
+                .build_recorder();
+            let handle = recorder.handle();
+            // Another recorder may already be installed (an embedding application's): then
+            // ours only renders what is recorded through it, which is nothing; say so.
+            if metrics::set_global_recorder(recorder).is_err() {
+                tracing::warn!("a metrics recorder was already installed; /metrics will be empty");
+            }
+            handle
+        })
+        .clone()
+}

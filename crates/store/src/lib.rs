@@ -1,0 +1,1129 @@
+//! The durable store: customers and identities, conversations, messages, labels, decisions,
+//! drafts, the outbox and the audit log (`migrations/`).
+//!
+//! It speaks SQL through sqlx's `Any` driver, so the same code and the same schema run on the
+//! embedded default (an SQLite file, in WAL mode with full sync) and on PostgreSQL: the store is
+//! chosen by its URL (`sqlite://switchboard.db`, `postgres://…`). Every step a message takes is
+//! one transaction, so a crash leaves each message either before or after a step, never half way.
+//!
+//! It owns the schema, the migrations, the queries and their row types (including the few care
+//! values it persists: [`ReplyKind`], [`ClockPlan`], [`BreachAction`], [`AuthorHistory`]). It knows
+//! nothing of care rules, tenants' config files or plugins: callers decide, the store records.
+
+mod care;
+pub mod clock;
+mod incidents;
+mod server;
+mod team;
+
+pub use care::{BreachAction, ClockEvent, ClockPlan, ClockRow, Due, ReplyKind, SurveyRequest};
+pub use incidents::{
+    AttachedRow, Attachment, Closed, FollowUp, IncidentDraft, IncidentReport, IncidentRow,
+    NewIncident, Opened, ReportRow,
+};
+pub use team::{AssignPlan, ExpertRequest, StoredDraftFacts, actor_name, verified_contacts};
+
+pub use server::{
+    ActionError, DraftRef, InboxItem, Role, TokenInfo, TokenOwner, new_token, token_hash,
+};
+
+/// What the store knows about an author before this message.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AuthorHistory {
+    /// Earlier messages from the same author on this channel.
+    pub previous_messages: i64,
+    /// Earlier messages the policy ignored, monitored or blocked.
+    pub offences: i64,
+    /// Earlier messages labelled `advocate` (praise).
+    pub praise: i64,
+    pub blocked: bool,
+}
+
+use std::path::Path;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Row};
+
+use crate::clock::Clock;
+use switchboard_contract::{Message, MessageAction, OutboundReply};
+
+/// Why a store operation failed (the message names the operation; never a secret).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store: {op}: {source}")]
+    Sql {
+        op: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("store: migrating the schema: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("store: {0}")]
+    Data(String),
+}
+
+trait Op<T> {
+    fn op(self, op: &'static str) -> Result<T, StoreError>;
+}
+
+impl<T> Op<T> for Result<T, sqlx::Error> {
+    fn op(self, op: &'static str) -> Result<T, StoreError> {
+        self.map_err(|source| StoreError::Sql { op, source })
+    }
+}
+
+fn json<T: Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "null".into())
+}
+
+/// What makes one event about a platform message unique: the message itself, each edit (by its
+/// time), its deletion.
+pub fn event_key(m: &Message) -> String {
+    match m.action {
+        MessageAction::Created => m.external_id.clone(),
+        MessageAction::Edited => format!("{}#edit:{}", m.external_id, m.received_at),
+        MessageAction::Deleted => format!("{}#delete", m.external_id),
+    }
+}
+
+fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// A message as the store holds it.
+#[derive(Debug, Clone)]
+pub struct StoredMessage {
+    pub id: String,
+    pub tenant: String,
+    pub connector: String,
+    pub conversation_id: String,
+    pub customer_id: String,
+    pub message: Message,
+    pub status: String,
+    pub attempts: i64,
+}
+
+/// What accepting a message did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    pub message_id: String,
+    pub conversation_id: String,
+    /// The same platform message was stored before; nothing new was written.
+    pub duplicate: bool,
+}
+
+/// A label row.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LabelRow {
+    pub role: String,
+    pub classifier: String,
+    /// `name@version#digest-prefix` of the plugin that produced it.
+    #[serde(default)]
+    pub plugin: String,
+    pub name: String,
+    pub score: f64,
+    pub evidence: serde_json::Value,
+}
+
+/// A draft row.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DraftRow {
+    pub id: String,
+    pub suggester: String,
+    pub purpose: String,
+    pub text: String,
+    pub visibility: String,
+    pub confidence: f64,
+    pub rationale: String,
+    pub length: Option<i64>,
+    pub length_limit: i64,
+    pub findings: serde_json::Value,
+    pub status: String,
+}
+
+/// An outbox row.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OutboxRow {
+    pub id: String,
+    pub tenant: String,
+    pub connector: String,
+    pub message_id: String,
+    pub draft_id: Option<String>,
+    pub idempotency_key: String,
+    pub reply: OutboundReply,
+    pub status: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub receipt: Option<String>,
+    /// What the reply counts as for the service-level clock.
+    pub kind: ReplyKind,
+}
+
+/// A reply to queue with a message's outcome.
+#[derive(Debug, Clone)]
+pub struct QueuedReply {
+    /// The draft it came from (in the same outcome's `drafts`).
+    pub draft_id: Option<String>,
+    pub reply: OutboundReply,
+    pub kind: ReplyKind,
+}
+
+/// Everything processing decided for one message, written in one transaction.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    pub labels: Vec<LabelRow>,
+    pub actions: serde_json::Value,
+    pub fired: serde_json::Value,
+    pub drafts: Vec<DraftRow>,
+    /// Replies to queue. An `away` reply is queued only if the conversation has had none.
+    pub outbox: Vec<QueuedReply>,
+    /// The response clock this message starts, if none is running for its conversation.
+    pub clock: Option<ClockPlan>,
+    /// A new customer message reopens a resolved conversation.
+    pub reopen: bool,
+    /// Round-robin assignment when the policy routed the conversation to a team.
+    pub assign: Option<AssignPlan>,
+    /// The customer praised the brand again: flag them as an advocate.
+    pub advocate: bool,
+    pub conversation_state: Option<String>,
+    pub team: Option<String>,
+    pub escalated: bool,
+    pub incident: Option<String>,
+    /// Hand the message to the incident detector, which settles it right after the commit.
+    pub incident_report: Option<IncidentReport>,
+    pub close_publicly: Option<String>,
+    pub block_customer: bool,
+    pub degraded: Vec<String>,
+    /// Shadow classifiers that ran (successfully) on the message.
+    pub shadows: Vec<String>,
+    /// (actor, action, detail) rows for the audit log.
+    pub audit: Vec<(String, String, serde_json::Value)>,
+}
+
+/// A handle on the store; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    /// SQLite needs write transactions to take the write lock at BEGIN: a deferred one that
+    /// reads first and writes later fails with "database is locked" under concurrency instead of
+    /// waiting for the lock.
+    sqlite: bool,
+    /// Every timestamp the store writes comes from here, so tests can move time.
+    clock: Clock,
+}
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+impl Store {
+    /// Open (creating if needed) the store at `url` and bring its schema up to date.
+    /// `sqlite://path`, `sqlite::memory:` or `postgres://…`.
+    pub async fn open(url: &str) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let memory = url.contains(":memory:");
+        let mut url = url.to_string();
+        if url.starts_with("sqlite:") && !memory && !url.contains("mode=") {
+            url.push_str(if url.contains('?') {
+                "&mode=rwc"
+            } else {
+                "?mode=rwc"
+            });
+        }
+        let options = AnyConnectOptions::from_str(&url).op("parsing the store URL")?;
+        let pool = AnyPoolOptions::new()
+            // An in-memory SQLite database exists once per connection: keep exactly one.
+            .max_connections(if memory { 1 } else { 4 })
+            .min_connections(if memory { 1 } else { 0 })
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    if conn.backend_name().eq_ignore_ascii_case("sqlite") {
+                        use sqlx::Executor;
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA synchronous = FULL").await?;
+                        conn.execute("PRAGMA busy_timeout = 10000").await?;
+                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await
+            .op("opening the store")?;
+        MIGRATOR.run(&pool).await?;
+        Ok(Store {
+            pool,
+            sqlite: url.starts_with("sqlite:"),
+            clock: Clock::system(),
+        })
+    }
+
+    /// The same store, reading time from `clock` (a manual clock in tests).
+    pub fn with_clock(mut self, clock: Clock) -> Store {
+        self.clock = clock;
+        self
+    }
+
+    /// The store's "now", in epoch milliseconds.
+    pub fn now(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    /// For read-only reports (`crate::care::report`).
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// Begin a write transaction.
+    async fn begin(
+        &self,
+        op: &'static str,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        if self.sqlite {
+            self.pool.begin_with("BEGIN IMMEDIATE").await.op(op)
+        } else {
+            self.pool.begin().await.op(op)
+        }
+    }
+
+    /// Open an SQLite file.
+    pub async fn open_file(path: &Path) -> Result<Store, StoreError> {
+        Self::open(&format!("sqlite://{}", path.display())).await
+    }
+
+    /// A store that lives only as long as this process (tests, replays, benchmarks).
+    pub async fn in_memory() -> Result<Store, StoreError> {
+        Self::open("sqlite::memory:").await
+    }
+
+    /// Store a message before it is acknowledged. The same (tenant, channel, external id)
+    /// delivered again is not stored twice: the earlier message's ids come back.
+    pub async fn accept(&self, connector: &str, message: &Message) -> Result<Accepted, StoreError> {
+        match self.accept_once(connector, message).await {
+            // Two deliveries of one message raced: the loser finds the winner's row.
+            Err(StoreError::Sql {
+                source: sqlx::Error::Database(e),
+                ..
+            }) if e.is_unique_violation() => self.accept_once(connector, message).await,
+            other => other,
+        }
+    }
+
+    async fn accept_once(
+        &self,
+        connector: &str,
+        message: &Message,
+    ) -> Result<Accepted, StoreError> {
+        let now = self.now();
+        let key = event_key(message);
+        let mut tx = self.begin("beginning accept").await?;
+        if let Some(row) = sqlx::query(
+            "SELECT id, conversation_id FROM messages WHERE tenant = $1 AND channel = $2 AND event_key = $3",
+        )
+        .bind(&message.tenant)
+        .bind(&message.channel)
+        .bind(&key)
+        .fetch_optional(&mut *tx)
+        .await
+        .op("looking up a message")?
+        {
+            return Ok(Accepted {
+                message_id: row.get(0),
+                conversation_id: row.get(1),
+                duplicate: true,
+            });
+        }
+
+        let contacts = team::verified_contacts(&message.extra);
+        let customer_id: String = match sqlx::query(
+            "SELECT customer_id FROM identities WHERE tenant = $1 AND channel = $2 AND author_id = $3",
+        )
+        .bind(&message.tenant)
+        .bind(&message.channel)
+        .bind(&message.author.id)
+        .fetch_optional(&mut *tx)
+        .await
+        .op("looking up an identity")?
+        {
+            Some(row) => row.get(0),
+            None => {
+                // A contact the platform verified, already known on another channel: the same
+                // customer. Never by guessing (names, handles).
+                let id = match team::customer_by_contact(&mut tx, &message.tenant, &contacts).await? {
+                    Some(known) => known,
+                    None => {
+                        let id = new_id();
+                        sqlx::query(
+                            "INSERT INTO customers (id, tenant, created_at) VALUES ($1, $2, $3)",
+                        )
+                        .bind(&id)
+                        .bind(&message.tenant)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await
+                        .op("creating a customer")?;
+                        id
+                    }
+                };
+                sqlx::query(
+                    "INSERT INTO identities (tenant, channel, author_id, customer_id, handle, display_name, first_seen_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(&message.tenant)
+                .bind(&message.channel)
+                .bind(&message.author.id)
+                .bind(&id)
+                .bind(message.author.handle.clone())
+                .bind(message.author.display_name.clone())
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .op("creating an identity")?;
+                id
+            }
+        };
+        team::remember_contacts(&mut tx, now, &message.tenant, &customer_id, &contacts).await?;
+
+        let conversation_id: String = match sqlx::query(
+            "SELECT id FROM conversations WHERE tenant = $1 AND channel = $2 AND conversation_key = $3",
+        )
+        .bind(&message.tenant)
+        .bind(&message.channel)
+        .bind(&message.conversation_key)
+        .fetch_optional(&mut *tx)
+        .await
+        .op("looking up a conversation")?
+        {
+            Some(row) => row.get(0),
+            None => {
+                let id = new_id();
+                sqlx::query(
+                    "INSERT INTO conversations (id, tenant, channel, conversation_key, customer_id, state, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'open', $6, $6)",
+                )
+                .bind(&id)
+                .bind(&message.tenant)
+                .bind(&message.channel)
+                .bind(&message.conversation_key)
+                .bind(&customer_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .op("creating a conversation")?;
+                id
+            }
+        };
+
+        let id = new_id();
+        sqlx::query(
+            "INSERT INTO messages (id, tenant, channel, connector, external_id, event_key, conversation_id, customer_id, author_id, body, received_at, accepted_at, status) VALUES ($1, $2, $3, $4, $5, $12, $6, $7, $8, $9, $10, $11, 'accepted')",
+        )
+        .bind(&id)
+        .bind(&message.tenant)
+        .bind(&message.channel)
+        .bind(connector)
+        .bind(&message.external_id)
+        .bind(&conversation_id)
+        .bind(&customer_id)
+        .bind(&message.author.id)
+        .bind(json(message))
+        .bind(message.received_at)
+        .bind(now)
+        .bind(&key)
+        .execute(&mut *tx)
+        .await
+        .op("storing a message")?;
+        audit(
+            &mut tx,
+            self.now(),
+            &message.tenant,
+            &format!("connector:{connector}"),
+            "message.accepted",
+            &id,
+            &serde_json::json!({ "external_id": message.external_id, "channel": message.channel }),
+        )
+        .await?;
+        tx.commit().await.op("committing accept")?;
+        Ok(Accepted {
+            message_id: id,
+            conversation_id,
+            duplicate: false,
+        })
+    }
+
+    pub async fn message(&self, id: &str) -> Result<StoredMessage, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, tenant, connector, conversation_id, customer_id, body, status, attempts FROM messages WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .op("loading a message")?
+        .ok_or_else(|| StoreError::Data(format!("no message {id}")))?;
+        stored_message(&row)
+    }
+
+    /// Messages of `tenant` waiting for the pipeline: accepted and not processed, or held by a
+    /// fail-closed stage and due for a retry. Oldest first.
+    pub async fn due_messages(
+        &self,
+        tenant: &str,
+        now: i64,
+        limit: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id FROM messages WHERE tenant = $1 AND (status = 'accepted' OR (status = 'held' AND next_attempt_at <= $2)) ORDER BY accepted_at, id LIMIT $3",
+        )
+        .bind(tenant)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .op("listing due messages")?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    /// Count messages of `tenant` by status.
+    pub async fn status_counts(&self, tenant: &str) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT status, COUNT(*) FROM messages WHERE tenant = $1 GROUP BY status ORDER BY status",
+        )
+        .bind(tenant)
+        .fetch_all(&self.pool)
+        .await
+        .op("counting messages")?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    /// What the store knows about the customer behind `message` from before it: every channel
+    /// they wrote on, merges included (one customer, one history).
+    pub async fn author_history(
+        &self,
+        stored: &StoredMessage,
+    ) -> Result<AuthorHistory, StoreError> {
+        let m = &stored.message;
+        let row = sqlx::query(
+            "SELECT COUNT(*), \
+               COALESCE(SUM(CASE WHEN d.actions LIKE '%\"ignore\"%' OR d.actions LIKE '%\"monitor\"%' OR d.actions LIKE '%\"block\"%' THEN 1 ELSE 0 END), 0), \
+               COALESCE(SUM(CASE WHEN EXISTS (SELECT 1 FROM labels l WHERE l.message_id = p.id AND l.role = 'live' AND l.name = 'advocate' AND l.score >= 0.5) THEN 1 ELSE 0 END), 0) \
+             FROM messages p LEFT JOIN decisions d ON d.message_id = p.id \
+             WHERE p.tenant = $1 AND p.customer_id = (SELECT customer_id FROM messages WHERE id = $2) AND p.id <> $2 AND p.accepted_at <= (SELECT accepted_at FROM messages WHERE id = $2)",
+        )
+        .bind(&m.tenant)
+        .bind(&stored.id)
+        .fetch_one(&self.pool)
+        .await
+        .op("reading author history")?;
+        let blocked = sqlx::query("SELECT blocked_at FROM customers WHERE id = $1")
+            .bind(&stored.customer_id)
+            .fetch_optional(&self.pool)
+            .await
+            .op("reading a customer")?
+            .and_then(|r| r.get::<Option<i64>, _>(0))
+            .is_some();
+        Ok(AuthorHistory {
+            previous_messages: row.get(0),
+            offences: row.get(1),
+            praise: row.get(2),
+            blocked,
+        })
+    }
+
+    /// Hold a message after a fail-closed stage failed: retry at `next_at`, or give up (status
+    /// `failed`) after `max_attempts`.
+    pub async fn hold(
+        &self,
+        id: &str,
+        error: &str,
+        next_at: i64,
+        max_attempts: i64,
+    ) -> Result<String, StoreError> {
+        let mut tx = self.begin("beginning hold").await?;
+        let row = sqlx::query("SELECT tenant, attempts FROM messages WHERE id = $1")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await
+            .op("loading a held message")?;
+        let tenant: String = row.get(0);
+        let attempts: i64 = row.get::<i64, _>(1) + 1;
+        let status = if attempts >= max_attempts {
+            "failed"
+        } else {
+            "held"
+        };
+        sqlx::query(
+            "UPDATE messages SET status = $1, attempts = $2, next_attempt_at = $3, last_error = $4 WHERE id = $5 AND status IN ('accepted', 'held')",
+        )
+        .bind(status)
+        .bind(attempts)
+        .bind(next_at)
+        .bind(error)
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .op("holding a message")?;
+        audit(
+            &mut tx,
+            self.now(),
+            &tenant,
+            "pipeline",
+            if status == "failed" {
+                "message.failed"
+            } else {
+                "message.held"
+            },
+            id,
+            &serde_json::json!({ "error": error, "attempts": attempts }),
+        )
+        .await?;
+        tx.commit().await.op("committing hold")?;
+        Ok(status.to_string())
+    }
+
+    /// Write everything processing decided for a message, and mark it done, in one
+    /// transaction. Returns false (and writes nothing) if the message was already done: two
+    /// workers, or a replay after a crash, cannot record it twice.
+    pub async fn commit(
+        &self,
+        stored: &StoredMessage,
+        outcome: &Outcome,
+    ) -> Result<bool, StoreError> {
+        let now = self.now();
+        let tenant = &stored.tenant;
+        let mut tx = self.begin("beginning commit").await?;
+        let claimed = sqlx::query(
+            "UPDATE messages SET status = 'done', degraded = $1, last_error = NULL WHERE id = $2 AND status IN ('accepted', 'held')",
+        )
+        .bind(json(&outcome.degraded))
+        .bind(&stored.id)
+        .execute(&mut *tx)
+        .await
+        .op("marking a message done")?;
+        if claimed.rows_affected() != 1 {
+            tx.rollback().await.op("rolling back commit")?;
+            return Ok(false);
+        }
+        for l in &outcome.labels {
+            sqlx::query(
+                "INSERT INTO labels (message_id, role, classifier, name, score, evidence, plugin) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(&stored.id)
+            .bind(&l.role)
+            .bind(&l.classifier)
+            .bind(&l.name)
+            .bind(l.score)
+            .bind(json(&l.evidence))
+            .bind(&l.plugin)
+            .execute(&mut *tx)
+            .await
+            .op("storing a label")?;
+        }
+        sqlx::query(
+            "INSERT INTO decisions (message_id, tenant, actions, fired, shadows, decided_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&stored.id)
+        .bind(tenant)
+        .bind(json(&outcome.actions))
+        .bind(json(&outcome.fired))
+        .bind(json(&outcome.shadows))
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .op("storing a decision")?;
+        // The out-of-hours reply goes out once per conversation: a second one is not even kept
+        // as a draft.
+        let wants_away = outcome.outbox.iter().any(|q| q.kind == ReplyKind::Away);
+        let away_allowed = wants_away
+            && sqlx::query(
+                "UPDATE conversations SET away_replied_at = $1 WHERE id = $2 AND away_replied_at IS NULL",
+            )
+            .bind(now)
+            .bind(&stored.conversation_id)
+            .execute(&mut *tx)
+            .await
+            .op("recording the away reply")?
+            .rows_affected()
+                == 1;
+        let skipped: Vec<&str> = outcome
+            .outbox
+            .iter()
+            .filter(|q| q.kind == ReplyKind::Away && !away_allowed)
+            .filter_map(|q| q.draft_id.as_deref())
+            .collect();
+        for d in outcome
+            .drafts
+            .iter()
+            .filter(|d| !skipped.contains(&d.id.as_str()))
+        {
+            sqlx::query(
+                "INSERT INTO drafts (id, tenant, message_id, suggester, purpose, text, visibility, confidence, rationale, length, length_limit, findings, status, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+            )
+            .bind(&d.id)
+            .bind(tenant)
+            .bind(&stored.id)
+            .bind(&d.suggester)
+            .bind(&d.purpose)
+            .bind(&d.text)
+            .bind(&d.visibility)
+            .bind(d.confidence)
+            .bind(&d.rationale)
+            .bind(d.length)
+            .bind(d.length_limit)
+            .bind(json(&d.findings))
+            .bind(&d.status)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .op("storing a draft")?;
+        }
+        for q in &outcome.outbox {
+            if q.kind == ReplyKind::Away && !away_allowed {
+                continue;
+            }
+            sqlx::query(
+                "INSERT INTO outbox (id, tenant, connector, message_id, draft_id, idempotency_key, reply, status, created_at, updated_at, kind) VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $8, $9)",
+            )
+            .bind(new_id())
+            .bind(tenant)
+            .bind(&stored.connector)
+            .bind(&stored.id)
+            .bind(q.draft_id.clone())
+            .bind(&q.reply.idempotency_key)
+            .bind(json(&q.reply))
+            .bind(now)
+            .bind(q.kind.as_str())
+            .execute(&mut *tx)
+            .await
+            .op("queueing a reply")?;
+        }
+        sqlx::query(
+            "UPDATE conversations SET state = COALESCE($1, CASE WHEN state = 'resolved' AND $8 = 1 THEN 'open' ELSE state END), team = COALESCE($2, team), escalated = CASE WHEN $3 = 1 THEN 1 ELSE escalated END, incident = COALESCE($4, incident), close_publicly = COALESCE($5, close_publicly), updated_at = $6 WHERE id = $7",
+        )
+        .bind(outcome.conversation_state.clone())
+        .bind(outcome.team.clone())
+        .bind(i64::from(outcome.escalated))
+        .bind(outcome.incident.clone())
+        .bind(outcome.close_publicly.clone())
+        .bind(now)
+        .bind(&stored.conversation_id)
+        .bind(i64::from(outcome.reopen))
+        .execute(&mut *tx)
+        .await
+        .op("updating a conversation")?;
+        if let Some(plan) = &outcome.clock {
+            care::start_clock(&mut tx, now, stored, plan).await?;
+        }
+        if let Some(plan) = &outcome.assign {
+            team::assign_round_robin(
+                &mut tx,
+                now,
+                &stored.tenant,
+                &stored.conversation_id,
+                plan,
+                None,
+            )
+            .await?;
+        }
+        if outcome.advocate {
+            let flagged = sqlx::query(
+                "UPDATE customers SET advocate_since = $1 WHERE id = $2 AND advocate_since IS NULL",
+            )
+            .bind(now)
+            .bind(&stored.customer_id)
+            .execute(&mut *tx)
+            .await
+            .op("flagging an advocate")?;
+            if flagged.rows_affected() == 1 {
+                audit(
+                    &mut tx,
+                    now,
+                    tenant,
+                    "policy",
+                    "customer.advocate",
+                    &stored.customer_id,
+                    &serde_json::json!({ "message": stored.id }),
+                )
+                .await?;
+            }
+        }
+        if let Some(report) = &outcome.incident_report {
+            incidents::queue_report(&mut tx, now, stored, report).await?;
+        }
+        if outcome.block_customer {
+            sqlx::query(
+                "UPDATE customers SET blocked_at = $1 WHERE id = $2 AND blocked_at IS NULL",
+            )
+            .bind(now)
+            .bind(&stored.customer_id)
+            .execute(&mut *tx)
+            .await
+            .op("blocking a customer")?;
+        }
+        for (actor, action, detail) in &outcome.audit {
+            audit(&mut tx, now, tenant, actor, action, &stored.id, detail).await?;
+        }
+        tx.commit().await.op("committing a message's outcome")?;
+        Ok(true)
+    }
+
+    /// After a restart: replies caught mid-send go back to pending. They are sent again with the
+    /// same idempotency key, so a platform that honours it posts them once.
+    pub async fn requeue_interrupted(&self, tenant: &str) -> Result<u64, StoreError> {
+        let r = sqlx::query(
+            "UPDATE outbox SET status = 'pending', updated_at = $1 WHERE tenant = $2 AND status = 'sending'",
+        )
+        .bind(self.now())
+        .bind(tenant)
+        .execute(&self.pool)
+        .await
+        .op("requeueing interrupted replies")?;
+        Ok(r.rows_affected())
+    }
+
+    /// Claim up to `limit` replies of `tenant` that are due: each is marked `sending` by exactly
+    /// one claimant.
+    pub async fn claim_due_replies(
+        &self,
+        tenant: &str,
+        now: i64,
+        limit: i64,
+    ) -> Result<Vec<OutboxRow>, StoreError> {
+        let ids: Vec<String> = sqlx::query(
+            "SELECT id FROM outbox WHERE tenant = $1 AND status = 'pending' AND next_attempt_at <= $2 ORDER BY created_at, id LIMIT $3",
+        )
+        .bind(tenant)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .op("listing due replies")?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+        let mut claimed = Vec::new();
+        for id in ids {
+            let r = sqlx::query(
+                "UPDATE outbox SET status = 'sending', attempts = attempts + 1, updated_at = $1 WHERE id = $2 AND status = 'pending'",
+            )
+            .bind(now)
+            .bind(&id)
+            .execute(&self.pool)
+            .await
+            .op("claiming a reply")?;
+            if r.rows_affected() == 1 {
+                claimed.push(self.outbox_row(&id).await?);
+            }
+        }
+        Ok(claimed)
+    }
+
+    async fn outbox_row(&self, id: &str) -> Result<OutboxRow, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, tenant, connector, message_id, draft_id, idempotency_key, reply, status, attempts, last_error, receipt, kind FROM outbox WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_one(&self.pool)
+        .await
+        .op("loading a reply")?;
+        outbox_row(&row)
+    }
+
+    /// Every reply queued for `tenant`.
+    pub async fn outbox(&self, tenant: &str) -> Result<Vec<OutboxRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, tenant, connector, message_id, draft_id, idempotency_key, reply, status, attempts, last_error, receipt, kind FROM outbox WHERE tenant = $1 ORDER BY created_at, id",
+        )
+        .bind(tenant)
+        .fetch_all(&self.pool)
+        .await
+        .op("listing replies")?;
+        rows.iter().map(outbox_row).collect()
+    }
+
+    /// Record a delivery attempt's result: `sent` (with the platform's receipt), `pending` (retry
+    /// at `next_at`) or `dead` (permanent failure, kept with its reason for agents).
+    pub async fn finish_reply(
+        &self,
+        row: &OutboxRow,
+        status: &str,
+        receipt: Option<&str>,
+        error: Option<&str>,
+        next_at: i64,
+    ) -> Result<(), StoreError> {
+        let now = self.now();
+        let mut tx = self.begin("beginning delivery record").await?;
+        sqlx::query(
+            "UPDATE outbox SET status = $1, receipt = COALESCE($2, receipt), last_error = $3, next_attempt_at = $4, updated_at = $5, sent_at = CASE WHEN $1 = 'sent' THEN $5 ELSE sent_at END WHERE id = $6",
+        )
+        .bind(status)
+        .bind(receipt.map(str::to_string))
+        .bind(error.map(str::to_string))
+        .bind(next_at)
+        .bind(now)
+        .bind(&row.id)
+        .execute(&mut *tx)
+        .await
+        .op("recording a delivery")?;
+        if status == "sent"
+            && let Some(d) = &row.draft_id
+        {
+            sqlx::query("UPDATE drafts SET status = 'sent' WHERE id = $1")
+                .bind(d)
+                .execute(&mut *tx)
+                .await
+                .op("marking a draft sent")?;
+        }
+        if status == "sent" && row.kind.stops_clock() {
+            care::stop_clock(&mut tx, now, &row.tenant, &row.message_id, &row.id).await?;
+        }
+        audit(
+            &mut tx,
+            self.now(),
+            &row.tenant,
+            &format!("connector:{}", row.connector),
+            &format!("reply.{status}"),
+            &row.id,
+            &serde_json::json!({ "idempotency_key": row.idempotency_key, "attempts": row.attempts, "receipt": receipt, "error": error }),
+        )
+        .await?;
+        tx.commit().await.op("committing a delivery record")?;
+        Ok(())
+    }
+
+    /// Ids of `tenant`'s processed messages, oldest first (for replay and reports).
+    pub async fn done_messages(&self, tenant: &str) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id FROM messages WHERE tenant = $1 AND status = 'done' ORDER BY accepted_at, id",
+        )
+        .bind(tenant)
+        .fetch_all(&self.pool)
+        .await
+        .op("listing messages")?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    pub async fn labels(&self, message_id: &str) -> Result<Vec<LabelRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT role, classifier, name, score, evidence, plugin FROM labels WHERE message_id = $1 ORDER BY role, classifier, name",
+        )
+        .bind(message_id)
+        .fetch_all(&self.pool)
+        .await
+        .op("loading labels")?;
+        Ok(rows
+            .iter()
+            .map(|r| LabelRow {
+                role: r.get(0),
+                classifier: r.get(1),
+                name: r.get(2),
+                score: r.get(3),
+                evidence: serde_json::from_str(&r.get::<String, _>(4)).unwrap_or_default(),
+                plugin: r.get(5),
+            })
+            .collect())
+    }
+
+    /// The shadow classifiers that ran on a message.
+    pub async fn shadows_run(&self, message_id: &str) -> Result<Vec<String>, StoreError> {
+        let row = sqlx::query("SELECT shadows FROM decisions WHERE message_id = $1")
+            .bind(message_id)
+            .fetch_optional(&self.pool)
+            .await
+            .op("loading a decision")?;
+        Ok(row
+            .and_then(|r| serde_json::from_str(&r.get::<String, _>(0)).ok())
+            .unwrap_or_default())
+    }
+
+    /// The stored decision: (actions, fired rules) as JSON.
+    pub async fn decision(
+        &self,
+        message_id: &str,
+    ) -> Result<Option<(serde_json::Value, serde_json::Value)>, StoreError> {
+        let row = sqlx::query("SELECT actions, fired FROM decisions WHERE message_id = $1")
+            .bind(message_id)
+            .fetch_optional(&self.pool)
+            .await
+            .op("loading a decision")?;
+        Ok(row.map(|r| {
+            (
+                serde_json::from_str(&r.get::<String, _>(0)).unwrap_or_default(),
+                serde_json::from_str(&r.get::<String, _>(1)).unwrap_or_default(),
+            )
+        }))
+    }
+
+    pub async fn drafts(&self, message_id: &str) -> Result<Vec<DraftRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, suggester, purpose, text, visibility, confidence, rationale, length, length_limit, findings, status FROM drafts WHERE message_id = $1 ORDER BY created_at, id",
+        )
+        .bind(message_id)
+        .fetch_all(&self.pool)
+        .await
+        .op("loading drafts")?;
+        Ok(rows
+            .iter()
+            .map(|r| DraftRow {
+                id: r.get(0),
+                suggester: r.get(1),
+                purpose: r.get(2),
+                text: r.get(3),
+                visibility: r.get(4),
+                confidence: r.get(5),
+                rationale: r.get(6),
+                length: r.get(7),
+                length_limit: r.get(8),
+                findings: serde_json::from_str(&r.get::<String, _>(9)).unwrap_or_default(),
+                status: r.get(10),
+            })
+            .collect())
+    }
+
+    /// A conversation of `tenant` by its id or its channel's conversation key, with its
+    /// messages (oldest first). Another tenant's conversation is never found.
+    pub async fn conversation(
+        &self,
+        tenant: &str,
+        id_or_key: &str,
+    ) -> Result<Option<(serde_json::Value, Vec<StoredMessage>)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, channel, conversation_key, customer_id, state, team, escalated, incident, close_publicly FROM conversations WHERE tenant = $1 AND (id = $2 OR conversation_key = $2) ORDER BY created_at LIMIT 1",
+        )
+        .bind(tenant)
+        .bind(id_or_key)
+        .fetch_optional(&self.pool)
+        .await
+        .op("loading a conversation")?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let id: String = row.get(0);
+        let info = serde_json::json!({
+            "id": id,
+            "channel": row.get::<String, _>(1),
+            "conversation_key": row.get::<String, _>(2),
+            "customer_id": row.get::<String, _>(3),
+            "state": row.get::<String, _>(4),
+            "team": row.get::<Option<String>, _>(5),
+            "escalated": row.get::<i64, _>(6) == 1,
+            "incident": row.get::<Option<String>, _>(7),
+            "close_publicly": row.get::<Option<String>, _>(8),
+        });
+        let rows = sqlx::query(
+            "SELECT id, tenant, connector, conversation_id, customer_id, body, status, attempts FROM messages WHERE conversation_id = $1 ORDER BY received_at, id",
+        )
+        .bind(&id)
+        .fetch_all(&self.pool)
+        .await
+        .op("loading a conversation's messages")?;
+        let messages = rows.iter().map(stored_message).collect::<Result<_, _>>()?;
+        Ok(Some((info, messages)))
+    }
+
+    /// The audit log of one subject (a message or reply id).
+    pub async fn audit_of(&self, subject: &str) -> Result<Vec<serde_json::Value>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT at, actor, action, subject, detail FROM audit WHERE subject = $1 ORDER BY at, id",
+        )
+        .bind(subject)
+        .fetch_all(&self.pool)
+        .await
+        .op("loading the audit log")?;
+        Ok(rows.iter().map(audit_entry).collect())
+    }
+
+    /// Run one query returning a single count (tests and reports).
+    pub async fn count(&self, sql: &'static str, tenant: &str) -> Result<i64, StoreError> {
+        let row = sqlx::query(sql)
+            .bind(tenant)
+            .fetch_one(&self.pool)
+            .await
+            .op("counting")?;
+        Ok(row.get(0))
+    }
+}
+
+fn stored_message(row: &sqlx::any::AnyRow) -> Result<StoredMessage, StoreError> {
+    let body: String = row.get(5);
+    Ok(StoredMessage {
+        id: row.get(0),
+        tenant: row.get(1),
+        connector: row.get(2),
+        conversation_id: row.get(3),
+        customer_id: row.get(4),
+        message: serde_json::from_str(&body)
+            .map_err(|e| StoreError::Data(format!("message body is not readable: {e}")))?,
+        status: row.get(6),
+        attempts: row.get(7),
+    })
+}
+
+/// An audit row (`at, actor, action, subject, detail`) as JSON.
+fn audit_entry(r: &sqlx::any::AnyRow) -> serde_json::Value {
+    serde_json::json!({
+        "at": r.get::<i64, _>(0),
+        "actor": r.get::<String, _>(1),
+        "action": r.get::<String, _>(2),
+        "subject": r.get::<String, _>(3),
+        "detail": serde_json::from_str::<serde_json::Value>(&r.get::<String, _>(4)).unwrap_or_default(),
+    })
+}
+
+fn outbox_row(row: &sqlx::any::AnyRow) -> Result<OutboxRow, StoreError> {
+    let reply: String = row.get(6);
+    Ok(OutboxRow {
+        id: row.get(0),
+        tenant: row.get(1),
+        connector: row.get(2),
+        message_id: row.get(3),
+        draft_id: row.get(4),
+        idempotency_key: row.get(5),
+        reply: serde_json::from_str(&reply)
+            .map_err(|e| StoreError::Data(format!("queued reply is not readable: {e}")))?,
+        status: row.get(7),
+        attempts: row.get(8),
+        last_error: row.get(9),
+        receipt: row.get(10),
+        kind: reply_kind(&row.get::<String, _>(11)),
+    })
+}
+
+fn reply_kind(s: &str) -> ReplyKind {
+    match s {
+        "acknowledgement" => ReplyKind::Acknowledgement,
+        "away" => ReplyKind::Away,
+        "survey" => ReplyKind::Survey,
+        "follow-up" => ReplyKind::FollowUp,
+        "statement" => ReplyKind::Statement,
+        _ => ReplyKind::Response,
+    }
+}
+
+async fn audit(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    at: i64,
+    tenant: &str,
+    actor: &str,
+    action: &str,
+    subject: &str,
+    detail: &serde_json::Value,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO audit (id, tenant, at, actor, action, subject, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(new_id())
+    .bind(tenant)
+    .bind(at)
+    .bind(actor)
+    .bind(action)
+    .bind(subject)
+    .bind(json(detail))
+    .execute(&mut **tx)
+    .await
+    .op("writing the audit log")?;
+    Ok(())
+}

@@ -1,0 +1,151 @@
+//! Loading: the compile cache across restarts, and tenant configs that must be refused.
+
+use std::path::Path;
+
+use crate::common::*;
+use switchboard::runtime::{CacheOutcome, Runtime, RuntimeOptions};
+use switchboard::tenant::{Tenant, TenantFile};
+
+fn runtime_with_cache(dir: &Path) -> Runtime {
+    Runtime::new(RuntimeOptions {
+        cache_dir: Some(dir.to_path_buf()),
+        max_instances: 8,
+        ..Default::default()
+    })
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_restart_loads_compiled_plugins_from_the_cache() {
+    let cache = tempfile::tempdir().unwrap();
+    let first = runtime_with_cache(cache.path());
+    let p = first
+        .load_file(&plugin_path("keyword-classifier"))
+        .await
+        .unwrap();
+    assert_eq!(p.cache, CacheOutcome::Compiled);
+    drop(first);
+
+    let restarted = runtime_with_cache(cache.path());
+    let p = restarted
+        .load_file(&plugin_path("keyword-classifier"))
+        .await
+        .unwrap();
+    assert_eq!(p.cache, CacheOutcome::Hit, "a restart must not recompile");
+    let entries: Vec<_> = std::fs::read_dir(cache.path()).unwrap().flatten().collect();
+    assert_eq!(entries.len(), 1);
+    assert!(
+        entries[0]
+            .file_name()
+            .to_string_lossy()
+            .starts_with(&p.digest)
+    );
+
+    // A damaged cache entry is ignored and replaced, never trusted: here one flipped byte in
+    // the middle of the compiled code, which deserialization's own header checks cannot see.
+    let mut entry = std::fs::read(entries[0].path()).unwrap();
+    let middle = entry.len() / 2;
+    entry[middle] ^= 0xff;
+    std::fs::write(entries[0].path(), entry).unwrap();
+    let again = runtime_with_cache(cache.path());
+    let p = again
+        .load_file(&plugin_path("keyword-classifier"))
+        .await
+        .unwrap();
+    assert_eq!(p.cache, CacheOutcome::Compiled);
+    let scope = std::sync::Arc::new(switchboard::runtime::Scope::bare(
+        "t",
+        "k",
+        again.default_limits(),
+    ));
+    let labels = again
+        .classify(
+            &p,
+            &scope,
+            &message("t", "click here to claim now"),
+            &context(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(labels[0].name, "spam");
+}
+
+async fn load_tenant(toml: &str) -> Result<Tenant, String> {
+    let rt = runtime();
+    let path = repo_root().join("examples/acme/inline.toml");
+    let file = TenantFile::parse(toml, &path).map_err(|e| e.to_string())?;
+    Tenant::from_file(file, &path, &rt)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+#[tokio::test]
+async fn tenant_configs_that_cannot_run_are_refused_with_the_entry_named() {
+    let wrong_kind =
+        "tenant = \"t\"\n[[connectors]]\nname = \"w\"\nplugin = \"keyword-classifier\"\n";
+    let err = load_tenant(wrong_kind).await.unwrap_err();
+    assert!(
+        err.contains("connector `w`") && err.contains("is a classifier, not a connector"),
+        "{err}"
+    );
+
+    let pinned = format!(
+        "tenant = \"t\"\n[[classifiers]]\nname = \"k\"\nplugin = \"keyword-classifier\"\ndigest = \"{}\"\n",
+        "0".repeat(64)
+    );
+    let err = load_tenant(&pinned).await.unwrap_err();
+    assert!(err.contains("digest mismatch"), "{err}");
+
+    let missing_env = "tenant = \"t\"\n[[connectors]]\nname = \"w\"\nplugin = \"generic-webhook\"\nsecrets = { signing-secret = { env = \"SWITCHBOARD_TEST_UNSET_VAR\" } }\n";
+    let err = load_tenant(missing_env).await.unwrap_err();
+    assert!(
+        err.contains("`SWITCHBOARD_TEST_UNSET_VAR` is not set"),
+        "{err}"
+    );
+
+    let unknown = "tenant = \"t\"\n[[classifiers]]\nname = \"k\"\nplugin = \"sentiment-9000\"\n";
+    let err = load_tenant(unknown).await.unwrap_err();
+    assert!(err.contains("no plugin named `sentiment-9000`"), "{err}");
+
+    let incompatible =
+        "tenant = \"t\"\n[[classifiers]]\nname = \"k\"\nplugin = \"future-contract-plugin\"\n";
+    let err = load_tenant(incompatible).await.unwrap_err();
+    assert!(
+        err.contains("classifier `k`") && err.contains("0.2.0"),
+        "{err}"
+    );
+
+    let digest =
+        switchboard::runtime::digest(&std::fs::read(plugin_path("keyword-classifier")).unwrap());
+    let ok = format!(
+        "tenant = \"t\"\n[[classifiers]]\nname = \"k\"\nplugin = \"keyword-classifier\"\ndigest = \"{digest}\"\n"
+    );
+    assert_eq!(load_tenant(&ok).await.unwrap().classifiers.len(), 1);
+}
+
+#[tokio::test]
+async fn a_vendor_plugin_from_examples_loads_and_runs_with_its_own_version() {
+    let rt = runtime();
+    let p = load(&rt, "shouting-classifier").await;
+    assert_eq!(
+        (p.info.version.as_str(), p.info.vendor.as_str()),
+        ("1.2.0", "Example Vendor Ltd")
+    );
+    let scope = std::sync::Arc::new(switchboard::runtime::Scope::bare(
+        "t",
+        "shout",
+        rt.default_limits(),
+    ));
+    let labels = rt
+        .classify(&p, &scope, &message("t", "WHERE IS MY REFUND"), &context())
+        .await
+        .unwrap();
+    assert_eq!(labels.len(), 1);
+    assert_eq!(labels[0].name, "shouting");
+    assert!(
+        rt.classify(&p, &scope, &message("t", "Where is my refund?"), &context())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
