@@ -30,6 +30,10 @@
 //! A thank-you alone is 4, but it is politeness, not an opinion: "terrible, thanks" is 1, and
 //! "no thanks" declines the survey.
 
+use std::cmp::Reverse;
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
 use serde::Serialize;
 
 /// A satisfaction answer on a 1-5 scale, and the form the customer used.
@@ -257,29 +261,13 @@ fn is_modifier(c: char) -> bool {
     )
 }
 
-/// Text emoticons, longest first so ">:(" wins over ":(".
-const EMOTICONS: &[(&str, u8)] = &[
-    (">:(", 1),
-    ("</3", 1),
-    (":'(", 2),
-    (":-)", 4),
-    (":-D", 4),
-    (";-)", 4),
-    (":-(", 2),
-    (":-/", 2),
-    (":-|", 3),
-    (":)", 4),
-    ("=)", 4),
-    (":]", 4),
-    (":D", 4),
-    ("=D", 4),
-    (";)", 4),
-    (":(", 2),
-    ("=(", 2),
-    (":/", 2),
-    (":|", 3),
-    ("<3", 5),
-];
+/// Text emoticons and their ratings, from `survey_answer/emoticons.tsv`; longest first, so ">:("
+/// wins over ":(".
+static EMOTICONS: LazyLock<Vec<(&str, u8)>> = LazyLock::new(|| {
+    let mut emoticons = table(EMOTICONS_TSV, emoticon_row);
+    emoticons.sort_by_key(|(emoticon, _)| Reverse(emoticon.chars().count()));
+    emoticons
+});
 
 /// An emoticon starting at `i`, if one stands there on its own ("<30" and "http://" are not).
 fn emoticon_at(chars: &[char], i: usize) -> Option<(usize, u8)> {
@@ -293,40 +281,19 @@ fn emoticon_at(chars: &[char], i: usize) -> Option<(usize, u8)> {
     })
 }
 
+#[derive(Clone, Copy)]
 enum Glyph {
     Star { filled: bool },
     Face(u8, Weight),
     Unscored,
 }
 
+/// Scored emoji and stars, from `survey_answer/emoji.tsv`.
+static EMOJI: LazyLock<HashMap<char, Glyph>> =
+    LazyLock::new(|| table(EMOJI_TSV, emoji_row).into_iter().collect());
+
 fn glyph(c: char) -> Option<Glyph> {
-    let face = |score| Some(Glyph::Face(score, Weight::Plain));
-    match c {
-        '\u{2B50}' | '\u{1F31F}' | '\u{2605}' => Some(Glyph::Star { filled: true }), // ⭐ 🌟 ★
-        '\u{2606}' => Some(Glyph::Star { filled: false }),                           // ☆
-        // 😍 🤩 🥰 ❤ ♥ 💕 💖 💗 💘 💝 💞 💓 💙 💚 💛 💜 🧡 🤍 😻 😘 💯 🙌 👏 🎉 🥳 🏆 🥇
-        '\u{1F60D}' | '\u{1F929}' | '\u{1F970}' | '\u{2764}' | '\u{2665}' | '\u{1F495}'
-        | '\u{1F496}' | '\u{1F497}' | '\u{1F498}' | '\u{1F49D}' | '\u{1F49E}' | '\u{1F493}'
-        | '\u{1F499}' | '\u{1F49A}' | '\u{1F49B}' | '\u{1F49C}' | '\u{1F9E1}' | '\u{1F90D}'
-        | '\u{1F63B}' | '\u{1F618}' | '\u{1F4AF}' | '\u{1F64C}' | '\u{1F44F}' | '\u{1F389}'
-        | '\u{1F973}' | '\u{1F3C6}' | '\u{1F947}' => face(5),
-        // 😀 😃 😄 😁 😊 🙂 ☺ 👍 👌 🤗 😉 😌 😇 ✅ ✔
-        '\u{1F600}' | '\u{1F603}' | '\u{1F604}' | '\u{1F601}' | '\u{1F60A}' | '\u{1F642}'
-        | '\u{263A}' | '\u{1F44D}' | '\u{1F44C}' | '\u{1F917}' | '\u{1F609}' | '\u{1F60C}'
-        | '\u{1F607}' | '\u{2705}' | '\u{2714}' => face(4),
-        // 😐 😑 😶 🤷 🫤 🆗
-        '\u{1F610}' | '\u{1F611}' | '\u{1F636}' | '\u{1F937}' | '\u{1FAE4}' | '\u{1F197}' => {
-            face(3)
-        }
-        // 🙁 ☹ 😕 👎 😞 😒 😟 😔 😢 🙄 😬 😩 😫
-        '\u{1F641}' | '\u{2639}' | '\u{1F615}' | '\u{1F44E}' | '\u{1F61E}' | '\u{1F612}'
-        | '\u{1F61F}' | '\u{1F614}' | '\u{1F622}' | '\u{1F644}' | '\u{1F62C}' | '\u{1F629}'
-        | '\u{1F62B}' => face(2),
-        // 😡 😠 🤬 😤 💩 🤮 🤢 🖕 💔
-        '\u{1F621}' | '\u{1F620}' | '\u{1F92C}' | '\u{1F624}' | '\u{1F4A9}' | '\u{1F92E}'
-        | '\u{1F922}' | '\u{1F595}' | '\u{1F494}' => face(1),
-        // 🙏 is a thank-you, as weak as the word.
-        '\u{1F64F}' => Some(Glyph::Face(4, Weight::Weak)),
+    EMOJI.get(&c).copied().or(match c {
         // Other pictographs (😂, 😭, 📦, flags…) are too ambiguous to score.
         '\u{1F000}'..='\u{1FAFF}'
         | '\u{2190}'..='\u{21FF}'
@@ -334,7 +301,7 @@ fn glyph(c: char) -> Option<Glyph> {
         | '\u{2600}'..='\u{27BF}'
         | '\u{2B00}'..='\u{2BFF}' => Some(Glyph::Unscored),
         _ => None,
-    }
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -563,597 +530,9 @@ enum Lex {
     Topic,
 }
 
-const S1: Lex = Lex::Score(1);
-const S2: Lex = Lex::Score(2);
-const S3: Lex = Lex::Score(3);
-const S4: Lex = Lex::Score(4);
-const S5: Lex = Lex::Score(5);
-const THANKS: Lex = Lex::Thanks;
-const BOOST: Lex = Lex::Boost;
-const HEDGE: Lex = Lex::Hedge;
-const NOT: Lex = Lex::Negator;
-const FILL: Lex = Lex::Filler;
-const TOPIC: Lex = Lex::Topic;
-
-/// Folded spellings (see [`fold`]); phrases are space-separated words and win over their parts.
-const LEXICON: &[(&str, Lex)] = &[
-    // 5
-    ("excellent", S5),
-    ("great", S5),
-    ("gr8", S5),
-    ("amazing", S5),
-    ("perfect", S5),
-    ("awesome", S5),
-    ("fantastic", S5),
-    ("brilliant", S5),
-    ("superb", S5),
-    ("outstanding", S5),
-    ("wonderful", S5),
-    ("incredible", S5),
-    ("exceptional", S5),
-    ("phenomenal", S5),
-    ("fabulous", S5),
-    ("flawless", S5),
-    ("stellar", S5),
-    ("best", S5),
-    ("love", S5),
-    ("loved", S5),
-    ("love it", S5),
-    ("loved it", S5),
-    ("well done", S5),
-    ("top", S5),
-    ("top notch", S5),
-    ("delighted", S5),
-    ("thrilled", S5),
-    ("couldn't be better", S5),
-    ("couldnt be better", S5),
-    ("couldn't be happier", S5),
-    ("super", Lex::BoostOr(5)),
-    ("excelente", S5),
-    ("genial", S5),
-    ("perfecto", S5),
-    ("perfecta", S5),
-    ("increible", S5),
-    ("buenisimo", S5),
-    ("estupendo", S5),
-    ("maravilloso", S5),
-    ("fantastico", S5),
-    ("parfait", S5),
-    ("parfaite", S5),
-    ("excellente", S5),
-    ("formidable", S5),
-    ("magnifique", S5),
-    ("ausgezeichnet", S5),
-    ("perfekt", S5),
-    ("toll", S5),
-    ("klasse", S5),
-    ("prima", S5),
-    ("hervorragend", S5),
-    ("spitze", S5),
-    ("wunderbar", S5),
-    ("grossartig", S5),
-    ("otimo", S5),
-    ("otima", S5),
-    ("perfeito", S5),
-    ("perfeita", S5),
-    ("incrivel", S5),
-    ("maravilhoso", S5),
-    // 4
-    ("good", S4),
-    ("gud", S4),
-    ("fine", S4),
-    ("helpful", S4),
-    ("nice", S4),
-    ("cool", S4),
-    ("solid", S4),
-    ("decent", S4),
-    ("happy", S4),
-    ("satisfied", S4),
-    ("pleased", S4),
-    ("glad", S4),
-    ("useful", S4),
-    ("quick", S4),
-    ("fast", S4),
-    ("efficient", S4),
-    ("friendly", S4),
-    ("polite", S4),
-    ("kind", S4),
-    ("professional", S4),
-    ("smooth", S4),
-    ("easy", S4),
-    ("resolved", S4),
-    ("solved", S4),
-    ("sorted", S4),
-    ("better", S4),
-    ("liked", S4),
-    ("like it", S4),
-    ("enjoyed", S4),
-    ("recommend", S4),
-    ("impressed", S4),
-    ("can't complain", S4),
-    ("cant complain", S4),
-    ("no complaints", S4),
-    ("no complaint", S4),
-    ("bueno", S4),
-    ("buena", S4),
-    ("bien", S4),
-    ("rapido", S4),
-    ("amable", S4),
-    ("util", S4),
-    ("bon", S4),
-    ("bonne", S4),
-    ("pas mal", S4),
-    ("nada mal", S4),
-    ("rapide", S4),
-    ("sympa", S4),
-    ("utile", S4),
-    ("gut", S4),
-    ("hilfreich", S4),
-    ("schnell", S4),
-    ("nett", S4),
-    ("freundlich", S4),
-    ("bom", S4),
-    ("boa", S4),
-    ("bem", S4),
-    // thanks
-    ("thanks", THANKS),
-    ("thank", THANKS),
-    ("thank you", THANKS),
-    ("thank u", THANKS),
-    ("thx", THANKS),
-    ("thanx", THANKS),
-    ("ty", THANKS),
-    ("tysm", THANKS),
-    ("cheers", THANKS),
-    ("appreciated", THANKS),
-    ("appreciate it", THANKS),
-    ("gracias", THANKS),
-    ("merci", THANKS),
-    ("danke", THANKS),
-    ("dank", THANKS),
-    ("obrigado", THANKS),
-    ("obrigada", THANKS),
-    // 3
-    ("ok", S3),
-    ("okay", S3),
-    ("okey", S3),
-    ("oki", S3),
-    ("okie", S3),
-    ("meh", S3),
-    ("average", S3),
-    ("so-so", S3),
-    ("so so", S3),
-    ("alright", S3),
-    ("all right", S3),
-    ("fair", S3),
-    ("acceptable", S3),
-    ("mediocre", S3),
-    ("neutral", S3),
-    ("could be better", S3),
-    ("could be faster", S3),
-    ("could be quicker", S3),
-    ("more or less", S3),
-    ("regular", S3),
-    ("normal", S3),
-    ("mas o menos", S3),
-    ("moyen", S3),
-    ("moyenne", S3),
-    ("bof", S3),
-    ("passable", S3),
-    ("comme ci comme ca", S3),
-    ("mittelmassig", S3),
-    ("naja", S3),
-    ("geht so", S3),
-    ("so lala", S3),
-    ("razoavel", S3),
-    ("mais ou menos", S3),
-    // 2
-    ("bad", S2),
-    ("poor", S2),
-    ("slow", S2),
-    ("late", S2),
-    ("unhelpful", S2),
-    ("disappointing", S2),
-    ("disappointed", S2),
-    ("unhappy", S2),
-    ("unsatisfied", S2),
-    ("dissatisfied", S2),
-    ("frustrating", S2),
-    ("frustrated", S2),
-    ("confusing", S2),
-    ("annoying", S2),
-    ("worse", S2),
-    ("lousy", S2),
-    ("subpar", S2),
-    ("unresolved", S2),
-    ("could have been better", S2),
-    ("could've been better", S2),
-    ("malo", S2),
-    ("mala", S2),
-    ("mal", S2),
-    ("lento", S2),
-    ("lenta", S2),
-    ("mauvais", S2),
-    ("mauvaise", S2),
-    ("lent", S2),
-    ("decevant", S2),
-    ("decu", S2),
-    ("schlecht", S2),
-    ("langsam", S2),
-    ("enttauschend", S2),
-    ("mies", S2),
-    ("ruim", S2),
-    ("mau", S2),
-    // 1
-    ("terrible", S1),
-    ("awful", S1),
-    ("useless", S1),
-    ("horrible", S1),
-    ("worst", S1),
-    ("rude", S1),
-    ("pathetic", S1),
-    ("disgusting", S1),
-    ("atrocious", S1),
-    ("abysmal", S1),
-    ("appalling", S1),
-    ("dreadful", S1),
-    ("hate", S1),
-    ("hated", S1),
-    ("crap", S1),
-    ("crappy", S1),
-    ("shit", S1),
-    ("shitty", S1),
-    ("sucks", S1),
-    ("sucked", S1),
-    ("rubbish", S1),
-    ("garbage", S1),
-    ("trash", S1),
-    ("joke", S1),
-    ("waste", S1),
-    ("thanks for nothing", S1),
-    ("never again", S1),
-    ("pesimo", S1),
-    ("pesima", S1),
-    ("fatal", S1),
-    ("inutil", S1),
-    ("nul", S1),
-    ("nulle", S1),
-    ("inutile", S1),
-    ("catastrophique", S1),
-    ("schrecklich", S1),
-    ("furchtbar", S1),
-    ("katastrophal", S1),
-    ("nutzlos", S1),
-    ("pessimo", S1),
-    ("pessima", S1),
-    ("horrivel", S1),
-    ("terrivel", S1),
-    // boosters and hedges
-    ("very", BOOST),
-    ("really", BOOST),
-    ("so", BOOST),
-    ("extremely", BOOST),
-    ("incredibly", BOOST),
-    ("truly", BOOST),
-    ("totally", BOOST),
-    ("absolutely", BOOST),
-    ("highly", BOOST),
-    ("muy", BOOST),
-    ("realmente", BOOST),
-    ("tres", BOOST),
-    ("vraiment", BOOST),
-    ("sehr", BOOST),
-    ("wirklich", BOOST),
-    ("mega", BOOST),
-    ("muito", BOOST),
-    ("pretty", HEDGE),
-    ("too", HEDGE),
-    ("quite", HEDGE),
-    ("fairly", HEDGE),
-    ("rather", HEDGE),
-    ("kinda", HEDGE),
-    ("somewhat", HEDGE),
-    ("bit", HEDGE),
-    ("little", HEDGE),
-    ("slightly", HEDGE),
-    ("bastante", HEDGE),
-    ("assez", HEDGE),
-    ("plutot", HEDGE),
-    ("ziemlich", HEDGE),
-    ("ganz", HEDGE),
-    // negators
-    ("not", NOT),
-    ("no", NOT),
-    ("never", NOT),
-    ("isn't", NOT),
-    ("isnt", NOT),
-    ("wasn't", NOT),
-    ("wasnt", NOT),
-    ("aren't", NOT),
-    ("weren't", NOT),
-    ("don't", NOT),
-    ("dont", NOT),
-    ("didn't", NOT),
-    ("didnt", NOT),
-    ("doesn't", NOT),
-    ("doesnt", NOT),
-    ("won't", NOT),
-    ("wouldn't", NOT),
-    ("nada", NOT),
-    ("nunca", NOT),
-    ("pas", NOT),
-    ("ne", NOT),
-    ("n'", NOT),
-    ("jamais", NOT),
-    ("nicht", NOT),
-    ("kein", NOT),
-    ("keine", NOT),
-    ("nie", NOT),
-    ("nao", NOT),
-    ("nem", NOT),
-    // complaint and inquiry vocabulary
-    ("where", TOPIC),
-    ("where's", TOPIC),
-    ("wheres", TOPIC),
-    ("why", TOPIC),
-    ("how", TOPIC),
-    ("what", TOPIC),
-    ("what's", TOPIC),
-    ("whats", TOPIC),
-    ("when", TOPIC),
-    ("who", TOPIC),
-    ("which", TOPIC),
-    ("can", TOPIC),
-    ("can't", TOPIC),
-    ("cant", TOPIC),
-    ("cannot", TOPIC),
-    ("could", TOPIC),
-    ("would you", TOPIC),
-    ("please", TOPIC),
-    ("pls", TOPIC),
-    ("plz", TOPIC),
-    ("need", TOPIC),
-    ("needs", TOPIC),
-    ("needed", TOPIC),
-    ("want", TOPIC),
-    ("still", TOPIC),
-    ("yet", TOPIC),
-    ("refund", TOPIC),
-    ("refunded", TOPIC),
-    ("order", TOPIC),
-    ("orders", TOPIC),
-    ("ordered", TOPIC),
-    ("package", TOPIC),
-    ("parcel", TOPIC),
-    ("delivery", TOPIC),
-    ("delivered", TOPIC),
-    ("shipping", TOPIC),
-    ("shipped", TOPIC),
-    ("shipment", TOPIC),
-    ("tracking", TOPIC),
-    ("invoice", TOPIC),
-    ("bill", TOPIC),
-    ("billing", TOPIC),
-    ("charged", TOPIC),
-    ("charge", TOPIC),
-    ("payment", TOPIC),
-    ("paid", TOPIC),
-    ("cancel", TOPIC),
-    ("cancelled", TOPIC),
-    ("canceled", TOPIC),
-    ("account", TOPIC),
-    ("password", TOPIC),
-    ("login", TOPIC),
-    ("log in", TOPIC),
-    ("sign in", TOPIC),
-    ("missing", TOPIC),
-    ("broken", TOPIC),
-    ("damaged", TOPIC),
-    ("received", TOPIC),
-    ("receive", TOPIC),
-    ("arrived", TOPIC),
-    ("problem", TOPIC),
-    ("problems", TOPIC),
-    ("issue", TOPIC),
-    ("issues", TOPIC),
-    ("error", TOPIC),
-    ("bug", TOPIC),
-    ("wrong", TOPIC),
-    ("wait", TOPIC),
-    ("waiting", TOPIC),
-    ("waited", TOPIC),
-    ("working", TOPIC),
-    ("doesn't work", TOPIC),
-    ("didn't work", TOPIC),
-    ("complaint", TOPIC),
-    ("complain", TOPIC),
-    ("manager", TOPIC),
-    ("supervisor", TOPIC),
-    ("human", TOPIC),
-    ("speak", TOPIC),
-    ("talk", TOPIC),
-    ("call", TOPIC),
-    ("contact", TOPIC),
-    ("question", TOPIC),
-    ("questions", TOPIC),
-    ("ask", TOPIC),
-    ("help me", TOPIC),
-    ("help with", TOPIC),
-    ("donde", TOPIC),
-    ("cuando", TOPIC),
-    ("por que", TOPIC),
-    ("necesito", TOPIC),
-    ("pedido", TOPIC),
-    ("reembolso", TOPIC),
-    ("todavia", TOPIC),
-    ("aun", TOPIC),
-    ("problema", TOPIC),
-    ("cancelar", TOPIC),
-    ("cuenta", TOPIC),
-    ("paquete", TOPIC),
-    ("quand", TOPIC),
-    ("pourquoi", TOPIC),
-    ("comment", TOPIC),
-    ("besoin", TOPIC),
-    ("commande", TOPIC),
-    ("remboursement", TOPIC),
-    ("toujours", TOPIC),
-    ("probleme", TOPIC),
-    ("annuler", TOPIC),
-    ("colis", TOPIC),
-    ("livraison", TOPIC),
-    ("wo", TOPIC),
-    ("wann", TOPIC),
-    ("warum", TOPIC),
-    ("brauche", TOPIC),
-    ("bestellung", TOPIC),
-    ("ruckerstattung", TOPIC),
-    ("erstattung", TOPIC),
-    ("noch", TOPIC),
-    ("paket", TOPIC),
-    ("lieferung", TOPIC),
-    ("onde", TOPIC),
-    ("quando", TOPIC),
-    ("preciso", TOPIC),
-    ("ainda", TOPIC),
-    ("encomenda", TOPIC),
-    ("entrega", TOPIC),
-    // harmless: greetings, survey talk, function words
-    ("no problem", FILL),
-    ("no problems", FILL),
-    ("no issues", FILL),
-    ("good morning", FILL),
-    ("good afternoon", FILL),
-    ("good evening", FILL),
-    ("good night", FILL),
-    ("good day", FILL),
-    ("nice day", FILL),
-    ("great day", FILL),
-    ("good weekend", FILL),
-    ("nice weekend", FILL),
-    ("great weekend", FILL),
-    ("buenos dias", FILL),
-    ("buen dia", FILL),
-    ("buenas tardes", FILL),
-    ("buenas noches", FILL),
-    ("bonne journee", FILL),
-    ("bonne soiree", FILL),
-    ("bonne nuit", FILL),
-    ("guten tag", FILL),
-    ("bom dia", FILL),
-    ("boa tarde", FILL),
-    ("boa noite", FILL),
-    ("hi", FILL),
-    ("hey", FILL),
-    ("hello", FILL),
-    ("hola", FILL),
-    ("bonjour", FILL),
-    ("hallo", FILL),
-    ("ola", FILL),
-    ("bye", FILL),
-    ("goodbye", FILL),
-    ("yes", FILL),
-    ("yeah", FILL),
-    ("yep", FILL),
-    ("sure", FILL),
-    ("nah", FILL),
-    ("nope", FILL),
-    ("non", FILL),
-    ("nein", FILL),
-    ("i", FILL),
-    ("i'd", FILL),
-    ("id", FILL),
-    ("i'll", FILL),
-    ("i'm", FILL),
-    ("im", FILL),
-    ("it", FILL),
-    ("it's", FILL),
-    ("its", FILL),
-    ("is", FILL),
-    ("was", FILL),
-    ("be", FILL),
-    ("you", FILL),
-    ("your", FILL),
-    ("you're", FILL),
-    ("u", FILL),
-    ("ya", FILL),
-    ("guys", FILL),
-    ("we", FILL),
-    ("a", FILL),
-    ("an", FILL),
-    ("the", FILL),
-    ("this", FILL),
-    ("that", FILL),
-    ("my", FILL),
-    ("me", FILL),
-    ("from", FILL),
-    ("for", FILL),
-    ("of", FILL),
-    ("out", FILL),
-    ("outta", FILL),
-    ("over", FILL),
-    ("at", FILL),
-    ("all", FILL),
-    ("and", FILL),
-    ("or", FILL),
-    ("but", FILL),
-    ("to", FILL),
-    ("with", FILL),
-    ("would", FILL),
-    ("give", FILL),
-    ("gave", FILL),
-    ("rate", FILL),
-    ("rated", FILL),
-    ("rating", FILL),
-    ("score", FILL),
-    ("overall", FILL),
-    ("definitely", FILL),
-    ("def", FILL),
-    ("easily", FILL),
-    ("maybe", FILL),
-    ("probably", FILL),
-    ("just", FILL),
-    ("honestly", FILL),
-    ("well", FILL),
-    ("oh", FILL),
-    ("lol", FILL),
-    ("haha", FILL),
-    ("hmm", FILL),
-    ("um", FILL),
-    ("team", FILL),
-    ("agent", FILL),
-    ("service", FILL),
-    ("support", FILL),
-    ("experience", FILL),
-    ("job", FILL),
-    ("work", FILL),
-    ("chat", FILL),
-    ("help", FILL),
-    ("response", FILL),
-    ("reply", FILL),
-    ("answer", FILL),
-    ("star", FILL),
-    ("stars", FILL),
-    ("y", FILL),
-    ("e", FILL),
-    ("et", FILL),
-    ("und", FILL),
-    ("de", FILL),
-    ("el", FILL),
-    ("la", FILL),
-    ("le", FILL),
-    ("es", FILL),
-    ("est", FILL),
-    ("ist", FILL),
-    ("fue", FILL),
-    ("foi", FILL),
-    ("c'", FILL),
-    ("l'", FILL),
-    ("j'", FILL),
-    ("etait", FILL),
-    ("sur", FILL),
-    ("von", FILL),
-];
+/// Folded spellings (see [`fold`]) and what they mean, from `survey_answer/words.tsv`; phrases
+/// are space-separated words and win over their parts.
+static LEXICON: LazyLock<Vec<(&str, Lex)>> = LazyLock::new(|| table(WORDS_TSV, word_row));
 
 /// Words that decline rather than rate: followed by a thank-you ("no thanks", "non merci") they
 /// refuse the survey.
@@ -1346,6 +725,88 @@ fn read_glyphs(toks: &[Tok], consumed: &[bool], signals: &mut Vec<Signal>) {
             weight: Weight::Explicit,
         });
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tables
+
+// The word, emoji and emoticon tables are data, beside this file: `(file name, contents)`.
+const WORDS_TSV: (&str, &str) = ("words.tsv", include_str!("survey_answer/words.tsv"));
+const EMOJI_TSV: (&str, &str) = ("emoji.tsv", include_str!("survey_answer/emoji.tsv"));
+const EMOTICONS_TSV: (&str, &str) = ("emoticons.tsv", include_str!("survey_answer/emoticons.tsv"));
+
+/// The rows of a `<key> TAB <meaning>` table, each read by `row`; blank lines and `#` comments
+/// are skipped. A row that does not read is an error naming its line, never skipped.
+fn table_rows<T>(
+    (file, text): (&'static str, &'static str),
+    row: fn(&'static str, &str) -> Option<T>,
+) -> impl Iterator<Item = Result<T, String>> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty() && !line.starts_with('#'))
+        .map(move |(n, line)| {
+            let read = match line.split('\t').collect::<Vec<_>>()[..] {
+                [key, meaning] if !key.is_empty() && key.trim() == key => row(key, meaning),
+                _ => None,
+            };
+            read.ok_or_else(|| format!("survey_answer/{file}:{}: malformed row {line:?}", n + 1))
+        })
+}
+
+/// A whole table. The tables are compiled in and `every_table_row_parses` reads them all, so a
+/// malformed row fails the tests before it could panic here.
+fn table<T>(
+    file: (&'static str, &'static str),
+    row: fn(&'static str, &str) -> Option<T>,
+) -> Vec<T> {
+    table_rows(file, row)
+        .map(|row| row.unwrap_or_else(|e| panic!("{e}")))
+        .collect()
+}
+
+fn word_row(key: &'static str, meaning: &str) -> Option<(&'static str, Lex)> {
+    Some((key, lex(meaning)?))
+}
+
+/// An emoji is one character: the tokenizer looks characters up one at a time.
+fn emoji_row(key: &'static str, meaning: &str) -> Option<(char, Glyph)> {
+    let mut chars = key.chars();
+    let emoji = chars.next().filter(|_| chars.next().is_none())?;
+    Some((emoji, glyph_meaning(meaning)?))
+}
+
+fn emoticon_row(key: &'static str, meaning: &str) -> Option<(&'static str, u8)> {
+    Some((key, score(meaning)?))
+}
+
+fn score(meaning: &str) -> Option<u8> {
+    meaning.parse().ok().filter(|score| (1..=5).contains(score))
+}
+
+/// A meaning in `words.tsv`.
+fn lex(meaning: &str) -> Option<Lex> {
+    Some(match meaning {
+        "thanks" => Lex::Thanks,
+        "boost" => Lex::Boost,
+        "hedge" => Lex::Hedge,
+        "not" => Lex::Negator,
+        "filler" => Lex::Filler,
+        "topic" => Lex::Topic,
+        _ => match meaning.strip_prefix("boost-or-") {
+            Some(alone) => Lex::BoostOr(score(alone)?),
+            None => Lex::Score(score(meaning)?),
+        },
+    })
+}
+
+/// A meaning in `emoji.tsv`; 🙏 (`thanks`) is as weak as the word.
+fn glyph_meaning(meaning: &str) -> Option<Glyph> {
+    Some(match meaning {
+        "star" => Glyph::Star { filled: true },
+        "empty-star" => Glyph::Star { filled: false },
+        "thanks" => Glyph::Face(4, Weight::Weak),
+        _ => Glyph::Face(score(meaning)?, Weight::Plain),
+    })
 }
 
 #[cfg(test)]
@@ -1635,6 +1096,63 @@ mod tests {
             assert!(
                 !LEXICON[..i].iter().any(|(k, _)| k == key),
                 "{key:?} is listed twice"
+            );
+        }
+    }
+
+    /// Every row of every table reads (a malformed row fails here rather than panicking on first
+    /// use).
+    #[test]
+    fn every_table_row_parses() {
+        fn errors<T>(
+            file: (&'static str, &'static str),
+            row: fn(&'static str, &str) -> Option<T>,
+        ) -> Vec<String> {
+            table_rows(file, row).filter_map(Result::err).collect()
+        }
+        let errors = [
+            errors(WORDS_TSV, word_row),
+            errors(EMOJI_TSV, emoji_row),
+            errors(EMOTICONS_TSV, emoticon_row),
+        ]
+        .concat();
+        assert!(errors.is_empty(), "{}", errors.join("\n"));
+    }
+
+    #[test]
+    fn a_malformed_row_is_an_error_not_skipped() {
+        let text =
+            "# comment\n\ngreat\t5\ngreat 5\ngood\tfive\n\t4\n good\t4\ngood\t4\textra\nfine\t6\n";
+        let rows: Vec<_> = table_rows(("test.tsv", text), word_row).collect();
+        assert_eq!(rows.len(), 7, "{rows:?}");
+        assert_eq!(rows[0], Ok(("great", Lex::Score(5))));
+        for (row, line) in rows[1..].iter().zip(4..) {
+            let error = row.as_ref().expect_err("a malformed row");
+            assert!(
+                error.starts_with(&format!("survey_answer/test.tsv:{line}: malformed row")),
+                "{error}"
+            );
+        }
+    }
+
+    /// Each emoji is listed once, and is a character the tokenizer looks up rather than skips or
+    /// reads as part of a word or number; each emoticon is listed once.
+    #[test]
+    fn emoji_and_emoticons_are_listed_once_and_reachable() {
+        let emoji: Vec<char> = table(EMOJI_TSV, emoji_row)
+            .into_iter()
+            .map(|(c, _)| c)
+            .collect();
+        for (i, c) in emoji.iter().enumerate() {
+            assert!(!emoji[..i].contains(c), "{c:?} is listed twice");
+            let skipped = c.is_whitespace() || is_modifier(*c);
+            let in_a_word = c.is_alphabetic() || c.is_ascii_digit();
+            assert!(!skipped && !in_a_word, "{c:?} would never be looked up");
+        }
+        for (i, (emoticon, _)) in EMOTICONS.iter().enumerate() {
+            assert!(
+                !EMOTICONS[..i].iter().any(|(e, _)| e == emoticon),
+                "{emoticon:?} is listed twice"
             );
         }
     }
