@@ -13,6 +13,7 @@
 mod care;
 pub mod clock;
 mod incidents;
+mod report;
 mod server;
 mod team;
 
@@ -23,6 +24,7 @@ pub use incidents::{
 };
 pub use team::{AssignPlan, ExpertRequest, StoredDraftFacts, actor_name, verified_contacts};
 
+pub use report::{SentReply, SurveyRow};
 pub use server::{
     ActionError, DraftRef, InboxItem, Role, TokenInfo, TokenOwner, new_token, token_hash,
 };
@@ -269,11 +271,6 @@ impl Store {
     /// The store's "now", in epoch milliseconds.
     pub fn now(&self) -> i64 {
         self.clock.now_ms()
-    }
-
-    /// For read-only reports (`crate::care::report`).
-    pub fn pool(&self) -> &AnyPool {
-        &self.pool
     }
 
     pub fn clock(&self) -> &Clock {

@@ -40,7 +40,7 @@ const MODULES: &[(&str, &[&str])] = &[
     ),
     (
         "crates/store",
-        &["clock", "team", "care", "incidents", "server"],
+        &["clock", "team", "care", "incidents", "server", "report"],
     ),
     (
         "crates/care",

@@ -7,8 +7,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 
 use serde::Serialize;
-use sqlx::Row;
-
 use switchboard_store::{Store, StoreError};
 
 /// The report for `[since, until)`.
@@ -182,10 +180,6 @@ fn scores(rows: &[(Option<String>, i64)]) -> BTreeMap<String, Score> {
 /// An answered survey: assignee, team, channel, score.
 type Answer = (Option<String>, Option<String>, String, i64);
 
-fn op(op: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
-    move |source| StoreError::Sql { op, source }
-}
-
 /// Build the report of `tenant` for `[since, until)` (epoch milliseconds).
 pub async fn build(
     store: &Store,
@@ -193,7 +187,6 @@ pub async fn build(
     since: i64,
     until: i64,
 ) -> Result<Report, StoreError> {
-    let pool = store.pool();
     let mut report = Report {
         tenant: tenant.to_string(),
         since,
@@ -209,31 +202,14 @@ pub async fn build(
         incidents: 0,
     };
 
-    for r in sqlx::query(
-        "SELECT channel, COUNT(*) FROM messages WHERE tenant = $1 AND received_at >= $2 AND received_at < $3 AND event_key = external_id GROUP BY channel ORDER BY channel",
-    )
-    .bind(tenant)
-    .bind(since)
-    .bind(until)
-    .fetch_all(pool)
-    .await
-    .map_err(op("report: volumes"))?
-    {
-        report.volumes.insert(r.get(0), r.get(1));
-    }
+    report.volumes = store
+        .report_volumes(tenant, since, until)
+        .await?
+        .into_iter()
+        .collect();
 
-    for r in sqlx::query(
-        "SELECT d.actions FROM decisions d JOIN messages m ON m.id = d.message_id WHERE m.tenant = $1 AND m.received_at >= $2 AND m.received_at < $3",
-    )
-    .bind(tenant)
-    .bind(since)
-    .bind(until)
-    .fetch_all(pool)
-    .await
-    .map_err(op("report: decisions"))?
-    {
-        let actions: Vec<serde_json::Value> =
-            serde_json::from_str(&r.get::<String, _>(0)).unwrap_or_default();
+    for actions in store.report_decision_actions(tenant, since, until).await? {
+        let actions: Vec<serde_json::Value> = serde_json::from_str(&actions).unwrap_or_default();
         for a in actions {
             if let Some(name) = a.get("action").and_then(|v| v.as_str()) {
                 *report.decisions.entry(name.to_string()).or_default() += 1;
@@ -265,37 +241,22 @@ pub async fn build(
         summary.finish(by_channel_ms.remove(channel).unwrap_or_default());
     }
 
-    report.top_topics = sqlx::query(
-        "SELECT l.name, COUNT(DISTINCT l.message_id) AS n FROM labels l JOIN messages m ON m.id = l.message_id WHERE m.tenant = $1 AND m.received_at >= $2 AND m.received_at < $3 AND l.role = 'live' AND l.name LIKE 'topic:%' AND l.score >= 0.5 GROUP BY l.name ORDER BY n DESC, l.name LIMIT 10",
-    )
-    .bind(tenant)
-    .bind(since)
-    .bind(until)
-    .fetch_all(pool)
-    .await
-    .map_err(op("report: topics"))?
-    .iter()
-    .map(|r| (r.get(0), r.get(1)))
-    .collect();
+    report.top_topics = store.report_top_topics(tenant, since, until).await?;
 
     // Rising keywords: this period against the one of the same length before it.
     let span = (until - since).max(1);
     let mut now_counts: HashMap<String, i64> = HashMap::new();
     let mut before_counts: HashMap<String, i64> = HashMap::new();
-    for r in sqlx::query(
-        "SELECT body, received_at FROM messages WHERE tenant = $1 AND received_at >= $2 AND received_at < $3 AND event_key = external_id",
-    )
-    .bind(tenant)
-    .bind(since.saturating_sub(span))
-    .bind(until)
-    .fetch_all(pool)
-    .await
-    .map_err(op("report: keywords"))?
+    for (body, received_at) in store
+        .report_message_bodies(tenant, since.saturating_sub(span), until)
+        .await?
     {
-        let body: serde_json::Value =
-            serde_json::from_str(&r.get::<String, _>(0)).unwrap_or_default();
-        let text = body.get("text").and_then(|t| t.as_str()).unwrap_or_default();
-        let counts = if r.get::<i64, _>(1) >= since {
+        let body: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        let text = body
+            .get("text")
+            .and_then(|t| t.as_str())
+            .unwrap_or_default();
+        let counts = if received_at >= since {
             &mut now_counts
         } else {
             &mut before_counts
@@ -329,27 +290,16 @@ pub async fn build(
     rising.truncate(10);
     report.rising_keywords = rising;
 
-    for r in sqlx::query(
-        "SELECT o.kind, d.findings, d.decided_by FROM outbox o LEFT JOIN drafts d ON d.id = o.draft_id WHERE o.tenant = $1 AND o.status = 'sent' AND o.sent_at >= $2 AND o.sent_at < $3",
-    )
-    .bind(tenant)
-    .bind(since)
-    .bind(until)
-    .fetch_all(pool)
-    .await
-    .map_err(op("report: replies"))?
-    {
+    for r in store.report_sent_replies(tenant, since, until).await? {
         report.replies.sent += 1;
-        *report.replies.by_kind.entry(r.get(0)).or_default() += 1;
+        *report.replies.by_kind.entry(r.kind).or_default() += 1;
         let findings: Vec<serde_json::Value> = r
-            .get::<Option<String>, _>(1)
+            .findings
             .and_then(|f| serde_json::from_str(&f).ok())
             .unwrap_or_default();
         if !findings.is_empty() {
             report.replies.with_findings += 1;
-            let agent = r
-                .get::<Option<String>, _>(2)
-                .unwrap_or_else(|| "policy:auto-send".into());
+            let agent = r.decided_by.unwrap_or_else(|| "policy:auto-send".into());
             *report.replies.findings_by_agent.entry(agent).or_default() += 1;
         }
         for f in findings {
@@ -363,22 +313,11 @@ pub async fn build(
         }
     }
 
-    let surveys = sqlx::query(
-        "SELECT assignee, team, channel, score FROM surveys WHERE tenant = $1 AND requested_at >= $2 AND requested_at < $3",
-    )
-    .bind(tenant)
-    .bind(since)
-    .bind(until)
-    .fetch_all(pool)
-    .await
-    .map_err(op("report: satisfaction"))?;
+    let surveys = store.report_surveys(tenant, since, until).await?;
     report.satisfaction.surveys = surveys.len() as i64;
     let answered: Vec<Answer> = surveys
-        .iter()
-        .filter_map(|r| {
-            r.get::<Option<i64>, _>(3)
-                .map(|s| (r.get(0), r.get(1), r.get(2), s))
-        })
+        .into_iter()
+        .filter_map(|r| r.score.map(|s| (r.assignee, r.team, r.channel, s)))
         .collect();
     report.satisfaction.answered = answered.len() as i64;
     if !answered.is_empty() {
@@ -391,16 +330,7 @@ pub async fn build(
     report.satisfaction.by_agent = pick(&|a| a.0.clone());
     report.satisfaction.by_team = pick(&|a| a.1.clone());
     report.satisfaction.by_channel = pick(&|a| Some(a.2.clone()));
-    report.incidents = sqlx::query(
-        "SELECT COUNT(*) FROM incidents WHERE tenant = $1 AND opened_at >= $2 AND opened_at < $3",
-    )
-    .bind(tenant)
-    .bind(since)
-    .bind(until)
-    .fetch_one(pool)
-    .await
-    .map_err(op("report: incidents"))?
-    .get(0);
+    report.incidents = store.report_incidents_opened(tenant, since, until).await?;
     Ok(report)
 }
 
