@@ -5,17 +5,23 @@
 //! binary per plugin, linking took most of CI's time and once filled its disk. Tests that need
 //! only a plugin's own code, natively, stay in that plugin's crate.
 
-/// Defines `this_plugin!()` for the module that invokes it: build the crate in `plugins/<dir>`
-/// (package `<package>`) as a component and load it into a `Harness`, as
-/// `switchboard_testkit::this_plugin!()` does from inside the plugin's own crate.
+/// Defines `this_plugin!()` for the module that invokes it: load the component of package
+/// `<package>` (the crate in `plugins/<dir>`) that `switchboard-builtin-plugins` built before
+/// this binary was compiled, as wasmtime's test-programs load their guests by path, and run it
+/// with the same sandbox, limits and capability checks as production. (A plugin author's own
+/// crate uses `switchboard_testkit::this_plugin!()`, which builds the crate itself; here that
+/// would be 24 more cargo builds, each with its own feature set, on every test run.)
 macro_rules! plugin_under_test {
     ($dir:literal, $package:literal) => {
         macro_rules! this_plugin {
             () => {
-                ::switchboard_testkit::Harness::build_crate(
-                    concat!(env!("CARGO_MANIFEST_DIR"), "/../", $dir),
-                    $package,
-                )
+                async {
+                    let path = ::std::path::Path::new(::switchboard_builtin_plugins::DIR)
+                        .join(concat!($package, ".wasm"));
+                    ::switchboard_testkit::Harness::load(&path)
+                        .await
+                        .map_err(|e| e.context(concat!("loading plugins/", $dir)))
+                }
             };
         }
     };
