@@ -81,128 +81,77 @@
 pub mod inbound;
 pub mod outbound;
 
-use meta_graph::graph::{self, Graph};
-use meta_graph::{secret, setting};
-use switchboard_sdk::prelude::*;
+use meta_graph::Connector;
+use meta_graph::connector::{Answerable, Network, Spec};
+use meta_graph::graph::Recipient;
+
+/// What makes the shared Meta connector the Facebook Page connector.
+pub const SPEC: Spec = Spec {
+    name: inbound::CHANNEL,
+    version: env!("CARGO_PKG_VERSION"),
+    display_name: "Facebook",
+    description: "Facebook Page: Messenger conversations and Page comments in, replies out via \
+                  the Graph API",
+    egress: &["graph.facebook.com"],
+    object: "page",
+    connector: "the Facebook Page connector",
+    account_key: "page-id",
+    account_noun: "page",
+    thread_noun: "Messenger thread",
+    account_config: "page_id",
+    token_secret: "page_access_token",
+    token_purpose: "the Page access token replies are sent with",
+    private_limit: outbound::MESSENGER,
+    public_limit: outbound::COMMENT,
+    length_description: "2000 characters (Messenger; the stricter limit, as measure cannot tell \
+                         the reply kind); Page comments allow 8000",
+    answerable: &[
+        Answerable {
+            kind: "comment",
+            id_key: "comment-id",
+            private: Recipient::CommentId,
+        },
+        Answerable {
+            kind: "post",
+            id_key: "post-id",
+            private: Recipient::PostId,
+        },
+    ],
+    reply_edge: "comments",
+    private_only: "a Messenger conversation is private: it cannot be answered in public",
+    fallback_id_key: None,
+    change_event: inbound::change_event,
+};
+
+/// The Facebook Page network.
+pub struct Page;
+
+impl Network for Page {
+    const SPEC: Spec = SPEC;
+}
 
 /// The connector.
-pub struct Facebook;
-
-/// Config keys read by the connector.
-pub const CONFIG_KEYS: [&str; 3] = ["api_base", "graph_version", "page_id"];
-/// Secrets read by the connector.
-pub const SECRETS: [&str; 3] = ["app_secret", "verify_token", "page_access_token"];
-
-/// Verify and decode one request given the tenant's secrets.
-pub fn handle(
-    request: &HttpRequest,
-    app_secret: Option<&str>,
-    verify_token: Option<&str>,
-) -> Result<WebhookOutcome, PluginError> {
-    match meta_graph::read_request(request, app_secret, verify_token)? {
-        meta_graph::Inbound::Answer(outcome) => Ok(outcome),
-        meta_graph::Inbound::Body(body) => inbound::events(body).map(WebhookOutcome::Events),
-    }
-}
-
-/// The channel's self-description.
-pub fn channel_info() -> ChannelInfo {
-    ChannelInfo {
-        channel: inbound::CHANNEL.into(),
-        display_name: "Facebook".into(),
-        length_rule: LengthRule {
-            max: outbound::MESSENGER_MAX,
-            unit: LengthUnit::Characters,
-            description: "2000 characters (Messenger; the stricter limit, as measure cannot tell \
-                          the reply kind); Page comments allow 8000"
-                .into(),
-        },
-        capabilities: vec![
-            Capability::PublicReplies,
-            Capability::PrivateMessages,
-            Capability::Threading,
-            Capability::Webhooks,
-            Capability::Edits,
-            Capability::Deletions,
-        ],
-    }
-}
-
-/// The plugin's identity.
-pub fn plugin_info() -> PluginInfo {
-    let info = PluginInfo::new(
-        "facebook",
-        env!("CARGO_PKG_VERSION"),
-        "Facebook Page: Messenger conversations and Page comments in, replies out via the Graph API",
-    )
-    .egress("graph.facebook.com");
-    let info = CONFIG_KEYS.iter().fold(info, |i, k| i.config_key(k));
-    SECRETS.iter().fold(info, |i, s| i.secret(s))
-}
-
-impl ChannelAdapter for Facebook {
-    fn info() -> PluginInfo {
-        plugin_info()
-    }
-
-    fn channel() -> ChannelInfo {
-        channel_info()
-    }
-
-    fn handle_webhook(request: HttpRequest) -> Result<WebhookOutcome, PluginError> {
-        handle(
-            &request,
-            secret("app_secret").as_deref(),
-            secret("verify_token").as_deref(),
-        )
-    }
-
-    fn deliver(reply: OutboundReply) -> Result<DeliveryReceipt, PluginError> {
-        let graph = Graph::from_lookup(setting)?;
-        let page = setting("page_id").unwrap_or_else(|| "me".into());
-        let page = graph::node_id("config `page_id`", &page)?.to_string();
-        let token = secret("page_access_token").ok_or_else(|| {
-            PluginError::NotConfigured(
-                "secret `page_access_token` is not set for this plugin: it is the Page access \
-                 token replies are sent with"
-                    .into(),
-            )
-        })?;
-        let request = outbound::build(&graph, &page, &token, &reply)?;
-        let key = format!("delivered:{}", reply.idempotency_key);
-        if let Some(id) = kv::get_string(&key).filter(|id| !id.is_empty()) {
-            return Ok(DeliveryReceipt {
-                external_id: id,
-                url: None,
-            });
-        }
-        let receipt = graph::receipt(&http::send(&request)?)?;
-        // Best effort: a failed write only loses the duplicate protection for this key.
-        let _ = kv::set(&key, receipt.external_id.as_bytes());
-        Ok(receipt)
-    }
-
-    fn measure(text: String) -> u32 {
-        meta_graph::char_count(&text)
-    }
-}
+pub type Facebook = Connector<Page>;
 
 switchboard_sdk::export_connector!(Facebook);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use meta_graph::connector::{channel_info, handle, plugin_info};
+    use meta_graph::test_support::signed_post;
+    use switchboard_sdk::prelude::*;
 
     #[test]
     fn channel_and_plugin_info() {
-        let c = channel_info();
+        let c = channel_info(&SPEC);
         assert_eq!(c.channel, "facebook");
         assert_eq!(c.length_rule.max, 2000);
         assert_eq!(c.length_rule.unit, LengthUnit::Characters);
         assert!(c.length_rule.description.contains("8000"));
         assert_eq!(c.capabilities.len(), 6);
         assert!(!c.capabilities.contains(&Capability::Polling));
-        let p = plugin_info();
+        let p = plugin_info(&SPEC);
         assert_eq!(p.name, "facebook");
         assert_eq!(p.egress, vec!["graph.facebook.com".to_string()]);
         assert_eq!(p.config_keys, vec!["api_base", "graph_version", "page_id"]);
@@ -210,28 +159,22 @@ mod tests {
             p.secrets,
             vec!["app_secret", "verify_token", "page_access_token"]
         );
+        assert_eq!(<Facebook as ChannelAdapter>::measure("héllo 🧳".into()), 7);
     }
 
     #[test]
     fn handle_signs_parses_and_answers_the_handshake() {
         let body = br#"{"object":"page","entry":[{"id":"1","time":1458692752478,"messaging":[{"sender":{"id":"2"},"recipient":{"id":"1"},"timestamp":1458692752478,"message":{"mid":"m.1","text":"hi"}}]}]}"#;
-        let request = HttpRequest {
-            method: "POST".into(),
-            url: "https://sb.example/hooks/facebook".into(),
-            headers: vec![(
-                "x-hub-signature-256".into(),
-                meta_graph::signature::sign("s3", body),
-            )],
-            body: body.to_vec(),
-        };
-        let WebhookOutcome::Events(events) = handle(&request, Some("s3"), None).unwrap() else {
+        let request = signed_post("https://sb.example/hooks/facebook", "s3", body);
+        let WebhookOutcome::Events(events) = handle(&SPEC, &request, Some("s3"), None).unwrap()
+        else {
             panic!("expected events")
         };
         assert!(
             matches!(events.as_slice(), [Event::Message(m)] if m.text == "hi" && m.conversation_key == "1:2")
         );
         assert!(matches!(
-            handle(&request, Some("other"), None),
+            handle(&SPEC, &request, Some("other"), None),
             Err(PluginError::Unauthorized(_))
         ));
     }

@@ -1,75 +1,12 @@
-//! Instagram webhook deliveries (object `instagram`) → normalised events.
+//! Instagram `changes[]` (comments and live comments) → normalised events; the entry walk and
+//! direct messages are [`meta_graph`]'s.
 
-use meta_graph::messaging::{self, Account};
-use meta_graph::webhook::{Body, epoch_ms, guard, id, text};
+use meta_graph::webhook::{epoch_ms, guard, id, text};
 use serde_json::Value;
-use switchboard_sdk::{Author, Event, Message, MessageAction, Origin, PluginError, Visibility};
+use switchboard_sdk::{Author, Event, Message, MessageAction, Origin, Visibility};
 
 /// The channel name stamped on every message.
 pub const CHANNEL: &str = "instagram";
-
-const ACCOUNT: Account = Account {
-    channel: CHANNEL,
-    account_key: "ig-user-id",
-};
-
-/// Turn a verified, classified body into events.
-pub fn events(body: Body) -> Result<Vec<Event>, PluginError> {
-    let (object, entries) = match body {
-        Body::NotADelivery(reason) => return Ok(vec![Event::skipped(None, &reason)]),
-        Body::Delivery { object, entries } => (object, entries),
-    };
-    if object != "instagram" {
-        return Ok(vec![Event::skipped(
-            Some(&object),
-            &format!(
-                "webhook object `{object}` is not handled by the Instagram connector (it expects \
-                 `instagram`)"
-            ),
-        )]);
-    }
-    let mut out = Vec::new();
-    for (index, entry) in entries.iter().enumerate() {
-        let Some(account_id) = id(entry.get("id")) else {
-            out.push(Event::skipped(
-                None,
-                &format!("entry at index {index} has no Instagram account `id`"),
-            ));
-            continue;
-        };
-        let time = entry.get("time");
-        for event in entry
-            .get("messaging")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            out.push(messaging::normalise(event, ACCOUNT, &account_id, time));
-        }
-        for _ in entry
-            .get("standby")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            out.push(Event::skipped(
-                Some("standby"),
-                "standby channel: another app owns this conversation (handover protocol), so \
-                 this connector must not answer it",
-            ));
-        }
-        for change in entry
-            .get("changes")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            out.push(change_event(change, &account_id, time));
-        }
-    }
-    meta_graph::webhook::check_count(&out)?;
-    Ok(out)
-}
 
 /// One `changes[]` item.
 pub fn change_event(change: &Value, account_id: &str, entry_time: Option<&Value>) -> Event {
@@ -171,7 +108,8 @@ mod tests {
     use serde_json::json;
 
     fn run(body: Value) -> Vec<Event> {
-        events(meta_graph::webhook::envelope(&body).unwrap()).unwrap()
+        let body = meta_graph::webhook::envelope(&body).unwrap();
+        meta_graph::connector::events(&crate::SPEC, body).unwrap()
     }
 
     fn change(field: &str, value: Value) -> Value {

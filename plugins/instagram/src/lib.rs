@@ -60,122 +60,62 @@
 pub mod inbound;
 pub mod outbound;
 
-use meta_graph::graph::{self, Graph};
-use meta_graph::{secret, setting};
-use switchboard_sdk::prelude::*;
+use meta_graph::Connector;
+use meta_graph::connector::{Answerable, Network, Spec};
+use meta_graph::graph::Recipient;
+
+/// What makes the shared Meta connector the Instagram connector.
+pub const SPEC: Spec = Spec {
+    name: inbound::CHANNEL,
+    version: env!("CARGO_PKG_VERSION"),
+    display_name: "Instagram",
+    description: "Instagram: Direct messages and comments in, replies out via the Graph API",
+    egress: &["graph.facebook.com", "graph.instagram.com"],
+    object: "instagram",
+    connector: "the Instagram connector",
+    account_key: "ig-user-id",
+    account_noun: "Instagram account",
+    thread_noun: "conversation",
+    account_config: "ig_user_id",
+    token_secret: "access_token",
+    token_purpose: "the token replies are sent with",
+    private_limit: outbound::DM,
+    public_limit: outbound::COMMENT,
+    length_description: "1000 UTF-8 bytes (direct messages; the stricter limit, as measure \
+                         cannot tell the reply kind); comments allow 2200 characters",
+    answerable: &[Answerable {
+        kind: "comment",
+        id_key: "comment-id",
+        private: Recipient::CommentId,
+    }],
+    reply_edge: "replies",
+    private_only: "an Instagram direct message is private: it cannot be answered in public",
+    fallback_id_key: Some("comment-id"),
+    change_event: inbound::change_event,
+};
+
+/// The Instagram network.
+pub struct Professional;
+
+impl Network for Professional {
+    const SPEC: Spec = SPEC;
+}
 
 /// The connector.
-pub struct Instagram;
-
-/// Config keys read by the connector.
-pub const CONFIG_KEYS: [&str; 3] = ["api_base", "graph_version", "ig_user_id"];
-/// Secrets read by the connector.
-pub const SECRETS: [&str; 3] = ["app_secret", "verify_token", "access_token"];
-
-/// Verify and decode one request given the tenant's secrets.
-pub fn handle(
-    request: &HttpRequest,
-    app_secret: Option<&str>,
-    verify_token: Option<&str>,
-) -> Result<WebhookOutcome, PluginError> {
-    match meta_graph::read_request(request, app_secret, verify_token)? {
-        meta_graph::Inbound::Answer(outcome) => Ok(outcome),
-        meta_graph::Inbound::Body(body) => inbound::events(body).map(WebhookOutcome::Events),
-    }
-}
-
-/// The channel's self-description.
-pub fn channel_info() -> ChannelInfo {
-    ChannelInfo {
-        channel: inbound::CHANNEL.into(),
-        display_name: "Instagram".into(),
-        length_rule: LengthRule {
-            max: outbound::DM_MAX_BYTES,
-            unit: LengthUnit::Bytes,
-            description: "1000 UTF-8 bytes (direct messages; the stricter limit, as measure \
-                          cannot tell the reply kind); comments allow 2200 characters"
-                .into(),
-        },
-        capabilities: vec![
-            Capability::PublicReplies,
-            Capability::PrivateMessages,
-            Capability::Threading,
-            Capability::Webhooks,
-            Capability::Edits,
-            Capability::Deletions,
-        ],
-    }
-}
-
-/// The plugin's identity.
-pub fn plugin_info() -> PluginInfo {
-    let info = PluginInfo::new(
-        "instagram",
-        env!("CARGO_PKG_VERSION"),
-        "Instagram: Direct messages and comments in, replies out via the Graph API",
-    )
-    .egress("graph.facebook.com")
-    .egress("graph.instagram.com");
-    let info = CONFIG_KEYS.iter().fold(info, |i, k| i.config_key(k));
-    SECRETS.iter().fold(info, |i, s| i.secret(s))
-}
-
-impl ChannelAdapter for Instagram {
-    fn info() -> PluginInfo {
-        plugin_info()
-    }
-
-    fn channel() -> ChannelInfo {
-        channel_info()
-    }
-
-    fn handle_webhook(request: HttpRequest) -> Result<WebhookOutcome, PluginError> {
-        handle(
-            &request,
-            secret("app_secret").as_deref(),
-            secret("verify_token").as_deref(),
-        )
-    }
-
-    fn deliver(reply: OutboundReply) -> Result<DeliveryReceipt, PluginError> {
-        let graph = Graph::from_lookup(setting)?;
-        let account = setting("ig_user_id").unwrap_or_else(|| "me".into());
-        let account = graph::node_id("config `ig_user_id`", &account)?.to_string();
-        let token = secret("access_token").ok_or_else(|| {
-            PluginError::NotConfigured(
-                "secret `access_token` is not set for this plugin: it is the token replies are \
-                 sent with"
-                    .into(),
-            )
-        })?;
-        let request = outbound::build(&graph, &account, &token, &reply)?;
-        let key = format!("delivered:{}", reply.idempotency_key);
-        if let Some(id) = kv::get_string(&key).filter(|id| !id.is_empty()) {
-            return Ok(DeliveryReceipt {
-                external_id: id,
-                url: None,
-            });
-        }
-        let receipt = graph::receipt(&http::send(&request)?)?;
-        // Best effort: a failed write only loses the duplicate protection for this key.
-        let _ = kv::set(&key, receipt.external_id.as_bytes());
-        Ok(receipt)
-    }
-
-    fn measure(text: String) -> u32 {
-        meta_graph::utf8_bytes(&text)
-    }
-}
+pub type Instagram = Connector<Professional>;
 
 switchboard_sdk::export_connector!(Instagram);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use meta_graph::connector::{channel_info, handle, plugin_info};
+    use meta_graph::test_support::signed_post;
+    use switchboard_sdk::prelude::*;
 
     #[test]
     fn channel_and_plugin_info() {
-        let c = channel_info();
+        let c = channel_info(&SPEC);
         assert_eq!(c.channel, "instagram");
         assert_eq!(
             (c.length_rule.max, c.length_rule.unit),
@@ -183,7 +123,7 @@ mod tests {
         );
         assert!(c.length_rule.description.contains("2200"));
         assert_eq!(c.capabilities.len(), 6);
-        let p = plugin_info();
+        let p = plugin_info(&SPEC);
         assert_eq!(p.name, "instagram");
         assert_eq!(p.egress, vec!["graph.facebook.com", "graph.instagram.com"]);
         assert_eq!(
@@ -194,21 +134,18 @@ mod tests {
             p.secrets,
             vec!["app_secret", "verify_token", "access_token"]
         );
+        assert_eq!(
+            <Instagram as ChannelAdapter>::measure("héllo 🧳".into()),
+            11
+        );
     }
 
     #[test]
     fn api_responses_are_skipped_not_refused() {
         let body = br#"{"id": "<THREAD_ID>", "participants": {"data": []}}"#;
-        let request = HttpRequest {
-            method: "POST".into(),
-            url: "https://sb.example/hooks/instagram".into(),
-            headers: vec![(
-                "x-hub-signature-256".into(),
-                meta_graph::signature::sign("s3", body),
-            )],
-            body: body.to_vec(),
-        };
-        let WebhookOutcome::Events(events) = handle(&request, Some("s3"), None).unwrap() else {
+        let request = signed_post("https://sb.example/hooks/instagram", "s3", body);
+        let WebhookOutcome::Events(events) = handle(&SPEC, &request, Some("s3"), None).unwrap()
+        else {
             panic!("expected events")
         };
         assert!(

@@ -119,7 +119,8 @@ pub fn send_api_body(recipient: &Recipient, text: &str) -> Value {
     })
 }
 
-fn post_json(url: &str, token: &str, body: &Value) -> Request {
+/// `POST url` with a JSON body, the token as `Authorization: Bearer` and Graph's timeout.
+pub fn post_json(url: &str, token: &str, body: &Value) -> Request {
     let mut request = Request::post_json(url, body).bearer(token);
     request.timeout_ms = Some(TIMEOUT_MS);
     request
@@ -275,17 +276,7 @@ pub fn receipt(response: &Response) -> Result<DeliveryReceipt, PluginError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn response(status: u16, headers: &[(&str, &str)], body: &str) -> Response {
-        Response {
-            status,
-            headers: headers
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            body: body.as_bytes().to_vec(),
-        }
-    }
+    use crate::test_support::{lookup, response};
 
     fn graph_error(status: u16, code: i64, subcode: Option<i64>) -> PluginError {
         let mut error = json!({"message": "Something (#x)", "type": "OAuthException", "code": code, "fbtrace_id": "A"});
@@ -293,15 +284,6 @@ mod tests {
             error["error_subcode"] = json!(s);
         }
         map_error(&response(status, &[], &json!({"error": error}).to_string()))
-    }
-
-    fn lookup(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-        move |k| {
-            pairs
-                .iter()
-                .find(|(key, _)| *key == k)
-                .map(|(_, v)| v.to_string())
-        }
     }
 
     #[test]

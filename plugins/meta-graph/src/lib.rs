@@ -1,4 +1,4 @@
-//! Shared Meta logic for Switchboard's Facebook, Instagram (and WhatsApp) connectors.
+//! Shared Meta logic for Switchboard's Facebook, Instagram and WhatsApp connectors.
 //!
 //! A plain library (not a component): connector crates depend on it by path and keep only
 //! their platform's event shapes and reply routing. Everything here is host-free except that it
@@ -11,6 +11,8 @@
 //! | [`webhook`] | body JSON (BOM tolerated, errors with line/column), the `{"object","entry"}` envelope, id/time accessors, host output limits |
 //! | [`messaging`] | Messenger Platform `messaging[]` events (Messenger and Instagram Direct): messages, edits, deletions, skips |
 //! | [`graph`] | `api_base` / `graph_version` config, Send API and comment-reply requests, Graph error → [`PluginError`] mapping |
+//! | [`error`] | the Graph `error` envelope and the codes every Meta product shares (WhatsApp maps its own first) |
+//! | [`connector`] | the whole Facebook / Instagram connector, given a [`connector::Spec`] of what differs |
 //!
 //! The usual inbound flow is [`read_request`]: a `GET` is answered as the handshake, a `POST`
 //! is verified and then parsed into a [`webhook::Body`] that the connector walks.
@@ -27,11 +29,23 @@
 //!   with subcode 2018278, or subcode 2018108 → `rejected("outside the 24-hour messaging
 //!   window…")`; 1, 2, `is_transient` and 5xx → `unavailable`; other 4xx → `rejected`.
 
+pub mod connector;
+pub mod error;
 pub mod graph;
 pub mod handshake;
 pub mod messaging;
 pub mod signature;
 pub mod webhook;
+
+#[cfg(any(test, feature = "test-support"))]
+pub mod test_support;
+
+pub use connector::{Connector, Network};
+
+/// Secret: the Meta app secret, key of `X-Hub-Signature-256`.
+pub const APP_SECRET: &str = "app_secret";
+/// Secret: the token Meta's verification request must present.
+pub const VERIFY_TOKEN: &str = "verify_token";
 
 /// A config value, trimmed and unquoted (a TOML string may reach the plugin as JSON), or `None`
 /// when unset or empty.
@@ -93,20 +107,7 @@ pub fn utf8_bytes(text: &str) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn request(
-        method: &str,
-        url: &str,
-        headers: Vec<(String, String)>,
-        body: &[u8],
-    ) -> HttpRequest {
-        HttpRequest {
-            method: method.into(),
-            url: url.into(),
-            headers,
-            body: body.to_vec(),
-        }
-    }
+    use crate::test_support::request;
 
     #[test]
     fn verification_comes_before_parsing() {

@@ -91,15 +91,15 @@
 //! Capabilities: private messages, threading (quoted replies), webhooks, edits, deletions. No
 //! public replies, no polling (`poll` answers `invalid-input`), no listening.
 //!
-//! The Meta-common pieces (signature, verification request, Graph errors) live in [`meta`] so
-//! they can be swapped for a shared crate; [`parse`], [`delivery`] and [`settings`] are
-//! host-free; only the [`ChannelAdapter`] impl calls the host.
+//! The Meta-common pieces (signature, verification request, Graph settings and errors) are the
+//! shared [`meta_graph`] crate's; [`parse`], [`delivery`] and [`settings`] are host-free; only
+//! the [`ChannelAdapter`] impl calls the host.
 
 pub mod delivery;
-pub mod meta;
 pub mod parse;
 pub mod settings;
 
+use meta_graph::{handshake, signature};
 use settings::{Config, Secrets};
 use switchboard_sdk::prelude::*;
 
@@ -110,7 +110,7 @@ pub struct WhatsApp;
 pub fn handle(secrets: &Secrets, request: &HttpRequest) -> Result<WebhookOutcome, PluginError> {
     match request.method.to_ascii_uppercase().as_str() {
         "GET" => {
-            if !meta::is_verification_request(&request.url) {
+            if !handshake::is_verification_request(&request.url) {
                 return Err(PluginError::InvalidInput(
                     "a GET request must be Meta's verification request (`hub.mode`, \
                      `hub.verify_token`, `hub.challenge`)"
@@ -118,26 +118,16 @@ pub fn handle(secrets: &Secrets, request: &HttpRequest) -> Result<WebhookOutcome
                 ));
             }
             let token = secrets.verify_token()?;
-            meta::answer_verification(&request.url, token).map(WebhookOutcome::Challenge)
+            handshake::answer_or_forbid(&request.url, token).map(WebhookOutcome::Challenge)
         }
         "POST" => {
-            let secret = secrets.app_secret()?;
-            meta::verify_signature(
-                secret,
-                request.header(meta::SIGNATURE_HEADER),
-                &request.body,
-            )?;
+            signature::verify_request(secrets.app_secret.as_deref(), request)?;
             parse::parse_body(&request.body).map(WebhookOutcome::Events)
         }
         other => Err(PluginError::InvalidInput(format!(
             "method {other} is not supported: Meta POSTs events and GETs the verification request"
         ))),
     }
-}
-
-/// Length of `text` in Unicode scalar values.
-pub fn measure_chars(text: &str) -> u32 {
-    u32::try_from(text.chars().count()).unwrap_or(u32::MAX)
 }
 
 /// The channel's self-description.
@@ -208,8 +198,7 @@ impl ChannelAdapter for WhatsApp {
         let config = host_config();
         let secrets = host_secrets();
         let request = delivery::build_request(
-            &config.api_base()?,
-            &config.graph_version()?,
+            &config.graph()?,
             secrets.access_token()?,
             &reply,
             config.phone_number_id.as_deref(),
@@ -235,7 +224,7 @@ impl ChannelAdapter for WhatsApp {
     }
 
     fn measure(text: String) -> u32 {
-        measure_chars(&text)
+        meta_graph::char_count(&text)
     }
 }
 
@@ -244,6 +233,7 @@ switchboard_sdk::export_connector!(WhatsApp);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use meta_graph::test_support::request as req;
 
     fn secrets() -> Secrets {
         Secrets {
@@ -253,19 +243,10 @@ mod tests {
         }
     }
 
-    fn req(method: &str, url: &str, headers: Vec<(String, String)>, body: &[u8]) -> HttpRequest {
-        HttpRequest {
-            method: method.into(),
-            url: url.into(),
-            headers,
-            body: body.to_vec(),
-        }
-    }
-
     #[test]
     fn signed_post_is_verified_then_parsed() {
         let body = br#"{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"messages","value":{"metadata":{"phone_number_id":"106"},"messages":[{"from":"4915","id":"wamid.A","timestamp":"1","type":"text","text":{"body":"hi"}}]}}]}]}"#;
-        let sig = meta::sign("app-secret", body);
+        let sig = signature::sign("app-secret", body);
         let outcome = handle(
             &secrets(),
             &req(
@@ -289,7 +270,7 @@ mod tests {
             handle(&secrets(), &unsigned),
             Err(PluginError::Unauthorized(m)) if m.contains("missing")
         ));
-        let sig = meta::sign("app-secret", b"not json");
+        let sig = signature::sign("app-secret", b"not json");
         let signed = req(
             "POST",
             "https://h/",
@@ -330,10 +311,11 @@ mod tests {
 
     #[test]
     fn measure_counts_scalar_values() {
-        assert_eq!(measure_chars(""), 0);
-        assert_eq!(measure_chars("olá"), 3);
-        assert_eq!(measure_chars("👨‍👩‍👧"), 5);
-        assert_eq!(measure_chars("你好"), 2);
+        let measure = |t: &str| <WhatsApp as ChannelAdapter>::measure(t.into());
+        assert_eq!(measure(""), 0);
+        assert_eq!(measure("olá"), 3);
+        assert_eq!(measure("👨‍👩‍👧"), 5);
+        assert_eq!(measure("你好"), 2);
     }
 
     #[test]
