@@ -181,6 +181,7 @@ fn media(kind: AttachmentKind, url: &str) -> Attachment {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use meta_graph::test_support::{only_skip, pairs};
     use serde_json::json;
 
     fn run(body: Value) -> Vec<Event> {
@@ -221,13 +222,13 @@ mod tests {
         assert_eq!(m.attachments[0].kind, AttachmentKind::Image);
         assert_eq!(
             m.extra,
-            vec![
-                ("kind".to_string(), "comment".to_string()),
-                ("page-id".to_string(), "1234567890321".to_string()),
-                ("comment-id".to_string(), "901_903".to_string()),
-                ("post-id".to_string(), "123_901".to_string()),
-                ("parent-id".to_string(), "123_901".to_string()),
-            ]
+            pairs(&[
+                ("kind", "comment"),
+                ("page-id", "1234567890321"),
+                ("comment-id", "901_903"),
+                ("post-id", "123_901"),
+                ("parent-id", "123_901")
+            ])
         );
     }
 
@@ -267,10 +268,7 @@ mod tests {
 
     #[test]
     fn own_posts_moderation_and_other_fields_are_skipped() {
-        let skip = |body: Value| match run(body).as_slice() {
-            [Event::Skipped(s)] => (s.event_type.clone(), s.reason.clone()),
-            other => panic!("expected one skip, got {other:?}"),
-        };
+        let skip = |body: Value| only_skip(&run(body));
         let (t, r) = skip(feed(
             json!({"item": "comment", "verb": "add", "comment_id": "c",
             "post_id": "p", "sender_id": 1234567890321u64, "message": "our reply"}),

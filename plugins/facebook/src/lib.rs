@@ -81,8 +81,7 @@
 pub mod inbound;
 pub mod outbound;
 
-use meta_graph::Connector;
-use meta_graph::connector::{Answerable, Network, Spec};
+use meta_graph::connector::{Answerable, Spec};
 use meta_graph::graph::Recipient;
 
 /// What makes the shared Meta connector the Facebook Page connector.
@@ -123,17 +122,7 @@ pub const SPEC: Spec = Spec {
     change_event: inbound::change_event,
 };
 
-/// The Facebook Page network.
-pub struct Page;
-
-impl Network for Page {
-    const SPEC: Spec = SPEC;
-}
-
-/// The connector.
-pub type Facebook = Connector<Page>;
-
-switchboard_sdk::export_connector!(Facebook);
+meta_graph::export_network!(Facebook, Page, SPEC);
 
 #[cfg(test)]
 mod tests {
@@ -141,26 +130,6 @@ mod tests {
     use meta_graph::connector::{channel_info, handle, plugin_info};
     use meta_graph::test_support::signed_post;
     use switchboard_sdk::prelude::*;
-
-    #[test]
-    fn channel_and_plugin_info() {
-        let c = channel_info(&SPEC);
-        assert_eq!(c.channel, "facebook");
-        assert_eq!(c.length_rule.max, 2000);
-        assert_eq!(c.length_rule.unit, LengthUnit::Characters);
-        assert!(c.length_rule.description.contains("8000"));
-        assert_eq!(c.capabilities.len(), 6);
-        assert!(!c.capabilities.contains(&Capability::Polling));
-        let p = plugin_info(&SPEC);
-        assert_eq!(p.name, "facebook");
-        assert_eq!(p.egress, vec!["graph.facebook.com".to_string()]);
-        assert_eq!(p.config_keys, vec!["api_base", "graph_version", "page_id"]);
-        assert_eq!(
-            p.secrets,
-            vec!["app_secret", "verify_token", "page_access_token"]
-        );
-        assert_eq!(<Facebook as ChannelAdapter>::measure("héllo 🧳".into()), 7);
-    }
 
     #[test]
     fn handle_signs_parses_and_answers_the_handshake() {
@@ -177,5 +146,25 @@ mod tests {
             handle(&SPEC, &request, Some("other"), None),
             Err(PluginError::Unauthorized(_))
         ));
+    }
+
+    #[test]
+    fn channel_and_plugin_info() {
+        let c = channel_info(&SPEC);
+        assert_eq!(c.channel, "facebook");
+        assert_eq!(c.length_rule.max, 2000);
+        assert_eq!(c.length_rule.unit, LengthUnit::Characters);
+        assert!(c.length_rule.description.contains("8000"));
+        assert_eq!(c.capabilities.len(), 6);
+        assert!(!c.capabilities.contains(&Capability::Polling));
+        let p = plugin_info(&SPEC);
+        assert_eq!(p.name, "facebook");
+        assert_eq!(p.egress, vec!["graph.facebook.com".to_string()]);
+        assert_eq!(p.config_keys.join(" "), "api_base graph_version page_id");
+        assert_eq!(
+            p.secrets.join(" "),
+            "app_secret verify_token page_access_token"
+        );
+        assert_eq!(<Facebook as ChannelAdapter>::measure("héllo 🧳".into()), 7);
     }
 }

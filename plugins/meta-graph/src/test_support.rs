@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 use switchboard_sdk::http::{Request, Response};
-use switchboard_sdk::{Author, HttpRequest, OutboundReply, PluginError, Visibility};
+use switchboard_sdk::{Author, Event, HttpRequest, OutboundReply, PluginError, Visibility};
 
 use crate::connector::Spec;
 use crate::graph::Graph;
@@ -30,10 +30,7 @@ pub fn reply(
         },
         text: TEXT.into(),
         visibility,
-        extra: extra
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
+        extra: pairs(extra),
     }
 }
 
@@ -98,5 +95,30 @@ pub fn lookup<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<St
             .iter()
             .find(|(key, _)| *key == k)
             .map(|(_, v)| v.to_string())
+    }
+}
+
+/// Owned key-value pairs, as in a message's `extra`.
+pub fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
+    items
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// The first value of an outgoing request's header `name` (names are lowercase).
+pub fn header<'a>(request: &'a Request, name: &str) -> Option<&'a str> {
+    request
+        .headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// The event type and reason of the one skipped event in `events`; panics on anything else.
+pub fn only_skip(events: &[Event]) -> (Option<String>, String) {
+    match events {
+        [Event::Skipped(s)] => (s.event_type.clone(), s.reason.clone()),
+        other => panic!("expected one skip, got {other:?}"),
     }
 }

@@ -221,6 +221,7 @@ pub fn map_response(response: &Response) -> Result<DeliveryReceipt, PluginError>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use meta_graph::test_support::header;
     use switchboard_sdk::Author;
 
     fn reply(extra: &[(&str, &str)]) -> OutboundReply {
@@ -258,14 +259,8 @@ mod tests {
         .unwrap();
         assert_eq!(r.method, "POST");
         assert_eq!(r.url, "https://graph.facebook.com/v21.0/777/messages");
-        assert!(
-            r.headers
-                .contains(&("authorization".into(), "Bearer EAAG".into()))
-        );
-        assert!(
-            r.headers
-                .contains(&("content-type".into(), "application/json".into()))
-        );
+        assert_eq!(header(&r, "authorization"), Some("Bearer EAAG"));
+        assert_eq!(header(&r, "content-type"), Some("application/json"));
         let body: Value = serde_json::from_slice(&r.body).unwrap();
         assert_eq!(
             body,
