@@ -283,7 +283,7 @@ async fn a_relay_secret_requires_the_bearer_or_the_hmac_header() {
     let secret = v["secret"].as_str().unwrap();
     let body = v["body"].as_str().unwrap().as_bytes();
     let header = v["headers"]["X-Hub-Signature-256"].as_str().unwrap();
-    let plugin = plugin().await.secret("relay_secret", secret);
+    let plugin = plugin().await.secret("relay-secret", secret);
 
     // The published vector verifies; then its body ("Hello, World!") is refused as not JSON.
     let err = plugin
@@ -488,7 +488,7 @@ async fn connected(mock: &Mock) -> Harness {
         .await
         .config("api_base", &base)
         .config("handle", "acme.bsky.social")
-        .secret("app_password", "abcd-efgh-ijkl-mnop")
+        .secret("app-password", "abcd-efgh-ijkl-mnop")
         .allow_egress("127.0.0.1")
         .allow_private_addresses()
 }

@@ -12,21 +12,21 @@
 //! | `graph_version` | `v21.0` | Graph API version in every path (`vN.M`) |
 //! | `page_id` | `me` | the page that sends Messenger replies (`/{page_id}/messages`); `me` is the page the token belongs to |
 //!
-//! Secrets: `app_secret` (the Meta app secret that signs deliveries; required for `POST`),
-//! `verify_token` (the token set in the app's webhook settings; required for the handshake),
-//! `page_access_token` (a Page access token with `pages_messaging`, `pages_manage_engagement`,
+//! Secrets: `app-secret` (the Meta app secret that signs deliveries; required for `POST`),
+//! `verify-token` (the token set in the app's webhook settings; required for the handshake),
+//! `page-access-token` (a Page access token with `pages_messaging`, `pages_manage_engagement`,
 //! `pages_read_user_content`; required for `deliver`). Values may be given bare or as JSON
 //! strings.
 //!
 //! # Inbound (`handle-webhook`)
 //!
 //! **Handshake**: `GET ?hub.mode=subscribe&hub.verify_token=<t>&hub.challenge=<c>` answers
-//! `200 text/plain <c>` when `<t>` equals `verify_token` (constant time); otherwise
+//! `200 text/plain <c>` when `<t>` equals `verify-token` (constant time); otherwise
 //! `unauthorized` (the host refuses the request, which is the 403 Meta expects).
 //!
 //! **Verification**: every `POST` must carry `X-Hub-Signature-256: sha256=<hex
-//! HMAC-SHA256(app_secret, raw body)>`, checked in constant time over the bytes as received,
-//! before anything is parsed. Missing or wrong → `unauthorized`; no `app_secret` →
+//! HMAC-SHA256(app-secret, raw body)>`, checked in constant time over the bytes as received,
+//! before anything is parsed. Missing or wrong → `unauthorized`; no `app-secret` →
 //! `not-configured`.
 //!
 //! **Body**: JSON (a UTF-8 BOM is ignored; anything else, e.g. commented documentation
@@ -98,7 +98,7 @@ pub const SPEC: Spec = Spec {
     account_noun: "page",
     thread_noun: "Messenger thread",
     account_config: "page_id",
-    token_secret: "page_access_token",
+    token_secret: "page-access-token",
     token_purpose: "the Page access token replies are sent with",
     private_limit: outbound::MESSENGER,
     public_limit: outbound::COMMENT,
@@ -163,7 +163,7 @@ mod tests {
         assert_eq!(p.config_keys.join(" "), "api_base graph_version page_id");
         assert_eq!(
             p.secrets.join(" "),
-            "app_secret verify_token page_access_token"
+            "app-secret verify-token page-access-token"
         );
         assert_eq!(<Facebook as ChannelAdapter>::measure("héllo 🧳".into()), 7);
     }

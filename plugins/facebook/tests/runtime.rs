@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use serde_json::{Value, json};
+use switchboard_testkit::logs::Level;
 use switchboard_testkit::switchboard::contract::{
     AttachmentKind, Author, Event, Message, MessageAction, Origin, OutboundReply, PluginError,
     Visibility, WebhookOutcome,
@@ -21,9 +22,9 @@ async fn connector() -> Harness {
     this_plugin!()
         .await
         .unwrap()
-        .secret("app_secret", SECRET)
-        .secret("verify_token", "v3rify me")
-        .secret("page_access_token", "PAGE-TOKEN-1")
+        .secret("app-secret", SECRET)
+        .secret("verify-token", "v3rify me")
+        .secret("page-access-token", "PAGE-TOKEN-1")
 }
 
 async fn post(
@@ -446,7 +447,7 @@ async fn signatures_are_checked_on_the_raw_body() {
     let secret = v["secret"].as_str().unwrap();
     let body = v["body"].as_str().unwrap().as_bytes();
     let header = v["headers"]["X-Hub-Signature-256"].as_str().unwrap();
-    let plugin = this_plugin!().await.unwrap().secret("app_secret", secret);
+    let plugin = this_plugin!().await.unwrap().secret("app-secret", secret);
     // Valid signature; then the body ("Hello, World!") is not JSON: invalid input with position.
     let err = plugin
         .webhook(&request(
@@ -781,12 +782,64 @@ async fn delivery_speaks_graph_and_maps_its_errors() {
 
 #[tokio::test]
 async fn delivery_without_a_token_is_not_configured() {
-    let plugin = this_plugin!().await.unwrap().secret("app_secret", SECRET);
+    let plugin = this_plugin!().await.unwrap().secret("app-secret", SECRET);
     let err = plugin
         .deliver(&reply("k", "1", Visibility::Private, &[], "m"))
         .await
         .unwrap_err();
     assert!(
-        matches!(plugin_error(&err), PluginError::NotConfigured(m) if m.contains("page_access_token"))
+        matches!(plugin_error(&err), PluginError::NotConfigured(m) if m.contains("page-access-token"))
+    );
+}
+
+/// A tenant file written before secret names were kebab-case keeps working, and the plugin's log
+/// tells the tenant what to rename; the kebab-case names log nothing.
+#[tokio::test]
+async fn former_snake_case_secret_names_still_work_with_a_warning() {
+    let body = br#"{"object":"page","entry":[{"id":"1","time":1,"messaging":[{"sender":{"id":"2"},"recipient":{"id":"1"},"timestamp":1,"message":{"mid":"m.1","text":"hi"}}]}]}"#;
+    let handshake = request(
+        "GET",
+        "https://sb.example/hooks/facebook?hub.mode=subscribe&hub.challenge=77&hub.verify_token=v3rify+me",
+        &[],
+        b"",
+    );
+    let old = this_plugin!()
+        .await
+        .unwrap()
+        .tenant("old-secret-names")
+        .secret("app_secret", SECRET)
+        .secret("verify_token", "v3rify me");
+    let m = only_message(&events(&old, body).await).clone();
+    assert_eq!(m.text, "hi");
+    let WebhookOutcome::Challenge(r) = old.webhook(&handshake).await.unwrap() else {
+        panic!("expected the challenge")
+    };
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"77"[..]));
+    let warnings: Vec<String> = old
+        .logs()
+        .into_iter()
+        .filter(|l| l.level == Level::WARN)
+        .map(|l| l.message)
+        .collect();
+    for (former, name) in [
+        ("app_secret", "app-secret"),
+        ("verify_token", "verify-token"),
+    ] {
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.contains(&format!("`{former}`")) && w.contains(&format!("`{name}`"))),
+            "no warning about {former}: {warnings:?}"
+        );
+    }
+    assert!(warnings.iter().all(|w| !w.contains(SECRET)), "{warnings:?}");
+
+    let new = connector().await.tenant("new-secret-names");
+    assert_eq!(only_message(&events(&new, body).await).text, "hi");
+    assert!(new.webhook(&handshake).await.is_ok());
+    assert!(
+        new.logs().iter().all(|l| l.level != Level::WARN),
+        "{:?}",
+        new.logs()
     );
 }

@@ -13,8 +13,8 @@
 //! | `graph_version` | `v21.0` | Graph API version in every path (`vN.M`) |
 //! | `ig_user_id` | `me` | the account that sends messages (`/{ig_user_id}/messages`); `me` is the account or page the token belongs to |
 //!
-//! Secrets: `app_secret` (signs deliveries; required for `POST`), `verify_token` (the
-//! handshake), `access_token` (a Page access token with `instagram_manage_messages` and
+//! Secrets: `app-secret` (signs deliveries; required for `POST`), `verify-token` (the
+//! handshake), `access-token` (a Page access token with `instagram_manage_messages` and
 //! `instagram_manage_comments`, or an Instagram user token; required for `deliver`).
 //!
 //! # Inbound (`handle-webhook`)
@@ -76,7 +76,7 @@ pub const SPEC: Spec = Spec {
     account_noun: "Instagram account",
     thread_noun: "conversation",
     account_config: "ig_user_id",
-    token_secret: "access_token",
+    token_secret: "access-token",
     token_purpose: "the token replies are sent with",
     private_limit: outbound::DM,
     public_limit: outbound::COMMENT,
@@ -116,7 +116,7 @@ mod tests {
         assert_eq!(p.name, "instagram");
         assert_eq!(p.egress, vec!["graph.facebook.com", "graph.instagram.com"]);
         assert_eq!(p.config_keys.join(" "), "api_base graph_version ig_user_id");
-        assert_eq!(p.secrets.join(" "), "app_secret verify_token access_token");
+        assert_eq!(p.secrets.join(" "), "app-secret verify-token access-token");
         assert_eq!(
             <Instagram as ChannelAdapter>::measure("héllo 🧳".into()),
             11

@@ -22,9 +22,9 @@ async fn connector() -> Harness {
     this_plugin!()
         .await
         .unwrap()
-        .secret("app_secret", SECRET)
-        .secret("verify_token", "ig-verify")
-        .secret("access_token", "IG-TOKEN-1")
+        .secret("app-secret", SECRET)
+        .secret("verify-token", "ig-verify")
+        .secret("access-token", "IG-TOKEN-1")
 }
 
 async fn post(plugin: &Harness, body: &[u8]) -> Result<WebhookOutcome, CallError> {
@@ -219,7 +219,7 @@ async fn signatures_handshake_and_bad_json() {
     let secret = v["secret"].as_str().unwrap();
     let body = v["body"].as_str().unwrap().as_bytes();
     let header = v["headers"]["X-Hub-Signature-256"].as_str().unwrap();
-    let plugin = this_plugin!().await.unwrap().secret("app_secret", secret);
+    let plugin = this_plugin!().await.unwrap().secret("app-secret", secret);
     let err = plugin
         .webhook(&request(
             "POST",
@@ -246,7 +246,7 @@ async fn signatures_handshake_and_bad_json() {
     let wrong = this_plugin!()
         .await
         .unwrap()
-        .secret("app_secret", "not the secret");
+        .secret("app-secret", "not the secret");
     assert!(
         wrong
             .webhook(&request(
@@ -270,7 +270,7 @@ async fn signatures_handshake_and_bad_json() {
         .await
         .unwrap_err();
     assert!(
-        matches!(plugin_error(&err), PluginError::NotConfigured(m) if m.contains("app_secret"))
+        matches!(plugin_error(&err), PluginError::NotConfigured(m) if m.contains("app-secret"))
     );
 
     let plugin = connector().await;

@@ -26,7 +26,7 @@ async fn connector() -> Harness {
     this_plugin!()
         .await
         .unwrap()
-        .secret("channel_secret", SECRET)
+        .secret("channel-secret", SECRET)
 }
 
 async fn post(plugin: &Harness, body: &[u8]) -> Result<WebhookOutcome, CallError> {
@@ -261,7 +261,7 @@ async fn published_signature_vector_and_refusals() {
     let plugin = this_plugin!()
         .await
         .unwrap()
-        .secret("channel_secret", v["secret"].as_str().unwrap());
+        .secret("channel-secret", v["secret"].as_str().unwrap());
     let sig = v["headers"]["x-line-signature"].as_str().unwrap();
     let body = v["body"].as_str().unwrap().as_bytes();
     // Verified, then refused as not JSON, with the position.
@@ -453,7 +453,7 @@ fn reply(key: &str, to: &str, extra: &[(&str, &str)]) -> OutboundReply {
 async fn delivering(url: &str) -> Harness {
     connector()
         .await
-        .secret("channel_access_token", "ACCESS-TOKEN")
+        .secret("channel-access-token", "ACCESS-TOKEN")
         .config("api_base", url)
         .allow_egress("127.0.0.1")
         .allow_private_addresses()
@@ -579,7 +579,7 @@ async fn errors_map_to_rate_limits_refusals_and_outages() {
         .await
         .unwrap_err();
     assert!(
-        matches!(plugin_error(&err), PluginError::NotConfigured(m) if m.contains("channel_access_token"))
+        matches!(plugin_error(&err), PluginError::NotConfigured(m) if m.contains("channel-access-token"))
     );
     assert_eq!(mock.seen.lock().unwrap().len(), before);
 }

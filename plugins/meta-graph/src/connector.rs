@@ -434,7 +434,7 @@ mod tests {
         account_noun: "test account",
         thread_noun: "test thread",
         account_config: "page_id",
-        token_secret: "page_access_token",
+        token_secret: "page-access-token",
         token_purpose: "the test token",
         private_limit: Limit::bytes(40, "a test message"),
         public_limit: Limit::characters(40, "a test comment"),
@@ -520,7 +520,7 @@ mod tests {
         assert_eq!(p.config_keys.join(" "), "api_base graph_version page_id");
         assert_eq!(
             p.secrets.join(" "),
-            "app_secret verify_token page_access_token"
+            "app-secret verify-token page-access-token"
         );
         let c = channel_info(&TEST);
         assert_eq!(

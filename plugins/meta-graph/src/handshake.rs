@@ -28,7 +28,7 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Answer the handshake. The token must equal the secret `verify_token` (compared in constant
+/// Answer the handshake. The token must equal the secret `verify-token` (compared in constant
 /// time) and `hub.mode` must be `subscribe`; otherwise the request is `unauthorized` (the host
 /// answers it with a refusal, which is the 403 Meta expects). A `GET` without `hub.challenge`
 /// is `invalid-input`.
@@ -49,7 +49,7 @@ pub fn answer(url: &str, verify_token: Option<&str>) -> Result<WebhookOutcome, P
     }
     let Some(expected) = verify_token.filter(|t| !t.is_empty()) else {
         return Err(PluginError::Unauthorized(
-            "verification refused: secret `verify_token` is not set for this plugin".into(),
+            "verification refused: secret `verify-token` is not set for this plugin".into(),
         ));
     };
     let Some(token) = find("hub.verify_token") else {
@@ -59,7 +59,7 @@ pub fn answer(url: &str, verify_token: Option<&str>) -> Result<WebhookOutcome, P
     };
     if !constant_time_eq(token.as_bytes(), expected.as_bytes()) {
         return Err(PluginError::Unauthorized(
-            "verification refused: `hub.verify_token` does not match the secret `verify_token`"
+            "verification refused: `hub.verify_token` does not match the secret `verify-token`"
                 .into(),
         ));
     }
@@ -74,7 +74,7 @@ pub fn is_verification_request(url: &str) -> bool {
 }
 
 /// Answer the handshake as an HTTP answer rather than a refusal: `200 text/plain <challenge>`
-/// when the mode is `subscribe` and the token equals `verify_token` (constant time), otherwise
+/// when the mode is `subscribe` and the token equals `verify-token` (constant time), otherwise
 /// `403`, as Meta documents for WhatsApp. A query without `hub.mode` or `hub.challenge` is
 /// `invalid-input`.
 pub fn answer_or_forbid(url: &str, verify_token: &str) -> Result<HttpResponse, PluginError> {

@@ -19,7 +19,7 @@
 //!
 //! Conventions every connector built on this crate shares:
 //!
-//! - secrets `app_secret` (signs deliveries) and `verify_token` (the handshake);
+//! - secrets `app-secret` (signs deliveries) and `verify-token` (the handshake);
 //! - config `api_base` (default `https://graph.facebook.com`) and `graph_version` (default
 //!   `v21.0`);
 //! - access tokens travel in `Authorization: Bearer`, never in URLs or error messages;
@@ -45,9 +45,9 @@ pub use connector::{Connector, Network};
 pub use switchboard_sdk;
 
 /// Secret: the Meta app secret, key of `X-Hub-Signature-256`.
-pub const APP_SECRET: &str = "app_secret";
+pub const APP_SECRET: &str = "app-secret";
 /// Secret: the token Meta's verification request must present.
-pub const VERIFY_TOKEN: &str = "verify_token";
+pub const VERIFY_TOKEN: &str = "verify-token";
 
 /// A config value, trimmed and unquoted (a TOML string may reach the plugin as JSON), or `None`
 /// when unset or empty.

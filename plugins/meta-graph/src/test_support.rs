@@ -65,7 +65,7 @@ pub fn request(
     }
 }
 
-/// A `POST` of `body` signed with `app_secret` as Meta signs deliveries.
+/// A `POST` of `body` signed with `app-secret` as Meta signs deliveries.
 pub fn signed_post(url: &str, app_secret: &str, body: &[u8]) -> HttpRequest {
     let signature = crate::signature::sign(app_secret, body);
     request(

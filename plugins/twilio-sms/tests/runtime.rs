@@ -69,7 +69,7 @@ fn inbound_sms(sid: &str, body: &str) -> String {
 }
 
 async fn connector() -> Harness {
-    this_plugin!().await.unwrap().secret("auth_token", TOKEN)
+    this_plugin!().await.unwrap().secret("auth-token", TOKEN)
 }
 
 async fn post(
@@ -251,7 +251,7 @@ async fn published_validation_example_and_the_port_rule() {
     let plugin = this_plugin!()
         .await
         .unwrap()
-        .secret("auth_token", v["secret"].as_str().unwrap());
+        .secret("auth-token", v["secret"].as_str().unwrap());
     let send = |u: &str, s: &str, b: &str| {
         request(
             "POST",
@@ -274,7 +274,7 @@ async fn published_validation_example_and_the_port_rule() {
     let proxied = this_plugin!()
         .await
         .unwrap()
-        .secret("auth_token", "12345")
+        .secret("auth-token", "12345")
         .config("webhook_url", url);
     assert!(
         proxied
@@ -317,7 +317,7 @@ async fn published_validation_example_and_the_port_rule() {
             .unwrap_err()
             .is_unauthorized()
     );
-    let other = this_plugin!().await.unwrap().secret("auth_token", "54321");
+    let other = this_plugin!().await.unwrap().secret("auth-token", "54321");
     let err = other.webhook(&send(url, sig, &body)).await.unwrap_err();
     assert!(err.is_unauthorized());
     assert!(!err.to_string().contains("54321"));

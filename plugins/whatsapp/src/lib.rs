@@ -13,21 +13,21 @@
 //!
 //! Values may be given bare or as JSON strings. Secrets (an empty value counts as not set):
 //!
-//! - `app_secret` (required for `POST`): the Meta app secret, key of `X-Hub-Signature-256`.
-//! - `verify_token` (required for the `GET` verification request): the token typed into the
+//! - `app-secret` (required for `POST`): the Meta app secret, key of `X-Hub-Signature-256`.
+//! - `verify-token` (required for the `GET` verification request): the token typed into the
 //!   app's webhook settings.
-//! - `access_token` (required for `deliver`): a system-user or business access token with
+//! - `access-token` (required for `deliver`): a system-user or business access token with
 //!   `whatsapp_business_messaging`.
 //!
 //! # Inbound (`handle-webhook`)
 //!
 //! **Verification request**: `GET ?hub.mode=subscribe&hub.verify_token=<t>&hub.challenge=<c>`
-//! is answered `200 text/plain <c>` when `<t>` equals the `verify_token` secret (constant-time),
+//! is answered `200 text/plain <c>` when `<t>` equals the `verify-token` secret (constant-time),
 //! otherwise `403` (as Meta documents). A `GET` without `hub.mode`/`hub.challenge` is
-//! `invalid-input`; an unset `verify_token` is `not-configured`.
+//! `invalid-input`; an unset `verify-token` is `not-configured`.
 //!
 //! **Signature**: every `POST` must carry `X-Hub-Signature-256: sha256=<hex>` where `<hex>` is
-//! HMAC-SHA256(`app_secret`, raw body bytes); checked before anything is parsed, in constant
+//! HMAC-SHA256(`app-secret`, raw body bytes); checked before anything is parsed, in constant
 //! time. Missing or wrong: `unauthorized` (never echoing the secret or digest). Methods other
 //! than `GET` and `POST` are `invalid-input`.
 //!
@@ -68,7 +68,7 @@
 //! # Outbound (`deliver`)
 //!
 //! `POST {api_base}/{graph_version}/{phone_number_id}/messages` with `Authorization: Bearer
-//! <access_token>` and
+//! <access-token>` and
 //! `{"messaging_product": "whatsapp", "recipient_type": "individual", "to": <wa_id>,
 //! "type": "text", "text": {"body": …, "preview_url": false}, "context": {"message_id": <in-reply-to>}}`
 //! (`context` only when there is a message to quote). The phone number id comes from extra
@@ -283,7 +283,7 @@ mod tests {
         ));
         assert!(matches!(
             handle(&Secrets::default(), &signed),
-            Err(PluginError::NotConfigured(m)) if m.contains("app_secret")
+            Err(PluginError::NotConfigured(m)) if m.contains("app-secret")
         ));
     }
 
@@ -297,7 +297,7 @@ mod tests {
         assert_eq!((r.status, r.body.as_slice()), (200, &b"42"[..]));
         assert!(matches!(
             handle(&Secrets::default(), &req("GET", url, vec![], b"")),
-            Err(PluginError::NotConfigured(m)) if m.contains("verify_token")
+            Err(PluginError::NotConfigured(m)) if m.contains("verify-token")
         ));
         assert!(matches!(
             handle(&secrets(), &req("GET", "https://h/", vec![], b"")),
@@ -336,7 +336,7 @@ mod tests {
         );
         assert_eq!(
             p.secrets,
-            vec!["app_secret", "verify_token", "access_token"]
+            vec!["app-secret", "verify-token", "access-token"]
         );
     }
 }

@@ -14,7 +14,7 @@ pub const APP_SECRET: &str = meta_graph::APP_SECRET;
 /// Secret: the token the verification request must present.
 pub const VERIFY_TOKEN: &str = meta_graph::VERIFY_TOKEN;
 /// Secret: the system-user or business access token for the Cloud API.
-pub const ACCESS_TOKEN: &str = "access_token";
+pub const ACCESS_TOKEN: &str = "access-token";
 
 /// Config values; values may be given bare or as JSON strings.
 #[derive(Debug, Clone)]
@@ -122,7 +122,7 @@ mod tests {
             access_token: Some("EAAG".into()),
         };
         assert!(
-            matches!(s.app_secret(), Err(PluginError::NotConfigured(m)) if m == "secret `app_secret` is not set for this plugin")
+            matches!(s.app_secret(), Err(PluginError::NotConfigured(m)) if m == "secret `app-secret` is not set for this plugin")
         );
         assert!(s.verify_token().is_err());
         assert_eq!(s.access_token().unwrap(), "EAAG");

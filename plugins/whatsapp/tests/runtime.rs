@@ -28,8 +28,8 @@ async fn connector() -> Harness {
     this_plugin!()
         .await
         .unwrap()
-        .secret("app_secret", APP_SECRET)
-        .secret("verify_token", "meatyhamhock")
+        .secret("app-secret", APP_SECRET)
+        .secret("verify-token", "meatyhamhock")
 }
 
 async fn post(plugin: &Harness, body: &[u8]) -> Result<WebhookOutcome, CallError> {
@@ -379,7 +379,7 @@ async fn x_hub_signature_256_is_checked_on_the_raw_body() {
     let body = v["body"].as_str().unwrap().as_bytes();
     let header = v["headers"]["X-Hub-Signature-256"].as_str().unwrap();
     assert_eq!(sign(secret, body), header);
-    let plugin = this_plugin!().await.unwrap().secret("app_secret", secret);
+    let plugin = this_plugin!().await.unwrap().secret("app-secret", secret);
     let call = |headers: Vec<(&'static str, String)>, body: Vec<u8>| {
         let plugin = &plugin;
         async move {
@@ -445,7 +445,7 @@ async fn x_hub_signature_256_is_checked_on_the_raw_body() {
         .await
         .unwrap_err();
     assert!(
-        matches!(plugin_error(&err), PluginError::NotConfigured(m) if m.contains("app_secret")),
+        matches!(plugin_error(&err), PluginError::NotConfigured(m) if m.contains("app-secret")),
         "{err}"
     );
 }
@@ -599,7 +599,7 @@ async fn delivery_speaks_the_cloud_api_and_maps_its_errors() {
     let base = mock_graph(mock.clone()).await;
     let plugin = connector()
         .await
-        .secret("access_token", "EAAG-test-token")
+        .secret("access-token", "EAAG-test-token")
         .config("api_base", &base)
         .allow_egress("127.0.0.1")
         .allow_private_addresses()
@@ -708,7 +708,7 @@ async fn delivery_without_a_token_is_not_configured() {
         .await
         .unwrap_err();
     assert!(
-        matches!(plugin_error(&err), PluginError::NotConfigured(m) if m.contains("access_token")),
+        matches!(plugin_error(&err), PluginError::NotConfigured(m) if m.contains("access-token")),
         "{err}"
     );
 }

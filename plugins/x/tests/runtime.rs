@@ -33,7 +33,7 @@ async fn connector() -> Harness {
     this_plugin!()
         .await
         .unwrap()
-        .secret("consumer_secret", SECRET)
+        .secret("consumer-secret", SECRET)
 }
 
 async fn signed_events(plugin: &Harness, body: &[u8]) -> Vec<Event> {
@@ -246,7 +246,7 @@ async fn crc_and_signatures() {
         .await
         .unwrap_err();
     assert!(
-        matches!(plugin_error(&err), PluginError::NotConfigured(m) if m.contains("consumer_secret"))
+        matches!(plugin_error(&err), PluginError::NotConfigured(m) if m.contains("consumer-secret"))
     );
     // Signed but not JSON: the parser's position.
     let bad = b"{\"for_user_id\": }";
@@ -409,7 +409,7 @@ async fn against(mock: &Mock) -> Harness {
     let base = mock_api(mock.clone()).await;
     connector()
         .await
-        .secret("access_token", "user-token-1")
+        .secret("access-token", "user-token-1")
         .config("api_base", &base)
         .config("user_id", "783214")
         .allow_egress("127.0.0.1")
@@ -599,7 +599,7 @@ async fn missing_token_or_user_id_is_not_configured() {
         .await
         .unwrap_err();
     assert!(
-        matches!(plugin_error(&err), PluginError::NotConfigured(m) if m.contains("access_token"))
+        matches!(plugin_error(&err), PluginError::NotConfigured(m) if m.contains("access-token"))
     );
     let err = plugin.poll(None).await.unwrap_err();
     assert!(matches!(plugin_error(&err), PluginError::NotConfigured(m) if m.contains("user_id")));
