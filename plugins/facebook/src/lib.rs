@@ -59,12 +59,19 @@
 //!
 //! # Outbound (`deliver`)
 //!
-//! Routed by the answered message's `kind` and the reply's visibility (see [`outbound`]):
-//! Messenger reply `POST /{v}/{page_id|me}/messages` with
-//! `{"recipient":{"id":PSID},"messaging_type":"RESPONSE","message":{"text":…}}`; private reply
-//! to a comment or visitor post with `"recipient":{"comment_id"|"post_id":…}`; public reply
-//! `POST /{v}/{comment-or-post-id}/comments {"message":…}`. The page token travels as
-//! `Authorization: Bearer`. A public reply to a Messenger message, an empty text or a text over
+//! | answering | visibility | request | limit |
+//! |---|---|---|---|
+//! | Messenger message | private | `POST /{page}/messages` `{"recipient":{"id":PSID},"messaging_type":"RESPONSE","message":{"text":…}}` | 2000 characters |
+//! | Messenger message | public | refused (`invalid-input`): a Messenger thread has no public side | — |
+//! | comment | public | `POST /{comment-id}/comments` `{"message":…}` | 8000 characters |
+//! | comment | private | private reply: Send API with `{"recipient":{"comment_id":…}}` | 2000 characters |
+//! | visitor post | public | `POST /{post-id}/comments` `{"message":…}` | 8000 characters |
+//! | visitor post | private | private reply: Send API with `{"recipient":{"post_id":…}}` | 2000 characters |
+//!
+//! `{page}` is config `page_id`, or `me` (the page the token belongs to).
+//!
+//! The route follows the answered message's `kind` extra and the reply's visibility. The page
+//! token travels as `Authorization: Bearer`. A public reply to a Messenger message, an empty text or a text over
 //! the route's limit is `invalid-input`. Graph answers map as documented in [`meta_graph`]
 //! (429 and rate-limit codes → `rate-limited`; 190 token, 10/200 permission, 551 unavailable
 //! person, 24-hour window → `rejected`; 1/2/5xx → `unavailable`). A delivered reply's id is
@@ -79,9 +86,8 @@
 //! Messenger limit); comments allow 8000 and `deliver` checks that limit for comment routes.
 
 pub mod inbound;
-pub mod outbound;
 
-use meta_graph::connector::{Answerable, Spec};
+use meta_graph::connector::{Answerable, Limit, Spec};
 use meta_graph::graph::Recipient;
 
 /// What makes the shared Meta connector the Facebook Page connector.
@@ -100,8 +106,10 @@ pub const SPEC: Spec = Spec {
     account_config: "page_id",
     token_secret: "page-access-token",
     token_purpose: "the Page access token replies are sent with",
-    private_limit: outbound::MESSENGER,
-    public_limit: outbound::COMMENT,
+    // Messenger text limit, in characters (also private replies to comments and posts).
+    private_limit: Limit::characters(2000, "a Messenger message"),
+    // Facebook comment limit, in characters.
+    public_limit: Limit::characters(8000, "a Facebook comment"),
     length_description: "2000 characters (Messenger; the stricter limit, as measure cannot tell \
                          the reply kind); Page comments allow 8000",
     answerable: &[
@@ -166,5 +174,89 @@ mod tests {
             "app-secret verify-token page-access-token"
         );
         assert_eq!(<Facebook as ChannelAdapter>::measure("héllo 🧳".into()), 7);
+    }
+
+    /// Where replies go and their limits.
+    mod deliver {
+        use crate::SPEC;
+        use meta_graph::test_support::{RECIPIENT, TEXT, build, json_body as body, refusal, reply};
+        use serde_json::json;
+        use switchboard_sdk::{PluginError, Visibility};
+
+        #[test]
+        fn messenger_reply_goes_to_the_psid() {
+            let answer = reply(
+                Visibility::Private,
+                Some("m.1"),
+                &[("kind", "message"), ("page-id", "111")],
+            );
+            let r = build(&SPEC, "me", "PAGE-TOKEN", &answer).unwrap();
+            assert_eq!(r.url, "https://graph.facebook.com/v21.0/me/messages");
+            assert_eq!(body(&r)["recipient"], json!({"id": RECIPIENT}));
+            assert!(matches!(
+                build(&SPEC, "me", "T", &reply(Visibility::Public, Some("m.1"), &[("kind", "message")])),
+                Err(PluginError::InvalidInput(m)) if m.contains("private")
+            ));
+        }
+
+        #[test]
+        fn comment_replies_public_and_private() {
+            let extra = [
+                ("kind", "comment"),
+                ("comment-id", "901_903"),
+                ("post-id", "123_901"),
+            ];
+            let answer = reply(Visibility::Public, Some("901_903"), &extra);
+            let r = build(&SPEC, "111", "T", &answer).unwrap();
+            assert_eq!(r.url, "https://graph.facebook.com/v21.0/901_903/comments");
+            assert_eq!(body(&r), json!({"message": TEXT}));
+            let answer = reply(Visibility::Private, Some("901_903"), &extra);
+            let r = build(&SPEC, "111", "T", &answer).unwrap();
+            assert_eq!(r.url, "https://graph.facebook.com/v21.0/111/messages");
+            assert_eq!(body(&r)["recipient"], json!({"comment_id": "901_903"}));
+            let post = [("kind", "post"), ("post-id", "123_930")];
+            let answer = reply(Visibility::Public, None, &post);
+            let r = build(&SPEC, "me", "T", &answer).unwrap();
+            assert_eq!(r.url, "https://graph.facebook.com/v21.0/123_930/comments");
+            let answer = reply(Visibility::Private, None, &post);
+            let r = build(&SPEC, "me", "T", &answer).unwrap();
+            assert_eq!(body(&r)["recipient"], json!({"post_id": "123_930"}));
+            // Without extras a public reply goes under in-reply-to.
+            let answer = reply(Visibility::Public, Some("5_6"), &[]);
+            let r = build(&SPEC, "me", "T", &answer).unwrap();
+            assert_eq!(r.url, "https://graph.facebook.com/v21.0/5_6/comments");
+            assert!(matches!(
+                build(&SPEC, "me", "T", &reply(Visibility::Public, None, &[])),
+                Err(PluginError::InvalidInput(_))
+            ));
+            assert!(matches!(
+                build(
+                    &SPEC,
+                    "me",
+                    "T",
+                    &reply(Visibility::Public, Some("a/b"), &[])
+                ),
+                Err(PluginError::InvalidInput(_))
+            ));
+        }
+
+        #[test]
+        fn limits_depend_on_the_route() {
+            let mut long = reply(Visibility::Private, Some("m"), &[("kind", "message")]);
+            long.text = "é".repeat(2000);
+            assert!(build(&SPEC, "me", "T", &long).is_ok());
+            long.text.push('!');
+            let m = refusal(&SPEC, &long);
+            assert!(m.contains("2001 characters") && m.contains("2000"), "{m}");
+            let mut comment = reply(Visibility::Public, Some("c"), &[("kind", "comment")]);
+            comment.text = "x".repeat(8000);
+            assert!(build(&SPEC, "me", "T", &comment).is_ok());
+            comment.text.push('x');
+            let m = refusal(&SPEC, &comment);
+            assert!(m.contains("8000"), "{m}");
+            comment.text = "  ".into();
+            let m = refusal(&SPEC, &comment);
+            assert!(m.contains("empty"), "{m}");
+        }
     }
 }

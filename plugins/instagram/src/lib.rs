@@ -44,10 +44,14 @@
 //!
 //! # Outbound (`deliver`)
 //!
-//! See [`outbound`]: a DM is `POST /{v}/{ig_user_id|me}/messages` with
-//! `{"recipient":{"id":IGSID},"messaging_type":"RESPONSE","message":{"text":…}}`; a private
-//! reply to a comment uses `"recipient":{"comment_id":…}`; a public reply is
-//! `POST /{v}/{ig-comment-id}/replies {"message":…}`. Token as `Authorization: Bearer`. Graph
+//! | answering | visibility | request | limit |
+//! |---|---|---|---|
+//! | direct message | private | `POST /{ig_user_id or me}/messages` `{"recipient":{"id":IGSID},"messaging_type":"RESPONSE","message":{"text":…}}` | 1000 UTF-8 bytes |
+//! | direct message | public | refused (`invalid-input`): a DM thread has no public side | — |
+//! | comment | public | `POST /{ig-comment-id}/replies` `{"message":…}` | 2200 characters |
+//! | comment | private | private reply: Send API with `{"recipient":{"comment_id":…}}` | 1000 UTF-8 bytes |
+//!
+//! Token as `Authorization: Bearer`. Graph
 //! errors map as in [`meta_graph`]; a delivered reply is remembered under its idempotency key.
 //!
 //! # Channel
@@ -58,9 +62,8 @@
 //! and `deliver` checks that limit for comment replies.
 
 pub mod inbound;
-pub mod outbound;
 
-use meta_graph::connector::{Answerable, Spec};
+use meta_graph::connector::{Answerable, Limit, Spec};
 use meta_graph::graph::Recipient;
 
 /// What makes the shared Meta connector the Instagram connector.
@@ -78,8 +81,12 @@ pub const SPEC: Spec = Spec {
     account_config: "ig_user_id",
     token_secret: "access-token",
     token_purpose: "the token replies are sent with",
-    private_limit: outbound::DM,
-    public_limit: outbound::COMMENT,
+    // Instagram DM limit in UTF-8 bytes ("Message text must be UTF-8 and be 1000 bytes or less";
+    // the same page also says "less than 1000 characters", which the byte rule implies for all
+    // but pure-ASCII texts). Private replies to comments are DMs too.
+    private_limit: Limit::bytes(1000, "an Instagram message"),
+    // Instagram comment limit, in characters.
+    public_limit: Limit::characters(2200, "an Instagram comment"),
     length_description: "1000 UTF-8 bytes (direct messages; the stricter limit, as measure \
                          cannot tell the reply kind); comments allow 2200 characters",
     answerable: &[Answerable {
@@ -134,5 +141,63 @@ mod tests {
         assert!(
             matches!(events.as_slice(), [Event::Skipped(s)] if s.reason.contains("Graph API conversation"))
         );
+    }
+
+    /// Where replies go and their limits.
+    mod deliver {
+        use crate::SPEC;
+        use meta_graph::test_support::{RECIPIENT, TEXT, build, json_body as body, refusal, reply};
+        use serde_json::json;
+        use switchboard_sdk::{OutboundReply, PluginError, Visibility};
+
+        #[test]
+        fn dm_and_comment_routes() {
+            let answer = reply(Visibility::Private, Some("aWdf1"), &[("kind", "message")]);
+            let r = build(&SPEC, "me", "IG-TOKEN", &answer).unwrap();
+            assert_eq!(r.url, "https://graph.facebook.com/v21.0/me/messages");
+            assert_eq!(body(&r)["recipient"], json!({"id": RECIPIENT}));
+            let answer = reply(Visibility::Private, None, &[("kind", "message")]);
+            let r = build(&SPEC, "178414", "T", &answer).unwrap();
+            assert_eq!(r.url, "https://graph.facebook.com/v21.0/178414/messages");
+            let extra = [("kind", "comment"), ("comment-id", "17865799348089039")];
+            let answer = reply(Visibility::Public, Some("17865799348089039"), &extra);
+            let r = build(&SPEC, "me", "T", &answer).unwrap();
+            assert_eq!(
+                r.url,
+                "https://graph.facebook.com/v21.0/17865799348089039/replies"
+            );
+            assert_eq!(body(&r), json!({"message": TEXT}));
+            let answer = reply(Visibility::Private, None, &extra);
+            let r = build(&SPEC, "me", "T", &answer).unwrap();
+            assert_eq!(
+                body(&r)["recipient"],
+                json!({"comment_id": "17865799348089039"})
+            );
+            assert!(
+                matches!(build(&SPEC, "me", "T", &reply(Visibility::Public, None, &[("kind", "message")])), Err(PluginError::InvalidInput(m)) if m.contains("private"))
+            );
+            assert!(matches!(
+                build(&SPEC, "me", "T", &reply(Visibility::Public, None, &[])),
+                Err(PluginError::InvalidInput(_))
+            ));
+        }
+
+        #[test]
+        fn dm_limit_is_bytes_and_comment_limit_is_characters() {
+            let dm = |text: String| OutboundReply {
+                text,
+                ..reply(Visibility::Private, None, &[("kind", "message")])
+            };
+            assert!(build(&SPEC, "me", "T", &dm("a".repeat(1000))).is_ok());
+            let m = refusal(&SPEC, &dm("日".repeat(334))); // 1002 bytes
+            assert!(m.contains("1002 UTF-8 bytes"), "{m}");
+            let comment = |text: String| OutboundReply {
+                text,
+                ..reply(Visibility::Public, Some("1"), &[("kind", "comment")])
+            };
+            assert!(build(&SPEC, "me", "T", &comment("日".repeat(2200))).is_ok());
+            let m = refusal(&SPEC, &comment("日".repeat(2201)));
+            assert!(m.contains("2201 characters"), "{m}");
+        }
     }
 }

@@ -45,6 +45,14 @@ pub fn build(
     crate::connector::build(spec, &graph, account, token, reply)
 }
 
+/// Why `spec`'s connector refuses to build `reply` (an `invalid-input`); panics if it does not.
+pub fn refusal(spec: &Spec, reply: &OutboundReply) -> String {
+    match build(spec, "me", "T", reply) {
+        Err(PluginError::InvalidInput(m)) => m,
+        other => panic!("expected invalid-input, got {other:?}"),
+    }
+}
+
 /// An outgoing request's JSON body.
 pub fn json_body(request: &Request) -> Value {
     serde_json::from_slice(&request.body).expect("the request body is JSON")
