@@ -34,7 +34,9 @@ use switchboard::contract::{
 use switchboard::runtime::{CallError, Limits, Plugin, Runtime, RuntimeOptions, Scope};
 
 pub mod logs;
+pub mod mock;
 pub use logs::LogLine;
+pub use mock::{PlatformMock, Recorded, Reply};
 
 /// Build the crate that invokes this macro as a component and load it into a [`Harness`].
 #[macro_export]
