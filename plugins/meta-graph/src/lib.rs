@@ -1,8 +1,9 @@
 //! Shared Meta logic for Switchboard's Facebook, Instagram and WhatsApp connectors.
 //!
 //! A plain library (not a component): connector crates depend on it by path and keep only
-//! their platform's event shapes and reply routing. Everything here is host-free except that it
-//! uses the SDK's types, so it is tested natively.
+//! what is their own (Facebook's and Instagram's `changes[]`, WhatsApp's Cloud API shapes).
+//! Everything but [`connector::deliver`] and the [`Connector`] adapter is host-free, so it is
+//! tested natively.
 //!
 //! | module | what |
 //! |---|---|
@@ -23,7 +24,8 @@
 //! - config `api_base` (default `https://graph.facebook.com`) and `graph_version` (default
 //!   `v21.0`);
 //! - access tokens travel in `Authorization: Bearer`, never in URLs or error messages;
-//! - Graph errors: codes 4, 17, 32, 613, 80000–80014 and HTTP 429 → `rate-limited` (seconds
+//! - Messenger Platform Graph errors ([`graph::map_error`]; WhatsApp maps its Cloud API codes
+//!   and then [`error::map_error`]): codes 4, 17, 32, 613, 80000–80014 and HTTP 429 → `rate-limited` (seconds
 //!   from `Retry-After` or `X-Business-Use-Case-Usage`); 190 → `rejected("access token…")`;
 //!   10 and 200–299 → `rejected("permission…")`; 551 → `rejected` (person unavailable); code 10
 //!   with subcode 2018278, or subcode 2018108 → `rejected("outside the 24-hour messaging
