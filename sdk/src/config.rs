@@ -46,7 +46,7 @@ pub fn list(key: &str) -> Vec<String> {
 /// is not set is also looked up under its snake_case spelling, with a warning in the plugin's
 /// log asking the tenant to rename it: old tenant files keep working while they migrate.
 pub fn secret(name: &str) -> Option<String> {
-    lookup_secret(name, host::secret, |message| crate::log::warn(message))
+    lookup_secret(name, host::secret, crate::log::warn)
 }
 
 /// The snake_case name a kebab-case secret name was once spelled with, if it differs.
