@@ -48,9 +48,14 @@ impl Recorded {
         String::from_utf8_lossy(&self.body).into_owned()
     }
 
-    /// The decoded `application/x-www-form-urlencoded` body (or query), in order.
+    /// The decoded `application/x-www-form-urlencoded` body, in order.
     pub fn form(&self) -> Vec<(String, String)> {
         form_pairs(&self.body)
+    }
+
+    /// The decoded query parameters, in order.
+    pub fn query_pairs(&self) -> Vec<(String, String)> {
+        form_pairs(self.query.as_deref().unwrap_or("").as_bytes())
     }
 
     /// `path?query`, as the request line had it.
@@ -217,7 +222,7 @@ impl PlatformMock {
         &self.url
     }
 
-    /// Answer `method path` (path without query) with `reply`, every time.
+    /// Answer `method path` (path without query; method `*` for any) with `reply`, every time.
     pub fn route(&self, method: &str, path: &str, reply: Reply) -> &Self {
         self.script(method, path, [reply])
     }
@@ -241,6 +246,26 @@ impl PlatformMock {
             path: path.into(),
             answers,
         });
+        self
+    }
+
+    /// Queue one more answer for `method path` after those already scripted (the last answer
+    /// repeats), for scripts built up step by step.
+    pub fn then(&self, method: &str, path: &str, reply: Reply) -> &Self {
+        let mut state = self.lock();
+        let method = method.to_ascii_uppercase();
+        match state
+            .routes
+            .iter_mut()
+            .find(|r| r.method == method && r.path == path)
+        {
+            Some(route) => route.answers.push_back(reply),
+            None => state.routes.push(Route {
+                method,
+                path: path.into(),
+                answers: VecDeque::from([reply]),
+            }),
+        }
         self
     }
 
@@ -316,7 +341,7 @@ fn answer(
     if let Some(route) = state
         .routes
         .iter_mut()
-        .find(|r| r.method == recorded.method && r.path == recorded.path)
+        .find(|r| (r.method == "*" || r.method == recorded.method) && r.path == recorded.path)
     {
         return if route.answers.len() > 1 {
             route.answers.pop_front().expect("more than one answer")
@@ -437,6 +462,26 @@ mod tests {
         assert_eq!(call(mock.url(), "GET", "/fixed", &[], b"").await.0, 201);
         let form = mock.requests()[0].clone();
         assert_eq!(form.text(), r#"{"to":"flood"}"#);
+    }
+
+    #[tokio::test]
+    async fn answers_queue_up_and_any_method_matches_a_star() {
+        let mock = PlatformMock::start().await;
+        mock.then("*", "/q", Reply::status(201))
+            .then("*", "/q", Reply::status(202));
+        assert_eq!(
+            call(mock.url(), "GET", "/q?a=1&b=x+y", &[], b"").await.0,
+            201
+        );
+        assert_eq!(call(mock.url(), "POST", "/q", &[], b"").await.0, 202);
+        assert_eq!(call(mock.url(), "PUT", "/q", &[], b"").await.0, 202);
+        assert_eq!(
+            mock.requests()[0].query_pairs(),
+            vec![
+                ("a".to_string(), "1".to_string()),
+                ("b".to_string(), "x y".to_string())
+            ]
+        );
     }
 
     #[tokio::test]
