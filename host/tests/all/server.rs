@@ -55,8 +55,8 @@ bot-token = { value = "xoxb-test" }
 name = "x"
 plugin = "x-connector"
 [connectors.secrets]
-consumer_secret = { value = "x-consumer" }
-access_token = { value = "x-access" }
+consumer-secret = { value = "x-consumer" }
+access-token = { value = "x-access" }
 
 [[connectors]]
 name = "facebook"
@@ -64,9 +64,9 @@ plugin = "facebook-connector"
 [connectors.config]
 page_id = "100"
 [connectors.secrets]
-app_secret = { value = "fb-app" }
-verify_token = { value = "fb-verify" }
-page_access_token = { value = "fb-page" }
+app-secret = { value = "fb-app" }
+verify-token = { value = "fb-verify" }
+page-access-token = { value = "fb-page" }
 
 [[classifiers]]
 name = "keywords"

@@ -18,13 +18,13 @@
 //!
 //! Values may be given bare or as JSON strings. Secrets:
 //!
-//! - `app_password` (required to poll and deliver): an app password of the brand account
+//! - `app-password` (required to poll and deliver): an app password of the brand account
 //!   (tick "allow access to direct messages" when creating it if DMs are used).
-//! - `relay_secret` (optional): see verification below.
+//! - `relay-secret` (optional): see verification below.
 //!
 //! # Session
 //!
-//! See [`session`]: `com.atproto.server.createSession` with `handle` + `app_password`; the
+//! See [`session`]: `com.atproto.server.createSession` with `handle` + `app-password`; the
 //! session (access and refresh JWTs, DID, the tokens' `exp`) is cached in the plugin's
 //! key-value store under `session` and reused until a minute before the access token expires,
 //! then renewed with `com.atproto.server.refreshSession`, or a new login when the refresh token
@@ -78,8 +78,8 @@
 //! send it instead; any other JSON is `invalid-input`, and a body that is not JSON is
 //! `invalid-input` with the parser's line and column. Only `POST` is accepted.
 //!
-//! **Verification**: when secret `relay_secret` is set, the request must carry
-//! `Authorization: Bearer <relay_secret>` or `X-Signature-256: sha256=<hex HMAC-SHA256 of the
+//! **Verification**: when secret `relay-secret` is set, the request must carry
+//! `Authorization: Bearer <relay-secret>` or `X-Signature-256: sha256=<hex HMAC-SHA256 of the
 //! raw body>` (checked before parsing, constant-time; otherwise `unauthorized`). Without it,
 //! unsigned bodies are accepted: only expose the endpoint to your own relay or the CLI.
 //!
@@ -124,7 +124,7 @@ pub struct Bluesky;
 
 /// The answer to a request that is not a POST.
 pub const POLLED: &str = "Bluesky has no push webhooks for accounts: it is polled (config \
-                          `handle`, secret `app_password`). handle-webhook takes a POSTed \
+                          `handle`, secret `app-password`). handle-webhook takes a POSTed \
                           captured or relayed JSON payload";
 
 /// Parse a JSON body, ignoring a leading UTF-8 BOM.
@@ -383,7 +383,7 @@ mod tests {
         assert_eq!(p.config_keys.len(), 5);
         assert_eq!(
             p.secrets,
-            vec!["app_password".to_string(), "relay_secret".to_string()]
+            vec!["app-password".to_string(), "relay-secret".to_string()]
         );
     }
 }

@@ -1,8 +1,8 @@
 //! Checking a relayed or captured request. Bluesky itself never calls `handle-webhook` (it has
 //! no push webhooks for accounts and no platform signature), so the only thing to verify is
-//! the tenant's own relay: when secret `relay_secret` is set, a request must carry either
-//! `Authorization: Bearer <relay_secret>` or `X-Signature-256: sha256=<hex HMAC-SHA256 of the
-//! raw body keyed with relay_secret>` (the construction GitHub and Meta use). Both are
+//! the tenant's own relay: when secret `relay-secret` is set, a request must carry either
+//! `Authorization: Bearer <relay-secret>` or `X-Signature-256: sha256=<hex HMAC-SHA256 of the
+//! raw body keyed with relay-secret>` (the construction GitHub and Meta use). Both are
 //! compared in constant time; errors never contain the secret or the expected value.
 
 use hmac::{Hmac, Mac};
@@ -58,7 +58,7 @@ pub fn verify(secret: Option<&str>, request: &HttpRequest) -> Result<(), PluginE
             .map_err(|_| {
                 PluginError::Unauthorized(
                     "header `x-signature-256` does not match the body (HMAC-SHA256 keyed with \
-                     secret `relay_secret`)"
+                     secret `relay-secret`)"
                         .into(),
                 )
             });
@@ -73,11 +73,11 @@ pub fn verify(secret: Option<&str>, request: &HttpRequest) -> Result<(), PluginE
             return Ok(());
         }
         return Err(PluginError::Unauthorized(
-            "the bearer token does not match secret `relay_secret`".into(),
+            "the bearer token does not match secret `relay-secret`".into(),
         ));
     }
     Err(PluginError::Unauthorized(
-        "this tenant set secret `relay_secret`: send `Authorization: Bearer <relay_secret>` or \
+        "this tenant set secret `relay-secret`: send `Authorization: Bearer <relay-secret>` or \
          `X-Signature-256: sha256=<HMAC-SHA256 of the body>`"
             .into(),
     ))
@@ -148,7 +148,7 @@ mod tests {
         ));
         assert!(matches!(
             verify(Some("s3cret"), &request(&[], b"{}")),
-            Err(PluginError::Unauthorized(m)) if m.contains("relay_secret")
+            Err(PluginError::Unauthorized(m)) if m.contains("relay-secret")
         ));
         assert!(matches!(
             verify(Some("s3cret"), &request(&[("x-signature-256", "sha256=zz")], b"{}")),

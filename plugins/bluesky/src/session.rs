@@ -182,7 +182,7 @@ impl<'a> Api<'a> {
             // Never quote the request: it holds the password.
             return Err(PluginError::Rejected(format!(
                 "login as `{}` was refused ({}): check config `handle` and secret \
-                 `app_password`",
+                 `app-password`",
                 self.identifier,
                 xrpc::describe(&response)
             )));

@@ -15,9 +15,9 @@ pub const CONFIG_KEYS: &[&str] = &[
     "direct_messages",
 ];
 /// The brand account's app password (Settings → Privacy and security → App passwords).
-pub const APP_PASSWORD: &str = "app_password";
+pub const APP_PASSWORD: &str = "app-password";
 /// Optional shared secret a relay must present to `handle-webhook`.
-pub const RELAY_SECRET: &str = "relay_secret";
+pub const RELAY_SECRET: &str = "relay-secret";
 
 /// The connector's configuration for one tenant.
 #[derive(Debug, Clone, Default)]
@@ -231,7 +231,7 @@ pub(crate) mod tests {
         assert!(!format!("{s:?}").contains("abcd"));
         let none = Secrets::from_lookup(|_| Some("  ".into()));
         assert!(
-            matches!(none.require_app_password(), Err(PluginError::NotConfigured(m)) if m.contains("`app_password`") && !m.contains("  "))
+            matches!(none.require_app_password(), Err(PluginError::NotConfigured(m)) if m.contains("`app-password`") && !m.contains("  "))
         );
     }
 }

@@ -1,78 +1,14 @@
-//! Facebook Page webhook deliveries (object `page`) → normalised events.
+//! Facebook Page `changes[]` (page feed comments and visitor posts) → normalised events; the
+//! entry walk and Messenger events are [`meta_graph`]'s.
 
-use meta_graph::messaging::{self, Account};
-use meta_graph::webhook::{Body, epoch_ms, guard, id, seconds, text};
+use meta_graph::webhook::{epoch_ms, guard, id, seconds, text};
 use serde_json::Value;
 use switchboard_sdk::{
-    Attachment, AttachmentKind, Author, Event, Message, MessageAction, Origin, PluginError,
-    Visibility,
+    Attachment, AttachmentKind, Author, Event, Message, MessageAction, Origin, Visibility,
 };
 
 /// The channel name stamped on every message.
 pub const CHANNEL: &str = "facebook";
-
-const ACCOUNT: Account = Account {
-    channel: CHANNEL,
-    account_key: "page-id",
-};
-
-/// Turn a verified, classified body into events.
-pub fn events(body: Body) -> Result<Vec<Event>, PluginError> {
-    let (object, entries) = match body {
-        Body::NotADelivery(reason) => return Ok(vec![Event::skipped(None, &reason)]),
-        Body::Delivery { object, entries } => (object, entries),
-    };
-    if object != "page" {
-        return Ok(vec![Event::skipped(
-            Some(&object),
-            &format!(
-                "webhook object `{object}` is not handled by the Facebook Page connector (it \
-                 expects `page`)"
-            ),
-        )]);
-    }
-    let mut out = Vec::new();
-    for (index, entry) in entries.iter().enumerate() {
-        let Some(page_id) = id(entry.get("id")) else {
-            out.push(Event::skipped(
-                None,
-                &format!("entry at index {index} has no page `id`"),
-            ));
-            continue;
-        };
-        let time = entry.get("time");
-        for event in entry
-            .get("messaging")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            out.push(messaging::normalise(event, ACCOUNT, &page_id, time));
-        }
-        for _ in entry
-            .get("standby")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            out.push(Event::skipped(
-                Some("standby"),
-                "standby channel: another app owns this Messenger thread (handover protocol), so \
-                 this connector must not answer it",
-            ));
-        }
-        for change in entry
-            .get("changes")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            out.push(change_event(change, &page_id, time));
-        }
-    }
-    meta_graph::webhook::check_count(&out)?;
-    Ok(out)
-}
 
 /// One `changes[]` item.
 pub fn change_event(change: &Value, page_id: &str, entry_time: Option<&Value>) -> Event {
@@ -245,10 +181,12 @@ fn media(kind: AttachmentKind, url: &str) -> Attachment {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use meta_graph::test_support::{only_skip, pairs};
     use serde_json::json;
 
     fn run(body: Value) -> Vec<Event> {
-        events(meta_graph::webhook::envelope(&body).unwrap()).unwrap()
+        let body = meta_graph::webhook::envelope(&body).unwrap();
+        meta_graph::connector::events(&crate::SPEC, body).unwrap()
     }
 
     fn only_message(body: Value) -> Message {
@@ -284,13 +222,13 @@ mod tests {
         assert_eq!(m.attachments[0].kind, AttachmentKind::Image);
         assert_eq!(
             m.extra,
-            vec![
-                ("kind".to_string(), "comment".to_string()),
-                ("page-id".to_string(), "1234567890321".to_string()),
-                ("comment-id".to_string(), "901_903".to_string()),
-                ("post-id".to_string(), "123_901".to_string()),
-                ("parent-id".to_string(), "123_901".to_string()),
-            ]
+            pairs(&[
+                ("kind", "comment"),
+                ("page-id", "1234567890321"),
+                ("comment-id", "901_903"),
+                ("post-id", "123_901"),
+                ("parent-id", "123_901")
+            ])
         );
     }
 
@@ -330,10 +268,7 @@ mod tests {
 
     #[test]
     fn own_posts_moderation_and_other_fields_are_skipped() {
-        let skip = |body: Value| match run(body).as_slice() {
-            [Event::Skipped(s)] => (s.event_type.clone(), s.reason.clone()),
-            other => panic!("expected one skip, got {other:?}"),
-        };
+        let skip = |body: Value| only_skip(&run(body));
         let (t, r) = skip(feed(
             json!({"item": "comment", "verb": "add", "comment_id": "c",
             "post_id": "p", "sender_id": 1234567890321u64, "message": "our reply"}),

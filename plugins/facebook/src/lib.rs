@@ -12,21 +12,21 @@
 //! | `graph_version` | `v21.0` | Graph API version in every path (`vN.M`) |
 //! | `page_id` | `me` | the page that sends Messenger replies (`/{page_id}/messages`); `me` is the page the token belongs to |
 //!
-//! Secrets: `app_secret` (the Meta app secret that signs deliveries; required for `POST`),
-//! `verify_token` (the token set in the app's webhook settings; required for the handshake),
-//! `page_access_token` (a Page access token with `pages_messaging`, `pages_manage_engagement`,
+//! Secrets: `app-secret` (the Meta app secret that signs deliveries; required for `POST`),
+//! `verify-token` (the token set in the app's webhook settings; required for the handshake),
+//! `page-access-token` (a Page access token with `pages_messaging`, `pages_manage_engagement`,
 //! `pages_read_user_content`; required for `deliver`). Values may be given bare or as JSON
 //! strings.
 //!
 //! # Inbound (`handle-webhook`)
 //!
 //! **Handshake**: `GET ?hub.mode=subscribe&hub.verify_token=<t>&hub.challenge=<c>` answers
-//! `200 text/plain <c>` when `<t>` equals `verify_token` (constant time); otherwise
+//! `200 text/plain <c>` when `<t>` equals `verify-token` (constant time); otherwise
 //! `unauthorized` (the host refuses the request, which is the 403 Meta expects).
 //!
 //! **Verification**: every `POST` must carry `X-Hub-Signature-256: sha256=<hex
-//! HMAC-SHA256(app_secret, raw body)>`, checked in constant time over the bytes as received,
-//! before anything is parsed. Missing or wrong → `unauthorized`; no `app_secret` →
+//! HMAC-SHA256(app-secret, raw body)>`, checked in constant time over the bytes as received,
+//! before anything is parsed. Missing or wrong → `unauthorized`; no `app-secret` →
 //! `not-configured`.
 //!
 //! **Body**: JSON (a UTF-8 BOM is ignored; anything else, e.g. commented documentation
@@ -59,12 +59,19 @@
 //!
 //! # Outbound (`deliver`)
 //!
-//! Routed by the answered message's `kind` and the reply's visibility (see [`outbound`]):
-//! Messenger reply `POST /{v}/{page_id|me}/messages` with
-//! `{"recipient":{"id":PSID},"messaging_type":"RESPONSE","message":{"text":…}}`; private reply
-//! to a comment or visitor post with `"recipient":{"comment_id"|"post_id":…}`; public reply
-//! `POST /{v}/{comment-or-post-id}/comments {"message":…}`. The page token travels as
-//! `Authorization: Bearer`. A public reply to a Messenger message, an empty text or a text over
+//! | answering | visibility | request | limit |
+//! |---|---|---|---|
+//! | Messenger message | private | `POST /{page}/messages` `{"recipient":{"id":PSID},"messaging_type":"RESPONSE","message":{"text":…}}` | 2000 characters |
+//! | Messenger message | public | refused (`invalid-input`): a Messenger thread has no public side | — |
+//! | comment | public | `POST /{comment-id}/comments` `{"message":…}` | 8000 characters |
+//! | comment | private | private reply: Send API with `{"recipient":{"comment_id":…}}` | 2000 characters |
+//! | visitor post | public | `POST /{post-id}/comments` `{"message":…}` | 8000 characters |
+//! | visitor post | private | private reply: Send API with `{"recipient":{"post_id":…}}` | 2000 characters |
+//!
+//! `{page}` is config `page_id`, or `me` (the page the token belongs to).
+//!
+//! The route follows the answered message's `kind` extra and the reply's visibility. The page
+//! token travels as `Authorization: Bearer`. A public reply to a Messenger message, an empty text or a text over
 //! the route's limit is `invalid-input`. Graph answers map as documented in [`meta_graph`]
 //! (429 and rate-limit codes → `rate-limited`; 190 token, 10/200 permission, 551 unavailable
 //! person, 24-hour window → `rejected`; 1/2/5xx → `unavailable`). A delivered reply's id is
@@ -79,160 +86,177 @@
 //! Messenger limit); comments allow 8000 and `deliver` checks that limit for comment routes.
 
 pub mod inbound;
-pub mod outbound;
 
-use meta_graph::graph::{self, Graph};
-use meta_graph::{secret, setting};
-use switchboard_sdk::prelude::*;
+use meta_graph::connector::{Answerable, Limit, Spec};
+use meta_graph::graph::Recipient;
 
-/// The connector.
-pub struct Facebook;
-
-/// Config keys read by the connector.
-pub const CONFIG_KEYS: [&str; 3] = ["api_base", "graph_version", "page_id"];
-/// Secrets read by the connector.
-pub const SECRETS: [&str; 3] = ["app_secret", "verify_token", "page_access_token"];
-
-/// Verify and decode one request given the tenant's secrets.
-pub fn handle(
-    request: &HttpRequest,
-    app_secret: Option<&str>,
-    verify_token: Option<&str>,
-) -> Result<WebhookOutcome, PluginError> {
-    match meta_graph::read_request(request, app_secret, verify_token)? {
-        meta_graph::Inbound::Answer(outcome) => Ok(outcome),
-        meta_graph::Inbound::Body(body) => inbound::events(body).map(WebhookOutcome::Events),
-    }
-}
-
-/// The channel's self-description.
-pub fn channel_info() -> ChannelInfo {
-    ChannelInfo {
-        channel: inbound::CHANNEL.into(),
-        display_name: "Facebook".into(),
-        length_rule: LengthRule {
-            max: outbound::MESSENGER_MAX,
-            unit: LengthUnit::Characters,
-            description: "2000 characters (Messenger; the stricter limit, as measure cannot tell \
-                          the reply kind); Page comments allow 8000"
-                .into(),
+/// What makes the shared Meta connector the Facebook Page connector.
+pub const SPEC: Spec = Spec {
+    name: inbound::CHANNEL,
+    version: env!("CARGO_PKG_VERSION"),
+    display_name: "Facebook",
+    description: "Facebook Page: Messenger conversations and Page comments in, replies out via \
+                  the Graph API",
+    egress: &["graph.facebook.com"],
+    object: "page",
+    connector: "the Facebook Page connector",
+    account_key: "page-id",
+    account_noun: "page",
+    thread_noun: "Messenger thread",
+    account_config: "page_id",
+    token_secret: "page-access-token",
+    token_purpose: "the Page access token replies are sent with",
+    // Messenger text limit, in characters (also private replies to comments and posts).
+    private_limit: Limit::characters(2000, "a Messenger message"),
+    // Facebook comment limit, in characters.
+    public_limit: Limit::characters(8000, "a Facebook comment"),
+    length_description: "2000 characters (Messenger; the stricter limit, as measure cannot tell \
+                         the reply kind); Page comments allow 8000",
+    answerable: &[
+        Answerable {
+            kind: "comment",
+            id_key: "comment-id",
+            private: Recipient::CommentId,
         },
-        capabilities: vec![
-            Capability::PublicReplies,
-            Capability::PrivateMessages,
-            Capability::Threading,
-            Capability::Webhooks,
-            Capability::Edits,
-            Capability::Deletions,
-        ],
-    }
-}
+        Answerable {
+            kind: "post",
+            id_key: "post-id",
+            private: Recipient::PostId,
+        },
+    ],
+    reply_edge: "comments",
+    private_only: "a Messenger conversation is private: it cannot be answered in public",
+    fallback_id_key: None,
+    change_event: inbound::change_event,
+};
 
-/// The plugin's identity.
-pub fn plugin_info() -> PluginInfo {
-    let info = PluginInfo::new(
-        "facebook",
-        env!("CARGO_PKG_VERSION"),
-        "Facebook Page: Messenger conversations and Page comments in, replies out via the Graph API",
-    )
-    .egress("graph.facebook.com");
-    let info = CONFIG_KEYS.iter().fold(info, |i, k| i.config_key(k));
-    SECRETS.iter().fold(info, |i, s| i.secret(s))
-}
-
-impl ChannelAdapter for Facebook {
-    fn info() -> PluginInfo {
-        plugin_info()
-    }
-
-    fn channel() -> ChannelInfo {
-        channel_info()
-    }
-
-    fn handle_webhook(request: HttpRequest) -> Result<WebhookOutcome, PluginError> {
-        handle(
-            &request,
-            secret("app_secret").as_deref(),
-            secret("verify_token").as_deref(),
-        )
-    }
-
-    fn deliver(reply: OutboundReply) -> Result<DeliveryReceipt, PluginError> {
-        let graph = Graph::from_lookup(setting)?;
-        let page = setting("page_id").unwrap_or_else(|| "me".into());
-        let page = graph::node_id("config `page_id`", &page)?.to_string();
-        let token = secret("page_access_token").ok_or_else(|| {
-            PluginError::NotConfigured(
-                "secret `page_access_token` is not set for this plugin: it is the Page access \
-                 token replies are sent with"
-                    .into(),
-            )
-        })?;
-        let request = outbound::build(&graph, &page, &token, &reply)?;
-        let key = format!("delivered:{}", reply.idempotency_key);
-        if let Some(id) = kv::get_string(&key).filter(|id| !id.is_empty()) {
-            return Ok(DeliveryReceipt {
-                external_id: id,
-                url: None,
-            });
-        }
-        let receipt = graph::receipt(&http::send(&request)?)?;
-        // Best effort: a failed write only loses the duplicate protection for this key.
-        let _ = kv::set(&key, receipt.external_id.as_bytes());
-        Ok(receipt)
-    }
-
-    fn measure(text: String) -> u32 {
-        meta_graph::char_count(&text)
-    }
-}
-
-switchboard_sdk::export_connector!(Facebook);
+meta_graph::export_network!(Facebook, Page, SPEC);
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn channel_and_plugin_info() {
-        let c = channel_info();
-        assert_eq!(c.channel, "facebook");
-        assert_eq!(c.length_rule.max, 2000);
-        assert_eq!(c.length_rule.unit, LengthUnit::Characters);
-        assert!(c.length_rule.description.contains("8000"));
-        assert_eq!(c.capabilities.len(), 6);
-        assert!(!c.capabilities.contains(&Capability::Polling));
-        let p = plugin_info();
-        assert_eq!(p.name, "facebook");
-        assert_eq!(p.egress, vec!["graph.facebook.com".to_string()]);
-        assert_eq!(p.config_keys, vec!["api_base", "graph_version", "page_id"]);
-        assert_eq!(
-            p.secrets,
-            vec!["app_secret", "verify_token", "page_access_token"]
-        );
-    }
+    use meta_graph::connector::{channel_info, handle, plugin_info};
+    use meta_graph::test_support::signed_post;
+    use switchboard_sdk::prelude::*;
 
     #[test]
     fn handle_signs_parses_and_answers_the_handshake() {
         let body = br#"{"object":"page","entry":[{"id":"1","time":1458692752478,"messaging":[{"sender":{"id":"2"},"recipient":{"id":"1"},"timestamp":1458692752478,"message":{"mid":"m.1","text":"hi"}}]}]}"#;
-        let request = HttpRequest {
-            method: "POST".into(),
-            url: "https://sb.example/hooks/facebook".into(),
-            headers: vec![(
-                "x-hub-signature-256".into(),
-                meta_graph::signature::sign("s3", body),
-            )],
-            body: body.to_vec(),
-        };
-        let WebhookOutcome::Events(events) = handle(&request, Some("s3"), None).unwrap() else {
+        let request = signed_post("https://sb.example/hooks/facebook", "s3", body);
+        let WebhookOutcome::Events(events) = handle(&SPEC, &request, Some("s3"), None).unwrap()
+        else {
             panic!("expected events")
         };
         assert!(
             matches!(events.as_slice(), [Event::Message(m)] if m.text == "hi" && m.conversation_key == "1:2")
         );
         assert!(matches!(
-            handle(&request, Some("other"), None),
+            handle(&SPEC, &request, Some("other"), None),
             Err(PluginError::Unauthorized(_))
         ));
+    }
+
+    #[test]
+    fn channel_and_plugin_info() {
+        let c = channel_info(&SPEC);
+        assert_eq!(c.channel, "facebook");
+        assert_eq!(c.length_rule.max, 2000);
+        assert_eq!(c.length_rule.unit, LengthUnit::Characters);
+        assert!(c.length_rule.description.contains("8000"));
+        assert_eq!(c.capabilities.len(), 6);
+        assert!(!c.capabilities.contains(&Capability::Polling));
+        let p = plugin_info(&SPEC);
+        assert_eq!(p.name, "facebook");
+        assert_eq!(p.egress, vec!["graph.facebook.com".to_string()]);
+        assert_eq!(p.config_keys.join(" "), "api_base graph_version page_id");
+        assert_eq!(
+            p.secrets.join(" "),
+            "app-secret verify-token page-access-token"
+        );
+        assert_eq!(<Facebook as ChannelAdapter>::measure("héllo 🧳".into()), 7);
+    }
+
+    /// Where replies go and their limits.
+    mod deliver {
+        use crate::SPEC;
+        use meta_graph::test_support::{RECIPIENT, TEXT, build, json_body as body, refusal, reply};
+        use serde_json::json;
+        use switchboard_sdk::{PluginError, Visibility};
+
+        #[test]
+        fn messenger_reply_goes_to_the_psid() {
+            let answer = reply(
+                Visibility::Private,
+                Some("m.1"),
+                &[("kind", "message"), ("page-id", "111")],
+            );
+            let r = build(&SPEC, "me", "PAGE-TOKEN", &answer).unwrap();
+            assert_eq!(r.url, "https://graph.facebook.com/v21.0/me/messages");
+            assert_eq!(body(&r)["recipient"], json!({"id": RECIPIENT}));
+            assert!(matches!(
+                build(&SPEC, "me", "T", &reply(Visibility::Public, Some("m.1"), &[("kind", "message")])),
+                Err(PluginError::InvalidInput(m)) if m.contains("private")
+            ));
+        }
+
+        #[test]
+        fn comment_replies_public_and_private() {
+            let extra = [
+                ("kind", "comment"),
+                ("comment-id", "901_903"),
+                ("post-id", "123_901"),
+            ];
+            let answer = reply(Visibility::Public, Some("901_903"), &extra);
+            let r = build(&SPEC, "111", "T", &answer).unwrap();
+            assert_eq!(r.url, "https://graph.facebook.com/v21.0/901_903/comments");
+            assert_eq!(body(&r), json!({"message": TEXT}));
+            let answer = reply(Visibility::Private, Some("901_903"), &extra);
+            let r = build(&SPEC, "111", "T", &answer).unwrap();
+            assert_eq!(r.url, "https://graph.facebook.com/v21.0/111/messages");
+            assert_eq!(body(&r)["recipient"], json!({"comment_id": "901_903"}));
+            let post = [("kind", "post"), ("post-id", "123_930")];
+            let answer = reply(Visibility::Public, None, &post);
+            let r = build(&SPEC, "me", "T", &answer).unwrap();
+            assert_eq!(r.url, "https://graph.facebook.com/v21.0/123_930/comments");
+            let answer = reply(Visibility::Private, None, &post);
+            let r = build(&SPEC, "me", "T", &answer).unwrap();
+            assert_eq!(body(&r)["recipient"], json!({"post_id": "123_930"}));
+            // Without extras a public reply goes under in-reply-to.
+            let answer = reply(Visibility::Public, Some("5_6"), &[]);
+            let r = build(&SPEC, "me", "T", &answer).unwrap();
+            assert_eq!(r.url, "https://graph.facebook.com/v21.0/5_6/comments");
+            assert!(matches!(
+                build(&SPEC, "me", "T", &reply(Visibility::Public, None, &[])),
+                Err(PluginError::InvalidInput(_))
+            ));
+            assert!(matches!(
+                build(
+                    &SPEC,
+                    "me",
+                    "T",
+                    &reply(Visibility::Public, Some("a/b"), &[])
+                ),
+                Err(PluginError::InvalidInput(_))
+            ));
+        }
+
+        #[test]
+        fn limits_depend_on_the_route() {
+            let mut long = reply(Visibility::Private, Some("m"), &[("kind", "message")]);
+            long.text = "é".repeat(2000);
+            assert!(build(&SPEC, "me", "T", &long).is_ok());
+            long.text.push('!');
+            let m = refusal(&SPEC, &long);
+            assert!(m.contains("2001 characters") && m.contains("2000"), "{m}");
+            let mut comment = reply(Visibility::Public, Some("c"), &[("kind", "comment")]);
+            comment.text = "x".repeat(8000);
+            assert!(build(&SPEC, "me", "T", &comment).is_ok());
+            comment.text.push('x');
+            let m = refusal(&SPEC, &comment);
+            assert!(m.contains("8000"), "{m}");
+            comment.text = "  ".into();
+            let m = refusal(&SPEC, &comment);
+            assert!(m.contains("empty"), "{m}");
+        }
     }
 }

@@ -1,75 +1,12 @@
-//! Instagram webhook deliveries (object `instagram`) → normalised events.
+//! Instagram `changes[]` (comments and live comments) → normalised events; the entry walk and
+//! direct messages are [`meta_graph`]'s.
 
-use meta_graph::messaging::{self, Account};
-use meta_graph::webhook::{Body, epoch_ms, guard, id, text};
+use meta_graph::webhook::{epoch_ms, guard, id, text};
 use serde_json::Value;
-use switchboard_sdk::{Author, Event, Message, MessageAction, Origin, PluginError, Visibility};
+use switchboard_sdk::{Author, Event, Message, MessageAction, Origin, Visibility};
 
 /// The channel name stamped on every message.
 pub const CHANNEL: &str = "instagram";
-
-const ACCOUNT: Account = Account {
-    channel: CHANNEL,
-    account_key: "ig-user-id",
-};
-
-/// Turn a verified, classified body into events.
-pub fn events(body: Body) -> Result<Vec<Event>, PluginError> {
-    let (object, entries) = match body {
-        Body::NotADelivery(reason) => return Ok(vec![Event::skipped(None, &reason)]),
-        Body::Delivery { object, entries } => (object, entries),
-    };
-    if object != "instagram" {
-        return Ok(vec![Event::skipped(
-            Some(&object),
-            &format!(
-                "webhook object `{object}` is not handled by the Instagram connector (it expects \
-                 `instagram`)"
-            ),
-        )]);
-    }
-    let mut out = Vec::new();
-    for (index, entry) in entries.iter().enumerate() {
-        let Some(account_id) = id(entry.get("id")) else {
-            out.push(Event::skipped(
-                None,
-                &format!("entry at index {index} has no Instagram account `id`"),
-            ));
-            continue;
-        };
-        let time = entry.get("time");
-        for event in entry
-            .get("messaging")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            out.push(messaging::normalise(event, ACCOUNT, &account_id, time));
-        }
-        for _ in entry
-            .get("standby")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            out.push(Event::skipped(
-                Some("standby"),
-                "standby channel: another app owns this conversation (handover protocol), so \
-                 this connector must not answer it",
-            ));
-        }
-        for change in entry
-            .get("changes")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            out.push(change_event(change, &account_id, time));
-        }
-    }
-    meta_graph::webhook::check_count(&out)?;
-    Ok(out)
-}
 
 /// One `changes[]` item.
 pub fn change_event(change: &Value, account_id: &str, entry_time: Option<&Value>) -> Event {
@@ -168,10 +105,12 @@ fn comment(field: &str, value: &Value, account_id: &str, entry_time: Option<&Val
 #[cfg(test)]
 mod tests {
     use super::*;
+    use meta_graph::test_support::{only_skip, pairs};
     use serde_json::json;
 
     fn run(body: Value) -> Vec<Event> {
-        events(meta_graph::webhook::envelope(&body).unwrap()).unwrap()
+        let body = meta_graph::webhook::envelope(&body).unwrap();
+        meta_graph::connector::events(&crate::SPEC, body).unwrap()
     }
 
     fn change(field: &str, value: Value) -> Value {
@@ -206,14 +145,14 @@ mod tests {
         assert_eq!(m.received_at, 1_519_399_307_000);
         assert_eq!(
             m.extra,
-            vec![
-                ("kind".to_string(), "comment".to_string()),
-                ("ig-user-id".to_string(), "17841400000000000".to_string()),
-                ("comment-id".to_string(), "17865799348089039".to_string()),
-                ("media-id".to_string(), "123123123".to_string()),
-                ("parent-id".to_string(), "1231231234".to_string()),
-                ("media-product-type".to_string(), "FEED".to_string()),
-            ]
+            pairs(&[
+                ("kind", "comment"),
+                ("ig-user-id", "17841400000000000"),
+                ("comment-id", "17865799348089039"),
+                ("media-id", "123123123"),
+                ("parent-id", "1231231234"),
+                ("media-product-type", "FEED")
+            ])
         );
     }
 
@@ -249,10 +188,7 @@ mod tests {
 
     #[test]
     fn own_comments_mentions_and_other_objects_are_skipped() {
-        let skip = |body: Value| match run(body).as_slice() {
-            [Event::Skipped(s)] => (s.event_type.clone(), s.reason.clone()),
-            other => panic!("expected one skip, got {other:?}"),
-        };
+        let skip = |body: Value| only_skip(&run(body));
         let (_, r) = skip(change(
             "comments",
             json!({"from": {"id": "17841400000000000"}, "id": "1", "text": "thanks!"}),

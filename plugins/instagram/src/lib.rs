@@ -13,8 +13,8 @@
 //! | `graph_version` | `v21.0` | Graph API version in every path (`vN.M`) |
 //! | `ig_user_id` | `me` | the account that sends messages (`/{ig_user_id}/messages`); `me` is the account or page the token belongs to |
 //!
-//! Secrets: `app_secret` (signs deliveries; required for `POST`), `verify_token` (the
-//! handshake), `access_token` (a Page access token with `instagram_manage_messages` and
+//! Secrets: `app-secret` (signs deliveries; required for `POST`), `verify-token` (the
+//! handshake), `access-token` (a Page access token with `instagram_manage_messages` and
 //! `instagram_manage_comments`, or an Instagram user token; required for `deliver`).
 //!
 //! # Inbound (`handle-webhook`)
@@ -44,10 +44,14 @@
 //!
 //! # Outbound (`deliver`)
 //!
-//! See [`outbound`]: a DM is `POST /{v}/{ig_user_id|me}/messages` with
-//! `{"recipient":{"id":IGSID},"messaging_type":"RESPONSE","message":{"text":…}}`; a private
-//! reply to a comment uses `"recipient":{"comment_id":…}`; a public reply is
-//! `POST /{v}/{ig-comment-id}/replies {"message":…}`. Token as `Authorization: Bearer`. Graph
+//! | answering | visibility | request | limit |
+//! |---|---|---|---|
+//! | direct message | private | `POST /{ig_user_id or me}/messages` `{"recipient":{"id":IGSID},"messaging_type":"RESPONSE","message":{"text":…}}` | 1000 UTF-8 bytes |
+//! | direct message | public | refused (`invalid-input`): a DM thread has no public side | — |
+//! | comment | public | `POST /{ig-comment-id}/replies` `{"message":…}` | 2200 characters |
+//! | comment | private | private reply: Send API with `{"recipient":{"comment_id":…}}` | 1000 UTF-8 bytes |
+//!
+//! Token as `Authorization: Bearer`. Graph
 //! errors map as in [`meta_graph`]; a delivered reply is remembered under its idempotency key.
 //!
 //! # Channel
@@ -58,124 +62,56 @@
 //! and `deliver` checks that limit for comment replies.
 
 pub mod inbound;
-pub mod outbound;
 
-use meta_graph::graph::{self, Graph};
-use meta_graph::{secret, setting};
-use switchboard_sdk::prelude::*;
+use meta_graph::connector::{Answerable, Limit, Spec};
+use meta_graph::graph::Recipient;
 
-/// The connector.
-pub struct Instagram;
+/// What makes the shared Meta connector the Instagram connector.
+pub const SPEC: Spec = Spec {
+    name: inbound::CHANNEL,
+    version: env!("CARGO_PKG_VERSION"),
+    display_name: "Instagram",
+    description: "Instagram: Direct messages and comments in, replies out via the Graph API",
+    egress: &["graph.facebook.com", "graph.instagram.com"],
+    object: "instagram",
+    connector: "the Instagram connector",
+    account_key: "ig-user-id",
+    account_noun: "Instagram account",
+    thread_noun: "conversation",
+    account_config: "ig_user_id",
+    token_secret: "access-token",
+    token_purpose: "the token replies are sent with",
+    // Instagram DM limit in UTF-8 bytes ("Message text must be UTF-8 and be 1000 bytes or less";
+    // the same page also says "less than 1000 characters", which the byte rule implies for all
+    // but pure-ASCII texts). Private replies to comments are DMs too.
+    private_limit: Limit::bytes(1000, "an Instagram message"),
+    // Instagram comment limit, in characters.
+    public_limit: Limit::characters(2200, "an Instagram comment"),
+    length_description: "1000 UTF-8 bytes (direct messages; the stricter limit, as measure \
+                         cannot tell the reply kind); comments allow 2200 characters",
+    answerable: &[Answerable {
+        kind: "comment",
+        id_key: "comment-id",
+        private: Recipient::CommentId,
+    }],
+    reply_edge: "replies",
+    private_only: "an Instagram direct message is private: it cannot be answered in public",
+    fallback_id_key: Some("comment-id"),
+    change_event: inbound::change_event,
+};
 
-/// Config keys read by the connector.
-pub const CONFIG_KEYS: [&str; 3] = ["api_base", "graph_version", "ig_user_id"];
-/// Secrets read by the connector.
-pub const SECRETS: [&str; 3] = ["app_secret", "verify_token", "access_token"];
-
-/// Verify and decode one request given the tenant's secrets.
-pub fn handle(
-    request: &HttpRequest,
-    app_secret: Option<&str>,
-    verify_token: Option<&str>,
-) -> Result<WebhookOutcome, PluginError> {
-    match meta_graph::read_request(request, app_secret, verify_token)? {
-        meta_graph::Inbound::Answer(outcome) => Ok(outcome),
-        meta_graph::Inbound::Body(body) => inbound::events(body).map(WebhookOutcome::Events),
-    }
-}
-
-/// The channel's self-description.
-pub fn channel_info() -> ChannelInfo {
-    ChannelInfo {
-        channel: inbound::CHANNEL.into(),
-        display_name: "Instagram".into(),
-        length_rule: LengthRule {
-            max: outbound::DM_MAX_BYTES,
-            unit: LengthUnit::Bytes,
-            description: "1000 UTF-8 bytes (direct messages; the stricter limit, as measure \
-                          cannot tell the reply kind); comments allow 2200 characters"
-                .into(),
-        },
-        capabilities: vec![
-            Capability::PublicReplies,
-            Capability::PrivateMessages,
-            Capability::Threading,
-            Capability::Webhooks,
-            Capability::Edits,
-            Capability::Deletions,
-        ],
-    }
-}
-
-/// The plugin's identity.
-pub fn plugin_info() -> PluginInfo {
-    let info = PluginInfo::new(
-        "instagram",
-        env!("CARGO_PKG_VERSION"),
-        "Instagram: Direct messages and comments in, replies out via the Graph API",
-    )
-    .egress("graph.facebook.com")
-    .egress("graph.instagram.com");
-    let info = CONFIG_KEYS.iter().fold(info, |i, k| i.config_key(k));
-    SECRETS.iter().fold(info, |i, s| i.secret(s))
-}
-
-impl ChannelAdapter for Instagram {
-    fn info() -> PluginInfo {
-        plugin_info()
-    }
-
-    fn channel() -> ChannelInfo {
-        channel_info()
-    }
-
-    fn handle_webhook(request: HttpRequest) -> Result<WebhookOutcome, PluginError> {
-        handle(
-            &request,
-            secret("app_secret").as_deref(),
-            secret("verify_token").as_deref(),
-        )
-    }
-
-    fn deliver(reply: OutboundReply) -> Result<DeliveryReceipt, PluginError> {
-        let graph = Graph::from_lookup(setting)?;
-        let account = setting("ig_user_id").unwrap_or_else(|| "me".into());
-        let account = graph::node_id("config `ig_user_id`", &account)?.to_string();
-        let token = secret("access_token").ok_or_else(|| {
-            PluginError::NotConfigured(
-                "secret `access_token` is not set for this plugin: it is the token replies are \
-                 sent with"
-                    .into(),
-            )
-        })?;
-        let request = outbound::build(&graph, &account, &token, &reply)?;
-        let key = format!("delivered:{}", reply.idempotency_key);
-        if let Some(id) = kv::get_string(&key).filter(|id| !id.is_empty()) {
-            return Ok(DeliveryReceipt {
-                external_id: id,
-                url: None,
-            });
-        }
-        let receipt = graph::receipt(&http::send(&request)?)?;
-        // Best effort: a failed write only loses the duplicate protection for this key.
-        let _ = kv::set(&key, receipt.external_id.as_bytes());
-        Ok(receipt)
-    }
-
-    fn measure(text: String) -> u32 {
-        meta_graph::utf8_bytes(&text)
-    }
-}
-
-switchboard_sdk::export_connector!(Instagram);
+meta_graph::export_network!(Instagram, Professional, SPEC);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use meta_graph::connector::{channel_info, handle, plugin_info};
+    use meta_graph::test_support::signed_post;
+    use switchboard_sdk::prelude::*;
 
     #[test]
     fn channel_and_plugin_info() {
-        let c = channel_info();
+        let c = channel_info(&SPEC);
         assert_eq!(c.channel, "instagram");
         assert_eq!(
             (c.length_rule.max, c.length_rule.unit),
@@ -183,36 +119,85 @@ mod tests {
         );
         assert!(c.length_rule.description.contains("2200"));
         assert_eq!(c.capabilities.len(), 6);
-        let p = plugin_info();
+        let p = plugin_info(&SPEC);
         assert_eq!(p.name, "instagram");
         assert_eq!(p.egress, vec!["graph.facebook.com", "graph.instagram.com"]);
+        assert_eq!(p.config_keys.join(" "), "api_base graph_version ig_user_id");
+        assert_eq!(p.secrets.join(" "), "app-secret verify-token access-token");
         assert_eq!(
-            p.config_keys,
-            vec!["api_base", "graph_version", "ig_user_id"]
-        );
-        assert_eq!(
-            p.secrets,
-            vec!["app_secret", "verify_token", "access_token"]
+            <Instagram as ChannelAdapter>::measure("héllo 🧳".into()),
+            11
         );
     }
 
     #[test]
     fn api_responses_are_skipped_not_refused() {
         let body = br#"{"id": "<THREAD_ID>", "participants": {"data": []}}"#;
-        let request = HttpRequest {
-            method: "POST".into(),
-            url: "https://sb.example/hooks/instagram".into(),
-            headers: vec![(
-                "x-hub-signature-256".into(),
-                meta_graph::signature::sign("s3", body),
-            )],
-            body: body.to_vec(),
-        };
-        let WebhookOutcome::Events(events) = handle(&request, Some("s3"), None).unwrap() else {
+        let request = signed_post("https://sb.example/hooks/instagram", "s3", body);
+        let WebhookOutcome::Events(events) = handle(&SPEC, &request, Some("s3"), None).unwrap()
+        else {
             panic!("expected events")
         };
         assert!(
             matches!(events.as_slice(), [Event::Skipped(s)] if s.reason.contains("Graph API conversation"))
         );
+    }
+
+    /// Where replies go and their limits.
+    mod deliver {
+        use crate::SPEC;
+        use meta_graph::test_support::{RECIPIENT, TEXT, build, json_body as body, refusal, reply};
+        use serde_json::json;
+        use switchboard_sdk::{OutboundReply, PluginError, Visibility};
+
+        #[test]
+        fn dm_and_comment_routes() {
+            let answer = reply(Visibility::Private, Some("aWdf1"), &[("kind", "message")]);
+            let r = build(&SPEC, "me", "IG-TOKEN", &answer).unwrap();
+            assert_eq!(r.url, "https://graph.facebook.com/v21.0/me/messages");
+            assert_eq!(body(&r)["recipient"], json!({"id": RECIPIENT}));
+            let answer = reply(Visibility::Private, None, &[("kind", "message")]);
+            let r = build(&SPEC, "178414", "T", &answer).unwrap();
+            assert_eq!(r.url, "https://graph.facebook.com/v21.0/178414/messages");
+            let extra = [("kind", "comment"), ("comment-id", "17865799348089039")];
+            let answer = reply(Visibility::Public, Some("17865799348089039"), &extra);
+            let r = build(&SPEC, "me", "T", &answer).unwrap();
+            assert_eq!(
+                r.url,
+                "https://graph.facebook.com/v21.0/17865799348089039/replies"
+            );
+            assert_eq!(body(&r), json!({"message": TEXT}));
+            let answer = reply(Visibility::Private, None, &extra);
+            let r = build(&SPEC, "me", "T", &answer).unwrap();
+            assert_eq!(
+                body(&r)["recipient"],
+                json!({"comment_id": "17865799348089039"})
+            );
+            assert!(
+                matches!(build(&SPEC, "me", "T", &reply(Visibility::Public, None, &[("kind", "message")])), Err(PluginError::InvalidInput(m)) if m.contains("private"))
+            );
+            assert!(matches!(
+                build(&SPEC, "me", "T", &reply(Visibility::Public, None, &[])),
+                Err(PluginError::InvalidInput(_))
+            ));
+        }
+
+        #[test]
+        fn dm_limit_is_bytes_and_comment_limit_is_characters() {
+            let dm = |text: String| OutboundReply {
+                text,
+                ..reply(Visibility::Private, None, &[("kind", "message")])
+            };
+            assert!(build(&SPEC, "me", "T", &dm("a".repeat(1000))).is_ok());
+            let m = refusal(&SPEC, &dm("日".repeat(334))); // 1002 bytes
+            assert!(m.contains("1002 UTF-8 bytes"), "{m}");
+            let comment = |text: String| OutboundReply {
+                text,
+                ..reply(Visibility::Public, Some("1"), &[("kind", "comment")])
+            };
+            assert!(build(&SPEC, "me", "T", &comment("日".repeat(2200))).is_ok());
+            let m = refusal(&SPEC, &comment("日".repeat(2201)));
+            assert!(m.contains("2201 characters"), "{m}");
+        }
     }
 }

@@ -12,13 +12,13 @@
 //!
 //! # Secrets
 //!
-//! - `channel_secret` (required for `handle-webhook`): the key of `x-line-signature`.
-//! - `channel_access_token` (required for `deliver`): the Bearer token of the Messaging API.
+//! - `channel-secret` (required for `handle-webhook`): the key of `x-line-signature`.
+//! - `channel-access-token` (required for `deliver`): the Bearer token of the Messaging API.
 //!
 //! # Inbound (`handle-webhook`)
 //!
 //! **Verification** before anything is parsed: `x-line-signature` must be
-//! base64(HMAC-SHA256(`channel_secret`, raw body bytes)), compared in constant time
+//! base64(HMAC-SHA256(`channel-secret`, raw body bytes)), compared in constant time
 //! (`hmac`'s `verify_slice`). Missing/garbled/mismatching → `unauthorized`; a missing secret →
 //! `not-configured`. Only `POST` is accepted (other methods → `invalid-input`).
 //!
@@ -69,7 +69,7 @@
 //!
 //! A text message `{"type": "text", "text": …}` (with `quoteToken` when extra
 //! `line-quote-token` is set, so the answer quotes the customer's message), Bearer
-//! `channel_access_token`, 15 s timeout:
+//! `channel-access-token`, 15 s timeout:
 //!
 //! - **reply** — `POST {api_base}/v2/bot/message/reply {"replyToken", "messages"}` when extra
 //!   `line-reply-token` is set and the plugin's clock (WASI wall clock; the contract gives
@@ -114,9 +114,9 @@ use switchboard_sdk::prelude::*;
 pub struct Line;
 
 /// Secret: the channel secret that signs webhooks.
-pub const CHANNEL_SECRET: &str = "channel_secret";
+pub const CHANNEL_SECRET: &str = "channel-secret";
 /// Secret: the channel access token for the Messaging API.
-pub const ACCESS_TOKEN: &str = "channel_access_token";
+pub const ACCESS_TOKEN: &str = "channel-access-token";
 /// Every config key the plugin reads.
 pub const CONFIG_KEYS: [&str; 2] = ["api_base", "reply_window_seconds"];
 /// LINE's limit on one text message, in UTF-16 code units.
@@ -347,7 +347,7 @@ mod tests {
             Err(PluginError::Unauthorized(_))
         ));
         assert!(
-            matches!(handle(None, &req), Err(PluginError::NotConfigured(m)) if m.contains("channel_secret"))
+            matches!(handle(None, &req), Err(PluginError::NotConfigured(m)) if m.contains("channel-secret"))
         );
         let mut get = req.clone();
         get.method = "GET".into();
@@ -387,7 +387,7 @@ mod tests {
         let p = plugin_info();
         assert_eq!(p.name, "line-connector");
         assert_eq!(p.egress, vec!["api.line.me"]);
-        assert_eq!(p.secrets, vec!["channel_secret", "channel_access_token"]);
+        assert_eq!(p.secrets, vec!["channel-secret", "channel-access-token"]);
         assert_eq!(p.config_keys, vec!["api_base", "reply_window_seconds"]);
     }
 }

@@ -119,7 +119,8 @@ pub fn send_api_body(recipient: &Recipient, text: &str) -> Value {
     })
 }
 
-fn post_json(url: &str, token: &str, body: &Value) -> Request {
+/// `POST url` with a JSON body, the token as `Authorization: Bearer` and Graph's timeout.
+pub fn post_json(url: &str, token: &str, body: &Value) -> Request {
     let mut request = Request::post_json(url, body).bearer(token);
     request.timeout_ms = Some(TIMEOUT_MS);
     request
@@ -275,17 +276,8 @@ pub fn receipt(response: &Response) -> Result<DeliveryReceipt, PluginError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn response(status: u16, headers: &[(&str, &str)], body: &str) -> Response {
-        Response {
-            status,
-            headers: headers
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            body: body.as_bytes().to_vec(),
-        }
-    }
+    use crate::test_support::header;
+    use crate::test_support::{lookup, response};
 
     fn graph_error(status: u16, code: i64, subcode: Option<i64>) -> PluginError {
         let mut error = json!({"message": "Something (#x)", "type": "OAuthException", "code": code, "fbtrace_id": "A"});
@@ -293,15 +285,6 @@ mod tests {
             error["error_subcode"] = json!(s);
         }
         map_error(&response(status, &[], &json!({"error": error}).to_string()))
-    }
-
-    fn lookup(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-        move |k| {
-            pairs
-                .iter()
-                .find(|(key, _)| *key == k)
-                .map(|(_, v)| v.to_string())
-        }
     }
 
     #[test]
@@ -345,14 +328,8 @@ mod tests {
         let r = send_message_request(&g, "me", "T0KEN", &Recipient::Id("987".into()), "Hi ✈");
         assert_eq!(r.method, "POST");
         assert_eq!(r.url, "https://graph.facebook.com/v21.0/me/messages");
-        assert!(
-            r.headers
-                .contains(&("authorization".into(), "Bearer T0KEN".into()))
-        );
-        assert!(
-            r.headers
-                .contains(&("content-type".into(), "application/json".into()))
-        );
+        assert_eq!(header(&r, "authorization"), Some("Bearer T0KEN"));
+        assert_eq!(header(&r, "content-type"), Some("application/json"));
         assert!(!r.url.contains("T0KEN"));
         assert_eq!(r.timeout_ms, Some(TIMEOUT_MS));
         let body: Value = serde_json::from_slice(&r.body).unwrap();

@@ -15,23 +15,26 @@ pub fn query_pairs(url: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The first value of query parameter `name`.
+fn find<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
 /// Constant-time byte comparison (no early exit on the first difference).
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Answer the handshake. The token must equal the secret `verify_token` (compared in constant
+/// Answer the handshake. The token must equal the secret `verify-token` (compared in constant
 /// time) and `hub.mode` must be `subscribe`; otherwise the request is `unauthorized` (the host
 /// answers it with a refusal, which is the 403 Meta expects). A `GET` without `hub.challenge`
 /// is `invalid-input`.
 pub fn answer(url: &str, verify_token: Option<&str>) -> Result<WebhookOutcome, PluginError> {
     let pairs = query_pairs(url);
-    let find = |name: &str| {
-        pairs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
+    let find = |name: &str| find(&pairs, name);
     let Some(challenge) = find("hub.challenge") else {
         return Err(PluginError::InvalidInput(
             "a GET is only accepted as Meta's verification request (`hub.mode`, \
@@ -46,7 +49,7 @@ pub fn answer(url: &str, verify_token: Option<&str>) -> Result<WebhookOutcome, P
     }
     let Some(expected) = verify_token.filter(|t| !t.is_empty()) else {
         return Err(PluginError::Unauthorized(
-            "verification refused: secret `verify_token` is not set for this plugin".into(),
+            "verification refused: secret `verify-token` is not set for this plugin".into(),
         ));
     };
     let Some(token) = find("hub.verify_token") else {
@@ -56,13 +59,41 @@ pub fn answer(url: &str, verify_token: Option<&str>) -> Result<WebhookOutcome, P
     };
     if !constant_time_eq(token.as_bytes(), expected.as_bytes()) {
         return Err(PluginError::Unauthorized(
-            "verification refused: `hub.verify_token` does not match the secret `verify_token`"
+            "verification refused: `hub.verify_token` does not match the secret `verify-token`"
                 .into(),
         ));
     }
     Ok(WebhookOutcome::Challenge(HttpResponse::text(
         200, challenge,
     )))
+}
+
+/// Whether `url`'s query looks like Meta's verification request (it carries `hub.mode`).
+pub fn is_verification_request(url: &str) -> bool {
+    query_pairs(url).iter().any(|(k, _)| k == "hub.mode")
+}
+
+/// Answer the handshake as an HTTP answer rather than a refusal: `200 text/plain <challenge>`
+/// when the mode is `subscribe` and the token equals `verify-token` (constant time), otherwise
+/// `403`, as Meta documents for WhatsApp. A query without `hub.mode` or `hub.challenge` is
+/// `invalid-input`.
+pub fn answer_or_forbid(url: &str, verify_token: &str) -> Result<HttpResponse, PluginError> {
+    let pairs = query_pairs(url);
+    let find = |name: &str| find(&pairs, name);
+    let (Some(mode), Some(challenge)) = (find("hub.mode"), find("hub.challenge")) else {
+        return Err(PluginError::InvalidInput(
+            "a GET request must be Meta's verification request with `hub.mode`, \
+             `hub.verify_token` and `hub.challenge`"
+                .into(),
+        ));
+    };
+    let token = find("hub.verify_token").unwrap_or("");
+    let token_ok = constant_time_eq(token.as_bytes(), verify_token.as_bytes());
+    if mode == "subscribe" && token_ok && !verify_token.is_empty() {
+        Ok(HttpResponse::text(200, challenge))
+    } else {
+        Ok(HttpResponse::text(403, "verification failed"))
+    }
 }
 
 #[cfg(test)]
@@ -129,5 +160,34 @@ mod tests {
         assert!(constant_time_eq(b"abc", b"abc"));
         assert!(!constant_time_eq(b"abc", b"abd"));
         assert!(!constant_time_eq(b"abc", b"abcd"));
+    }
+
+    #[test]
+    fn verification_answers_the_challenge_only_for_the_right_token() {
+        let ok = answer_or_forbid(
+            "https://h/wa?hub.mode=subscribe&hub.verify_token=s%20cret+x&hub.challenge=1158201444",
+            "s cret x",
+        )
+        .unwrap();
+        assert_eq!((ok.status, ok.body.as_slice()), (200, &b"1158201444"[..]));
+        let wrong = answer_or_forbid(
+            "https://h/wa?hub.mode=subscribe&hub.verify_token=guess&hub.challenge=1",
+            "s cret x",
+        )
+        .unwrap();
+        assert_eq!(wrong.status, 403);
+        assert!(!String::from_utf8_lossy(&wrong.body).contains("s cret"));
+        let mode = answer_or_forbid(
+            "https://h/wa?hub.mode=unsubscribe&hub.verify_token=t&hub.challenge=1",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(mode.status, 403);
+        assert!(matches!(
+            answer_or_forbid("https://h/wa?hub.mode=subscribe", "t"),
+            Err(PluginError::InvalidInput(_))
+        ));
+        assert!(is_verification_request("https://h/?hub.mode=subscribe"));
+        assert!(!is_verification_request("https://h/?mode=subscribe"));
     }
 }

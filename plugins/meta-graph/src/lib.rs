@@ -1,8 +1,9 @@
-//! Shared Meta logic for Switchboard's Facebook, Instagram (and WhatsApp) connectors.
+//! Shared Meta logic for Switchboard's Facebook, Instagram and WhatsApp connectors.
 //!
 //! A plain library (not a component): connector crates depend on it by path and keep only
-//! their platform's event shapes and reply routing. Everything here is host-free except that it
-//! uses the SDK's types, so it is tested natively.
+//! what is their own (Facebook's and Instagram's `changes[]`, WhatsApp's Cloud API shapes).
+//! Everything but [`connector::deliver`] and the [`Connector`] adapter is host-free, so it is
+//! tested natively.
 //!
 //! | module | what |
 //! |---|---|
@@ -11,27 +12,44 @@
 //! | [`webhook`] | body JSON (BOM tolerated, errors with line/column), the `{"object","entry"}` envelope, id/time accessors, host output limits |
 //! | [`messaging`] | Messenger Platform `messaging[]` events (Messenger and Instagram Direct): messages, edits, deletions, skips |
 //! | [`graph`] | `api_base` / `graph_version` config, Send API and comment-reply requests, Graph error → [`PluginError`] mapping |
+//! | [`error`] | the Graph `error` envelope and the codes every Meta product shares (WhatsApp maps its own first) |
+//! | [`connector`] | the whole Facebook / Instagram connector, given a [`connector::Spec`] of what differs |
 //!
 //! The usual inbound flow is [`read_request`]: a `GET` is answered as the handshake, a `POST`
 //! is verified and then parsed into a [`webhook::Body`] that the connector walks.
 //!
 //! Conventions every connector built on this crate shares:
 //!
-//! - secrets `app_secret` (signs deliveries) and `verify_token` (the handshake);
+//! - secrets `app-secret` (signs deliveries) and `verify-token` (the handshake);
 //! - config `api_base` (default `https://graph.facebook.com`) and `graph_version` (default
 //!   `v21.0`);
 //! - access tokens travel in `Authorization: Bearer`, never in URLs or error messages;
-//! - Graph errors: codes 4, 17, 32, 613, 80000–80014 and HTTP 429 → `rate-limited` (seconds
+//! - Messenger Platform Graph errors ([`graph::map_error`]; WhatsApp maps its Cloud API codes
+//!   and then [`error::map_error`]): codes 4, 17, 32, 613, 80000–80014 and HTTP 429 → `rate-limited` (seconds
 //!   from `Retry-After` or `X-Business-Use-Case-Usage`); 190 → `rejected("access token…")`;
 //!   10 and 200–299 → `rejected("permission…")`; 551 → `rejected` (person unavailable); code 10
 //!   with subcode 2018278, or subcode 2018108 → `rejected("outside the 24-hour messaging
 //!   window…")`; 1, 2, `is_transient` and 5xx → `unavailable`; other 4xx → `rejected`.
 
+pub mod connector;
+pub mod error;
 pub mod graph;
 pub mod handshake;
 pub mod messaging;
 pub mod signature;
 pub mod webhook;
+
+#[cfg(any(test, feature = "test-support"))]
+pub mod test_support;
+
+pub use connector::{Connector, Network};
+/// For [`export_network!`], which exports through the SDK.
+pub use switchboard_sdk;
+
+/// Secret: the Meta app secret, key of `X-Hub-Signature-256`.
+pub const APP_SECRET: &str = "app-secret";
+/// Secret: the token Meta's verification request must present.
+pub const VERIFY_TOKEN: &str = "verify-token";
 
 /// A config value, trimmed and unquoted (a TOML string may reach the plugin as JSON), or `None`
 /// when unset or empty.
@@ -93,20 +111,7 @@ pub fn utf8_bytes(text: &str) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn request(
-        method: &str,
-        url: &str,
-        headers: Vec<(String, String)>,
-        body: &[u8],
-    ) -> HttpRequest {
-        HttpRequest {
-            method: method.into(),
-            url: url.into(),
-            headers,
-            body: body.to_vec(),
-        }
-    }
+    use crate::test_support::request;
 
     #[test]
     fn verification_comes_before_parsing() {

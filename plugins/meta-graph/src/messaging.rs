@@ -210,6 +210,7 @@ pub fn normalise(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::pairs;
     use serde_json::json;
 
     const FB: Account = Account {
@@ -251,11 +252,11 @@ mod tests {
         assert!(m.tenant.is_empty());
         assert_eq!(
             m.extra,
-            vec![
-                ("kind".to_string(), "message".to_string()),
-                ("page-id".to_string(), "111".to_string()),
-                ("quick-reply-payload".to_string(), "YES".to_string()),
-            ]
+            pairs(&[
+                ("kind", "message"),
+                ("page-id", "111"),
+                ("quick-reply-payload", "YES")
+            ])
         );
     }
 

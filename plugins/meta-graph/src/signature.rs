@@ -43,7 +43,7 @@ pub fn verify(app_secret: &str, body: &[u8], header_value: &str) -> Result<(), P
     mac(app_secret, body).verify_slice(&bytes).map_err(|_| {
         PluginError::Unauthorized(
             "X-Hub-Signature-256 does not match the body (HMAC-SHA256 with the secret \
-             `app_secret`)"
+             `app-secret`)"
                 .into(),
         )
     })
@@ -54,7 +54,7 @@ pub fn verify(app_secret: &str, body: &[u8], header_value: &str) -> Result<(), P
 pub fn verify_request(app_secret: Option<&str>, request: &HttpRequest) -> Result<(), PluginError> {
     let secret = app_secret.filter(|s| !s.is_empty()).ok_or_else(|| {
         PluginError::NotConfigured(
-            "secret `app_secret` is not set for this plugin: it is the Meta app secret that \
+            "secret `app-secret` is not set for this plugin: it is the Meta app secret that \
              signs webhook deliveries (X-Hub-Signature-256)"
                 .into(),
         )
@@ -152,7 +152,7 @@ mod tests {
         ));
         assert!(matches!(
             verify_request(None, &post(vec![], body)),
-            Err(PluginError::NotConfigured(m)) if m.contains("app_secret")
+            Err(PluginError::NotConfigured(m)) if m.contains("app-secret")
         ));
         assert!(matches!(
             verify_request(Some(""), &post(vec![], body)),

@@ -15,7 +15,7 @@
 //!
 //! # Secrets
 //!
-//! - `auth_token` (required): verifies `X-Twilio-Signature` and is the Basic-auth password of the
+//! - `auth-token` (required): verifies `X-Twilio-Signature` and is the Basic-auth password of the
 //!   REST API (user: `account_sid`).
 //!
 //! # Inbound (`handle-webhook`)
@@ -25,13 +25,13 @@
 //! methods or a JSON body → `invalid-input`).
 //!
 //! **Verification** before anything is used: `X-Twilio-Signature` must equal
-//! base64(HMAC-SHA1(`auth_token`, URL + each POST parameter sorted by name, written as name then
+//! base64(HMAC-SHA1(`auth-token`, URL + each POST parameter sorted by name, written as name then
 //! value)). The URL is config `webhook_url` if set, else the request's URL, query string
 //! included. As Twilio's SDKs do, the URL is tried as given and with the scheme's standard port
 //! toggled (`https://h/x` ↔ `https://h:443/x`, `http` ↔ `:80`), because Twilio may sign either
 //! form; a non-standard port is never removed. Each candidate is compared in constant time
 //! (`hmac`'s `verify_slice`). Missing/garbled/mismatching → `unauthorized` (never echoing the
-//! token or the expected value); no `auth_token` → `not-configured`.
+//! token or the expected value); no `auth-token` → `not-configured`.
 //!
 //! **Fields** (one webhook is one event):
 //!
@@ -93,7 +93,7 @@ use switchboard_sdk::prelude::*;
 pub struct TwilioSms;
 
 /// Secret: the account's auth token.
-pub const AUTH_TOKEN: &str = "auth_token";
+pub const AUTH_TOKEN: &str = "auth-token";
 /// Every config key the plugin reads.
 pub const CONFIG_KEYS: [&str; 4] = ["account_sid", "from_number", "webhook_url", "api_base"];
 
@@ -332,7 +332,7 @@ mod tests {
         assert!(handle(&cfg, Some("tok"), &req).is_ok());
         assert!(matches!(
             handle(&cfg, None, &req),
-            Err(PluginError::NotConfigured(m)) if m.contains("auth_token")
+            Err(PluginError::NotConfigured(m)) if m.contains("auth-token")
         ));
         let mut json = req.clone();
         json.headers[0].1 = "application/json".into();
@@ -367,7 +367,7 @@ mod tests {
         assert!(!c.capabilities.contains(&Capability::PublicReplies));
         let p = plugin_info();
         assert_eq!(p.egress, vec!["api.twilio.com"]);
-        assert_eq!(p.secrets, vec!["auth_token"]);
+        assert_eq!(p.secrets, vec!["auth-token"]);
         assert_eq!(p.config_keys.len(), 4);
         let ack = twiml_ack();
         assert_eq!(ack.status, 200);

@@ -5,7 +5,8 @@ use serde_json::{Value, json};
 use switchboard_sdk::http::{Request, Response};
 use switchboard_sdk::{DeliveryReceipt, OutboundReply, PluginError, Visibility};
 
-use crate::meta::{self, GraphError};
+use meta_graph::error::{self, GraphError};
+use meta_graph::graph::{self, Graph};
 
 /// Longest text body the Cloud API accepts, in characters.
 pub const MAX_TEXT_CHARS: usize = 4096;
@@ -30,11 +31,8 @@ pub enum Recipient {
 }
 
 fn extra<'a>(reply: &'a OutboundReply, key: &str) -> Option<&'a str> {
-    reply
-        .extra
-        .iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.trim())
+    meta_graph::connector::extra(reply, key)
+        .map(str::trim)
         .filter(|v| !v.is_empty())
 }
 
@@ -157,21 +155,15 @@ pub fn check(reply: &OutboundReply) -> Result<(), PluginError> {
 /// The full request: `POST {api_base}/{graph_version}/{phone_number_id}/messages`, bearer
 /// token, JSON body, 15 s timeout.
 pub fn build_request(
-    api_base: &str,
-    graph_version: &str,
+    graph: &Graph,
     access_token: &str,
     reply: &OutboundReply,
     fallback_phone: Option<&str>,
 ) -> Result<Request, PluginError> {
     check(reply)?;
     let target = target(reply, fallback_phone)?;
-    let url = format!(
-        "{api_base}/{graph_version}/{}/messages",
-        target.phone_number_id
-    );
-    let mut request = Request::post_json(&url, &body(&target, reply)).bearer(access_token);
-    request.timeout_ms = Some(15_000);
-    Ok(request)
+    let url = graph.url(&format!("{}/messages", target.phone_number_id));
+    Ok(graph::post_json(&url, access_token, &body(&target, reply)))
 }
 
 /// WhatsApp Cloud API error codes, then Meta's common ones, then the HTTP status.
@@ -199,7 +191,7 @@ pub fn map_error(e: &GraphError, retry_after: Option<u32>) -> PluginError {
         Some(131031) => {
             PluginError::Rejected(format!("the business account is locked ({})", e.summary()))
         }
-        _ => meta::map_error(e, retry_after),
+        _ => error::map_error(e, retry_after),
     }
 }
 
@@ -229,6 +221,7 @@ pub fn map_response(response: &Response) -> Result<DeliveryReceipt, PluginError>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use meta_graph::test_support::header;
     use switchboard_sdk::Author;
 
     fn reply(extra: &[(&str, &str)]) -> OutboundReply {
@@ -250,22 +243,15 @@ mod tests {
         }
     }
 
+    /// A Cloud API answer.
     fn response(status: u16, body: &str, headers: &[(&str, &str)]) -> Response {
-        Response {
-            status,
-            headers: headers
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            body: body.as_bytes().to_vec(),
-        }
+        meta_graph::test_support::response(status, headers, body)
     }
 
     #[test]
     fn builds_the_documented_request() {
         let r = build_request(
-            "https://graph.facebook.com",
-            "v21.0",
+            &Graph::from_lookup(|_| None).unwrap(),
             "EAAG",
             &reply(&[("phone-number-id", "777"), ("wa-id", "4915")]),
             None,
@@ -273,14 +259,8 @@ mod tests {
         .unwrap();
         assert_eq!(r.method, "POST");
         assert_eq!(r.url, "https://graph.facebook.com/v21.0/777/messages");
-        assert!(
-            r.headers
-                .contains(&("authorization".into(), "Bearer EAAG".into()))
-        );
-        assert!(
-            r.headers
-                .contains(&("content-type".into(), "application/json".into()))
-        );
+        assert_eq!(header(&r, "authorization"), Some("Bearer EAAG"));
+        assert_eq!(header(&r, "content-type"), Some("application/json"));
         let body: Value = serde_json::from_slice(&r.body).unwrap();
         assert_eq!(
             body,

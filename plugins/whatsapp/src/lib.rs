@@ -13,21 +13,21 @@
 //!
 //! Values may be given bare or as JSON strings. Secrets (an empty value counts as not set):
 //!
-//! - `app_secret` (required for `POST`): the Meta app secret, key of `X-Hub-Signature-256`.
-//! - `verify_token` (required for the `GET` verification request): the token typed into the
+//! - `app-secret` (required for `POST`): the Meta app secret, key of `X-Hub-Signature-256`.
+//! - `verify-token` (required for the `GET` verification request): the token typed into the
 //!   app's webhook settings.
-//! - `access_token` (required for `deliver`): a system-user or business access token with
+//! - `access-token` (required for `deliver`): a system-user or business access token with
 //!   `whatsapp_business_messaging`.
 //!
 //! # Inbound (`handle-webhook`)
 //!
 //! **Verification request**: `GET ?hub.mode=subscribe&hub.verify_token=<t>&hub.challenge=<c>`
-//! is answered `200 text/plain <c>` when `<t>` equals the `verify_token` secret (constant-time),
+//! is answered `200 text/plain <c>` when `<t>` equals the `verify-token` secret (constant-time),
 //! otherwise `403` (as Meta documents). A `GET` without `hub.mode`/`hub.challenge` is
-//! `invalid-input`; an unset `verify_token` is `not-configured`.
+//! `invalid-input`; an unset `verify-token` is `not-configured`.
 //!
 //! **Signature**: every `POST` must carry `X-Hub-Signature-256: sha256=<hex>` where `<hex>` is
-//! HMAC-SHA256(`app_secret`, raw body bytes); checked before anything is parsed, in constant
+//! HMAC-SHA256(`app-secret`, raw body bytes); checked before anything is parsed, in constant
 //! time. Missing or wrong: `unauthorized` (never echoing the secret or digest). Methods other
 //! than `GET` and `POST` are `invalid-input`.
 //!
@@ -68,7 +68,7 @@
 //! # Outbound (`deliver`)
 //!
 //! `POST {api_base}/{graph_version}/{phone_number_id}/messages` with `Authorization: Bearer
-//! <access_token>` and
+//! <access-token>` and
 //! `{"messaging_product": "whatsapp", "recipient_type": "individual", "to": <wa_id>,
 //! "type": "text", "text": {"body": …, "preview_url": false}, "context": {"message_id": <in-reply-to>}}`
 //! (`context` only when there is a message to quote). The phone number id comes from extra
@@ -91,15 +91,15 @@
 //! Capabilities: private messages, threading (quoted replies), webhooks, edits, deletions. No
 //! public replies, no polling (`poll` answers `invalid-input`), no listening.
 //!
-//! The Meta-common pieces (signature, verification request, Graph errors) live in [`meta`] so
-//! they can be swapped for a shared crate; [`parse`], [`delivery`] and [`settings`] are
-//! host-free; only the [`ChannelAdapter`] impl calls the host.
+//! The Meta-common pieces (signature, verification request, Graph settings and errors) are the
+//! shared [`meta_graph`] crate's; [`parse`], [`delivery`] and [`settings`] are host-free; only
+//! the [`ChannelAdapter`] impl calls the host.
 
 pub mod delivery;
-pub mod meta;
 pub mod parse;
 pub mod settings;
 
+use meta_graph::{handshake, signature};
 use settings::{Config, Secrets};
 use switchboard_sdk::prelude::*;
 
@@ -110,7 +110,7 @@ pub struct WhatsApp;
 pub fn handle(secrets: &Secrets, request: &HttpRequest) -> Result<WebhookOutcome, PluginError> {
     match request.method.to_ascii_uppercase().as_str() {
         "GET" => {
-            if !meta::is_verification_request(&request.url) {
+            if !handshake::is_verification_request(&request.url) {
                 return Err(PluginError::InvalidInput(
                     "a GET request must be Meta's verification request (`hub.mode`, \
                      `hub.verify_token`, `hub.challenge`)"
@@ -118,26 +118,16 @@ pub fn handle(secrets: &Secrets, request: &HttpRequest) -> Result<WebhookOutcome
                 ));
             }
             let token = secrets.verify_token()?;
-            meta::answer_verification(&request.url, token).map(WebhookOutcome::Challenge)
+            handshake::answer_or_forbid(&request.url, token).map(WebhookOutcome::Challenge)
         }
         "POST" => {
-            let secret = secrets.app_secret()?;
-            meta::verify_signature(
-                secret,
-                request.header(meta::SIGNATURE_HEADER),
-                &request.body,
-            )?;
+            signature::verify_request(secrets.app_secret.as_deref(), request)?;
             parse::parse_body(&request.body).map(WebhookOutcome::Events)
         }
         other => Err(PluginError::InvalidInput(format!(
             "method {other} is not supported: Meta POSTs events and GETs the verification request"
         ))),
     }
-}
-
-/// Length of `text` in Unicode scalar values.
-pub fn measure_chars(text: &str) -> u32 {
-    u32::try_from(text.chars().count()).unwrap_or(u32::MAX)
 }
 
 /// The channel's self-description.
@@ -208,8 +198,7 @@ impl ChannelAdapter for WhatsApp {
         let config = host_config();
         let secrets = host_secrets();
         let request = delivery::build_request(
-            &config.api_base()?,
-            &config.graph_version()?,
+            &config.graph()?,
             secrets.access_token()?,
             &reply,
             config.phone_number_id.as_deref(),
@@ -235,7 +224,7 @@ impl ChannelAdapter for WhatsApp {
     }
 
     fn measure(text: String) -> u32 {
-        measure_chars(&text)
+        meta_graph::char_count(&text)
     }
 }
 
@@ -244,6 +233,7 @@ switchboard_sdk::export_connector!(WhatsApp);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use meta_graph::test_support::request as req;
 
     fn secrets() -> Secrets {
         Secrets {
@@ -253,19 +243,10 @@ mod tests {
         }
     }
 
-    fn req(method: &str, url: &str, headers: Vec<(String, String)>, body: &[u8]) -> HttpRequest {
-        HttpRequest {
-            method: method.into(),
-            url: url.into(),
-            headers,
-            body: body.to_vec(),
-        }
-    }
-
     #[test]
     fn signed_post_is_verified_then_parsed() {
         let body = br#"{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"messages","value":{"metadata":{"phone_number_id":"106"},"messages":[{"from":"4915","id":"wamid.A","timestamp":"1","type":"text","text":{"body":"hi"}}]}}]}]}"#;
-        let sig = meta::sign("app-secret", body);
+        let sig = signature::sign("app-secret", body);
         let outcome = handle(
             &secrets(),
             &req(
@@ -289,7 +270,7 @@ mod tests {
             handle(&secrets(), &unsigned),
             Err(PluginError::Unauthorized(m)) if m.contains("missing")
         ));
-        let sig = meta::sign("app-secret", b"not json");
+        let sig = signature::sign("app-secret", b"not json");
         let signed = req(
             "POST",
             "https://h/",
@@ -302,7 +283,7 @@ mod tests {
         ));
         assert!(matches!(
             handle(&Secrets::default(), &signed),
-            Err(PluginError::NotConfigured(m)) if m.contains("app_secret")
+            Err(PluginError::NotConfigured(m)) if m.contains("app-secret")
         ));
     }
 
@@ -316,7 +297,7 @@ mod tests {
         assert_eq!((r.status, r.body.as_slice()), (200, &b"42"[..]));
         assert!(matches!(
             handle(&Secrets::default(), &req("GET", url, vec![], b"")),
-            Err(PluginError::NotConfigured(m)) if m.contains("verify_token")
+            Err(PluginError::NotConfigured(m)) if m.contains("verify-token")
         ));
         assert!(matches!(
             handle(&secrets(), &req("GET", "https://h/", vec![], b"")),
@@ -330,10 +311,11 @@ mod tests {
 
     #[test]
     fn measure_counts_scalar_values() {
-        assert_eq!(measure_chars(""), 0);
-        assert_eq!(measure_chars("olá"), 3);
-        assert_eq!(measure_chars("👨‍👩‍👧"), 5);
-        assert_eq!(measure_chars("你好"), 2);
+        let measure = |t: &str| <WhatsApp as ChannelAdapter>::measure(t.into());
+        assert_eq!(measure(""), 0);
+        assert_eq!(measure("olá"), 3);
+        assert_eq!(measure("👨‍👩‍👧"), 5);
+        assert_eq!(measure("你好"), 2);
     }
 
     #[test]
@@ -354,7 +336,7 @@ mod tests {
         );
         assert_eq!(
             p.secrets,
-            vec!["app_secret", "verify_token", "access_token"]
+            vec!["app-secret", "verify-token", "access-token"]
         );
     }
 }

@@ -137,7 +137,7 @@ pub fn map_response(response: &Response, kind: &Kind) -> Result<DeliveryReceipt,
         200..=299 => receipt(&response.body, kind),
         429 => Err(PluginError::RateLimited(retry_after(response))),
         401 => Err(PluginError::Rejected(format!(
-            "X refused the access token (HTTP 401: {}); renew the secret `access_token`",
+            "X refused the access token (HTTP 401: {}); renew the secret `access-token`",
             detail()
         ))),
         403 => Err(PluginError::Rejected(format!(

@@ -15,9 +15,9 @@
 //!
 //! # Secrets
 //!
-//! - `consumer_secret`: the X app's API key secret; keys the CRC answer and the webhook
+//! - `consumer-secret`: the X app's API key secret; keys the CRC answer and the webhook
 //!   signatures.
-//! - `access_token`: the brand account's **OAuth 2.0 user-context** access token, sent as
+//! - `access-token`: the brand account's **OAuth 2.0 user-context** access token, sent as
 //!   `Authorization: Bearer` (scopes `tweet.read tweet.write users.read dm.read dm.write`).
 //!   OAuth 1.0a user-context request signing is **not implemented**; the token is not refreshed
 //!   by the connector (a 401 is `rejected`: store a fresh token).
@@ -351,7 +351,7 @@ mod tests {
         assert_eq!(p.egress, vec!["api.x.com".to_string()]);
         assert_eq!(
             p.secrets,
-            vec!["consumer_secret".to_string(), "access_token".to_string()]
+            vec!["consumer-secret".to_string(), "access-token".to_string()]
         );
         assert!(p.config_keys.contains(&"user_id".to_string()));
     }

@@ -13,9 +13,9 @@ pub const CONFIG_KEYS: &[&str] = &[
 ];
 /// The X app's API key secret ("consumer secret"): the HMAC key of the CRC and of webhook
 /// signatures.
-pub const CONSUMER_SECRET: &str = "consumer_secret";
+pub const CONSUMER_SECRET: &str = "consumer-secret";
 /// The brand account's OAuth 2.0 user-context access token (Bearer).
-pub const ACCESS_TOKEN: &str = "access_token";
+pub const ACCESS_TOKEN: &str = "access-token";
 /// The real API.
 pub const DEFAULT_API_BASE: &str = "https://api.x.com";
 

@@ -33,6 +33,11 @@ use switchboard::contract::{
 };
 use switchboard::runtime::{CallError, Limits, Plugin, Runtime, RuntimeOptions, Scope};
 
+pub mod logs;
+pub mod mock;
+pub use logs::LogLine;
+pub use mock::{PlatformMock, Recorded, Reply};
+
 /// Build the crate that invokes this macro as a component and load it into a [`Harness`].
 #[macro_export]
 macro_rules! this_plugin {
@@ -111,6 +116,7 @@ impl Harness {
             ..Default::default()
         })?;
         let plugin = runtime.load_file(path).await?;
+        logs::install();
         Ok(Harness {
             limits: runtime.default_limits(),
             runtime,
@@ -176,6 +182,11 @@ impl Harness {
     pub fn signature(mut self, signature: &str) -> Self {
         self.signature = Some(signature.into());
         self
+    }
+
+    /// What the plugin logged so far in calls for this harness's tenant (see [`logs`]).
+    pub fn logs(&self) -> Vec<LogLine> {
+        logs::of(&self.tenant, &self.plugin.info.name)
     }
 
     /// The scope calls run in, as the host would build it for a tenant.

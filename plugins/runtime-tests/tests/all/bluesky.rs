@@ -3,19 +3,15 @@
 //! and delivery against a loopback XRPC mock (session, notifications, search, chat, errors),
 //! and the grapheme length rule.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
 
-use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
-use axum::response::IntoResponse;
 use serde_json::{Value, json};
 use switchboard_testkit::switchboard::contract::{
     AttachmentKind, Author, Event, Message, MessageAction, Origin, OutboundReply, PluginError,
     Visibility, WebhookOutcome,
 };
 use switchboard_testkit::switchboard::runtime::{CallError, CallFailure};
-use switchboard_testkit::{Harness, plugin_error, request};
+use switchboard_testkit::{Harness, PlatformMock, Recorded, Reply, plugin_error, request};
 
 plugin_under_test!("bluesky", "bluesky-connector");
 
@@ -285,7 +281,7 @@ async fn a_relay_secret_requires_the_bearer_or_the_hmac_header() {
     let secret = v["secret"].as_str().unwrap();
     let body = v["body"].as_str().unwrap().as_bytes();
     let header = v["headers"]["X-Hub-Signature-256"].as_str().unwrap();
-    let plugin = plugin().await.secret("relay_secret", secret);
+    let plugin = plugin().await.secret("relay-secret", secret);
 
     // The published vector verifies; then its body ("Hello, World!") is refused as not JSON.
     let err = plugin
@@ -366,25 +362,16 @@ async fn the_length_rule_counts_graphemes() {
 // ---------------------------------------------------------------------------------------------
 // A loopback XRPC server.
 
-#[derive(Clone, Debug)]
-struct Seen {
-    method: String,
-    nsid: String,
-    query: HashMap<String, String>,
-    headers: HeaderMap,
-    body: String,
-}
-
-type Reply = (u16, Vec<(&'static str, String)>, Value);
-
-#[derive(Clone, Default)]
-struct Mock {
-    seen: Arc<Mutex<Vec<Seen>>>,
-    /// Queued answers per NSID; the last one repeats.
-    script: Arc<Mutex<HashMap<String, VecDeque<Reply>>>>,
-}
+/// The XRPC service on loopback: answers scripted per NSID, whatever the method (queued, the
+/// last repeating); an NSID without a script is `MethodNotImplemented`.
+struct Mock(PlatformMock);
 
 impl Mock {
+    async fn start() -> Mock {
+        let mock = PlatformMock::start().await;
+        mock.respond_with(|_| Some(Reply::json(404, &json!({"error": "MethodNotImplemented"}))));
+        Mock(mock)
+    }
     fn on(&self, nsid: &str, status: u16, body: Value) -> &Self {
         self.on_with(nsid, status, vec![], body)
     }
@@ -395,60 +382,20 @@ impl Mock {
         headers: Vec<(&'static str, String)>,
         body: Value,
     ) -> &Self {
-        self.script
-            .lock()
-            .unwrap()
-            .entry(nsid.into())
-            .or_default()
-            .push_back((status, headers, body));
+        let reply = headers
+            .iter()
+            .fold(Reply::json(status, &body), |r, (k, v)| r.header(k, v));
+        self.0.then("*", &format!("/xrpc/{nsid}"), reply);
         self
     }
-    fn seen(&self, nsid: &str) -> Vec<Seen> {
-        self.seen
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|s| s.nsid == nsid)
-            .cloned()
-            .collect()
+    fn seen(&self, nsid: &str) -> Vec<Recorded> {
+        self.0.requests_to(&format!("/xrpc/{nsid}"))
     }
 }
 
-async fn xrpc(
-    State(mock): State<Mock>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: String,
-) -> impl IntoResponse {
-    let nsid = uri.path().trim_start_matches("/xrpc/").to_string();
-    let query: HashMap<String, String> =
-        form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
-            .into_owned()
-            .collect();
-    mock.seen.lock().unwrap().push(Seen {
-        method: method.to_string(),
-        nsid: nsid.clone(),
-        query,
-        headers,
-        body,
-    });
-    let mut script = mock.script.lock().unwrap();
-    let (status, hdrs, body) = match script.get_mut(&nsid) {
-        Some(q) if q.len() > 1 => q.pop_front().unwrap(),
-        Some(q) if q.len() == 1 => q[0].clone(),
-        _ => (404, vec![], json!({"error": "MethodNotImplemented"})),
-    };
-    let mut response = (
-        StatusCode::from_u16(status).unwrap(),
-        [("content-type", "application/json")],
-        body.to_string(),
-    )
-        .into_response();
-    for (k, v) in hdrs {
-        response.headers_mut().insert(k, v.parse().unwrap());
-    }
-    response
+/// A request's query parameters by name.
+fn query(r: &Recorded) -> HashMap<String, String> {
+    r.query_pairs().into_iter().collect()
 }
 
 /// A JWT-shaped token whose payload has `exp` (seconds).
@@ -476,35 +423,23 @@ fn session(access: &str) -> Value {
            "did": "did:plc:brand", "handle": "acme.bsky.social"})
 }
 
-async fn serve(mock: Mock) -> String {
-    let app = axum::Router::new().fallback(xrpc).with_state(mock);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{addr}")
-}
-
 async fn connected(mock: &Mock) -> Harness {
-    let base = serve(mock.clone()).await;
     plugin()
         .await
-        .config("api_base", &base)
+        .config("api_base", mock.0.url())
         .config("handle", "acme.bsky.social")
-        .secret("app_password", "abcd-efgh-ijkl-mnop")
+        .secret("app-password", "abcd-efgh-ijkl-mnop")
         .allow_egress("127.0.0.1")
         .allow_private_addresses()
 }
 
-fn bearer(s: &Seen) -> String {
-    s.headers
-        .get("authorization")
-        .map(|v| v.to_str().unwrap().to_string())
-        .unwrap_or_default()
+fn bearer(s: &Recorded) -> String {
+    s.header("authorization").unwrap_or_default().to_string()
 }
 
 #[tokio::test]
 async fn poll_reads_notifications_search_and_dms_and_keeps_a_cursor() {
-    let mock = Mock::default();
+    let mock = Mock::start().await;
     let access = jwt("access-1", now_s() + 7200);
     mock.on("com.atproto.server.createSession", 200, session(&access));
     // The fixture's post view, as a mention notification and as a search hit.
@@ -617,19 +552,19 @@ async fn poll_reads_notifications_search_and_dms_and_keeps_a_cursor() {
     let login = mock.seen("com.atproto.server.createSession");
     assert_eq!(login.len(), 1);
     assert_eq!(login[0].method, "POST");
-    let body: Value = serde_json::from_str(&login[0].body).unwrap();
+    let body: Value = serde_json::from_slice(&login[0].body).unwrap();
     assert_eq!(
         body,
         json!({"identifier": "acme.bsky.social", "password": "abcd-efgh-ijkl-mnop"})
     );
     let search = mock.seen("app.bsky.feed.searchPosts");
-    assert_eq!(search[0].query["q"], "#acmeair");
-    assert_eq!(search[0].query["sort"], "latest");
+    assert_eq!(query(&search[0])["q"], "#acmeair");
+    assert_eq!(query(&search[0])["sort"], "latest");
     assert_eq!(bearer(&search[0]), format!("Bearer {access}"));
     let chat = mock.seen("chat.bsky.convo.getMessages");
-    assert_eq!(chat[0].query["convoId"], "convo-1");
+    assert_eq!(query(&chat[0])["convoId"], "convo-1");
     assert_eq!(
-        chat[0].headers["atproto-proxy"],
+        chat[0].header("atproto-proxy").unwrap(),
         "did:web:api.bsky.chat#bsky_chat"
     );
 
@@ -642,7 +577,7 @@ async fn poll_reads_notifications_search_and_dms_and_keeps_a_cursor() {
 
 #[tokio::test]
 async fn poll_errors_are_typed() {
-    let mock = Mock::default();
+    let mock = Mock::start().await;
     mock.on(
         "com.atproto.server.createSession",
         401,
@@ -655,7 +590,7 @@ async fn poll_errors_are_typed() {
         "{err}"
     );
 
-    let mock = Mock::default();
+    let mock = Mock::start().await;
     mock.on(
         "com.atproto.server.createSession",
         200,
@@ -703,7 +638,7 @@ fn reply(visibility: Visibility) -> OutboundReply {
 
 #[tokio::test]
 async fn a_public_reply_is_created_as_a_threaded_post_and_an_expired_token_is_renewed() {
-    let mock = Mock::default();
+    let mock = Mock::start().await;
     let old = jwt("old", now_s() + 7200);
     let new = jwt("new", now_s() + 7200);
     mock.on("com.atproto.server.createSession", 200, session(&old));
@@ -742,8 +677,8 @@ async fn a_public_reply_is_created_as_a_threaded_post_and_an_expired_token_is_re
     );
     let c = &creates[1];
     assert_eq!(c.method, "POST");
-    assert_eq!(c.headers["content-type"], "application/json");
-    let body: Value = serde_json::from_str(&c.body).unwrap();
+    assert_eq!(c.header("content-type").unwrap(), "application/json");
+    let body: Value = serde_json::from_slice(&c.body).unwrap();
     assert_eq!(body["repo"], "did:plc:brand");
     assert_eq!(body["collection"], "app.bsky.feed.post");
     let record = &body["record"];
@@ -785,7 +720,7 @@ async fn a_public_reply_is_created_as_a_threaded_post_and_an_expired_token_is_re
 
 #[tokio::test]
 async fn delivery_errors_map_to_rate_limited_rejected_and_unavailable() {
-    let mock = Mock::default();
+    let mock = Mock::start().await;
     mock.on(
         "com.atproto.server.createSession",
         200,
@@ -837,7 +772,7 @@ async fn delivery_errors_map_to_rate_limited_rejected_and_unavailable() {
 
 #[tokio::test]
 async fn a_private_reply_goes_through_the_chat_proxy_and_a_closed_inbox_is_rejected() {
-    let mock = Mock::default();
+    let mock = Mock::start().await;
     mock.on(
         "com.atproto.server.createSession",
         200,
@@ -867,17 +802,17 @@ async fn a_private_reply_goes_through_the_chat_proxy_and_a_closed_inbox_is_rejec
     assert_eq!(receipt.url, None);
     let convo = mock.seen("chat.bsky.convo.getConvoForMembers");
     assert_eq!(convo[0].method, "GET");
-    assert_eq!(convo[0].query["members"], "did:plc:casey");
+    assert_eq!(query(&convo[0])["members"], "did:plc:casey");
     assert_eq!(
-        convo[0].headers["atproto-proxy"],
+        convo[0].header("atproto-proxy").unwrap(),
         "did:web:api.bsky.chat#bsky_chat"
     );
     let send = mock.seen("chat.bsky.convo.sendMessage");
     assert_eq!(
-        send[0].headers["atproto-proxy"],
+        send[0].header("atproto-proxy").unwrap(),
         "did:web:api.bsky.chat#bsky_chat"
     );
-    let body: Value = serde_json::from_str(&send[0].body).unwrap();
+    let body: Value = serde_json::from_slice(&send[0].body).unwrap();
     assert_eq!(
         body,
         json!({"convoId": "convo-9", "message": {"text": r.text}})

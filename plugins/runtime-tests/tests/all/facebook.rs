@@ -3,16 +3,17 @@
 //! rule and delivery to a loopback Graph API mock.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use serde_json::{Value, json};
+use switchboard_testkit::logs::Level;
 use switchboard_testkit::switchboard::contract::{
     AttachmentKind, Author, Event, Message, MessageAction, Origin, OutboundReply, PluginError,
     Visibility, WebhookOutcome,
 };
 use switchboard_testkit::switchboard::runtime::CallFailure;
-use switchboard_testkit::{Harness, fixture, fixture_files, plugin_error, request};
+use switchboard_testkit::{
+    Harness, PlatformMock, Reply, fixture, fixture_files, plugin_error, request,
+};
 
 plugin_under_test!("facebook", "facebook-connector");
 
@@ -23,9 +24,9 @@ async fn connector() -> Harness {
     this_plugin!()
         .await
         .unwrap()
-        .secret("app_secret", SECRET)
-        .secret("verify_token", "v3rify me")
-        .secret("page_access_token", "PAGE-TOKEN-1")
+        .secret("app-secret", SECRET)
+        .secret("verify-token", "v3rify me")
+        .secret("page-access-token", "PAGE-TOKEN-1")
 }
 
 async fn post(
@@ -448,7 +449,7 @@ async fn signatures_are_checked_on_the_raw_body() {
     let secret = v["secret"].as_str().unwrap();
     let body = v["body"].as_str().unwrap().as_bytes();
     let header = v["headers"]["X-Hub-Signature-256"].as_str().unwrap();
-    let plugin = this_plugin!().await.unwrap().secret("app_secret", secret);
+    let plugin = this_plugin!().await.unwrap().secret("app-secret", secret);
     // Valid signature; then the body ("Hello, World!") is not JSON: invalid input with position.
     let err = plugin
         .webhook(&request(
@@ -544,78 +545,34 @@ async fn length_rule_counts_characters() {
     assert_eq!(plugin.measure(&"é".repeat(2000)).await.unwrap(), 2000);
 }
 
-/// One request the mock saw: method, path and query, headers, JSON body.
-type Seen = (String, String, HeaderMap, Value);
-
-#[derive(Clone, Default)]
-struct Mock {
-    seen: Arc<Mutex<Vec<Seen>>>,
-}
-
-fn graph_error(
-    status: StatusCode,
-    code: i64,
-    subcode: Option<i64>,
-) -> (StatusCode, HeaderMap, String) {
+fn graph_error(status: u16, code: i64, subcode: Option<i64>) -> Reply {
     let mut error = json!({"message": "(#x) refused", "type": "OAuthException", "code": code, "fbtrace_id": "AbC"});
     if let Some(s) = subcode {
         error["error_subcode"] = json!(s);
     }
-    (
-        status,
-        HeaderMap::new(),
-        json!({"error": error}).to_string(),
-    )
+    Reply::json(status, &json!({"error": error}))
 }
 
 /// A Graph API on loopback. Messenger recipients pick the answer: `flood` → HTTP 429,
 /// `expired` → code 190, `late` → code 10/2018278, `down` → HTTP 500; anything else succeeds.
-async fn mock_graph(mock: Mock) -> String {
-    let app = axum::Router::new().fallback(
-        move |method: Method, uri: Uri, headers: HeaderMap, body: String| {
-            let mock = mock.clone();
-            async move {
-                let json: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
-                mock.seen.lock().unwrap().push((
-                    method.to_string(),
-                    uri.to_string(),
-                    headers,
-                    json.clone(),
-                ));
-                let path = uri.path().to_string();
-                if path.ends_with("/comments") {
-                    return (
-                        StatusCode::OK,
-                        HeaderMap::new(),
-                        r#"{"id":"1234567890321_reply_1"}"#.to_string(),
-                    );
-                }
-                match json["recipient"]["id"].as_str().unwrap_or("") {
-                    "flood" => {
-                        let mut h = HeaderMap::new();
-                        h.insert("retry-after", "30".parse().unwrap());
-                        (StatusCode::TOO_MANY_REQUESTS, h, String::new())
-                    }
-                    "expired" => graph_error(StatusCode::BAD_REQUEST, 190, Some(463)),
-                    "late" => graph_error(StatusCode::BAD_REQUEST, 10, Some(2018278)),
-                    "down" => (
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        HeaderMap::new(),
-                        "oops".to_string(),
-                    ),
-                    _ => (
-                        StatusCode::OK,
-                        HeaderMap::new(),
-                        r#"{"recipient_id":"987654321432","message_id":"m_sent_1"}"#.to_string(),
-                    ),
-                }
-            }
-        },
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{addr}")
+async fn mock_graph() -> PlatformMock {
+    let mock = PlatformMock::start().await;
+    mock.respond_with(|r| {
+        if r.path.ends_with("/comments") {
+            return Some(Reply::json(200, &json!({"id": "1234567890321_reply_1"})));
+        }
+        Some(match r.json()["recipient"]["id"].as_str().unwrap_or("") {
+            "flood" => Reply::status(429).header("retry-after", "30"),
+            "expired" => graph_error(400, 190, Some(463)),
+            "late" => graph_error(400, 10, Some(2018278)),
+            "down" => Reply::text(500, "oops"),
+            _ => Reply::json(
+                200,
+                &json!({"recipient_id": "987654321432", "message_id": "m_sent_1"}),
+            ),
+        })
+    });
+    mock
 }
 
 fn reply(
@@ -645,11 +602,10 @@ fn reply(
 
 #[tokio::test]
 async fn delivery_speaks_graph_and_maps_its_errors() {
-    let mock = Mock::default();
-    let base = mock_graph(mock.clone()).await;
+    let mock = mock_graph().await;
     let plugin = connector()
         .await
-        .config("api_base", &base)
+        .config("api_base", mock.url())
         .allow_egress("127.0.0.1")
         .allow_private_addresses()
         .trust_undeclared_egress();
@@ -667,17 +623,17 @@ async fn delivery_speaks_graph_and_maps_its_errors() {
         .unwrap();
     assert_eq!(receipt.external_id, "m_sent_1");
     {
-        let seen = mock.seen.lock().unwrap();
-        let (method, uri, headers, body) = &seen[0];
+        let seen = mock.requests();
+        let sent = &seen[0];
         assert_eq!(
-            (method.as_str(), uri.as_str()),
+            (sent.method.as_str(), sent.path_and_query().as_str()),
             ("POST", "/v21.0/me/messages")
         );
-        assert_eq!(headers["authorization"], "Bearer PAGE-TOKEN-1");
-        assert_eq!(headers["content-type"], "application/json");
+        assert_eq!(sent.header("authorization"), Some("Bearer PAGE-TOKEN-1"));
+        assert_eq!(sent.header("content-type"), Some("application/json"));
         assert_eq!(
-            body,
-            &json!({"recipient": {"id": "987654321432"}, "messaging_type": "RESPONSE",
+            sent.json(),
+            json!({"recipient": {"id": "987654321432"}, "messaging_type": "RESPONSE",
             "message": {"text": "Sorry for the wait: your refund is on its way. ^Ana"}})
         );
     }
@@ -693,7 +649,7 @@ async fn delivery_speaks_graph_and_maps_its_errors() {
         .await
         .unwrap();
     assert_eq!(again.external_id, "m_sent_1");
-    assert_eq!(mock.seen.lock().unwrap().len(), 1);
+    assert_eq!(mock.count(), 1);
 
     // Public reply to a comment, and a private reply to it.
     let comment = [
@@ -723,15 +679,18 @@ async fn delivery_speaks_graph_and_maps_its_errors() {
         .unwrap();
     assert_eq!(r.external_id, "m_sent_1");
     {
-        let seen = mock.seen.lock().unwrap();
-        assert_eq!(seen[1].1, "/v21.0/901097836652708_903438993085259/comments");
+        let seen = mock.requests();
         assert_eq!(
-            seen[1].3,
+            seen[1].path_and_query(),
+            "/v21.0/901097836652708_903438993085259/comments"
+        );
+        assert_eq!(
+            seen[1].json(),
             json!({"message": "Sorry for the wait: your refund is on its way. ^Ana"})
         );
-        assert_eq!(seen[2].1, "/v21.0/me/messages");
+        assert_eq!(seen[2].path_and_query(), "/v21.0/me/messages");
         assert_eq!(
-            seen[2].3["recipient"],
+            seen[2].json()["recipient"],
             json!({"comment_id": "901097836652708_903438993085259"})
         );
     }
@@ -766,7 +725,7 @@ async fn delivery_speaks_graph_and_maps_its_errors() {
         "{err}"
     );
     // A Messenger thread cannot be answered in public; nothing is sent.
-    let before = mock.seen.lock().unwrap().len();
+    let before = mock.count();
     let err = plugin
         .deliver(&reply(
             "k-8",
@@ -778,17 +737,69 @@ async fn delivery_speaks_graph_and_maps_its_errors() {
         .await
         .unwrap_err();
     assert!(matches!(plugin_error(&err), PluginError::InvalidInput(_)));
-    assert_eq!(mock.seen.lock().unwrap().len(), before);
+    assert_eq!(mock.count(), before);
 }
 
 #[tokio::test]
 async fn delivery_without_a_token_is_not_configured() {
-    let plugin = this_plugin!().await.unwrap().secret("app_secret", SECRET);
+    let plugin = this_plugin!().await.unwrap().secret("app-secret", SECRET);
     let err = plugin
         .deliver(&reply("k", "1", Visibility::Private, &[], "m"))
         .await
         .unwrap_err();
     assert!(
-        matches!(plugin_error(&err), PluginError::NotConfigured(m) if m.contains("page_access_token"))
+        matches!(plugin_error(&err), PluginError::NotConfigured(m) if m.contains("page-access-token"))
+    );
+}
+
+/// A tenant file written before secret names were kebab-case keeps working, and the plugin's log
+/// tells the tenant what to rename; the kebab-case names log nothing.
+#[tokio::test]
+async fn former_snake_case_secret_names_still_work_with_a_warning() {
+    let body = br#"{"object":"page","entry":[{"id":"1","time":1,"messaging":[{"sender":{"id":"2"},"recipient":{"id":"1"},"timestamp":1,"message":{"mid":"m.1","text":"hi"}}]}]}"#;
+    let handshake = request(
+        "GET",
+        "https://sb.example/hooks/facebook?hub.mode=subscribe&hub.challenge=77&hub.verify_token=v3rify+me",
+        &[],
+        b"",
+    );
+    let old = this_plugin!()
+        .await
+        .unwrap()
+        .tenant("old-secret-names")
+        .secret("app_secret", SECRET)
+        .secret("verify_token", "v3rify me");
+    let m = only_message(&events(&old, body).await).clone();
+    assert_eq!(m.text, "hi");
+    let WebhookOutcome::Challenge(r) = old.webhook(&handshake).await.unwrap() else {
+        panic!("expected the challenge")
+    };
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"77"[..]));
+    let warnings: Vec<String> = old
+        .logs()
+        .into_iter()
+        .filter(|l| l.level == Level::WARN)
+        .map(|l| l.message)
+        .collect();
+    for (former, name) in [
+        ("app_secret", "app-secret"),
+        ("verify_token", "verify-token"),
+    ] {
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.contains(&format!("`{former}`")) && w.contains(&format!("`{name}`"))),
+            "no warning about {former}: {warnings:?}"
+        );
+    }
+    assert!(warnings.iter().all(|w| !w.contains(SECRET)), "{warnings:?}");
+
+    let new = connector().await.tenant("new-secret-names");
+    assert_eq!(only_message(&events(&new, body).await).text, "hi");
+    assert!(new.webhook(&handshake).await.is_ok());
+    assert!(
+        new.logs().iter().all(|l| l.level != Level::WARN),
+        "{:?}",
+        new.logs()
     );
 }

@@ -2,15 +2,14 @@
 //! X-Hub-Signature-256 vector, a signed batch, the handshake, and delivery to a loopback mock.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-use axum::http::{HeaderMap, StatusCode};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use switchboard_testkit::switchboard::contract::{
     Author, Event, OutboundReply, PluginError, Visibility, WebhookOutcome,
 };
-use switchboard_testkit::{Harness, plugin_error, request};
+use switchboard_testkit::{Harness, PlatformMock, Reply, plugin_error, request};
 
 plugin_under_test!("generic-webhook", "generic-webhook");
 
@@ -172,48 +171,29 @@ async fn the_handshake_answers_only_the_right_token() {
     assert!(bad.is_unauthorized());
 }
 
-#[derive(Clone, Default)]
-struct Mock {
-    seen: Arc<Mutex<Vec<(HeaderMap, String)>>>,
-}
-
 /// A platform API on loopback: the first delivery is rate-limited, the next accepted; a
 /// recipient called `blocked` is refused permanently.
-async fn mock_platform(mock: Mock) -> String {
-    let app = axum::Router::new().route(
-        "/messages",
-        axum::routing::post(move |headers: HeaderMap, body: String| {
-            let mock = mock.clone();
-            async move {
-                let json: serde_json::Value = serde_json::from_str(&body).unwrap();
-                let mut seen = mock.seen.lock().unwrap();
-                seen.push((headers, body.clone()));
-                if json["recipient"]["id"] == "blocked" {
-                    return (
-                        StatusCode::FORBIDDEN,
-                        [("retry-after", "0")],
-                        "recipient blocked the page".to_string(),
-                    );
-                }
-                if seen.len() == 1 {
-                    return (
-                        StatusCode::TOO_MANY_REQUESTS,
-                        [("retry-after", "7")],
-                        String::new(),
-                    );
-                }
-                (
-                    StatusCode::OK,
-                    [("retry-after", "0")],
-                    r#"{"id": "out-1", "url": "https://example.test/out-1"}"#.to_string(),
-                )
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{addr}/messages")
+async fn mock_platform() -> PlatformMock {
+    let mock = PlatformMock::start().await;
+    let calls = AtomicUsize::new(0);
+    mock.respond_with(move |r| {
+        if (r.method.as_str(), r.path.as_str()) != ("POST", "/messages") {
+            return None;
+        }
+        let first = calls.fetch_add(1, Ordering::SeqCst) == 0;
+        Some(if r.json()["recipient"]["id"] == "blocked" {
+            Reply::text(403, "recipient blocked the page").header("retry-after", "0")
+        } else if first {
+            Reply::status(429).header("retry-after", "7")
+        } else {
+            Reply::text(
+                200,
+                r#"{"id": "out-1", "url": "https://example.test/out-1"}"#,
+            )
+            .header("retry-after", "0")
+        })
+    });
+    mock
 }
 
 fn reply(recipient: &str) -> OutboundReply {
@@ -234,8 +214,8 @@ fn reply(recipient: &str) -> OutboundReply {
 
 #[tokio::test]
 async fn delivery_speaks_the_documented_shape_and_maps_platform_errors() {
-    let mock = Mock::default();
-    let url = mock_platform(mock.clone()).await;
+    let mock = mock_platform().await;
+    let url = format!("{}/messages", mock.url());
     let plugin = connector()
         .await
         .config("deliver_url", &url)
@@ -253,17 +233,16 @@ async fn delivery_speaks_the_documented_shape_and_maps_platform_errors() {
         "{err}"
     );
 
-    let seen = mock.seen.lock().unwrap();
-    let (headers, raw) = &seen[1];
-    let body: serde_json::Value = serde_json::from_str(raw).unwrap();
-    assert_eq!(headers["idempotency-key"], "reply-42");
-    assert_eq!(headers["content-type"], "application/json");
+    let sent = &mock.requests()[1];
+    let body = sent.json();
+    assert_eq!(sent.header("idempotency-key"), Some("reply-42"));
+    assert_eq!(sent.header("content-type"), Some("application/json"));
     assert_eq!(body["text"], "Sorry, Casey: I've reissued order 1234. ^Ana");
     assert_eq!(body["in_reply_to"], "101");
     assert_eq!(body["private"], false);
     // The platform side can verify the request came from this tenant's connector.
     assert_eq!(
-        headers["x-signature-256"].to_str().unwrap(),
-        sign(SECRET, raw.as_bytes())
+        sent.header("x-signature-256").unwrap(),
+        sign(SECRET, &sent.body)
     );
 }

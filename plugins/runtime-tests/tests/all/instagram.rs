@@ -3,16 +3,16 @@
 //! and delivery to a loopback Graph API mock.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use serde_json::{Value, json};
 use switchboard_testkit::switchboard::contract::{
     Author, Event, Message, MessageAction, Origin, OutboundReply, PluginError, Visibility,
     WebhookOutcome,
 };
 use switchboard_testkit::switchboard::runtime::{CallError, CallFailure};
-use switchboard_testkit::{Harness, fixture, fixture_files, plugin_error, request};
+use switchboard_testkit::{
+    Harness, PlatformMock, Reply, fixture, fixture_files, plugin_error, request,
+};
 
 plugin_under_test!("instagram", "instagram-connector");
 
@@ -24,9 +24,9 @@ async fn connector() -> Harness {
     this_plugin!()
         .await
         .unwrap()
-        .secret("app_secret", SECRET)
-        .secret("verify_token", "ig-verify")
-        .secret("access_token", "IG-TOKEN-1")
+        .secret("app-secret", SECRET)
+        .secret("verify-token", "ig-verify")
+        .secret("access-token", "IG-TOKEN-1")
 }
 
 async fn post(plugin: &Harness, body: &[u8]) -> Result<WebhookOutcome, CallError> {
@@ -221,7 +221,7 @@ async fn signatures_handshake_and_bad_json() {
     let secret = v["secret"].as_str().unwrap();
     let body = v["body"].as_str().unwrap().as_bytes();
     let header = v["headers"]["X-Hub-Signature-256"].as_str().unwrap();
-    let plugin = this_plugin!().await.unwrap().secret("app_secret", secret);
+    let plugin = this_plugin!().await.unwrap().secret("app-secret", secret);
     let err = plugin
         .webhook(&request(
             "POST",
@@ -248,7 +248,7 @@ async fn signatures_handshake_and_bad_json() {
     let wrong = this_plugin!()
         .await
         .unwrap()
-        .secret("app_secret", "not the secret");
+        .secret("app-secret", "not the secret");
     assert!(
         wrong
             .webhook(&request(
@@ -272,7 +272,7 @@ async fn signatures_handshake_and_bad_json() {
         .await
         .unwrap_err();
     assert!(
-        matches!(plugin_error(&err), PluginError::NotConfigured(m) if m.contains("app_secret"))
+        matches!(plugin_error(&err), PluginError::NotConfigured(m) if m.contains("app-secret"))
     );
 
     let plugin = connector().await;
@@ -332,44 +332,35 @@ async fn length_rule_is_utf8_bytes() {
     assert_eq!(plugin.measure(&"a".repeat(1000)).await.unwrap(), 1000);
 }
 
-#[derive(Clone, Default)]
-struct Mock {
-    seen: Arc<Mutex<Vec<(String, HeaderMap, Value)>>>,
-}
-
-async fn mock_graph(mock: Mock) -> String {
-    let app = axum::Router::new().fallback(move |_m: Method, uri: Uri, headers: HeaderMap, body: String| {
-        let mock = mock.clone();
-        async move {
-            let json: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
-            mock.seen.lock().unwrap().push((uri.to_string(), headers, json.clone()));
-            if uri.path().ends_with("/replies") {
-                return (StatusCode::OK, HeaderMap::new(), r#"{"id":"17870913679156914"}"#.to_string());
-            }
-            let error = |code: i64, sub: Option<i64>| {
-                let mut e = json!({"message": "refused", "type": "OAuthException", "code": code});
-                if let Some(s) = sub {
-                    e["error_subcode"] = json!(s);
-                }
-                (StatusCode::BAD_REQUEST, HeaderMap::new(), json!({"error": e}).to_string())
-            };
-            match json["recipient"]["id"].as_str().unwrap_or("") {
-                "busy" => {
-                    let mut h = HeaderMap::new();
-                    h.insert("x-business-use-case-usage", r#"{"178414":[{"type":"instagram","call_count":100,"estimated_time_to_regain_access":2}]}"#.parse().unwrap());
-                    (StatusCode::BAD_REQUEST, h, json!({"error": {"message": "limit", "code": 80002}}).to_string())
-                }
-                "flood" => (StatusCode::TOO_MANY_REQUESTS, HeaderMap::new(), String::new()),
-                "gone" => error(551, None),
-                "late" => error(100, Some(2018108)),
-                _ => (StatusCode::OK, HeaderMap::new(), r#"{"recipient_id":"IGSID-1","message_id":"aWdf_sent"}"#.to_string()),
-            }
+/// A Graph API on loopback. Recipients pick the answer: `busy` → code 80002 with
+/// `X-Business-Use-Case-Usage`, `flood` → HTTP 429, `gone` → code 551, `late` → subcode 2018108;
+/// anything else succeeds.
+async fn mock_graph() -> PlatformMock {
+    let mock = PlatformMock::start().await;
+    mock.respond_with(|r| {
+        if r.path.ends_with("/replies") {
+            return Some(Reply::json(200, &json!({"id": "17870913679156914"})));
         }
+        let error = |code: i64, sub: Option<i64>| {
+            let mut e = json!({"message": "refused", "type": "OAuthException", "code": code});
+            if let Some(s) = sub {
+                e["error_subcode"] = json!(s);
+            }
+            Reply::json(400, &json!({"error": e}))
+        };
+        Some(match r.json()["recipient"]["id"].as_str().unwrap_or("") {
+            "busy" => Reply::json(400, &json!({"error": {"message": "limit", "code": 80002}}))
+                .header(
+                    "x-business-use-case-usage",
+                    r#"{"178414":[{"type":"instagram","call_count":100,"estimated_time_to_regain_access":2}]}"#,
+                ),
+            "flood" => Reply::status(429),
+            "gone" => error(551, None),
+            "late" => error(100, Some(2018108)),
+            _ => Reply::json(200, &json!({"recipient_id": "IGSID-1", "message_id": "aWdf_sent"})),
+        })
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{addr}")
+    mock
 }
 
 fn reply(
@@ -398,11 +389,10 @@ fn reply(
 
 #[tokio::test]
 async fn delivery_speaks_graph_and_maps_its_errors() {
-    let mock = Mock::default();
-    let base = mock_graph(mock.clone()).await;
+    let mock = mock_graph().await;
     let plugin = connector()
         .await
-        .config("api_base", &base)
+        .config("api_base", mock.url())
         .config("ig_user_id", ACCOUNT)
         .config("graph_version", "v22.0")
         .allow_egress("127.0.0.1")
@@ -427,20 +417,23 @@ async fn delivery_speaks_graph_and_maps_its_errors() {
         .unwrap();
     assert_eq!(r.external_id, "aWdf_sent");
     {
-        let seen = mock.seen.lock().unwrap();
-        assert_eq!(seen[0].0, format!("/v22.0/{ACCOUNT}/messages"));
-        assert_eq!(seen[0].1["authorization"], "Bearer IG-TOKEN-1");
+        let seen = mock.requests();
         assert_eq!(
-            seen[0].2,
+            seen[0].path_and_query(),
+            format!("/v22.0/{ACCOUNT}/messages")
+        );
+        assert_eq!(seen[0].header("authorization"), Some("Bearer IG-TOKEN-1"));
+        assert_eq!(
+            seen[0].json(),
             json!({"recipient": {"id": "IGSID-1"}, "messaging_type": "RESPONSE", "message": {"text": "So sorry, Dana — refund sent today. ^Ana"}})
         );
-        assert_eq!(seen[1].0, "/v22.0/17865799348089039/replies");
+        assert_eq!(seen[1].path_and_query(), "/v22.0/17865799348089039/replies");
         assert_eq!(
-            seen[1].2,
+            seen[1].json(),
             json!({"message": "So sorry, Dana — refund sent today. ^Ana"})
         );
         assert_eq!(
-            seen[2].2["recipient"],
+            seen[2].json()["recipient"],
             json!({"comment_id": "17865799348089039"})
         );
     }
@@ -471,12 +464,12 @@ async fn delivery_speaks_graph_and_maps_its_errors() {
         "{err}"
     );
     // Over the DM byte limit: refused before anything is sent.
-    let before = mock.seen.lock().unwrap().len();
+    let before = mock.count();
     let mut long = reply("k-8", "IGSID-1", Visibility::Private, &dm);
     long.text = "日".repeat(334);
     let err = plugin.deliver(&long).await.unwrap_err();
     assert!(
         matches!(plugin_error(&err), PluginError::InvalidInput(m) if m.contains("1002 UTF-8 bytes"))
     );
-    assert_eq!(mock.seen.lock().unwrap().len(), before);
+    assert_eq!(mock.count(), before);
 }

@@ -1,9 +1,9 @@
 //! The LINE connector as a built component in the real runtime: every LINE fixture, the
 //! published x-line-signature vector, the length rule, and reply/push delivery to a loopback mock.
 
-use std::sync::{Arc, Mutex};
+use std::collections::HashSet;
+use std::sync::Mutex;
 
-use axum::http::{HeaderMap, StatusCode};
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -12,7 +12,7 @@ use switchboard_testkit::switchboard::contract::{
     Visibility, WebhookOutcome,
 };
 use switchboard_testkit::switchboard::runtime::{CallError, CallFailure};
-use switchboard_testkit::{Harness, plugin_error, request};
+use switchboard_testkit::{Harness, PlatformMock, Reply, plugin_error, request};
 
 plugin_under_test!("line", "line-connector");
 
@@ -28,7 +28,7 @@ async fn connector() -> Harness {
     this_plugin!()
         .await
         .unwrap()
-        .secret("channel_secret", SECRET)
+        .secret("channel-secret", SECRET)
 }
 
 async fn post(plugin: &Harness, body: &[u8]) -> Result<WebhookOutcome, CallError> {
@@ -263,7 +263,7 @@ async fn published_signature_vector_and_refusals() {
     let plugin = this_plugin!()
         .await
         .unwrap()
-        .secret("channel_secret", v["secret"].as_str().unwrap());
+        .secret("channel-secret", v["secret"].as_str().unwrap());
     let sig = v["headers"]["x-line-signature"].as_str().unwrap();
     let body = v["body"].as_str().unwrap().as_bytes();
     // Verified, then refused as not JSON, with the position.
@@ -337,94 +337,62 @@ async fn length_rule_counts_utf16_code_units() {
     );
 }
 
-#[derive(Clone, Default)]
-struct Mock {
-    seen: Arc<Mutex<Vec<(String, HeaderMap, serde_json::Value)>>>,
-}
-
 /// The Messaging API on loopback. Push to `Ulimited` is rate-limited, to `Ublocked` refused;
 /// reply token `expired` is refused; a second push with the same retry key gets 409.
-async fn mock_line(mock: Mock) -> String {
-    let reply_mock = mock.clone();
-    let app = axum::Router::new()
-        .route(
-            "/v2/bot/message/reply",
-            axum::routing::post(move |headers: HeaderMap, body: String| {
-                let mock = reply_mock.clone();
-                async move {
-                    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
-                    mock.seen
-                        .lock()
-                        .unwrap()
-                        .push(("reply".into(), headers, json.clone()));
-                    if json["replyToken"] == "expired" {
-                        return (
-                            StatusCode::BAD_REQUEST,
-                            r#"{"message":"Invalid reply token"}"#.to_string(),
-                        );
-                    }
-                    (
-                        StatusCode::OK,
-                        r#"{"sentMessages":[{"id":"900001","quoteToken":"q"}]}"#.to_string(),
-                    )
-                }
+async fn mock_line() -> PlatformMock {
+    let mock = PlatformMock::start().await;
+    let retry_keys = Mutex::new(HashSet::new());
+    mock.respond_with(move |r| {
+        let json = r.json();
+        match (r.method.as_str(), r.path.as_str()) {
+            ("POST", "/v2/bot/message/reply") => Some(if json["replyToken"] == "expired" {
+                Reply::text(400, r#"{"message":"Invalid reply token"}"#)
+            } else {
+                Reply::text(
+                    200,
+                    r#"{"sentMessages":[{"id":"900001","quoteToken":"q"}]}"#,
+                )
             }),
-        )
-        .route(
-            "/v2/bot/message/push",
-            axum::routing::post(move |headers: HeaderMap, body: String| {
-                let mock = mock.clone();
-                async move {
-                    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
-                    let mut seen = mock.seen.lock().unwrap();
-                    let key = headers["x-line-retry-key"].to_str().unwrap().to_string();
-                    let repeated = seen.iter().any(|(k, h, _)| {
-                        k == "push"
-                            && h.get("x-line-retry-key").map(|v| v.to_str().unwrap())
-                                == Some(key.as_str())
-                    });
-                    seen.push(("push".into(), headers, json.clone()));
-                    if json["to"] == "Ulimited" {
-                        return (
-                            StatusCode::TOO_MANY_REQUESTS,
-                            [("retry-after", "9")],
-                            r#"{"message":"Too many requests"}"#.to_string(),
-                        );
-                    }
-                    if json["to"] == "Ublocked" {
-                        return (
-                            StatusCode::FORBIDDEN,
-                            [("retry-after", "0")],
-                            r#"{"message":"Access to this API is not available for your account"}"#
-                                .to_string(),
-                        );
-                    }
-                    if json["to"] == "Udown" {
-                        return (
-                            StatusCode::INTERNAL_SERVER_ERROR,
-                            [("retry-after", "0")],
-                            r#"{"message":"Internal error"}"#.to_string(),
-                        );
-                    }
-                    if repeated {
-                        return (
-                            StatusCode::CONFLICT,
-                            [("x-line-accepted-request-id", "acc-1")],
-                            r#"{"message":"The retry key is already accepted"}"#.to_string(),
-                        );
-                    }
-                    (
-                        StatusCode::OK,
-                        [("retry-after", "0")],
-                        r#"{"sentMessages":[{"id":"900002","quoteToken":"q"}]}"#.to_string(),
-                    )
+            ("POST", "/v2/bot/message/push") => {
+                let key = r.header("x-line-retry-key").unwrap_or("").to_string();
+                let repeated = !retry_keys.lock().unwrap().insert(key);
+                let answer = |status: u16, header: (&str, &str), body: &str| {
+                    Some(Reply::text(status, body).header(header.0, header.1))
+                };
+                if json["to"] == "Ulimited" {
+                    return answer(
+                        429,
+                        ("retry-after", "9"),
+                        r#"{"message":"Too many requests"}"#,
+                    );
                 }
-            }),
-        );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{addr}")
+                if json["to"] == "Ublocked" {
+                    return answer(
+                        403,
+                        ("retry-after", "0"),
+                        r#"{"message":"Access to this API is not available for your account"}"#,
+                    );
+                }
+                if json["to"] == "Udown" {
+                    return answer(500, ("retry-after", "0"), r#"{"message":"Internal error"}"#);
+                }
+                if repeated {
+                    return answer(
+                        409,
+                        ("x-line-accepted-request-id", "acc-1"),
+                        r#"{"message":"The retry key is already accepted"}"#,
+                    );
+                }
+                answer(
+                    200,
+                    ("retry-after", "0"),
+                    r#"{"sentMessages":[{"id":"900002","quoteToken":"q"}]}"#,
+                )
+            }
+            _ => None,
+        }
+    });
+    mock
 }
 
 fn now_ms() -> i64 {
@@ -455,7 +423,7 @@ fn reply(key: &str, to: &str, extra: &[(&str, &str)]) -> OutboundReply {
 async fn delivering(url: &str) -> Harness {
     connector()
         .await
-        .secret("channel_access_token", "ACCESS-TOKEN")
+        .secret("channel-access-token", "ACCESS-TOKEN")
         .config("api_base", url)
         .allow_egress("127.0.0.1")
         .allow_private_addresses()
@@ -464,8 +432,8 @@ async fn delivering(url: &str) -> Harness {
 
 #[tokio::test]
 async fn fresh_token_replies_old_token_pushes_with_a_retry_key() {
-    let mock = Mock::default();
-    let url = mock_line(mock.clone()).await;
+    let mock = mock_line().await;
+    let url = mock.url().to_string();
     let plugin = delivering(&url).await;
 
     let fresh = now_ms().to_string();
@@ -491,30 +459,30 @@ async fn fresh_token_replies_old_token_pushes_with_a_retry_key() {
     );
     assert_eq!(plugin.deliver(&r).await.unwrap().external_id, "900002");
 
-    let seen = mock.seen.lock().unwrap();
+    let seen = mock.requests();
     assert_eq!(seen.len(), 2);
-    let (kind, headers, body) = &seen[0];
-    assert_eq!(kind, "reply");
-    assert_eq!(headers["authorization"], "Bearer ACCESS-TOKEN");
-    assert_eq!(headers["content-type"], "application/json");
-    assert!(headers.get("x-line-retry-key").is_none());
+    let sent = &seen[0];
+    assert_eq!(sent.path, "/v2/bot/message/reply");
+    assert_eq!(sent.header("authorization"), Some("Bearer ACCESS-TOKEN"));
+    assert_eq!(sent.header("content-type"), Some("application/json"));
+    assert!(sent.header("x-line-retry-key").is_none());
     assert_eq!(
-        body,
-        &serde_json::json!({"replyToken": "rt-1", "messages": [{"type": "text", "text": "ご不便をおかけしました。Your refund is on its way 🙏 ^Ana", "quoteToken": "qt-9"}]})
+        sent.json(),
+        serde_json::json!({"replyToken": "rt-1", "messages": [{"type": "text", "text": "ご不便をおかけしました。Your refund is on its way 🙏 ^Ana", "quoteToken": "qt-9"}]})
     );
-    let (kind, headers, body) = &seen[1];
-    assert_eq!(kind, "push");
-    assert_eq!(body["to"], "Ucasey");
-    assert_eq!(body["messages"][0]["type"], "text");
-    let key = headers["x-line-retry-key"].to_str().unwrap();
+    let sent = &seen[1];
+    assert_eq!(sent.path, "/v2/bot/message/push");
+    assert_eq!(sent.json()["to"], "Ucasey");
+    assert_eq!(sent.json()["messages"][0]["type"], "text");
+    let key = sent.header("x-line-retry-key").unwrap();
     assert_eq!(key.len(), 36);
     assert_eq!(key.matches('-').count(), 4);
 }
 
 #[tokio::test]
 async fn refused_reply_token_falls_back_to_push_and_a_retried_push_is_not_sent_twice() {
-    let mock = Mock::default();
-    let url = mock_line(mock.clone()).await;
+    let mock = mock_line().await;
+    let url = mock.url().to_string();
     let plugin = delivering(&url).await;
     let fresh = now_ms().to_string();
     let r = reply(
@@ -527,12 +495,12 @@ async fn refused_reply_token_falls_back_to_push_and_a_retried_push_is_not_sent_t
     );
     assert_eq!(plugin.deliver(&r).await.unwrap().external_id, "900002");
     {
-        let seen = mock.seen.lock().unwrap();
+        let seen = mock.requests();
         assert_eq!(
-            seen.iter().map(|(k, _, _)| k.as_str()).collect::<Vec<_>>(),
-            ["reply", "push"]
+            seen.iter().map(|r| r.path.as_str()).collect::<Vec<_>>(),
+            ["/v2/bot/message/reply", "/v2/bot/message/push"]
         );
-        assert_eq!(seen[1].2["to"], "Cfamily");
+        assert_eq!(seen[1].json()["to"], "Cfamily");
     }
     // A fresh plugin instance (no remembered receipt) retrying the same push: LINE answers 409,
     // which means the message already went out.
@@ -544,8 +512,8 @@ async fn refused_reply_token_falls_back_to_push_and_a_retried_push_is_not_sent_t
 
 #[tokio::test]
 async fn errors_map_to_rate_limits_refusals_and_outages() {
-    let mock = Mock::default();
-    let url = mock_line(mock.clone()).await;
+    let mock = mock_line().await;
+    let url = mock.url().to_string();
     let plugin = delivering(&url).await;
     let err = plugin
         .deliver(&reply("k-1", "Ulimited", &[]))
@@ -569,7 +537,7 @@ async fn errors_map_to_rate_limits_refusals_and_outages() {
         "{err}"
     );
     // No access token: not configured, and nothing is sent.
-    let before = mock.seen.lock().unwrap().len();
+    let before = mock.count();
     let bare = connector()
         .await
         .config("api_base", &url)
@@ -581,7 +549,7 @@ async fn errors_map_to_rate_limits_refusals_and_outages() {
         .await
         .unwrap_err();
     assert!(
-        matches!(plugin_error(&err), PluginError::NotConfigured(m) if m.contains("channel_access_token"))
+        matches!(plugin_error(&err), PluginError::NotConfigured(m) if m.contains("channel-access-token"))
     );
-    assert_eq!(mock.seen.lock().unwrap().len(), before);
+    assert_eq!(mock.count(), before);
 }

@@ -3,38 +3,28 @@
 //! messages, the care policy in the system prompt, the bearer key), the draft it makes of the
 //! answer, and how each failure of the API is typed.
 
-use std::sync::{Arc, Mutex};
-
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::IntoResponse;
-use serde_json::{Value, json};
+use serde_json::json;
 use switchboard_testkit::switchboard::contract::{
     Label, LengthRule, LengthUnit, PluginError, Visibility,
 };
-use switchboard_testkit::{Harness, message, plugin_error};
+use switchboard_testkit::{Harness, PlatformMock, Reply, message, plugin_error};
 
 plugin_under_test!("llm-suggester", "llm-suggester");
 
-/// An answer: status, headers, body.
-type Answer = (u16, Vec<(String, String)>, String);
-
-/// What the mock received, and what it answers next.
-#[derive(Clone, Default)]
-struct Mock {
-    requests: Arc<Mutex<Vec<(HeaderMap, Value)>>>,
-    answer: Arc<Mutex<Answer>>,
-}
+/// The chat-completions API on loopback: what it received, and what it answers next.
+struct Mock(PlatformMock);
 
 impl Mock {
+    async fn start() -> Mock {
+        Mock(PlatformMock::start().await)
+    }
     fn answer(&self, status: u16, headers: &[(&str, &str)], body: &str) {
-        *self.answer.lock().unwrap() = (
-            status,
-            headers
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            body.to_string(),
-        );
+        let reply = headers
+            .iter()
+            .fold(Reply::status(status), |r, (k, v)| r.header(k, v))
+            .header("content-type", "application/json")
+            .body(body);
+        self.0.route("POST", "/v1/chat/completions", reply);
     }
     fn content(&self, text: &str) {
         self.answer(
@@ -50,35 +40,6 @@ impl Mock {
             .to_string(),
         );
     }
-}
-
-async fn serve(mock: Mock) -> String {
-    let m = mock.clone();
-    let app = axum::Router::new().route(
-        "/v1/chat/completions",
-        axum::routing::post(move |headers: HeaderMap, body: String| {
-            let m = m.clone();
-            async move {
-                let parsed: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
-                m.requests.lock().unwrap().push((headers, parsed));
-                let (status, headers, body) = m.answer.lock().unwrap().clone();
-                let mut resp = (StatusCode::from_u16(status).unwrap(), body).into_response();
-                for (k, v) in headers {
-                    resp.headers_mut().insert(
-                        axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                        v.parse().unwrap(),
-                    );
-                }
-                resp.headers_mut()
-                    .insert("content-type", "application/json".parse().unwrap());
-                resp
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{addr}")
 }
 
 async fn plugin(base: &str) -> Harness {
@@ -110,8 +71,8 @@ fn label(name: &str, score: f32) -> Label {
 
 #[tokio::test]
 async fn sends_the_policy_and_makes_a_signed_fitted_draft() {
-    let mock = Mock::default();
-    let base = serve(mock.clone()).await;
+    let mock = Mock::start().await;
+    let base = mock.0.url().to_string();
     let plugin = plugin(&base).await;
     mock.content("\"**Sorry**, Casey, that's on us. I'm checking your order now and will reply here within the hour.\"");
     let drafts = plugin
@@ -132,10 +93,13 @@ async fn sends_the_policy_and_makes_a_signed_fitted_draft() {
     assert_eq!(drafts[0].visibility, Visibility::Public);
     assert!(drafts[0].rationale.contains("care-model-1"));
 
-    let requests = mock.requests.lock().unwrap().clone();
+    let requests = mock.0.requests();
     assert_eq!(requests.len(), 1);
-    let (headers, body) = &requests[0];
-    assert_eq!(headers["authorization"], "Bearer sk-test-123");
+    let body = requests[0].json();
+    assert_eq!(
+        requests[0].header("authorization"),
+        Some("Bearer sk-test-123")
+    );
     assert_eq!(body["model"], "care-model-1");
     assert_eq!(body["max_tokens"], 300);
     let messages = body["messages"].as_array().unwrap();
@@ -168,8 +132,8 @@ async fn sends_the_policy_and_makes_a_signed_fitted_draft() {
 
 #[tokio::test]
 async fn a_long_answer_is_shortened_keeping_the_signature() {
-    let mock = Mock::default();
-    let base = serve(mock.clone()).await;
+    let mock = Mock::start().await;
+    let base = mock.0.url().to_string();
     let plugin = plugin(&base).await.length_rule(LengthRule {
         max: 80,
         unit: LengthUnit::Characters,
@@ -184,8 +148,8 @@ async fn a_long_answer_is_shortened_keeping_the_signature() {
 
 #[tokio::test]
 async fn api_failures_are_typed_and_never_leak_the_key() {
-    let mock = Mock::default();
-    let base = serve(mock.clone()).await;
+    let mock = Mock::start().await;
+    let base = mock.0.url().to_string();
     let plugin = plugin(&base).await;
     let m = message("hello?");
 
@@ -244,7 +208,7 @@ async fn api_failures_are_typed_and_never_leak_the_key() {
     );
 
     // Spam and trolls cost nothing: no request at all.
-    let before = mock.requests.lock().unwrap().len();
+    let before = mock.0.count();
     assert!(
         plugin
             .suggest(&m, &[label("troll", 0.9)])
@@ -252,7 +216,7 @@ async fn api_failures_are_typed_and_never_leak_the_key() {
             .unwrap()
             .is_empty()
     );
-    assert_eq!(mock.requests.lock().unwrap().len(), before);
+    assert_eq!(mock.0.count(), before);
 
     // No key: not configured.
     let keyless = this_plugin!()

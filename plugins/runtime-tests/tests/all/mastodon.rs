@@ -6,17 +6,13 @@
 //! recorded API answers, one JSON body per file, not wrapped in a VCR interaction).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 
-use axum::extract::{Path, RawQuery};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::IntoResponse;
 use switchboard_testkit::switchboard::contract::{
     AttachmentKind, Author, Event, Message, MessageAction, Origin, OutboundReply, PluginError,
     Visibility, WebhookOutcome,
 };
 use switchboard_testkit::switchboard::runtime::CallError;
-use switchboard_testkit::{Harness, plugin_error, request};
+use switchboard_testkit::{Harness, PlatformMock, Recorded, Reply, plugin_error, request};
 
 plugin_under_test!("mastodon", "mastodon-connector");
 
@@ -303,133 +299,105 @@ async fn documentation_media_and_a_direct_message_are_read_from_a_status() {
 /// (method, path, query, authorization, idempotency key, body) of one request.
 type Seen = (String, String, String, String, String, String);
 
-#[derive(Clone, Default)]
-struct Instance {
-    seen: Arc<Mutex<Vec<Seen>>>,
-}
-
-impl Instance {
-    fn record(&self, method: &str, path: &str, query: &str, headers: &HeaderMap, body: &str) {
-        let h = |n: &str| {
-            headers
-                .get(n)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("")
-                .to_string()
-        };
-        self.seen.lock().unwrap().push((
-            method.into(),
-            path.into(),
-            query.into(),
-            h("authorization"),
-            h("idempotency-key"),
-            body.into(),
-        ));
-    }
+/// What the tests read of one request.
+fn seen(r: &Recorded) -> Seen {
+    let h = |n: &str| r.header(n).unwrap_or("").to_string();
+    (
+        r.method.clone(),
+        r.path.clone(),
+        r.query.clone().unwrap_or_default(),
+        h("authorization"),
+        h("idempotency-key"),
+        r.text(),
+    )
 }
 
 /// Answers by the Bearer token: `slow` is rate-limited, `expired` refused, anything else served.
-fn refusal(headers: &HeaderMap) -> Option<axum::response::Response> {
-    match headers.get("authorization").and_then(|v| v.to_str().ok()) {
+fn refusal(r: &Recorded) -> Option<Reply> {
+    match r.header("authorization") {
         Some("Bearer slow") => Some(
-            (
-                StatusCode::TOO_MANY_REQUESTS,
-                [("x-ratelimit-reset", "2000-01-01T00:00:00.000Z")],
-                r#"{"error":"Too many requests"}"#,
-            )
-                .into_response(),
+            Reply::text(429, r#"{"error":"Too many requests"}"#)
+                .header("x-ratelimit-reset", "2000-01-01T00:00:00.000Z"),
         ),
-        Some("Bearer expired") => Some(
-            (
-                StatusCode::UNAUTHORIZED,
-                r#"{"error":"The access token is invalid"}"#,
-            )
-                .into_response(),
-        ),
+        Some("Bearer expired") => Some(Reply::text(
+            401,
+            r#"{"error":"The access token is invalid"}"#,
+        )),
         _ => None,
     }
 }
 
-fn json(body: Vec<u8>) -> axum::response::Response {
-    (StatusCode::OK, [("content-type", "application/json")], body).into_response()
+fn json(body: Vec<u8>) -> Reply {
+    Reply::status(200)
+        .header("content-type", "application/json")
+        .body(body)
 }
 
-async fn instance(state: Instance) -> String {
-    let (s1, s2, s3, s4) = (state.clone(), state.clone(), state.clone(), state);
-    let app = axum::Router::new()
-        .route(
-            "/api/v1/notifications",
-            axum::routing::get(move |headers: HeaderMap, RawQuery(q): RawQuery| async move {
-                let q = q.unwrap_or_default();
-                s1.record("GET", "/api/v1/notifications", &q, &headers, "");
-                if let Some(r) = refusal(&headers) {
-                    return r;
+async fn instance() -> PlatformMock {
+    let mock = PlatformMock::start().await;
+    mock.respond_with(|r| {
+        let q = r.query.clone().unwrap_or_default();
+        let segments: Vec<&str> = r.path.trim_start_matches('/').split('/').collect();
+        Some(match (r.method.as_str(), segments.as_slice()) {
+            ("GET", ["api", "v1", "notifications"]) => {
+                if let Some(refused) = refusal(r) {
+                    return Some(refused);
                 }
                 if q.contains("min_id=") {
-                    return json(b"[]".to_vec());
+                    return Some(json(b"[]".to_vec()));
                 }
-                json(fixture("mastodon_py_cassettes/notifications_list_mentions_only.json"))
-            }),
-        )
-        .route(
-            "/api/v1/timelines/tag/{tag}",
-            axum::routing::get(
-                move |Path(tag): Path<String>, headers: HeaderMap, RawQuery(q): RawQuery| async move {
-                    let q = q.unwrap_or_default();
-                    s2.record("GET", &format!("/api/v1/timelines/tag/{tag}"), &q, &headers, "");
-                    if q.contains("min_id=") {
-                        return json(b"[]".to_vec());
+                json(fixture(
+                    "mastodon_py_cassettes/notifications_list_mentions_only.json",
+                ))
+            }
+            ("GET", ["api", "v1", "timelines", "tag", _]) => {
+                if q.contains("min_id=") {
+                    return Some(json(b"[]".to_vec()));
+                }
+                // The recorded statuses as a tag timeline lists them: newest first.
+                let mut body = b"[".to_vec();
+                for (i, name) in [
+                    "status_post_content_warning_public.json",
+                    "status_reply_with_quote.json",
+                    "status_with_poll.json",
+                ]
+                .iter()
+                .enumerate()
+                {
+                    if i > 0 {
+                        body.push(b',');
                     }
-                    // The recorded statuses as a tag timeline lists them: newest first.
-                    let mut body = b"[".to_vec();
-                    for (i, name) in [
-                        "status_post_content_warning_public.json",
-                        "status_reply_with_quote.json",
-                        "status_with_poll.json",
-                    ]
-                    .iter()
-                    .enumerate()
-                    {
-                        if i > 0 {
-                            body.push(b',');
-                        }
-                        body.extend(fixture(&format!("mastodon_py_cassettes/{name}")));
-                    }
-                    body.push(b']');
-                    json(body)
-                },
-            ),
-        )
-        .route(
-            "/api/v2/search",
-            axum::routing::get(move |headers: HeaderMap, RawQuery(q): RawQuery| async move {
-                s3.record("GET", "/api/v2/search", &q.unwrap_or_default(), &headers, "");
+                    body.extend(fixture(&format!("mastodon_py_cassettes/{name}")));
+                }
+                body.push(b']');
+                json(body)
+            }
+            ("GET", ["api", "v2", "search"]) => {
                 json(br#"{"accounts":[],"statuses":[],"hashtags":[]}"#.to_vec())
-            }),
-        )
-        .route(
-            "/api/v1/statuses",
-            axum::routing::post(move |headers: HeaderMap, body: String| async move {
-                s4.record("POST", "/api/v1/statuses", "", &headers, &body);
-                if let Some(r) = refusal(&headers) {
-                    return r;
+            }
+            ("POST", ["api", "v1", "statuses"]) => {
+                if let Some(refused) = refusal(r) {
+                    return Some(refused);
                 }
-                let status: serde_json::Value = serde_json::from_str(&body).unwrap();
-                if status["status"].as_str().unwrap_or("").contains("duplicate") {
-                    return (
-                        StatusCode::UNPROCESSABLE_ENTITY,
+                if r.json()["status"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("duplicate")
+                {
+                    return Some(Reply::text(
+                        422,
                         r#"{"error":"Validation failed: Text has already been posted"}"#,
-                    )
-                        .into_response();
+                    ));
                 }
                 // The recorded answer to posting a reply.
-                json(fixture("mastodon_py_cassettes/status_reply_with_quote.json"))
-            }),
-        );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{addr}")
+                json(fixture(
+                    "mastodon_py_cassettes/status_reply_with_quote.json",
+                ))
+            }
+            _ => return None,
+        })
+    });
+    mock
 }
 
 async fn polled(base: &str, token: &str) -> Harness {
@@ -447,8 +415,8 @@ async fn polled(base: &str, token: &str) -> Harness {
 
 #[tokio::test]
 async fn poll_reads_mentions_and_listening_feeds_from_the_recorded_responses() {
-    let state = Instance::default();
-    let base = instance(state.clone()).await;
+    let state = instance().await;
+    let base = state.url().to_string();
     let plugin = polled(&base, "t0ken").await;
 
     let batch = plugin.poll(None).await.unwrap();
@@ -493,7 +461,7 @@ async fn poll_reads_mentions_and_listening_feeds_from_the_recorded_responses() {
     assert!(again.events.is_empty());
     assert_eq!(again.next_cursor, None);
 
-    let seen = state.seen.lock().unwrap().clone();
+    let seen: Vec<Seen> = state.requests().iter().map(seen).collect();
     let queries: Vec<(String, String)> = seen.iter().map(|r| (r.1.clone(), r.2.clone())).collect();
     assert_eq!(
         queries,
@@ -526,7 +494,8 @@ async fn poll_reads_mentions_and_listening_feeds_from_the_recorded_responses() {
 
 #[tokio::test]
 async fn poll_errors_are_typed() {
-    let base = instance(Instance::default()).await;
+    let mock = instance().await;
+    let base = mock.url().to_string();
     let err = polled(&base, "slow").await.poll(None).await.unwrap_err();
     // The reset time is in the past: retry after the minimum of one second.
     assert_eq!(plugin_error(&err), &PluginError::RateLimited(Some(1)));
@@ -562,8 +531,8 @@ fn reply(text: &str, visibility: Visibility) -> OutboundReply {
 
 #[tokio::test]
 async fn delivery_posts_a_status_and_maps_refusals() {
-    let state = Instance::default();
-    let base = instance(state.clone()).await;
+    let state = instance().await;
+    let base = state.url().to_string();
     let plugin = polled(&base, "t0ken")
         .await
         .config("decode_captured", "true");
@@ -588,13 +557,11 @@ async fn delivery_posts_a_status_and_maps_refusals() {
         .await
         .unwrap();
 
-    let posts: Vec<_> = state
-        .seen
-        .lock()
-        .unwrap()
+    let posts: Vec<Seen> = state
+        .requests()
         .iter()
+        .map(seen)
         .filter(|r| r.0 == "POST")
-        .cloned()
         .collect();
     let (_, path, _, auth, key, body) = &posts[0];
     assert_eq!(path, "/api/v1/statuses");

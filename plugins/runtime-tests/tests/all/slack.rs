@@ -3,10 +3,9 @@
 //! delivery to a loopback mock of the Web API.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use axum::http::{HeaderMap, StatusCode};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use switchboard_testkit::switchboard::contract::{
@@ -14,7 +13,7 @@ use switchboard_testkit::switchboard::contract::{
     OutboundReply, PluginError, Visibility, WebhookOutcome,
 };
 use switchboard_testkit::switchboard::runtime::{CallError, CallFailure};
-use switchboard_testkit::{Harness, plugin_error, request};
+use switchboard_testkit::{Harness, PlatformMock, Reply, plugin_error, request};
 
 plugin_under_test!("slack", "slack-connector");
 
@@ -594,77 +593,48 @@ async fn length_rule_and_measure() {
     assert_eq!(plugin.measure(&"字".repeat(40_000)).await.unwrap(), 40_000);
 }
 
-#[derive(Clone, Default)]
-struct Mock {
-    seen: Arc<Mutex<Vec<(String, HeaderMap, serde_json::Value)>>>,
-}
-
 /// Slack's Web API on loopback. By channel: `CRATE` is rate-limited with HTTP 429 once,
 /// `CLIMIT` answers `ratelimited` in a 200, `CGONE` is `channel_not_found`, `CREVOKED` is
 /// `token_revoked`, `CBROKE` is `internal_error`; anything else is posted.
-async fn mock_slack(mock: Mock) -> String {
-    let posts = mock.clone();
-    let opens = mock.clone();
-    let app = axum::Router::new()
-        .route(
-            "/api/chat.postMessage",
-            axum::routing::post(move |headers: HeaderMap, body: String| {
-                let mock = posts.clone();
-                async move {
-                    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
-                    let mut seen = mock.seen.lock().unwrap();
-                    let rate_limited_before = seen
-                        .iter()
-                        .any(|(p, _, b)| p == "chat.postMessage" && b["channel"] == "CRATE");
-                    seen.push(("chat.postMessage".into(), headers, json.clone()));
-                    let channel = json["channel"].as_str().unwrap_or("").to_string();
-                    let fail = |code: &str| {
-                        (
-                            StatusCode::OK,
-                            [("retry-after", "3")],
-                            format!(r#"{{"ok":false,"error":"{code}"}}"#),
-                        )
-                    };
-                    match channel.as_str() {
-                        "CRATE" if !rate_limited_before => (
-                            StatusCode::TOO_MANY_REQUESTS,
-                            [("retry-after", "7")],
-                            String::new(),
-                        ),
-                        "CLIMIT" => fail("ratelimited"),
-                        "CGONE" => fail("channel_not_found"),
-                        "CREVOKED" => fail("token_revoked"),
-                        "CBROKE" => fail("internal_error"),
-                        _ => (
-                            StatusCode::OK,
-                            [("retry-after", "0")],
-                            serde_json::json!({"ok": true, "channel": channel,
-                                "ts": "1700000999.000900",
-                                "message": {"text": json["text"], "type": "message"}})
-                            .to_string(),
-                        ),
-                    }
-                }
-            }),
-        )
-        .route(
-            "/api/conversations.open",
-            axum::routing::post(move |headers: HeaderMap, body: String| {
-                let mock = opens.clone();
-                async move {
-                    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
-                    mock.seen
-                        .lock()
-                        .unwrap()
-                        .push(("conversations.open".into(), headers, json));
-                    r#"{"ok":true,"channel":{"id":"D0PRIVATE"}}"#
-                }
-            }),
-        );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{addr}/api")
+async fn mock_slack() -> PlatformMock {
+    let mock = PlatformMock::start().await;
+    mock.route(
+        "POST",
+        "/api/conversations.open",
+        Reply::json(
+            200,
+            &serde_json::json!({"ok": true, "channel": {"id": "D0PRIVATE"}}),
+        ),
+    );
+    let rate_limited_before = AtomicBool::new(false);
+    mock.respond_with(move |r| {
+        if (r.method.as_str(), r.path.as_str()) != ("POST", "/api/chat.postMessage") {
+            return None;
+        }
+        let json = r.json();
+        let channel = json["channel"].as_str().unwrap_or("").to_string();
+        let fail = |code: &str| {
+            Reply::text(200, &format!(r#"{{"ok":false,"error":"{code}"}}"#))
+                .header("retry-after", "3")
+        };
+        Some(match channel.as_str() {
+            "CRATE" if !rate_limited_before.swap(true, Ordering::SeqCst) => {
+                Reply::status(429).header("retry-after", "7")
+            }
+            "CLIMIT" => fail("ratelimited"),
+            "CGONE" => fail("channel_not_found"),
+            "CREVOKED" => fail("token_revoked"),
+            "CBROKE" => fail("internal_error"),
+            _ => Reply::json(
+                200,
+                &serde_json::json!({"ok": true, "channel": channel,
+                    "ts": "1700000999.000900",
+                    "message": {"text": json["text"], "type": "message"}}),
+            )
+            .header("retry-after", "0"),
+        })
+    });
+    mock
 }
 
 fn reply(key: &str, channel: &str, visibility: Visibility) -> OutboundReply {
@@ -689,8 +659,8 @@ fn reply(key: &str, channel: &str, visibility: Visibility) -> OutboundReply {
 
 #[tokio::test]
 async fn delivery_posts_the_documented_request_and_maps_slack_errors() {
-    let mock = Mock::default();
-    let base = mock_slack(mock.clone()).await;
+    let mock = mock_slack().await;
+    let base = format!("{}/api", mock.url());
     let plugin = connector()
         .await
         .secret("bot-token", "xoxb-test-token")
@@ -708,14 +678,17 @@ async fn delivery_posts_the_documented_request_and_maps_slack_errors() {
     assert_eq!(receipt.external_id, "C045V0VJT16:1700000999.000900");
     assert_eq!(receipt.url, None);
     {
-        let seen = mock.seen.lock().unwrap();
-        let (path, headers, body) = &seen[0];
-        assert_eq!(path, "chat.postMessage");
-        assert_eq!(headers["authorization"], "Bearer xoxb-test-token");
-        assert_eq!(headers["content-type"], "application/json; charset=utf-8");
+        let seen = mock.requests();
+        let sent = &seen[0];
+        assert_eq!(sent.path, "/api/chat.postMessage");
+        assert_eq!(sent.header("authorization"), Some("Bearer xoxb-test-token"));
         assert_eq!(
-            body,
-            &serde_json::json!({"channel": "C045V0VJT16",
+            sent.header("content-type"),
+            Some("application/json; charset=utf-8")
+        );
+        assert_eq!(
+            sent.json(),
+            serde_json::json!({"channel": "C045V0VJT16",
                 "text": "Sorry about that &lt;3 — R&amp;D has a fix. ^Ana",
                 "thread_ts": "1700000000.000100"})
         );
@@ -726,7 +699,7 @@ async fn delivery_posts_the_documented_request_and_maps_slack_errors() {
         .await
         .unwrap();
     assert_eq!(again.external_id, receipt.external_id);
-    assert_eq!(mock.seen.lock().unwrap().len(), 1);
+    assert_eq!(mock.count(), 1);
 
     // A private reply to a channel message: open a DM with the customer, post there unthreaded.
     let receipt = plugin
@@ -735,13 +708,16 @@ async fn delivery_posts_the_documented_request_and_maps_slack_errors() {
         .unwrap();
     assert_eq!(receipt.external_id, "D0PRIVATE:1700000999.000900");
     {
-        let seen = mock.seen.lock().unwrap();
-        assert_eq!(seen[1].0, "conversations.open");
-        assert_eq!(seen[1].2, serde_json::json!({"users": "U043H11ES4V"}));
-        assert_eq!(seen[1].1["authorization"], "Bearer xoxb-test-token");
-        assert_eq!(seen[2].0, "chat.postMessage");
-        assert_eq!(seen[2].2["channel"], "D0PRIVATE");
-        assert!(seen[2].2.get("thread_ts").is_none());
+        let seen = mock.requests();
+        assert_eq!(seen[1].path, "/api/conversations.open");
+        assert_eq!(seen[1].json(), serde_json::json!({"users": "U043H11ES4V"}));
+        assert_eq!(
+            seen[1].header("authorization"),
+            Some("Bearer xoxb-test-token")
+        );
+        assert_eq!(seen[2].path, "/api/chat.postMessage");
+        assert_eq!(seen[2].json()["channel"], "D0PRIVATE");
+        assert!(seen[2].json().get("thread_ts").is_none());
     }
 
     // HTTP 429 with Retry-After, then accepted on the retry.
@@ -787,7 +763,7 @@ async fn delivery_posts_the_documented_request_and_maps_slack_errors() {
     );
 
     // Without a bot token: not configured, and nothing is sent.
-    let before = mock.seen.lock().unwrap().len();
+    let before = mock.count();
     let unconfigured = connector()
         .await
         .config("api_base", &base)
@@ -803,7 +779,7 @@ async fn delivery_posts_the_documented_request_and_maps_slack_errors() {
         matches!(plugin_error(&err), PluginError::NotConfigured(m) if m.contains("bot-token")),
         "{err}"
     );
-    assert_eq!(mock.seen.lock().unwrap().len(), before);
+    assert_eq!(mock.count(), before);
 }
 
 #[tokio::test]

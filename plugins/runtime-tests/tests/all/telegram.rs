@@ -4,17 +4,15 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-use axum::extract::Path as UrlPath;
-use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 use switchboard_testkit::switchboard::contract::{
     AttachmentKind, Author, Event, HttpRequest, Message, MessageAction, Origin, OutboundReply,
     PluginError, Visibility, WebhookOutcome,
 };
 use switchboard_testkit::switchboard::runtime::{CallError, CallFailure};
-use switchboard_testkit::{Harness, plugin_error, request};
+use switchboard_testkit::{Harness, PlatformMock, Reply, plugin_error, request};
 
 plugin_under_test!("telegram", "telegram-connector");
 
@@ -609,12 +607,6 @@ async fn length_rule_counts_code_points() {
 
 // ---- Loopback Bot API -------------------------------------------------------------------
 
-#[derive(Clone, Default)]
-struct Mock {
-    /// (method path, headers, body) of every request.
-    seen: Arc<Mutex<Vec<(String, HeaderMap, Value)>>>,
-}
-
 /// The `getUpdates` answer served for a fresh cursor: a documented
 /// `{"ok": true, "result": [Update, …]}` body built from the webhook fixtures, with update ids
 /// 500.. (the fixtures all reuse one id).
@@ -637,57 +629,42 @@ fn updates_body() -> Value {
     json!({"ok": true, "result": result})
 }
 
-async fn mock_bot_api(mock: Mock) -> String {
-    let app = axum::Router::new().route(
-        "/{bot}/{method}",
-        axum::routing::post(
-            move |UrlPath((bot, method)): UrlPath<(String, String)>,
-                  headers: HeaderMap,
-                  body: String| {
-                let mock = mock.clone();
-                async move {
-                    let json: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
-                    let count = {
-                        let mut seen = mock.seen.lock().unwrap();
-                        seen.push((format!("{bot}/{method}"), headers, json.clone()));
-                        seen.len()
-                    };
-                    let (status, body) = answer(&bot, &method, &json, count);
-                    (
-                        status,
-                        [("content-type", "application/json")],
-                        body.to_string(),
-                    )
-                }
-            },
-        ),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{addr}")
+/// The Bot API on loopback: `POST /{bot}/{method}`, answered by [`answer`].
+async fn mock_bot_api() -> PlatformMock {
+    let mock = PlatformMock::start().await;
+    let count = AtomicUsize::new(0);
+    mock.respond_with(move |r| {
+        let count = count.fetch_add(1, Ordering::SeqCst) + 1;
+        let segments: Vec<&str> = r.path.trim_start_matches('/').split('/').collect();
+        let ("POST", [bot, method]) = (r.method.as_str(), segments.as_slice()) else {
+            return None;
+        };
+        let (status, body) = answer(bot, method, &r.json(), count);
+        Some(Reply::json(status, &body))
+    });
+    mock
 }
 
-fn fail(code: u16, description: &str, extra: Value) -> (StatusCode, Value) {
+fn fail(code: u16, description: &str, extra: Value) -> (u16, Value) {
     let mut body = json!({"ok": false, "error_code": code, "description": description});
     if !extra.is_null() {
         body["parameters"] = extra;
     }
-    (StatusCode::from_u16(code).unwrap(), body)
+    (code, body)
 }
 
 /// How the mock Bot API answers.
-fn answer(bot: &str, method: &str, body: &Value, count: usize) -> (StatusCode, Value) {
+fn answer(bot: &str, method: &str, body: &Value, count: usize) -> (u16, Value) {
     if bot != format!("bot{TOKEN}") {
         return fail(401, "Unauthorized", Value::Null);
     }
     match method {
         "getUpdates" => match body.get("offset").and_then(Value::as_i64) {
-            None => (StatusCode::OK, updates_body()),
-            Some(504) => (StatusCode::OK, json!({"ok": true, "result": []})),
+            None => (200, updates_body()),
+            Some(504) => (200, json!({"ok": true, "result": []})),
             // A getUpdates-shaped call answered with another method's response fixture.
             Some(9) => (
-                StatusCode::OK,
+                200,
                 serde_json::from_slice(&fixture("nutgram/Responses/ChatAdministratorRights.json"))
                     .unwrap(),
             ),
@@ -704,7 +681,7 @@ fn answer(bot: &str, method: &str, body: &Value, count: usize) -> (StatusCode, V
                 json!({"retry_after": 7}),
             ),
             Some(-1001234567489) => (
-                StatusCode::OK,
+                200,
                 json!({"ok": true, "result": {
                     "message_id": 71, "date": 1_714_837_900,
                     "chat": {"id": -1001234567489_i64, "title": "Testing", "username": "testing", "type": "supergroup"},
@@ -713,7 +690,7 @@ fn answer(bot: &str, method: &str, body: &Value, count: usize) -> (StatusCode, V
             Some(456) => fail(403, "Forbidden: bot was blocked by the user", Value::Null),
             Some(777) => fail(400, "Bad Request: chat not found", Value::Null),
             Some(1111111) => (
-                StatusCode::OK,
+                200,
                 json!({"ok": true, "result": {
                     "message_id": 1366, "date": 1_441_645_600,
                     "chat": {"id": 1111111, "type": "private", "username": "Testusername"}}}),
@@ -735,8 +712,8 @@ async fn api_plugin(base: &str, token: &str) -> Harness {
 
 #[tokio::test]
 async fn poll_reads_get_updates_with_the_cursor_as_offset() {
-    let mock = Mock::default();
-    let base = mock_bot_api(mock.clone()).await;
+    let mock = mock_bot_api().await;
+    let base = mock.url().to_string();
     let plugin = api_plugin(&base, TOKEN).await;
 
     let batch = plugin.poll(None).await.unwrap();
@@ -768,12 +745,12 @@ async fn poll_reads_get_updates_with_the_cursor_as_offset() {
     );
 
     {
-        let seen = mock.seen.lock().unwrap();
-        assert_eq!(seen[0].0, format!("bot{TOKEN}/getUpdates"));
-        assert_eq!(seen[0].1["content-type"], "application/json");
-        assert_eq!(seen[0].2, json!({"timeout": 0, "limit": 100}));
+        let seen = mock.requests();
+        assert_eq!(seen[0].path, format!("/bot{TOKEN}/getUpdates"));
+        assert_eq!(seen[0].header("content-type"), Some("application/json"));
+        assert_eq!(seen[0].json(), json!({"timeout": 0, "limit": 100}));
         assert_eq!(
-            seen[1].2,
+            seen[1].json(),
             json!({"offset": 504, "timeout": 0, "limit": 100})
         );
     }
@@ -811,8 +788,8 @@ fn reply_to(message: &Message, key: &str, text: &str, visibility: Visibility) ->
 
 #[tokio::test]
 async fn deliver_sends_documented_send_message_and_maps_errors() {
-    let mock = Mock::default();
-    let base = mock_bot_api(mock.clone()).await;
+    let mock = mock_bot_api().await;
+    let base = mock.url().to_string();
     let plugin = api_plugin(&base, TOKEN).await;
 
     // Reply in the forum topic the customer wrote in.
@@ -837,14 +814,14 @@ async fn deliver_sends_documented_send_message_and_maps_errors() {
     assert_eq!(receipt.external_id, "-1001234567489:71");
     assert_eq!(receipt.url.as_deref(), Some("https://t.me/testing/71"));
     {
-        let seen = mock.seen.lock().unwrap();
+        let seen = mock.requests();
         assert_eq!(seen.len(), 2);
-        let (path, headers, body) = &seen[1];
-        assert_eq!(path, &format!("bot{TOKEN}/sendMessage"));
-        assert_eq!(headers["content-type"], "application/json");
+        let sent = &seen[1];
+        assert_eq!(sent.path, format!("/bot{TOKEN}/sendMessage"));
+        assert_eq!(sent.header("content-type"), Some("application/json"));
         assert_eq!(
-            body,
-            &json!({
+            sent.json(),
+            json!({
                 "chat_id": -1001234567489_i64,
                 "text": "Sorry, Mario — we're on it 🍄 ^ana",
                 "reply_parameters": {"message_id": 70, "allow_sending_without_reply": true},
@@ -855,7 +832,7 @@ async fn deliver_sends_documented_send_message_and_maps_errors() {
     // The same idempotency key again: the first receipt, nothing posted twice.
     let again = plugin.deliver(&reply).await.unwrap();
     assert_eq!(again, receipt);
-    assert_eq!(mock.seen.lock().unwrap().len(), 2);
+    assert_eq!(mock.count(), 2);
 
     // A private chat: reply_parameters, no thread.
     let dm = only_message(
@@ -880,7 +857,7 @@ async fn deliver_sends_documented_send_message_and_maps_errors() {
         ("1111111:1366", None)
     );
     assert_eq!(
-        mock.seen.lock().unwrap().last().unwrap().2,
+        mock.requests().last().unwrap().json(),
         json!({"chat_id": 1111111, "text": "Hi! How can we help?",
                "reply_parameters": {"message_id": 1365, "allow_sending_without_reply": true}})
     );

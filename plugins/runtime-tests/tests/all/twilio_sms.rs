@@ -2,9 +2,6 @@
 //! validation example, realistic webhook bodies built from Twilio's documented parameters (there
 //! are no Twilio fixture files), the length rule, and delivery to a loopback Messages API.
 
-use std::sync::{Arc, Mutex};
-
-use axum::http::{HeaderMap, StatusCode};
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use sha1::Sha1;
@@ -13,7 +10,7 @@ use switchboard_testkit::switchboard::contract::{
     WebhookOutcome,
 };
 use switchboard_testkit::switchboard::runtime::{CallError, CallFailure};
-use switchboard_testkit::{Harness, plugin_error, request};
+use switchboard_testkit::{Harness, PlatformMock, Reply, plugin_error, request};
 
 plugin_under_test!("twilio-sms", "twilio-sms-connector");
 
@@ -71,7 +68,7 @@ fn inbound_sms(sid: &str, body: &str) -> String {
 }
 
 async fn connector() -> Harness {
-    this_plugin!().await.unwrap().secret("auth_token", TOKEN)
+    this_plugin!().await.unwrap().secret("auth-token", TOKEN)
 }
 
 async fn post(
@@ -253,7 +250,7 @@ async fn published_validation_example_and_the_port_rule() {
     let plugin = this_plugin!()
         .await
         .unwrap()
-        .secret("auth_token", v["secret"].as_str().unwrap());
+        .secret("auth-token", v["secret"].as_str().unwrap());
     let send = |u: &str, s: &str, b: &str| {
         request(
             "POST",
@@ -276,7 +273,7 @@ async fn published_validation_example_and_the_port_rule() {
     let proxied = this_plugin!()
         .await
         .unwrap()
-        .secret("auth_token", "12345")
+        .secret("auth-token", "12345")
         .config("webhook_url", url);
     assert!(
         proxied
@@ -319,7 +316,7 @@ async fn published_validation_example_and_the_port_rule() {
             .unwrap_err()
             .is_unauthorized()
     );
-    let other = this_plugin!().await.unwrap().secret("auth_token", "54321");
+    let other = this_plugin!().await.unwrap().secret("auth-token", "54321");
     let err = other.webhook(&send(url, sig, &body)).await.unwrap_err();
     assert!(err.is_unauthorized());
     assert!(!err.to_string().contains("54321"));
@@ -355,42 +352,29 @@ async fn length_rule_is_characters_up_to_1600() {
     );
 }
 
-/// One request the mock saw: account SID in the path, headers, decoded form.
-type Seen = (String, HeaderMap, Vec<(String, String)>);
-
-#[derive(Clone, Default)]
-struct Mock {
-    seen: Arc<Mutex<Vec<Seen>>>,
-}
-
-/// The Messages API on loopback, answering by recipient.
-async fn mock_twilio(mock: Mock) -> String {
-    let app = axum::Router::new().route(
-        "/2010-04-01/Accounts/{account}/Messages.json",
-        axum::routing::post(
-            move |axum::extract::Path(account): axum::extract::Path<String>, headers: HeaderMap, body: String| {
-                let mock = mock.clone();
-                async move {
-                    let form: Vec<(String, String)> =
-                        form_urlencoded::parse(body.as_bytes()).into_owned().collect();
-                    let to = form.iter().find(|(k, _)| k == "To").map(|(_, v)| v.clone()).unwrap_or_default();
-                    mock.seen.lock().unwrap().push((account, headers, form));
-                    let (status, body) = match to.as_str() {
-                        "+14155550199" => (StatusCode::TOO_MANY_REQUESTS, r#"{"code":20429,"message":"Too Many Requests","more_info":"https://www.twilio.com/docs/errors/20429","status":429}"#),
-                        "+14155550111" => (StatusCode::BAD_REQUEST, r#"{"code":21610,"message":"Attempt to send to unsubscribed recipient","more_info":"https://www.twilio.com/docs/errors/21610","status":400}"#),
-                        "+1555" => (StatusCode::BAD_REQUEST, r#"{"code":21211,"message":"The 'To' number +1555 is not a valid phone number.","more_info":"https://www.twilio.com/docs/errors/21211","status":400}"#),
-                        "+14155550500" => (StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable"),
-                        _ => (StatusCode::CREATED, r#"{"sid":"SM7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d","status":"queued","num_segments":"1","direction":"outbound-api"}"#),
-                    };
-                    (status, [("retry-after", "5")], body.to_string())
-                }
-            },
-        ),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{addr}")
+/// The Messages API on loopback (`POST /2010-04-01/Accounts/{account}/Messages.json`),
+/// answering by recipient.
+async fn mock_twilio() -> PlatformMock {
+    let mock = PlatformMock::start().await;
+    mock.respond_with(|r| {
+        let segments: Vec<&str> = r.path.trim_start_matches('/').split('/').collect();
+        if r.method != "POST"
+            || !matches!(segments.as_slice(), ["2010-04-01", "Accounts", _, "Messages.json"])
+        {
+            return None;
+        }
+        let form = r.form();
+        let to = form.iter().find(|(k, _)| k == "To").map(|(_, v)| v.as_str()).unwrap_or("");
+        let (status, body) = match to {
+            "+14155550199" => (429, r#"{"code":20429,"message":"Too Many Requests","more_info":"https://www.twilio.com/docs/errors/20429","status":429}"#),
+            "+14155550111" => (400, r#"{"code":21610,"message":"Attempt to send to unsubscribed recipient","more_info":"https://www.twilio.com/docs/errors/21610","status":400}"#),
+            "+1555" => (400, r#"{"code":21211,"message":"The 'To' number +1555 is not a valid phone number.","more_info":"https://www.twilio.com/docs/errors/21211","status":400}"#),
+            "+14155550500" => (503, "Service Unavailable"),
+            _ => (201, r#"{"sid":"SM7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d","status":"queued","num_segments":"1","direction":"outbound-api"}"#),
+        };
+        Some(Reply::text(status, body).header("retry-after", "5"))
+    });
+    mock
 }
 
 fn reply(key: &str, to: &str) -> OutboundReply {
@@ -421,8 +405,8 @@ async fn delivering(url: &str) -> Harness {
 
 #[tokio::test]
 async fn delivery_posts_the_documented_form_with_basic_auth() {
-    let mock = Mock::default();
-    let url = mock_twilio(mock.clone()).await;
+    let mock = mock_twilio().await;
+    let url = mock.url().to_string();
     let plugin = delivering(&url).await;
     let receipt = plugin.deliver(&reply("r-1", "+14155550100")).await.unwrap();
     assert_eq!(receipt.external_id, "SM7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d");
@@ -435,16 +419,23 @@ async fn delivery_posts_the_documented_form_with_basic_auth() {
             .external_id,
         receipt.external_id
     );
-    let seen = mock.seen.lock().unwrap();
+    let seen = mock.requests();
     assert_eq!(seen.len(), 1);
-    let (account, headers, form) = &seen[0];
-    assert_eq!(account, ACCOUNT);
-    assert_eq!(headers["content-type"], "application/x-www-form-urlencoded");
+    let sent = &seen[0];
+    assert_eq!(
+        sent.path,
+        format!("/2010-04-01/Accounts/{ACCOUNT}/Messages.json")
+    );
+    assert_eq!(
+        sent.header("content-type"),
+        Some("application/x-www-form-urlencoded")
+    );
     let expected = format!(
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(format!("{ACCOUNT}:{TOKEN}"))
     );
-    assert_eq!(headers["authorization"].to_str().unwrap(), expected);
+    assert_eq!(sent.header("authorization"), Some(expected.as_str()));
+    let form = sent.form();
     let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
     assert_eq!(get("To"), Some("+14155550100"));
     assert_eq!(get("From"), Some("+15005550006"));
@@ -456,12 +447,12 @@ async fn delivery_posts_the_documented_form_with_basic_auth() {
 
 #[tokio::test]
 async fn configured_sender_wins_and_errors_are_mapped() {
-    let mock = Mock::default();
-    let url = mock_twilio(mock.clone()).await;
+    let mock = mock_twilio().await;
+    let url = mock.url().to_string();
     let plugin = delivering(&url).await.config("from_number", "+18005551212");
     plugin.deliver(&reply("r-2", "+14155550100")).await.unwrap();
     assert_eq!(
-        mock.seen.lock().unwrap()[0].2[1],
+        mock.requests()[0].form()[1],
         ("From".into(), "+18005551212".into())
     );
 
@@ -493,7 +484,7 @@ async fn configured_sender_wins_and_errors_are_mapped() {
     );
 
     // No account SID: not configured, nothing sent.
-    let before = mock.seen.lock().unwrap().len();
+    let before = mock.count();
     let bare = connector()
         .await
         .config("api_base", &url)
@@ -507,5 +498,5 @@ async fn configured_sender_wins_and_errors_are_mapped() {
     assert!(
         matches!(plugin_error(&err), PluginError::NotConfigured(m) if m.contains("account_sid"))
     );
-    assert_eq!(mock.seen.lock().unwrap().len(), before);
+    assert_eq!(mock.count(), before);
 }

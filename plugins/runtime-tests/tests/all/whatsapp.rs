@@ -3,10 +3,7 @@
 //! vector, the verification request, the length rule, and delivery to a loopback Graph mock.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 
-use axum::extract::Path as UrlPath;
-use axum::http::{HeaderMap, StatusCode};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use switchboard_testkit::switchboard::contract::{
@@ -14,7 +11,7 @@ use switchboard_testkit::switchboard::contract::{
     PluginError, Visibility, WebhookOutcome,
 };
 use switchboard_testkit::switchboard::runtime::{CallError, CallFailure};
-use switchboard_testkit::{Harness, fixture_files, plugin_error, request};
+use switchboard_testkit::{Harness, PlatformMock, Reply, fixture_files, plugin_error, request};
 
 plugin_under_test!("whatsapp", "whatsapp-connector");
 
@@ -30,8 +27,8 @@ async fn connector() -> Harness {
     this_plugin!()
         .await
         .unwrap()
-        .secret("app_secret", APP_SECRET)
-        .secret("verify_token", "meatyhamhock")
+        .secret("app-secret", APP_SECRET)
+        .secret("verify-token", "meatyhamhock")
 }
 
 async fn post(plugin: &Harness, body: &[u8]) -> Result<WebhookOutcome, CallError> {
@@ -381,7 +378,7 @@ async fn x_hub_signature_256_is_checked_on_the_raw_body() {
     let body = v["body"].as_str().unwrap().as_bytes();
     let header = v["headers"]["X-Hub-Signature-256"].as_str().unwrap();
     assert_eq!(sign(secret, body), header);
-    let plugin = this_plugin!().await.unwrap().secret("app_secret", secret);
+    let plugin = this_plugin!().await.unwrap().secret("app-secret", secret);
     let call = |headers: Vec<(&'static str, String)>, body: Vec<u8>| {
         let plugin = &plugin;
         async move {
@@ -447,7 +444,7 @@ async fn x_hub_signature_256_is_checked_on_the_raw_body() {
         .await
         .unwrap_err();
     assert!(
-        matches!(plugin_error(&err), PluginError::NotConfigured(m) if m.contains("app_secret")),
+        matches!(plugin_error(&err), PluginError::NotConfigured(m) if m.contains("app-secret")),
         "{err}"
     );
 }
@@ -521,59 +518,39 @@ async fn length_rule_and_channel_info() {
     assert_eq!(plugin.measure(&"字".repeat(4096)).await.unwrap(), 4096);
 }
 
-#[derive(Clone, Default)]
-struct Mock {
-    seen: Arc<Mutex<Vec<(String, HeaderMap, serde_json::Value)>>>,
-}
-
-/// A Graph API on loopback. The recipient picks the answer.
-async fn mock_graph(mock: Mock) -> String {
-    let app = axum::Router::new().route(
-        "/{version}/{phone}/messages",
-        axum::routing::post(
-            move |UrlPath((version, phone)): UrlPath<(String, String)>,
-                  headers: HeaderMap,
-                  body: String| {
-                let mock = mock.clone();
-                async move {
-                    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
-                    mock.seen.lock().unwrap().push((
-                        format!("/{version}/{phone}/messages"),
-                        headers,
-                        json.clone(),
-                    ));
-                    let error = |status: StatusCode, code: i64, message: &str| {
-                        (
-                            status,
-                            [("retry-after", "12")],
-                            serde_json::json!({"error": {"message": message, "type": "OAuthException",
-                                "code": code, "error_data": {"messaging_product": "whatsapp",
-                                "details": message}, "fbtrace_id": "Az8"}})
-                            .to_string(),
-                        )
-                    };
-                    match json["to"].as_str().unwrap_or("") {
-                        "1429" => error(StatusCode::TOO_MANY_REQUESTS, 130429, "Rate limit hit"),
-                        "1047" => error(StatusCode::BAD_REQUEST, 131047, "Re-engagement message"),
-                        "1190" => error(StatusCode::UNAUTHORIZED, 190, "Error validating access token"),
-                        "1500" => error(StatusCode::INTERNAL_SERVER_ERROR, 131000, "Something went wrong"),
-                        to => (
-                            StatusCode::OK,
-                            [("retry-after", "0")],
-                            serde_json::json!({"messaging_product": "whatsapp",
-                                "contacts": [{"input": to, "wa_id": to}],
-                                "messages": [{"id": format!("wamid.OUT-{to}")}]})
-                            .to_string(),
-                        ),
-                    }
-                }
-            },
-        ),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{addr}")
+/// A Graph API on loopback answering `POST /{version}/{phone}/messages`. The recipient picks
+/// the answer.
+async fn mock_graph() -> PlatformMock {
+    let mock = PlatformMock::start().await;
+    mock.respond_with(|r| {
+        let segments: Vec<&str> = r.path.trim_start_matches('/').split('/').collect();
+        if r.method != "POST" || !matches!(segments.as_slice(), [_, _, "messages"]) {
+            return None;
+        }
+        let error = |status: u16, code: i64, message: &str| {
+            Reply::json(
+                status,
+                &serde_json::json!({"error": {"message": message, "type": "OAuthException",
+                    "code": code, "error_data": {"messaging_product": "whatsapp",
+                    "details": message}, "fbtrace_id": "Az8"}}),
+            )
+            .header("retry-after", "12")
+        };
+        Some(match r.json()["to"].as_str().unwrap_or("") {
+            "1429" => error(429, 130429, "Rate limit hit"),
+            "1047" => error(400, 131047, "Re-engagement message"),
+            "1190" => error(401, 190, "Error validating access token"),
+            "1500" => error(500, 131000, "Something went wrong"),
+            to => Reply::json(
+                200,
+                &serde_json::json!({"messaging_product": "whatsapp",
+                    "contacts": [{"input": to, "wa_id": to}],
+                    "messages": [{"id": format!("wamid.OUT-{to}")}]}),
+            )
+            .header("retry-after", "0"),
+        })
+    });
+    mock
 }
 
 fn reply(key: &str, wa_id: &str, visibility: Visibility) -> OutboundReply {
@@ -597,12 +574,11 @@ fn reply(key: &str, wa_id: &str, visibility: Visibility) -> OutboundReply {
 
 #[tokio::test]
 async fn delivery_speaks_the_cloud_api_and_maps_its_errors() {
-    let mock = Mock::default();
-    let base = mock_graph(mock.clone()).await;
+    let mock = mock_graph().await;
     let plugin = connector()
         .await
-        .secret("access_token", "EAAG-test-token")
-        .config("api_base", &base)
+        .secret("access-token", "EAAG-test-token")
+        .config("api_base", mock.url())
         .allow_egress("127.0.0.1")
         .allow_private_addresses()
         // The mock stands in for graph.facebook.com, the only host the connector declares.
@@ -615,15 +591,15 @@ async fn delivery_speaks_the_cloud_api_and_maps_its_errors() {
     assert_eq!(receipt.external_id, "wamid.OUT-491234567890");
     assert_eq!(receipt.url, None);
     {
-        let seen = mock.seen.lock().unwrap();
+        let seen = mock.requests();
         assert_eq!(seen.len(), 1);
-        let (path, headers, body) = &seen[0];
-        assert_eq!(path, "/v21.0/106540352242922/messages");
-        assert_eq!(headers["authorization"], "Bearer EAAG-test-token");
-        assert_eq!(headers["content-type"], "application/json");
+        let sent = &seen[0];
+        assert_eq!(sent.path_and_query(), "/v21.0/106540352242922/messages");
+        assert_eq!(sent.header("authorization"), Some("Bearer EAAG-test-token"));
+        assert_eq!(sent.header("content-type"), Some("application/json"));
         assert_eq!(
-            body,
-            &serde_json::json!({"messaging_product": "whatsapp", "recipient_type": "individual",
+            sent.json(),
+            serde_json::json!({"messaging_product": "whatsapp", "recipient_type": "individual",
                 "to": "491234567890", "type": "text",
                 "text": {"body": "Sorry, Casey: your bag is on the next flight. ^Ana",
                          "preview_url": false},
@@ -636,7 +612,7 @@ async fn delivery_speaks_the_cloud_api_and_maps_its_errors() {
         .await
         .unwrap();
     assert_eq!(again.external_id, "wamid.OUT-491234567890");
-    assert_eq!(mock.seen.lock().unwrap().len(), 1);
+    assert_eq!(mock.count(), 1);
 
     // Platform refusals.
     let err = plugin
@@ -670,7 +646,7 @@ async fn delivery_speaks_the_cloud_api_and_maps_its_errors() {
     );
 
     // No public replies on WhatsApp: refused without a request.
-    let before = mock.seen.lock().unwrap().len();
+    let before = mock.count();
     let err = plugin
         .deliver(&reply("r-6", "491234567890", Visibility::Public))
         .await
@@ -684,7 +660,7 @@ async fn delivery_speaks_the_cloud_api_and_maps_its_errors() {
     long.text = "a".repeat(4097);
     let err = plugin.deliver(&long).await.unwrap_err();
     assert!(matches!(plugin_error(&err), PluginError::InvalidInput(m) if m.contains("4096")));
-    assert_eq!(mock.seen.lock().unwrap().len(), before);
+    assert_eq!(mock.count(), before);
 
     // A group reply goes to the group.
     let mut group = reply("r-8", "US.13491208655302741918", Visibility::Private);
@@ -695,8 +671,7 @@ async fn delivery_speaks_the_cloud_api_and_maps_its_errors() {
     group.in_reply_to = None;
     let receipt = plugin.deliver(&group).await.unwrap();
     assert_eq!(receipt.external_id, "wamid.OUT-120363418770915618@g.us");
-    let seen = mock.seen.lock().unwrap();
-    let (_, _, body) = seen.last().unwrap();
+    let body = mock.requests().last().unwrap().json();
     assert_eq!(body["recipient_type"], "group");
     assert_eq!(body["to"], "120363418770915618@g.us");
     assert!(body.get("context").is_none());
@@ -710,7 +685,7 @@ async fn delivery_without_a_token_is_not_configured() {
         .await
         .unwrap_err();
     assert!(
-        matches!(plugin_error(&err), PluginError::NotConfigured(m) if m.contains("access_token")),
+        matches!(plugin_error(&err), PluginError::NotConfigured(m) if m.contains("access-token")),
         "{err}"
     );
 }

@@ -2,10 +2,8 @@
 //! and signature checks, polling against a loopback mock serving the recorded API v2 responses,
 //! the length rule, and delivery to a loopback mock.
 
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-use axum::extract::{Path, RawQuery};
-use axum::http::{HeaderMap, StatusCode};
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -13,7 +11,10 @@ use switchboard_testkit::switchboard::contract::{
     Author, Event, Message, MessageAction, Origin, OutboundReply, PluginError, Visibility,
     WebhookOutcome,
 };
-use switchboard_testkit::{Harness, fixture, fixture_files, fixtures_dir, plugin_error, request};
+use switchboard_testkit::{
+    Harness, PlatformMock, Recorded, Reply, fixture, fixture_files, fixtures_dir, plugin_error,
+    request,
+};
 
 plugin_under_test!("x", "x-connector");
 
@@ -33,7 +34,7 @@ async fn connector() -> Harness {
     this_plugin!()
         .await
         .unwrap()
-        .secret("consumer_secret", SECRET)
+        .secret("consumer-secret", SECRET)
 }
 
 async fn signed_events(plugin: &Harness, body: &[u8]) -> Vec<Event> {
@@ -246,7 +247,7 @@ async fn crc_and_signatures() {
         .await
         .unwrap_err();
     assert!(
-        matches!(plugin_error(&err), PluginError::NotConfigured(m) if m.contains("consumer_secret"))
+        matches!(plugin_error(&err), PluginError::NotConfigured(m) if m.contains("consumer-secret"))
     );
     // Signed but not JSON: the parser's position.
     let bad = b"{\"for_user_id\": }";
@@ -316,101 +317,68 @@ async fn a_tweet_create_batch_with_replies_deletes_and_likes() {
     );
 }
 
-#[derive(Clone, Default)]
-struct Mock {
-    seen: Arc<Mutex<Vec<(String, HeaderMap, String)>>>,
-}
-
 /// A search answer in the documented v2 shape, with `includes.users`.
 const SEARCH: &str = r#"{"data":[{"id":"1578900353814519810","text":"the @AcmeAir app logs me out every day &amp; support is silent https://t.co/xyz","author_id":"2244994945","conversation_id":"1578900353814519810","created_at":"2022-10-09T00:01:02.000Z","lang":"en","entities":{"urls":[{"start":64,"end":87,"url":"https://t.co/xyz","expanded_url":"https://acme.example/bug","display_url":"acme.example/bug"}]},"edit_history_tweet_ids":["1578900353814519810"]}],"includes":{"users":[{"id":"2244994945","name":"Dana","username":"dana_k"}]},"meta":{"newest_id":"1578900353814519810","oldest_id":"1578900353814519810","result_count":1}}"#;
 
-async fn mock_api(mock: Mock) -> String {
-    let m1 = mock.clone();
-    let m2 = mock.clone();
-    let m3 = mock.clone();
-    let m4 = mock.clone();
-    let m5 = mock.clone();
-    let app = axum::Router::new()
-        .route(
-            "/2/users/{id}/mentions",
-            axum::routing::get(move |Path(id): Path<String>, RawQuery(q): RawQuery, h: HeaderMap| {
-                let mock = m1.clone();
-                async move {
-                    let q = q.unwrap_or_default();
-                    mock.seen.lock().unwrap().push((format!("mentions {id} {q}"), h, String::new()));
-                    if q.contains("pagination_token=") {
-                        return r#"{"meta":{"result_count":0}}"#.to_string();
-                    }
-                    String::from_utf8(fixture(PLATFORM, "tweepy_cassettes_v2/v2_users_mentions_783214.json")).unwrap()
-                }
-            }),
-        )
-        .route(
-            "/2/tweets/search/recent",
-            axum::routing::get(move |RawQuery(q): RawQuery, h: HeaderMap| {
-                let mock = m2.clone();
-                async move {
-                    mock.seen.lock().unwrap().push((format!("search {}", q.unwrap_or_default()), h, String::new()));
-                    SEARCH.to_string()
-                }
-            }),
-        )
-        .route(
-            "/2/dm_events",
-            axum::routing::get(move |RawQuery(q): RawQuery, h: HeaderMap| {
-                let mock = m3.clone();
-                async move {
-                    mock.seen.lock().unwrap().push((format!("dm {}", q.unwrap_or_default()), h, String::new()));
-                    String::from_utf8(fixture(PLATFORM, "tweepy_cassettes_v2/v2_dm_events_empty.json")).unwrap()
-                }
-            }),
-        )
-        .route(
-            "/2/tweets",
-            axum::routing::post(move |h: HeaderMap, body: String| {
-                let mock = m4.clone();
-                async move {
-                    let mut seen = mock.seen.lock().unwrap();
-                    seen.push(("tweet".into(), h, body.clone()));
-                    let posts = seen.iter().filter(|(k, _, _)| k == "tweet").count();
-                    if posts == 1 {
-                        return (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "7")], String::new());
-                    }
-                    if body.contains("duplicate") {
-                        return (StatusCode::FORBIDDEN, [("retry-after", "0")],
-                            r#"{"detail":"You are not allowed to create a Tweet with duplicate content.","type":"about:blank","title":"Forbidden","status":403}"#.to_string());
-                    }
-                    (StatusCode::CREATED, [("retry-after", "0")],
-                        r#"{"data":{"id":"1445880548472328192","edit_history_tweet_ids":["1445880548472328192"],"text":"Sorry"}}"#.to_string())
-                }
-            }),
-        )
-        .route(
-            "/2/dm_conversations/with/{id}/messages",
-            axum::routing::post(move |Path(id): Path<String>, h: HeaderMap, body: String| {
-                let mock = m5.clone();
-                async move {
-                    mock.seen.lock().unwrap().push((format!("dm-with {id}"), h, body));
-                    if id == "666" {
-                        return (StatusCode::FORBIDDEN,
-                            r#"{"detail":"You cannot send messages to this user.","title":"Forbidden","status":403}"#.to_string());
-                    }
-                    (StatusCode::CREATED, r#"{"data":{"dm_conversation_id":"3001969357-4337869213","dm_event_id":"1582838213082800132"}}"#.to_string())
-                }
-            }),
-        );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{addr}")
+/// How these tests name a call to the API: its endpoint and query.
+fn call(r: &Recorded) -> String {
+    let q = r.query.clone().unwrap_or_default();
+    let segments: Vec<&str> = r.path.trim_start_matches('/').split('/').collect();
+    match (r.method.as_str(), segments.as_slice()) {
+        ("GET", ["2", "users", id, "mentions"]) => format!("mentions {id} {q}"),
+        ("GET", ["2", "tweets", "search", "recent"]) => format!("search {q}"),
+        ("GET", ["2", "dm_events"]) => format!("dm {q}"),
+        ("POST", ["2", "tweets"]) => "tweet".into(),
+        ("POST", ["2", "dm_conversations", "with", id, "messages"]) => format!("dm-with {id}"),
+        _ => format!("{} {}", r.method, r.path_and_query()),
+    }
 }
 
-async fn against(mock: &Mock) -> Harness {
-    let base = mock_api(mock.clone()).await;
+/// API v2 on loopback: the recorded mentions (then an empty page), [`SEARCH`], no DMs; the first
+/// tweet posted is rate-limited and a duplicate refused; a DM to `666` is refused.
+async fn mock_api() -> PlatformMock {
+    let mock = PlatformMock::start().await;
+    let posts = AtomicUsize::new(0);
+    mock.respond_with(move |r| {
+        let call = call(r);
+        let text = |body: String| Some(Reply::text(200, &body));
+        if call.starts_with("mentions ") {
+            if call.contains("pagination_token=") {
+                return text(r#"{"meta":{"result_count":0}}"#.to_string());
+            }
+            return text(String::from_utf8(fixture(PLATFORM, "tweepy_cassettes_v2/v2_users_mentions_783214.json")).unwrap());
+        }
+        if call.starts_with("search ") {
+            return text(SEARCH.to_string());
+        }
+        if call.starts_with("dm ") {
+            return text(String::from_utf8(fixture(PLATFORM, "tweepy_cassettes_v2/v2_dm_events_empty.json")).unwrap());
+        }
+        if call == "tweet" {
+            if posts.fetch_add(1, Ordering::SeqCst) == 0 {
+                return Some(Reply::status(429).header("retry-after", "7"));
+            }
+            if r.text().contains("duplicate") {
+                return Some(Reply::text(403, r#"{"detail":"You are not allowed to create a Tweet with duplicate content.","type":"about:blank","title":"Forbidden","status":403}"#).header("retry-after", "0"));
+            }
+            return Some(Reply::text(201, r#"{"data":{"id":"1445880548472328192","edit_history_tweet_ids":["1445880548472328192"],"text":"Sorry"}}"#).header("retry-after", "0"));
+        }
+        if call == "dm-with 666" {
+            return Some(Reply::text(403, r#"{"detail":"You cannot send messages to this user.","title":"Forbidden","status":403}"#));
+        }
+        if call.starts_with("dm-with ") {
+            return Some(Reply::text(201, r#"{"data":{"dm_conversation_id":"3001969357-4337869213","dm_event_id":"1582838213082800132"}}"#));
+        }
+        None
+    });
+    mock
+}
+
+async fn against(mock: &PlatformMock) -> Harness {
     connector()
         .await
-        .secret("access_token", "user-token-1")
-        .config("api_base", &base)
+        .secret("access-token", "user-token-1")
+        .config("api_base", mock.url())
         .config("user_id", "783214")
         .allow_egress("127.0.0.1")
         .allow_private_addresses()
@@ -419,7 +387,7 @@ async fn against(mock: &Mock) -> Harness {
 
 #[tokio::test]
 async fn poll_reads_the_recorded_v2_responses() {
-    let mock = Mock::default();
+    let mock = mock_api().await;
     let plugin = against(&mock)
         .await
         .config("listen_keywords", r#"["acme app"]"#)
@@ -465,8 +433,8 @@ async fn poll_reads_the_recorded_v2_responses() {
     assert_eq!(cursor["search"], "1578900353814519810");
 
     {
-        let seen = mock.seen.lock().unwrap();
-        let calls: Vec<&str> = seen.iter().map(|(k, _, _)| k.as_str()).collect();
+        let seen = mock.requests();
+        let calls: Vec<String> = seen.iter().map(call).collect();
         assert_eq!(calls.len(), 4, "{calls:?}");
         assert!(calls[0].starts_with("mentions 783214 tweet.fields=author_id,"));
         assert!(
@@ -474,17 +442,13 @@ async fn poll_reads_the_recorded_v2_responses() {
         );
         assert!(calls[2].starts_with("search query=%28%22acme%20app%22%29%20-is%3Aretweet&"));
         assert!(calls[3].starts_with("dm event_types=MessageCreate"));
-        assert_eq!(seen[0].1["authorization"], "Bearer user-token-1");
+        assert_eq!(seen[0].header("authorization"), Some("Bearer user-token-1"));
     }
 
     // The next poll asks from the cursor.
     let again = plugin.poll(batch.next_cursor.as_deref()).await.unwrap();
-    let seen = mock.seen.lock().unwrap();
-    assert!(
-        seen[4].0.ends_with("since_id=1578516295611748353"),
-        "{}",
-        seen[4].0
-    );
+    let fifth = call(&mock.requests()[4]);
+    assert!(fifth.ends_with("since_id=1578516295611748353"), "{fifth}");
     assert!(again.events.iter().all(|e| matches!(e, Event::Skipped(_))
         || matches!(e, Event::Message(m) if m.external_id == "1578900353814519810")));
 }
@@ -510,7 +474,7 @@ fn reply(visibility: Visibility, key: &str, text: &str, extra: &[(&str, &str)]) 
 
 #[tokio::test]
 async fn delivery_speaks_api_v2_and_maps_errors() {
-    let mock = Mock::default();
+    let mock = mock_api().await;
     let plugin = against(&mock).await;
 
     let first = reply(
@@ -564,8 +528,8 @@ async fn delivery_speaks_api_v2_and_maps_errors() {
         "{blocked}"
     );
 
-    let seen = mock.seen.lock().unwrap();
-    let kinds: Vec<&str> = seen.iter().map(|(k, _, _)| k.as_str()).collect();
+    let seen = mock.requests();
+    let kinds: Vec<String> = seen.iter().map(call).collect();
     assert_eq!(
         kinds,
         vec![
@@ -576,15 +540,14 @@ async fn delivery_speaks_api_v2_and_maps_errors() {
             "dm-with 666"
         ]
     );
-    let (_, headers, body) = &seen[1];
-    assert_eq!(headers["authorization"], "Bearer user-token-1");
-    assert_eq!(headers["content-type"], "application/json");
-    let body: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!(seen[1].header("authorization"), Some("Bearer user-token-1"));
+    assert_eq!(seen[1].header("content-type"), Some("application/json"));
+    let body: serde_json::Value = serde_json::from_slice(&seen[1].body).unwrap();
     assert_eq!(
         body,
         serde_json::json!({"text": "Sorry, Dana: fixed in 4.2. ^ana", "reply": {"in_reply_to_tweet_id": "1578900353814519810"}})
     );
-    let dm_body: serde_json::Value = serde_json::from_str(&seen[3].2).unwrap();
+    let dm_body: serde_json::Value = serde_json::from_slice(&seen[3].body).unwrap();
     assert_eq!(
         dm_body,
         serde_json::json!({"text": "Please send your booking code here."})
@@ -599,7 +562,7 @@ async fn missing_token_or_user_id_is_not_configured() {
         .await
         .unwrap_err();
     assert!(
-        matches!(plugin_error(&err), PluginError::NotConfigured(m) if m.contains("access_token"))
+        matches!(plugin_error(&err), PluginError::NotConfigured(m) if m.contains("access-token"))
     );
     let err = plugin.poll(None).await.unwrap_err();
     assert!(matches!(plugin_error(&err), PluginError::NotConfigured(m) if m.contains("user_id")));
