@@ -55,6 +55,10 @@ pub fn host_matches(pattern: &str, host: &str) -> bool {
 }
 
 /// True for addresses that reach only this machine or a private network.
+///
+/// An IPv6 address can carry an IPv4 one (mapped, compatible, translated, NAT64, 6to4, Teredo):
+/// on a network with NAT64 or a 6to4 relay such an address reaches that IPv4 host, so the
+/// decision is made on every embedded IPv4 address, not on the IPv6 spelling.
 pub fn is_non_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
@@ -72,15 +76,34 @@ pub fn is_non_public(ip: IpAddr) -> bool {
                 || o[0] >= 240
         }
         IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_non_public(IpAddr::V4(v4));
-            }
             let s = v6.segments();
+            let v4_at = |hi: u16, lo: u16| {
+                std::net::Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8)
+            };
+            let embedded: Vec<std::net::Ipv4Addr> = match s {
+                // ::a.b.c.d (compatible, also `::1` and `::`) and ::ffff:a.b.c.d (mapped)
+                [0, 0, 0, 0, 0, 0 | 0xffff, hi, lo] => vec![v4_at(hi, lo)],
+                // ::ffff:0:a.b.c.d (SIIT translated)
+                [0, 0, 0, 0, 0xffff, 0, hi, lo] => vec![v4_at(hi, lo)],
+                // 64:ff9b::a.b.c.d (NAT64, well-known prefix)
+                [0x64, 0xff9b, 0, 0, 0, 0, hi, lo] => vec![v4_at(hi, lo)],
+                // 2002:AABB:CCDD::/48 (6to4)
+                [0x2002, hi, lo, ..] => vec![v4_at(hi, lo)],
+                // 2001:0::/32 (Teredo): the server, and the client obfuscated by inversion
+                [0x2001, 0, shi, slo, _, _, chi, clo] => vec![v4_at(shi, slo), v4_at(!chi, !clo)],
+                _ => vec![],
+            };
+            if embedded.iter().any(|v4| is_non_public(IpAddr::V4(*v4))) {
+                return true;
+            }
             v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
                 || (s[0] & 0xfe00) == 0xfc00 // unique local
                 || (s[0] & 0xffc0) == 0xfe80 // link local
+                || (s[0] & 0xffc0) == 0xfec0 // site local (deprecated, still routed inside sites)
+                || (s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1) // 64:ff9b:1::/48, local-use NAT64: its IPv4 may sit anywhere in it
+                || (s[0] == 0x100 && s[1] == 0 && s[2] == 0 && s[3] == 0) // 100::/64, discard
                 || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
         }
     }
@@ -352,6 +375,37 @@ mod tests {
             assert!(is_non_public(ip.parse().unwrap()), "{ip}");
         }
         for ip in ["1.1.1.1", "93.184.216.34", "2606:4700::1111"] {
+            assert!(!is_non_public(ip.parse().unwrap()), "{ip}");
+        }
+    }
+
+    #[test]
+    fn ipv6_spellings_of_private_ipv4_addresses_are_non_public() {
+        for ip in [
+            "::127.0.0.1",                  // IPv4-compatible
+            "::10.0.0.1",                   //
+            "::ffff:0:7f00:1",              // SIIT translated 127.0.0.1
+            "::ffff:0:a9fe:a9fe",           // 169.254.169.254, the cloud metadata address
+            "64:ff9b::7f00:1",              // NAT64 of 127.0.0.1
+            "64:ff9b::a00:1",               // NAT64 of 10.0.0.1
+            "64:ff9b:1::a00:1",             // local-use NAT64
+            "64:ff9b:1:ffff::1",            //
+            "2002:7f00:1::",                // 6to4 of 127.0.0.1
+            "2002:c0a8:101::1",             // 6to4 of 192.168.1.1
+            "2001:0:7f00:1::1",             // Teredo server 127.0.0.1
+            "2001:0:808:808:0:0:f5ff:fffe", // Teredo client 10.0.0.1 (inverted)
+            "fec0::1",                      // site local
+            "100::1",                       // discard
+        ] {
+            assert!(is_non_public(ip.parse().unwrap()), "{ip}");
+        }
+        // The same embeddings of a public IPv4 address stay public.
+        for ip in [
+            "64:ff9b::808:808",
+            "2002:808:808::1",
+            "::ffff:0:808:808",
+            "2001:0:808:808:0:0:f7f7:f7f7",
+        ] {
             assert!(!is_non_public(ip.parse().unwrap()), "{ip}");
         }
     }
