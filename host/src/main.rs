@@ -14,7 +14,7 @@ use switchboard::contract::WebhookOutcome;
 use switchboard::ingest;
 use switchboard::pipeline;
 use switchboard::replay;
-use switchboard::runtime::{Runtime, RuntimeOptions, Scope};
+use switchboard::runtime::{Ceilings, Runtime, RuntimeOptions, Scope};
 use switchboard::store::Store;
 use switchboard::tenant::{self, Tenant};
 use switchboard::worker::{Engine, IngestError, Intake, Processed};
@@ -37,6 +37,17 @@ struct Cli {
     /// Log detail on stderr: error, warn, info, debug, trace (or a tracing filter).
     #[arg(long, global = true, default_value = "warn", value_name = "FILTER")]
     log: String,
+    /// Plugin instances one tenant's calls may hold at once, of the 128 all tenants share; a
+    /// tenant's further calls wait for its own, so a slow or busy tenant never takes the pool
+    /// from the others.
+    #[arg(long, global = true, default_value_t = 32, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=128))]
+    tenant_instances: u32,
+    /// The longest plugin-call deadline (`timeout_ms`) a tenant config may ask for.
+    #[arg(long, global = true, default_value_t = 60_000, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    max_plugin_timeout_ms: u64,
+    /// The most plugin instances (connectors, classifiers, suggesters) one tenant config may list.
+    #[arg(long, global = true, default_value_t = 64, value_name = "N")]
+    max_plugins_per_tenant: usize,
     #[command(subcommand)]
     command: Command,
 }
@@ -570,6 +581,12 @@ fn main() -> ExitCode {
 async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     let rt = Runtime::new(RuntimeOptions {
         cache_dir: cache_dir(&cli),
+        tenant_share: cli.tenant_instances,
+        ceilings: Ceilings {
+            timeout_ms: cli.max_plugin_timeout_ms,
+            plugin_instances: cli.max_plugins_per_tenant,
+            ..Ceilings::default()
+        },
         ..Default::default()
     })?;
     match cli.command {

@@ -639,6 +639,13 @@ impl Tenant {
             care: Arc::new(file.care()),
             ingress: file.ingress,
         };
+        let ceiling = runtime.ceilings().plugin_instances;
+        let instances = file.entries().count();
+        if instances > ceiling {
+            return Err(invalid(format!(
+                "{instances} plugin instances; the operator allows at most {ceiling} per tenant"
+            )));
+        }
         for (section, entry) in file.entries() {
             let fail = |message: String| {
                 ConfigError::entry(path, &file.tenant, section, &entry.name, message)
@@ -705,6 +712,14 @@ impl Tenant {
                 }
                 None => None,
             };
+            let limits = entry.limits.apply(
+                LimitOverrides {
+                    timeout_ms: stage.timeout_ms,
+                    ..Default::default()
+                }
+                .apply(tenant_limits),
+            );
+            runtime.ceilings().check(&limits).map_err(fail)?;
             let scope = Arc::new(Scope {
                 tenant: file.tenant.clone(),
                 instance: entry.name.clone(),
@@ -717,13 +732,7 @@ impl Tenant {
                     secrets,
                 },
                 egress: egress.clone(),
-                limits: entry.limits.apply(
-                    LimitOverrides {
-                        timeout_ms: stage.timeout_ms,
-                        ..Default::default()
-                    }
-                    .apply(tenant_limits),
-                ),
+                limits,
                 granted_dir,
             });
             let instance = Instance {

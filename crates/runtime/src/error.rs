@@ -84,6 +84,10 @@ pub enum CallFailure {
     EgressDenied { reason: String },
     #[error("could not instantiate: {message}")]
     Instantiate { message: String },
+    /// The tenant's other calls held all of its share of plugin instances until this call's
+    /// deadline: the tenant is waiting on itself, and its neighbours are not.
+    #[error("the tenant's share of {share} plugin instances stayed in use past the deadline")]
+    TenantBusy { share: u32 },
     #[error("plugin error: {}", plugin_error_text(error))]
     Plugin {
         #[serde(serialize_with = "serialize_plugin_error")]
@@ -102,6 +106,7 @@ impl CallFailure {
             CallFailure::MalformedOutput { .. } => "malformed-output",
             CallFailure::EgressDenied { .. } => "egress-denied",
             CallFailure::Instantiate { .. } => "instantiate",
+            CallFailure::TenantBusy { .. } => "tenant-busy",
             CallFailure::Plugin { error } => match error {
                 PluginError::InvalidInput(_) => "plugin-invalid-input",
                 PluginError::Unauthorized(_) => "plugin-unauthorized",

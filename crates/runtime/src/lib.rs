@@ -43,7 +43,7 @@ use crate::capabilities::kv::{KvCapability, KvStore, KvView, MemoryKv};
 use crate::capabilities::log::LogContext;
 pub use cache::{CacheOutcome, CompileCache, digest};
 pub use error::{CallError, CallFailure, LoadError, Stage};
-pub use limits::{LimitOverrides, Limits};
+pub use limits::{Ceilings, LimitOverrides, Limits};
 use switchboard_contract::{
     self as contract, CallContext, ChannelInfo, DeliveryReceipt, Draft, HttpRequest, KindMatch,
     Label, Message, OutboundReply, PluginError, PluginInfo, PluginKind, PollBatch, WebhookOutcome,
@@ -68,6 +68,12 @@ pub struct RuntimeOptions {
     pub defaults: Limits,
     /// How many plugin instances may exist at once (the pooling allocator's size).
     pub max_instances: u32,
+    /// How many of them one tenant's calls may hold at once. A tenant's further calls wait for
+    /// one of its own instances (until their deadline), so a tenant with slow plugins or a
+    /// burst slows itself and never takes the pool from its neighbours.
+    pub tenant_share: u32,
+    /// What a tenant config may ask for (deadlines, memory, plugin instances).
+    pub ceilings: Ceilings,
     /// Backing store of the plugins' key-value interface.
     pub kv: Arc<dyn KvStore>,
 }
@@ -78,6 +84,8 @@ impl Default for RuntimeOptions {
             cache_dir: None,
             defaults: Limits::default(),
             max_instances: 128,
+            tenant_share: 32,
+            ceilings: Ceilings::default(),
             kv: Arc::new(MemoryKv::default()),
         }
     }
@@ -223,6 +231,10 @@ struct Inner {
     defaults: Limits,
     kv: Arc<dyn KvStore>,
     egress: EgressClients,
+    ceilings: Ceilings,
+    /// Each tenant's share of the instance pool (see [`RuntimeOptions::tenant_share`]).
+    tenant_share: u32,
+    tenant_slots: Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
     _ticker: EpochTicker,
 }
 
@@ -308,6 +320,9 @@ impl Runtime {
                 defaults: options.defaults,
                 kv: options.kv,
                 egress: EgressClients::new()?,
+                ceilings: options.ceilings,
+                tenant_share: options.tenant_share.clamp(1, n),
+                tenant_slots: Mutex::new(HashMap::new()),
                 _ticker: EpochTicker {
                     stop,
                     thread: Some(thread),
@@ -319,6 +334,41 @@ impl Runtime {
     /// Default limits of this runtime.
     pub fn default_limits(&self) -> Limits {
         self.inner.defaults
+    }
+
+    /// What a tenant config may ask for.
+    pub fn ceilings(&self) -> Ceilings {
+        self.inner.ceilings
+    }
+
+    /// Wait, at most `patience`, for one of `tenant`'s share of instances.
+    async fn tenant_slot(
+        &self,
+        tenant: &str,
+        patience: Duration,
+    ) -> Result<tokio::sync::OwnedSemaphorePermit, CallFailure> {
+        let slots = {
+            let mut all = self
+                .inner
+                .tenant_slots
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            all.entry(tenant.to_string())
+                .or_insert_with(|| {
+                    Arc::new(tokio::sync::Semaphore::new(
+                        self.inner.tenant_share as usize,
+                    ))
+                })
+                .clone()
+        };
+        let busy = CallFailure::TenantBusy {
+            share: self.inner.tenant_share,
+        };
+        match tokio::time::timeout(patience, slots.acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            // Never closed; either way the call cannot run.
+            Ok(Err(_)) | Err(_) => Err(busy),
+        }
     }
 
     /// Load a plugin file.
@@ -540,6 +590,20 @@ impl Runtime {
     {
         let fail = |failure: CallFailure| CallError::new(plugin, scope, stage, failure);
         let limits = scope.limits;
+        // Declared before the store, so it is released after the store gives its slot back.
+        let _slot = match self
+            .tenant_slot(&scope.tenant, Duration::from_millis(limits.timeout_ms))
+            .await
+        {
+            Ok(permit) => permit,
+            Err(f) => {
+                let metrics =
+                    crate::metrics::CallMetrics::new(&scope.tenant, &plugin.info.name, stage);
+                metrics.error(f.kind());
+                tracing::warn!(tenant = %scope.tenant, plugin = %plugin.info.name, %stage, failure = %f, "plugin call not started");
+                return (Err(fail(f)), Vec::new());
+            }
+        };
         let mut store = match self.new_store(plugin, scope) {
             Ok(s) => s,
             Err(f) => return (Err(fail(f)), Vec::new()),
@@ -665,6 +729,13 @@ impl Runtime {
     /// Instantiate `plugin` for `scope` and drop the instance: what every call pays before it
     /// runs (used to measure instantiation and as a readiness probe).
     pub async fn instantiate(&self, plugin: &Plugin, scope: &Arc<Scope>) -> Result<(), CallError> {
+        let _slot = self
+            .tenant_slot(
+                &scope.tenant,
+                Duration::from_millis(scope.limits.timeout_ms),
+            )
+            .await
+            .map_err(|failure| CallError::new(plugin, scope, Stage::About, failure))?;
         let mut store = self
             .new_store(plugin, scope)
             .map_err(|failure| CallError::new(plugin, scope, Stage::About, failure))?;

@@ -33,6 +33,49 @@ impl Default for Limits {
 /// this size.
 pub const MAX_MEMORY_BYTES: u64 = 512 * 1024 * 1024;
 
+/// What the operator lets any one tenant ask for: a tenant admin writes its config, and a
+/// config asking for long deadlines, large memories or many plugin instances would let one
+/// tenant hold the shared instance pool for everyone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Ceilings {
+    /// Longest deadline of one call a tenant may configure.
+    pub timeout_ms: u64,
+    /// Largest memory cap a tenant may configure.
+    pub memory_bytes: u64,
+    /// Most plugin instances (connectors, classifiers, shadows, suggesters) in one tenant config.
+    pub plugin_instances: usize,
+}
+
+impl Default for Ceilings {
+    fn default() -> Self {
+        Ceilings {
+            timeout_ms: 60_000,
+            memory_bytes: MAX_MEMORY_BYTES,
+            plugin_instances: 64,
+        }
+    }
+}
+
+impl Ceilings {
+    /// Refuse `limits` above the ceilings, naming the key a tenant admin would change.
+    pub fn check(&self, limits: &Limits) -> Result<(), String> {
+        if limits.timeout_ms > self.timeout_ms {
+            return Err(format!(
+                "timeout_ms {} is above the operator's ceiling of {}",
+                limits.timeout_ms, self.timeout_ms
+            ));
+        }
+        if limits.memory_bytes > self.memory_bytes {
+            return Err(format!(
+                "memory_mb {} is above the operator's ceiling of {}",
+                limits.memory_bytes >> 20,
+                self.memory_bytes >> 20
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Optional overrides, as written in a tenant config (`[limits]` or per plugin).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -83,6 +126,32 @@ impl LimitOverrides {
             return Err("http_timeout_ms must be positive".into());
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ceilings_refuse_what_a_tenant_may_not_ask_for() {
+        let c = Ceilings::default();
+        assert!(c.check(&Limits::default()).is_ok());
+        let long = LimitOverrides {
+            timeout_ms: Some(600_000),
+            ..Default::default()
+        }
+        .apply(Limits::default());
+        assert!(long.timeout_ms <= 600_000 && c.check(&long).unwrap_err().contains("timeout_ms"));
+        let big = Limits {
+            memory_bytes: MAX_MEMORY_BYTES,
+            ..Limits::default()
+        };
+        let tight = Ceilings {
+            memory_bytes: 128 << 20,
+            ..c
+        };
+        assert!(tight.check(&big).unwrap_err().contains("memory_mb 512"));
     }
 }
 

@@ -206,6 +206,63 @@ async fn a_busy_plugin_does_not_starve_other_calls_even_on_one_thread() {
 }
 
 #[tokio::test]
+async fn a_tenant_with_slow_plugins_holds_only_its_share_of_instances() {
+    // A pool of 8 instances; each tenant may hold 2 of them.
+    let rt = Runtime::new(switchboard::runtime::RuntimeOptions {
+        max_instances: 8,
+        tenant_share: 2,
+        ..Default::default()
+    })
+    .unwrap();
+    let hostile = load(&rt, "hostile-plugin").await;
+    let healthy = load(&rt, "keyword-classifier").await;
+    // Twelve calls that spin until their 2 s deadline, more than the whole pool holds.
+    let looping = Arc::new(Scope {
+        limits: Limits {
+            timeout_ms: 2_000,
+            ..limits()
+        },
+        ..(*scope("mallory", &[("mode", "loop")])).clone()
+    });
+    let storm: Vec<_> = (0..12)
+        .map(|_| {
+            let (rt, hostile, looping) = (rt.clone(), hostile.clone(), looping.clone());
+            tokio::spawn(async move {
+                rt.classify(&hostile, &looping, &message("mallory", "x"), &context())
+                    .await
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Meanwhile another tenant's call gets an instance and answers.
+    let labels = rt
+        .classify(
+            &healthy,
+            &Arc::new(Scope::bare("bystander", "k", limits())),
+            &message("bystander", "call us now"),
+            &context(),
+        )
+        .await
+        .expect("the bystander's call runs while mallory's storm is on");
+    assert!(labels.iter().any(|l| l.name == "deflection"), "{labels:?}");
+    // Mallory's calls all fail, by deadline or by waiting on mallory's own share.
+    let mut busy = 0;
+    for call in storm {
+        let err = call.await.unwrap().unwrap_err();
+        assert_eq!(err.tenant, "mallory");
+        match err.failure {
+            CallFailure::Timeout { .. } => {}
+            CallFailure::TenantBusy { share } => {
+                assert_eq!(share, 2);
+                busy += 1;
+            }
+            other => panic!("unexpected failure: {other}"),
+        }
+    }
+    assert!(busy > 0, "no call waited on mallory's share");
+}
+
+#[tokio::test]
 async fn secrets_of_another_tenant_are_out_of_reach() {
     let h = host().await;
     let with_secret = |tenant: &str, secrets: &[(&str, &str)]| {

@@ -858,3 +858,55 @@ async fn concurrent_workers_share_one_store_file_without_lock_errors() {
         .unwrap();
     assert_eq!(done, 48);
 }
+
+#[tokio::test]
+async fn a_tenant_config_may_not_ask_past_the_operators_ceilings() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = switchboard::runtime::Runtime::new(switchboard::runtime::RuntimeOptions {
+        ceilings: switchboard::runtime::Ceilings {
+            plugin_instances: 2,
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .unwrap();
+    let load = |toml: String| {
+        let path = dir.path().join("tenant.toml");
+        std::fs::write(&path, toml).unwrap();
+        let rt = rt.clone();
+        async move { Tenant::load(&path, &rt).await.map(|_| ()) }
+    };
+    let classifier = |name: &str| {
+        format!("[[classifiers]]\nname = \"{name}\"\nplugin = \"keyword-classifier\"\n")
+    };
+    // Within the ceilings: loads.
+    load(format!("tenant = \"acme\"\n{}", classifier("a")))
+        .await
+        .unwrap();
+    // A deadline longer than the operator allows (the default ceiling is a minute).
+    let err = load(format!(
+        "tenant = \"acme\"\n[limits]\ntimeout_ms = 600000\n{}",
+        classifier("a")
+    ))
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("timeout_ms 600000") && err.contains("ceiling"),
+        "{err}"
+    );
+    // More plugin instances than the operator allows.
+    let err = load(format!(
+        "tenant = \"acme\"\n{}{}{}",
+        classifier("a"),
+        classifier("b"),
+        classifier("c")
+    ))
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("3 plugin instances") && err.contains("at most 2"),
+        "{err}"
+    );
+}
