@@ -36,119 +36,87 @@ impl Kind {
     }
 }
 
-/// Stems and the endings they take. Written in plain spelling; they are normalised (repeats
-/// collapsed) when the patterns are built.
-const PROFANITY: &[(&str, &[&str])] = &[
-    (
-        "fuck",
-        &[
-            "", "s", "ed", "er", "ers", "ing", "in", "face", "wit", "wits", "tard", "up", "off",
-        ],
-    ),
-    ("motherfuck", &["er", "ers", "ing", "in"]),
-    ("fck", &["", "ing", "in", "ed"]),
-    ("fuk", &["", "ing", "in", "ed"]),
-    ("phuck", &["", "ing", "in"]),
-    (
-        "shit",
-        &["", "s", "ty", "e", "head", "heads", "show", "hole", "storm"],
-    ),
-    ("bullshit", &[""]),
-    ("horseshit", &[""]),
-    ("crap", &["", "py", "s"]),
-    ("bitch", &["", "es", "y", "ing"]),
-    ("bastard", &["", "s"]),
-    ("asshole", &["", "s"]),
-    ("arsehole", &["", "s"]),
-    ("dumbass", &["", "es"]),
-    ("jackass", &["", "es"]),
-    ("dick", &["", "s", "head", "heads"]),
-    ("piss", &["", "ed", "ing", "off"]),
-    ("cunt", &["", "s"]),
-    ("twat", &["", "s"]),
-    ("wanker", &["", "s"]),
-    ("bollocks", &[""]),
-    ("wtf", &[""]),
-    ("stfu", &[""]),
-    ("damn", &["", "ed", "it"]),
-    ("goddamn", &["", "ed", "it"]),
-    ("dammit", &[""]),
-];
+/// The lexicon: `rude.tsv` beside this file, read once.
+static LEXICON: LazyLock<Lexicon> =
+    LazyLock::new(|| Lexicon::parse(include_str!("rude.tsv")).expect("rude.tsv"));
 
-const PROFANE_PHRASES: &[&str] = &["screw you", "kiss my ass", "sod off", "piss off"];
+/// Words (a stem and its endings) and phrases of each kind, in the file's order.
+#[derive(Debug, Default)]
+struct Lexicon {
+    stems: Vec<(Kind, String, Vec<String>)>,
+    phrases: Vec<(Kind, String)>,
+}
 
-const INSULTS: &[(&str, &[&str])] = &[
-    ("idiot", &["", "s", "ic"]),
-    ("moron", &["", "s", "ic"]),
-    ("imbecile", &["", "s"]),
-    ("stupid", &["", "ity"]),
-    ("dumb", &[""]),
-    ("pathetic", &[""]),
-    // Not "retard": in French it is the everyday word for a delay ("désolés pour ce retard").
-];
+impl Lexicon {
+    /// Read `rude.tsv`: a malformed line is an error naming it, never skipped.
+    fn parse(text: &str) -> Result<Lexicon, String> {
+        let mut lexicon = Lexicon::default();
+        for (n, line) in text.lines().enumerate() {
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let bad = |why: &str| format!("rude.tsv line {}: {why}: {line:?}", n + 1);
+            let cols: Vec<&str> = line.split('\t').collect();
+            let kind = match cols[0] {
+                "profanity" => Kind::Profanity,
+                "insult" => Kind::Insult,
+                "condescension" => Kind::Condescension,
+                "disparaging" => Kind::Disparaging,
+                _ => return Err(bad("unknown kind")),
+            };
+            match cols[1..] {
+                [phrase] if phrase.contains(' ') && phrase.trim() == phrase => {
+                    lexicon.phrases.push((kind, phrase.to_string()));
+                }
+                [stem, endings]
+                    if !stem.is_empty() && !stem.contains(' ') && !endings.trim().is_empty() =>
+                {
+                    let endings = endings
+                        .split(' ')
+                        .map(|e| match e {
+                            "-" => Ok(String::new()),
+                            "" => Err(bad("an empty ending (write `-` for the bare stem)")),
+                            e => Ok(e.to_string()),
+                        })
+                        .collect::<Result<_, _>>()?;
+                    lexicon.stems.push((kind, stem.to_string(), endings));
+                }
+                _ => {
+                    return Err(bad(
+                        "want `kind, stem, endings` or `kind, phrase of several words`",
+                    ));
+                }
+            }
+        }
+        Ok(lexicon)
+    }
 
-const DISPARAGING: &[(&str, &[&str])] = &[
-    ("useless", &[""]),
-    ("incompetent", &[""]),
-    ("clown", &["", "s"]),
-    ("loser", &["", "s"]),
-    ("liar", &["", "s"]),
-    ("thief", &[""]),
-    ("thieves", &[""]),
-    ("crook", &["", "s"]),
-    ("scammer", &["", "s"]),
-    ("scum", &["", "bag", "bags"]),
-    ("garbage", &[""]),
-    ("trash", &[""]),
-    ("joke", &[""]),
-    ("disgrace", &["", "ful"]),
-    ("worthless", &[""]),
-    ("brainless", &[""]),
-    ("clueless", &[""]),
-];
+    /// The stems of `kind` with their endings.
+    fn stems(&self, kind: Kind) -> impl Iterator<Item = (&str, &[String])> {
+        self.stems
+            .iter()
+            .filter(move |(k, ..)| *k == kind)
+            .map(|(_, stem, endings)| (stem.as_str(), endings.as_slice()))
+    }
 
-const CONDESCENSION: &[&str] = &[
-    "calm down",
-    "not our problem",
-    "not our fault",
-    "you should have read",
-    "you should have checked",
-    "you should have known",
-    "as i said",
-    "as we said",
-    "as i already said",
-    "as we already said",
-    "as i told you",
-    "as we told you",
-    "as i already told you",
-    "as we already told you",
-    "as i explained",
-    "as we explained",
-    "as i already explained",
-    "as we already explained",
-    "read the faq",
-    "read the manual",
-    "read the instructions",
-    "deal with it",
-    "per my last",
-    "you people",
-    "learn to read",
-    "obviously you",
-    "it's your fault",
-    "its your fault",
-    "it's your own fault",
-    "its your own fault",
-];
+    /// The phrases of `kind`.
+    fn phrases(&self, kind: Kind) -> impl Iterator<Item = &str> {
+        self.phrases
+            .iter()
+            .filter(move |(k, _)| *k == kind)
+            .map(|(_, p)| p.as_str())
+    }
+}
 
 /// A pattern for one normalised word or phrase (spaces match any run of whitespace).
 fn word_pattern(word: &str) -> String {
     crate::escape(&normalize(word).text).replace(' ', r"\s+")
 }
 
-/// Every single-word entry of a list, normalised: `fucking`, `shit`, ….
-fn words(stems: &[(&str, &[&str])]) -> Vec<String> {
-    stems
-        .iter()
+/// Every single-word entry of a kind, normalised: `fucking`, `shit`, ….
+fn words(kind: Kind) -> Vec<String> {
+    LEXICON
+        .stems(kind)
         .flat_map(|(stem, endings)| {
             endings
                 .iter()
@@ -157,11 +125,11 @@ fn words(stems: &[(&str, &[&str])]) -> Vec<String> {
         .collect()
 }
 
-fn build(stems: &[(&str, &[&str])], phrases: &[&str]) -> Regex {
-    let mut alts: Vec<String> = stems
-        .iter()
+fn build(kind: Kind) -> Regex {
+    let mut alts: Vec<String> = LEXICON
+        .stems(kind)
         .flat_map(|(stem, endings)| endings.iter().map(move |e| format!("{stem}{e}")))
-        .chain(phrases.iter().map(|p| p.to_string()))
+        .chain(LEXICON.phrases(kind).map(str::to_string))
         .map(|w| word_pattern(&w))
         .collect();
     // Longest first, so `fucking` wins over `fuck`.
@@ -228,18 +196,18 @@ fn starred(text: &str, kinds: &[Kind]) -> Vec<(usize, usize, Kind, String)> {
 
 static WORDS: LazyLock<Vec<(Kind, Vec<String>)>> = LazyLock::new(|| {
     vec![
-        (Kind::Profanity, words(PROFANITY)),
-        (Kind::Insult, words(INSULTS)),
-        (Kind::Disparaging, words(DISPARAGING)),
+        (Kind::Profanity, words(Kind::Profanity)),
+        (Kind::Insult, words(Kind::Insult)),
+        (Kind::Disparaging, words(Kind::Disparaging)),
     ]
 });
 
 static PATTERNS: LazyLock<Vec<(Kind, Regex)>> = LazyLock::new(|| {
     vec![
-        (Kind::Profanity, build(PROFANITY, PROFANE_PHRASES)),
-        (Kind::Insult, build(INSULTS, &[])),
-        (Kind::Condescension, build(&[], CONDESCENSION)),
-        (Kind::Disparaging, build(DISPARAGING, &[])),
+        (Kind::Profanity, build(Kind::Profanity)),
+        (Kind::Insult, build(Kind::Insult)),
+        (Kind::Condescension, build(Kind::Condescension)),
+        (Kind::Disparaging, build(Kind::Disparaging)),
     ]
 });
 
@@ -342,6 +310,33 @@ impl PhraseList {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_row_of_the_lexicon_reads() {
+        let l = Lexicon::parse(include_str!("rude.tsv")).unwrap();
+        let count = |kind| (l.stems(kind).count(), l.phrases(kind).count());
+        assert_eq!(count(Kind::Profanity), (26, 4));
+        assert_eq!(count(Kind::Insult), (6, 0));
+        assert_eq!(count(Kind::Disparaging), (17, 0));
+        assert_eq!(count(Kind::Condescension), (0, 30));
+        let (_, fuck) = l.stems(Kind::Profanity).next().unwrap();
+        assert_eq!(fuck[0], "", "`-` is the bare stem");
+    }
+
+    #[test]
+    fn a_malformed_row_is_an_error_naming_its_line() {
+        for bad in [
+            "rude\tidiot\t-",
+            "insult\tidiot",
+            "insult\tidiot\t",
+            "insult\tidiot\t- s  ic",
+            "insult\ttwo words\t-",
+            "insult\tidiot\t-\textra",
+        ] {
+            let err = Lexicon::parse(&format!("# a comment\n{bad}\n")).unwrap_err();
+            assert!(err.contains("line 2"), "{bad:?}: {err}");
+        }
+    }
 
     fn terms(text: &str, kinds: &[Kind]) -> Vec<(String, bool)> {
         find(text, kinds)
