@@ -25,13 +25,33 @@ pub async fn webhook(
 ) -> Response {
     let started = Instant::now();
     let response = handle(&state, &tenant, &connector, method, uri, headers, body).await;
+    let (tenant_label, connector_label) = labels(&state, &tenant, &connector);
     crate::ops::ingress(
-        &tenant,
-        &connector,
+        tenant_label,
+        connector_label,
         response.status().as_u16(),
         started.elapsed(),
     );
     response
+}
+
+/// Metric labels for a webhook path: the names as given only when the operator configured
+/// them, otherwise [`crate::ops::UNKNOWN`]. The path is the caller's: recording it raw would
+/// let strangers mint one series per request and grow memory and `/metrics` without limit.
+fn labels<'a>(state: &AppState, tenant: &'a str, connector: &'a str) -> (&'a str, &'a str) {
+    match state.registry.get(tenant) {
+        None => (crate::ops::UNKNOWN, crate::ops::UNKNOWN),
+        Some(live)
+            if live
+                .tenant
+                .connectors
+                .iter()
+                .any(|c| c.instance.name == connector) =>
+        {
+            (tenant, connector)
+        }
+        Some(_) => (tenant, crate::ops::UNKNOWN),
+    }
 }
 
 async fn handle(

@@ -7,7 +7,12 @@ use std::time::Duration;
 use metrics::{counter, histogram};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
-/// A webhook request's result, by tenant, connector and HTTP status.
+/// The label recorded for a tenant or connector the server does not serve: labels come only
+/// from configuration, never from what a caller put in the path.
+pub const UNKNOWN: &str = "unknown";
+
+/// A webhook request's result, by tenant, connector and HTTP status. Callers pass only
+/// configured names (or [`UNKNOWN`]), so the number of series stays bounded.
 pub fn ingress(tenant: &str, connector: &str, status: u16, elapsed: Duration) {
     let labels = [
         ("tenant", tenant.to_string()),

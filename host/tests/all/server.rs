@@ -17,6 +17,10 @@ use switchboard::store::Store;
 
 use crate::common::{Platform, platform, plugin_path, runtime, shared_data};
 
+/// Strangers and hostile tenants against the real server (issue 14).
+#[path = "server_strangers.rs"]
+mod strangers;
+
 const OPERATOR: &str = "operator-test-token";
 
 /// A tenant with every connector whose handshake the server must pass through, a classifier,
