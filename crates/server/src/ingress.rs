@@ -172,11 +172,33 @@ async fn handle(
                 // A connector that trapped, hung or is unavailable: the platform should retry.
                 _ => StatusCode::SERVICE_UNAVAILABLE,
             };
-            tracing::warn!(tenant = %tenant_name, connector = %connector_name, %status, error = %e, "webhook refused");
+            // Anyone can send these: one line per tenant and connector per interval, the
+            // rest at debug (and all of them in the metrics).
+            match state.log_limiter.admit(
+                &format!("refused {tenant_name}/{connector_name}"),
+                Instant::now(),
+            ) {
+                Some(held_back) => {
+                    tracing::warn!(tenant = %tenant_name, connector = %connector_name, %status, error = %e, held_back, "webhook refused")
+                }
+                None => {
+                    tracing::debug!(tenant = %tenant_name, connector = %connector_name, %status, error = %e, "webhook refused")
+                }
+            }
             error_response(status, e.to_string())
         }
         Err(IngestError::Store(e)) => {
-            tracing::error!(tenant = %tenant_name, connector = %connector_name, error = %e, "webhook not stored; the platform will retry");
+            match state.log_limiter.admit(
+                &format!("unstored {tenant_name}/{connector_name}"),
+                Instant::now(),
+            ) {
+                Some(held_back) => {
+                    tracing::error!(tenant = %tenant_name, connector = %connector_name, error = %e, held_back, "webhook not stored; the platform will retry")
+                }
+                None => {
+                    tracing::debug!(tenant = %tenant_name, connector = %connector_name, error = %e, "webhook not stored; the platform will retry")
+                }
+            }
             error_response(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the message could not be stored; retry later".into(),

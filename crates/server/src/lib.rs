@@ -83,6 +83,10 @@ impl Default for ServeOptions {
     }
 }
 
+/// How often a tenant's connector may log a refused webhook; the refusals in between are
+/// counted in the line that follows and in the metrics.
+const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(60);
+
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
@@ -93,6 +97,8 @@ pub struct AppState {
     admin_token_hash: Arc<String>,
     metrics: metrics_exporter_prometheus::PrometheusHandle,
     ready: Arc<AtomicBool>,
+    /// Rate-limits the log lines strangers can cause (refused webhooks).
+    log_limiter: Arc<ops::LogLimiter>,
     /// Queue gauges reported so far: one that empties is set to 0, not left at its last value.
     queues_seen: Arc<std::sync::Mutex<std::collections::BTreeSet<(String, String, String)>>>,
 }
@@ -148,6 +154,7 @@ impl Server {
             admin_token_hash: Arc::new(switchboard_store::token_hash(&admin_token)),
             metrics: crate::ops::prometheus(),
             ready: Arc::new(AtomicBool::new(false)),
+            log_limiter: Arc::new(ops::LogLimiter::new(REFUSAL_LOG_INTERVAL)),
             queues_seen: Arc::default(),
         };
         let app = router(state.clone());
@@ -257,21 +264,38 @@ fn router(state: AppState) -> Router {
         .merge(team_api::routes())
         .merge(incidents_api::routes())
         .fallback(|| async { error_response(StatusCode::NOT_FOUND, "no such route".into()) })
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        // Handlers log their own failures, rate-limited where strangers can cause them; the
+        // trace layer's line per 5xx would be an unlimited copy, so it stays at debug.
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http().on_failure(
+                tower_http::trace::DefaultOnFailure::new().level(tracing::Level::DEBUG),
+            ),
+        )
         .with_state(state)
 }
 
-async fn readyz(State(state): State<AppState>) -> Response {
+/// Readiness. Anyone may ask, so anyone gets only whether the server is ready and counts;
+/// which files failed and why (paths, tenant names) is for the operator token and the log.
+async fn readyz(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
     let store = state.engine.store.ping().await;
     let errors = state.registry.errors();
     let tenants = state.registry.all().len();
     let ready = state.ready.load(Ordering::SeqCst) && store.is_ok();
-    let body = json!({
-        "ready": ready,
-        "store": store.map(|_| "ok".to_string()).unwrap_or_else(|e| e.to_string()),
-        "tenants": tenants,
-        "config_errors": errors,
-    });
+    let body = if api::operator(&state, &headers).is_ok() {
+        json!({
+            "ready": ready,
+            "store": store.map(|_| "ok".to_string()).unwrap_or_else(|e| e.to_string()),
+            "tenants": tenants,
+            "config_errors": errors,
+        })
+    } else {
+        json!({
+            "ready": ready,
+            "store": if store.is_ok() { "ok" } else { "unavailable" },
+            "tenants": tenants,
+            "config_errors": errors.len(),
+        })
+    };
     let status = if ready {
         StatusCode::OK
     } else {

@@ -163,7 +163,11 @@ impl TestServer {
         )
         .await
         .unwrap();
-        let ready: Value = reqwest::get(format!("http://{}/readyz", server.addr))
+        // Config errors are listed for the operator only.
+        let ready: Value = reqwest::Client::new()
+            .get(format!("http://{}/readyz", server.addr))
+            .bearer_auth(OPERATOR)
+            .send()
             .await
             .unwrap()
             .json()
@@ -1341,8 +1345,7 @@ async fn a_changed_file_in_the_data_folder_is_reloaded_and_a_broken_one_is_not()
     )
     .unwrap();
     eventually(20, "the broken file is reported", || async {
-        let r = s.http.get(s.url("/readyz")).send().await.unwrap();
-        let v: Value = r.json().await.unwrap();
+        let (_, v) = s.get("/readyz", OPERATOR).await;
         v["config_errors"]
             .as_object()
             .is_some_and(|e| !e.is_empty())

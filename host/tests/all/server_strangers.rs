@@ -1,7 +1,11 @@
 //! Strangers and hostile tenants against the real server: what they send must not grow the
 //! server's memory, flood its log, learn its layout or tie up its connections.
 
+use std::time::{Duration, Instant};
+
 use reqwest::StatusCode;
+use serde_json::{Value, json};
+use switchboard::ops::LogLimiter;
 
 use super::{GLOBEX, OPERATOR, TestServer};
 
@@ -65,4 +69,107 @@ async fn webhook_paths_of_strangers_do_not_become_metric_labels() {
         text.contains(r#"switchboard_webhook_requests_total{tenant="globex",connector="unknown",status="404"}"#),
         "{text}"
     );
+}
+
+#[test]
+fn the_log_limiter_lets_one_line_per_key_and_interval_through_and_counts_the_rest() {
+    let limiter = LogLimiter::new(Duration::from_secs(60));
+    let t0 = Instant::now();
+    let at = |s: u64| t0 + Duration::from_secs(s);
+    assert_eq!(limiter.admit("acme/webhook", at(0)), Some(0));
+    for s in 1..=50 {
+        assert_eq!(limiter.admit("acme/webhook", at(s)), None, "second {s}");
+    }
+    // Another key has its own allowance.
+    assert_eq!(limiter.admit("acme/slack", at(10)), Some(0));
+    // After the interval: one line again, saying how many were held back.
+    assert_eq!(limiter.admit("acme/webhook", at(61)), Some(50));
+    assert_eq!(limiter.admit("acme/webhook", at(62)), None);
+    assert_eq!(limiter.admit("acme/webhook", at(200)), Some(1));
+}
+
+#[test]
+fn api_errors_keep_file_names_and_drop_server_folders() {
+    use switchboard::server::api::without_server_paths as scrub;
+    assert_eq!(
+        scrub(
+            "/srv/sb/tenants/acme.toml: tenant `acme`, classifiers `k`: no plugin named `x` in /srv/sb/plugins, /opt/sb/builtin"
+        ),
+        "acme.toml: tenant `acme`, classifiers `k`: no plugin named `x` in plugins, builtin"
+    );
+    assert_eq!(scrub("data/tenants/acme.toml: bad"), "acme.toml: bad");
+    assert_eq!(
+        scrub("no plugin file at ../evil.wasm"),
+        "no plugin file at evil.wasm"
+    );
+    // Not paths: content types, URLs, plain words.
+    for kept in [
+        "content type text/xml is fine",
+        "deliver_url https://api.example/v1/a.toml is unreachable",
+        "no tenant `acme`",
+    ] {
+        assert_eq!(scrub(kept), kept);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_tells_strangers_counts_and_the_operator_the_details() {
+    let s = TestServer::start(&[("globex", GLOBEX.into())]).await;
+    std::fs::write(
+        s.data.join("tenants/hush-hush.toml"),
+        "tenant = \"hush-hush\"\n[[connectors]]\nname = 1\n",
+    )
+    .unwrap();
+    let (status, v) = s.post("/admin/reload", OPERATOR, json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+
+    let r = s.http.get(s.url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "the other tenants serve");
+    let text = r.text().await.unwrap();
+    let data = s.data.display().to_string();
+    assert!(!text.contains("hush-hush"), "a tenant name: {text}");
+    assert!(!text.contains(&data), "a server path: {text}");
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["ready"], true);
+    assert_eq!(v["config_errors"], 1, "{v}");
+
+    let (status, v) = s.get("/readyz", OPERATOR).await;
+    assert_eq!(status, StatusCode::OK);
+    let errors = v["config_errors"].as_object().unwrap();
+    assert!(
+        errors.keys().any(|k| k.ends_with("hush-hush.toml")),
+        "the operator sees which file: {v}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_admin_learns_nothing_of_the_servers_folders_from_errors() {
+    let s = TestServer::start(&[("globex", GLOBEX.into())]).await;
+    let admin = s.token("globex", "admin", "g").await;
+    let broken = GLOBEX.replace(
+        "plugin = \"keyword-classifier\"",
+        "plugin = \"no-such-plugin\"",
+    );
+    let r = s
+        .http
+        .put(s.url("/api/tenants/globex/config"))
+        .bearer_auth(&admin)
+        .body(broken)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let v: Value = r.json().await.unwrap();
+    let error = v["error"].as_str().unwrap();
+    assert!(
+        error.contains("no-such-plugin"),
+        "still says what is wrong: {error}"
+    );
+    assert!(error.contains("globex.toml"), "and in which file: {error}");
+    for folder in [
+        s.data.display().to_string(),
+        switchboard::tenant::BUILTIN_PLUGIN_DIR.to_string(),
+    ] {
+        assert!(!error.contains(&folder), "{folder} in: {error}");
+    }
 }
