@@ -64,6 +64,16 @@ pub struct ServeOptions {
     pub watch: bool,
     /// How long a shutdown waits for in-flight work.
     pub drain: Duration,
+    /// Longest a client may take to send a request's headers; also how long a kept-alive
+    /// connection may sit idle before its next request. Slow or silent clients are closed so
+    /// they cannot hold connections (and file descriptors) open.
+    pub header_timeout: Duration,
+    /// Longest a request body may stall between chunks before the request fails.
+    pub body_timeout: Duration,
+    /// Most connections served at once. Past it, new connections wait in the kernel's
+    /// backlog (costing no file descriptor) until a slot frees, so the process keeps
+    /// descriptors for its store, plugins and files under its open-file limit.
+    pub max_connections: usize,
 }
 
 impl Default for ServeOptions {
@@ -79,6 +89,10 @@ impl Default for ServeOptions {
             admin_token: None,
             watch: true,
             drain: Duration::from_secs(30),
+            header_timeout: Duration::from_secs(30),
+            body_timeout: Duration::from_secs(30),
+            // Half the usual open-file limit of 1,024: headroom for the store and plugins.
+            max_connections: 512,
         }
     }
 }
@@ -173,15 +187,11 @@ impl Server {
             shutdown_rx.clone(),
         ));
         state.ready.store(true, Ordering::SeqCst);
-        let mut stop = shutdown_rx.clone();
+        let stop = shutdown_rx.clone();
         let drain = options.drain;
+        let limits = ConnectionLimits::of(&options);
         let handle = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stop.wait_for(|s| *s).await;
-                })
-                .await
-                .context("serving")?;
+            serve(listener, app, limits, stop).await;
             // Requests are answered; now let the workers finish the message in hand.
             if tokio::time::timeout(drain, workers).await.is_err() {
                 tracing::warn!(
@@ -190,7 +200,7 @@ impl Server {
                 );
             }
             drop(watcher);
-            Ok(())
+            anyhow::Ok(())
         });
         tracing::info!(%addr, "switchboard serving");
         Ok(Server {
@@ -224,6 +234,106 @@ impl Server {
         tracing::info!("shutting down: finishing in-flight work");
         self.shutdown().await
     }
+}
+
+/// What a connection may cost the server: see the fields of [`ServeOptions`].
+#[derive(Debug, Clone, Copy)]
+struct ConnectionLimits {
+    header_timeout: Duration,
+    body_timeout: Duration,
+    max_connections: usize,
+}
+
+impl ConnectionLimits {
+    fn of(options: &ServeOptions) -> Self {
+        ConnectionLimits {
+            header_timeout: options.header_timeout,
+            body_timeout: options.body_timeout,
+            max_connections: options.max_connections.max(1),
+        }
+    }
+}
+
+/// Serve HTTP/1 on `listener` until `stop` turns true (or its sender is gone), then let open
+/// connections finish their requests. Unlike `axum::serve`, which has no timeouts, this closes
+/// connections whose headers or idle gaps exceed the header timeout, fails stalled bodies,
+/// and accepts no more than `max_connections` at once.
+async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    limits: ConnectionLimits,
+    mut stop: tokio_watch::Receiver<bool>,
+) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout);
+    // Every connection task holds a receiver; the sender's `closed` says all have ended.
+    let (open_tx, open_rx) = tokio_watch::channel(());
+    loop {
+        // At the cap, stop accepting: callers wait in the backlog, not in our descriptors.
+        let permit = tokio::select! {
+            p = permits.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            _ = stopping(&mut stop) => break,
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of descriptors or a transient network error: wait rather than spin.
+                    tracing::error!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            },
+            _ = stopping(&mut stop) => break,
+        };
+        let app = app.clone();
+        let body_timeout = limits.body_timeout;
+        let service =
+            hyper::service::service_fn(move |req: axum::http::Request<hyper::body::Incoming>| {
+                let mut app = app.clone();
+                let req = req.map(|b| {
+                    axum::body::Body::new(tower_http::timeout::TimeoutBody::new(body_timeout, b))
+                });
+                async move { tower_service::Service::call(&mut app, req).await }
+            });
+        let connection = http.serve_connection(TokioIo::new(stream), service);
+        let mut stop = stop.clone();
+        let open = open_rx.clone();
+        tokio::spawn(async move {
+            let _slot = permit;
+            let _open = open;
+            let mut connection = std::pin::pin!(connection);
+            tokio::select! {
+                r = connection.as_mut() => {
+                    if let Err(e) = r {
+                        tracing::debug!(error = %e, "connection closed");
+                    }
+                    return;
+                }
+                _ = stopping(&mut stop) => {}
+            }
+            // Shutting down: finish the request in hand, take no more on this connection.
+            connection.as_mut().graceful_shutdown();
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "connection closed");
+            }
+        });
+    }
+    drop(listener);
+    drop(open_rx);
+    open_tx.closed().await;
+}
+
+/// Resolves when `stop` turns true or its sender is gone (the server was dropped).
+async fn stopping(stop: &mut tokio_watch::Receiver<bool>) {
+    // The borrowed value is dropped here: it must not live across the caller's awaits.
+    let _ = stop.wait_for(|s| *s).await;
 }
 
 /// Read the operator token from `path`, creating a fresh one (readable only by this user) on

@@ -6,8 +6,12 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use switchboard::ops::LogLimiter;
+use switchboard::server::{ServeOptions, Server};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 use super::{GLOBEX, OPERATOR, TestServer};
+use crate::common::runtime;
 
 /// Metrics text as the operator scrapes it.
 async fn scrape(s: &TestServer) -> String {
@@ -172,4 +176,123 @@ async fn a_tenant_admin_learns_nothing_of_the_servers_folders_from_errors() {
     ] {
         assert!(!error.contains(&folder), "{folder} in: {error}");
     }
+}
+
+/// A server with no tenants and the connection limits `limits` sets.
+async fn start_with(limits: impl FnOnce(&mut ServeOptions)) -> TestServer {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(data.join("tenants")).unwrap();
+    let mut options = ServeOptions {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: data.clone(),
+        admin_token: Some(OPERATOR.into()),
+        watch: false,
+        drain: Duration::from_secs(10),
+        ..Default::default()
+    };
+    limits(&mut options);
+    let server = Server::start(runtime(), options).await.unwrap();
+    TestServer {
+        base: format!("http://{}", server.addr),
+        server: Some(server),
+        http: reqwest::Client::new(),
+        data,
+        _dir: Some(dir),
+    }
+}
+
+/// Whether the server closes `stream` within `secs` seconds (whatever it says first).
+async fn closed_within(stream: &mut TcpStream, secs: u64) -> bool {
+    let mut buf = [0u8; 1024];
+    tokio::time::timeout(Duration::from_secs(secs), async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => continue,
+            }
+        }
+    })
+    .await
+    .is_ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_headers_and_stalled_bodies_are_cut_off() {
+    let s = start_with(|o| {
+        o.header_timeout = Duration::from_secs(1);
+        o.body_timeout = Duration::from_secs(1);
+    })
+    .await;
+    let addr = s.base.trim_start_matches("http://").to_string();
+
+    // Half a request line, then silence.
+    let mut slow = TcpStream::connect(&addr).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: a\r\n")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    assert!(
+        closed_within(&mut slow, 10).await,
+        "a slow-header client is still connected"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(500),
+        "not before the timeout"
+    );
+
+    // Headers promising a body that never comes.
+    let mut stalled = TcpStream::connect(&addr).await.unwrap();
+    stalled
+        .write_all(b"POST /hooks/acme/webhook HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n{")
+        .await
+        .unwrap();
+    assert!(
+        closed_within(&mut stalled, 10).await,
+        "a stalled body holds its connection"
+    );
+
+    // A client that took a request and then idles on its kept-alive connection.
+    let mut idle = TcpStream::connect(&addr).await.unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n")
+        .await
+        .unwrap();
+    assert!(
+        closed_within(&mut idle, 10).await,
+        "an idle kept-alive connection stays open"
+    );
+
+    // The server itself is fine.
+    let r = s.http.get(s.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_sockets_past_the_connection_cap_do_not_stop_the_server_answering() {
+    let s = start_with(|o| {
+        o.header_timeout = Duration::from_secs(1);
+        o.max_connections = 4;
+    })
+    .await;
+    let addr = s.base.trim_start_matches("http://").to_string();
+    let mut idle = Vec::new();
+    for _ in 0..12 {
+        idle.push(TcpStream::connect(&addr).await.unwrap());
+    }
+    // A fresh client, with no pooled connection: it queues behind the idle sockets and is
+    // answered once the server has shed them.
+    let fresh = reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
+    let r = fresh.get(s.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    for (i, socket) in idle.iter_mut().enumerate() {
+        assert!(
+            closed_within(socket, 10).await,
+            "idle socket {i} is still open"
+        );
+    }
+    let r = fresh.get(s.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
 }
