@@ -322,6 +322,10 @@ enum Command {
         /// Largest webhook body, in bytes.
         #[arg(long, default_value_t = 1 << 20)]
         max_body: usize,
+        /// Most connections served at once; more wait until one closes. Keep it well under
+        /// the open-file limit (`ulimit -n`).
+        #[arg(long, default_value_t = 512)]
+        max_connections: usize,
         /// Do not watch the tenant and plugin folders for changes.
         #[arg(long)]
         no_watch: bool,
@@ -766,6 +770,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             listen,
             public_url,
             max_body,
+            max_connections,
             no_watch,
         } => {
             let options = switchboard::server::ServeOptions {
@@ -777,6 +782,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 tenant_files: tenants,
                 public_url: public_url.unwrap_or_else(|| format!("http://{listen}")),
                 max_body_bytes: max_body,
+                max_connections,
                 admin_token: std::env::var("SWITCHBOARD_ADMIN_TOKEN").ok(),
                 watch: !no_watch,
                 ..Default::default()

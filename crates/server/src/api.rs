@@ -32,7 +32,12 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut r = error_response(self.status, self.message);
+        // Errors reach tenant admins; the server's folders are the operator's business.
+        let message = without_server_paths(&self.message);
+        if message != self.message {
+            tracing::info!(status = %self.status, error = %self.message, "API error (paths left out of the response)");
+        }
+        let mut r = error_response(self.status, message);
         if self.status == StatusCode::UNAUTHORIZED {
             r.headers_mut().insert(
                 "www-authenticate",
@@ -44,6 +49,44 @@ impl IntoResponse for ApiError {
 }
 
 use switchboard_store::{ActionError, Role, StoreError, token_hash};
+
+/// `message` with every file path cut to its file name (`/srv/data/tenants/acme.toml` →
+/// `acme.toml`): config and plugin errors name the files they read, which tells a caller where
+/// and how the server is installed. A path is a word starting with `/`, `./`, `../` or `~/`,
+/// or one with a `/` naming a `.toml` or `.wasm` file; URLs (`scheme://…`) are left alone.
+pub fn without_server_paths(message: &str) -> String {
+    let is_boundary = |c: char| c.is_whitespace() || "`'\"(),;:=[]{}<>".contains(c);
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while !rest.is_empty() {
+        let end = rest.find(is_boundary).unwrap_or(rest.len());
+        let (word, tail) = rest.split_at(end);
+        let is_url = tail.starts_with("://");
+        let is_path = !is_url
+            && word.contains('/')
+            && (["/", "./", "../", "~/"].iter().any(|p| word.starts_with(p))
+                || word.ends_with(".toml")
+                || word.ends_with(".wasm"));
+        if is_path {
+            let name = word.trim_end_matches('/').rsplit('/').next().unwrap_or("");
+            out.push_str(if name.is_empty() { "(path)" } else { name });
+        } else {
+            out.push_str(word);
+        }
+        // Copy the boundary character (a URL's `://…` is copied through to its end).
+        if is_url {
+            let url_end = tail.find(char::is_whitespace).unwrap_or(tail.len());
+            out.push_str(&tail[..url_end]);
+            rest = &tail[url_end..];
+        } else if let Some(c) = tail.chars().next() {
+            out.push(c);
+            rest = &tail[c.len_utf8()..];
+        } else {
+            rest = tail;
+        }
+    }
+    out
+}
 
 pub(super) type ApiResult = Result<Response, ApiError>;
 

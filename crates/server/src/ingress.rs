@@ -25,13 +25,33 @@ pub async fn webhook(
 ) -> Response {
     let started = Instant::now();
     let response = handle(&state, &tenant, &connector, method, uri, headers, body).await;
+    let (tenant_label, connector_label) = labels(&state, &tenant, &connector);
     crate::ops::ingress(
-        &tenant,
-        &connector,
+        tenant_label,
+        connector_label,
         response.status().as_u16(),
         started.elapsed(),
     );
     response
+}
+
+/// Metric labels for a webhook path: the names as given only when the operator configured
+/// them, otherwise [`crate::ops::UNKNOWN`]. The path is the caller's: recording it raw would
+/// let strangers mint one series per request and grow memory and `/metrics` without limit.
+fn labels<'a>(state: &AppState, tenant: &'a str, connector: &'a str) -> (&'a str, &'a str) {
+    match state.registry.get(tenant) {
+        None => (crate::ops::UNKNOWN, crate::ops::UNKNOWN),
+        Some(live)
+            if live
+                .tenant
+                .connectors
+                .iter()
+                .any(|c| c.instance.name == connector) =>
+        {
+            (tenant, connector)
+        }
+        Some(_) => (tenant, crate::ops::UNKNOWN),
+    }
 }
 
 async fn handle(
@@ -152,11 +172,33 @@ async fn handle(
                 // A connector that trapped, hung or is unavailable: the platform should retry.
                 _ => StatusCode::SERVICE_UNAVAILABLE,
             };
-            tracing::warn!(tenant = %tenant_name, connector = %connector_name, %status, error = %e, "webhook refused");
+            // Anyone can send these: one line per tenant and connector per interval, the
+            // rest at debug (and all of them in the metrics).
+            match state.log_limiter.admit(
+                &format!("refused {tenant_name}/{connector_name}"),
+                Instant::now(),
+            ) {
+                Some(held_back) => {
+                    tracing::warn!(tenant = %tenant_name, connector = %connector_name, %status, error = %e, held_back, "webhook refused")
+                }
+                None => {
+                    tracing::debug!(tenant = %tenant_name, connector = %connector_name, %status, error = %e, "webhook refused")
+                }
+            }
             error_response(status, e.to_string())
         }
         Err(IngestError::Store(e)) => {
-            tracing::error!(tenant = %tenant_name, connector = %connector_name, error = %e, "webhook not stored; the platform will retry");
+            match state.log_limiter.admit(
+                &format!("unstored {tenant_name}/{connector_name}"),
+                Instant::now(),
+            ) {
+                Some(held_back) => {
+                    tracing::error!(tenant = %tenant_name, connector = %connector_name, error = %e, held_back, "webhook not stored; the platform will retry")
+                }
+                None => {
+                    tracing::debug!(tenant = %tenant_name, connector = %connector_name, error = %e, "webhook not stored; the platform will retry")
+                }
+            }
             error_response(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the message could not be stored; retry later".into(),

@@ -64,6 +64,16 @@ pub struct ServeOptions {
     pub watch: bool,
     /// How long a shutdown waits for in-flight work.
     pub drain: Duration,
+    /// Longest a client may take to send a request's headers; also how long a kept-alive
+    /// connection may sit idle before its next request. Slow or silent clients are closed so
+    /// they cannot hold connections (and file descriptors) open.
+    pub header_timeout: Duration,
+    /// Longest a request body may stall between chunks before the request fails.
+    pub body_timeout: Duration,
+    /// Most connections served at once. Past it, new connections wait in the kernel's
+    /// backlog (costing no file descriptor) until a slot frees, so the process keeps
+    /// descriptors for its store, plugins and files under its open-file limit.
+    pub max_connections: usize,
 }
 
 impl Default for ServeOptions {
@@ -79,9 +89,17 @@ impl Default for ServeOptions {
             admin_token: None,
             watch: true,
             drain: Duration::from_secs(30),
+            header_timeout: Duration::from_secs(30),
+            body_timeout: Duration::from_secs(30),
+            // Half the usual open-file limit of 1,024: headroom for the store and plugins.
+            max_connections: 512,
         }
     }
 }
+
+/// How often a tenant's connector may log a refused webhook; the refusals in between are
+/// counted in the line that follows and in the metrics.
+const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(60);
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -93,6 +111,8 @@ pub struct AppState {
     admin_token_hash: Arc<String>,
     metrics: metrics_exporter_prometheus::PrometheusHandle,
     ready: Arc<AtomicBool>,
+    /// Rate-limits the log lines strangers can cause (refused webhooks).
+    log_limiter: Arc<ops::LogLimiter>,
     /// Queue gauges reported so far: one that empties is set to 0, not left at its last value.
     queues_seen: Arc<std::sync::Mutex<std::collections::BTreeSet<(String, String, String)>>>,
 }
@@ -148,6 +168,7 @@ impl Server {
             admin_token_hash: Arc::new(switchboard_store::token_hash(&admin_token)),
             metrics: crate::ops::prometheus(),
             ready: Arc::new(AtomicBool::new(false)),
+            log_limiter: Arc::new(ops::LogLimiter::new(REFUSAL_LOG_INTERVAL)),
             queues_seen: Arc::default(),
         };
         let app = router(state.clone());
@@ -166,15 +187,11 @@ impl Server {
             shutdown_rx.clone(),
         ));
         state.ready.store(true, Ordering::SeqCst);
-        let mut stop = shutdown_rx.clone();
+        let stop = shutdown_rx.clone();
         let drain = options.drain;
+        let limits = ConnectionLimits::of(&options);
         let handle = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stop.wait_for(|s| *s).await;
-                })
-                .await
-                .context("serving")?;
+            serve(listener, app, limits, stop).await;
             // Requests are answered; now let the workers finish the message in hand.
             if tokio::time::timeout(drain, workers).await.is_err() {
                 tracing::warn!(
@@ -183,7 +200,7 @@ impl Server {
                 );
             }
             drop(watcher);
-            Ok(())
+            anyhow::Ok(())
         });
         tracing::info!(%addr, "switchboard serving");
         Ok(Server {
@@ -217,6 +234,106 @@ impl Server {
         tracing::info!("shutting down: finishing in-flight work");
         self.shutdown().await
     }
+}
+
+/// What a connection may cost the server: see the fields of [`ServeOptions`].
+#[derive(Debug, Clone, Copy)]
+struct ConnectionLimits {
+    header_timeout: Duration,
+    body_timeout: Duration,
+    max_connections: usize,
+}
+
+impl ConnectionLimits {
+    fn of(options: &ServeOptions) -> Self {
+        ConnectionLimits {
+            header_timeout: options.header_timeout,
+            body_timeout: options.body_timeout,
+            max_connections: options.max_connections.max(1),
+        }
+    }
+}
+
+/// Serve HTTP/1 on `listener` until `stop` turns true (or its sender is gone), then let open
+/// connections finish their requests. Unlike `axum::serve`, which has no timeouts, this closes
+/// connections whose headers or idle gaps exceed the header timeout, fails stalled bodies,
+/// and accepts no more than `max_connections` at once.
+async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    limits: ConnectionLimits,
+    mut stop: tokio_watch::Receiver<bool>,
+) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout);
+    // Every connection task holds a receiver; the sender's `closed` says all have ended.
+    let (open_tx, open_rx) = tokio_watch::channel(());
+    loop {
+        // At the cap, stop accepting: callers wait in the backlog, not in our descriptors.
+        let permit = tokio::select! {
+            p = permits.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            _ = stopping(&mut stop) => break,
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of descriptors or a transient network error: wait rather than spin.
+                    tracing::error!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            },
+            _ = stopping(&mut stop) => break,
+        };
+        let app = app.clone();
+        let body_timeout = limits.body_timeout;
+        let service =
+            hyper::service::service_fn(move |req: axum::http::Request<hyper::body::Incoming>| {
+                let mut app = app.clone();
+                let req = req.map(|b| {
+                    axum::body::Body::new(tower_http::timeout::TimeoutBody::new(body_timeout, b))
+                });
+                async move { tower_service::Service::call(&mut app, req).await }
+            });
+        let connection = http.serve_connection(TokioIo::new(stream), service);
+        let mut stop = stop.clone();
+        let open = open_rx.clone();
+        tokio::spawn(async move {
+            let _slot = permit;
+            let _open = open;
+            let mut connection = std::pin::pin!(connection);
+            tokio::select! {
+                r = connection.as_mut() => {
+                    if let Err(e) = r {
+                        tracing::debug!(error = %e, "connection closed");
+                    }
+                    return;
+                }
+                _ = stopping(&mut stop) => {}
+            }
+            // Shutting down: finish the request in hand, take no more on this connection.
+            connection.as_mut().graceful_shutdown();
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "connection closed");
+            }
+        });
+    }
+    drop(listener);
+    drop(open_rx);
+    open_tx.closed().await;
+}
+
+/// Resolves when `stop` turns true or its sender is gone (the server was dropped).
+async fn stopping(stop: &mut tokio_watch::Receiver<bool>) {
+    // The borrowed value is dropped here: it must not live across the caller's awaits.
+    let _ = stop.wait_for(|s| *s).await;
 }
 
 /// Read the operator token from `path`, creating a fresh one (readable only by this user) on
@@ -257,21 +374,38 @@ fn router(state: AppState) -> Router {
         .merge(team_api::routes())
         .merge(incidents_api::routes())
         .fallback(|| async { error_response(StatusCode::NOT_FOUND, "no such route".into()) })
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        // Handlers log their own failures, rate-limited where strangers can cause them; the
+        // trace layer's line per 5xx would be an unlimited copy, so it stays at debug.
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http().on_failure(
+                tower_http::trace::DefaultOnFailure::new().level(tracing::Level::DEBUG),
+            ),
+        )
         .with_state(state)
 }
 
-async fn readyz(State(state): State<AppState>) -> Response {
+/// Readiness. Anyone may ask, so anyone gets only whether the server is ready and counts;
+/// which files failed and why (paths, tenant names) is for the operator token and the log.
+async fn readyz(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
     let store = state.engine.store.ping().await;
     let errors = state.registry.errors();
     let tenants = state.registry.all().len();
     let ready = state.ready.load(Ordering::SeqCst) && store.is_ok();
-    let body = json!({
-        "ready": ready,
-        "store": store.map(|_| "ok".to_string()).unwrap_or_else(|e| e.to_string()),
-        "tenants": tenants,
-        "config_errors": errors,
-    });
+    let body = if api::operator(&state, &headers).is_ok() {
+        json!({
+            "ready": ready,
+            "store": store.map(|_| "ok".to_string()).unwrap_or_else(|e| e.to_string()),
+            "tenants": tenants,
+            "config_errors": errors,
+        })
+    } else {
+        json!({
+            "ready": ready,
+            "store": if store.is_ok() { "ok" } else { "unavailable" },
+            "tenants": tenants,
+            "config_errors": errors.len(),
+        })
+    };
     let status = if ready {
         StatusCode::OK
     } else {

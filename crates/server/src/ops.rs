@@ -7,7 +7,12 @@ use std::time::Duration;
 use metrics::{counter, histogram};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
-/// A webhook request's result, by tenant, connector and HTTP status.
+/// The label recorded for a tenant or connector the server does not serve: labels come only
+/// from configuration, never from what a caller put in the path.
+pub const UNKNOWN: &str = "unknown";
+
+/// A webhook request's result, by tenant, connector and HTTP status. Callers pass only
+/// configured names (or [`UNKNOWN`]), so the number of series stays bounded.
 pub fn ingress(tenant: &str, connector: &str, status: u16, elapsed: Duration) {
     let labels = [
         ("tenant", tenant.to_string()),
@@ -88,4 +93,46 @@ pub fn prometheus() -> PrometheusHandle {
             handle
         })
         .clone()
+}
+
+/// At most one log line per key per interval: a stranger who sends a flood of bad requests
+/// must not be able to fill the disk with our log. Every request is still counted in the
+/// metrics; the log keeps the first of each burst promptly and says how many were held back.
+pub struct LogLimiter {
+    interval: Duration,
+    /// When each key last logged, and how many lines it has held back since.
+    seen: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, u64)>>,
+}
+
+/// Keys remembered at most; past this the memory is cleared (a few extra lines, no growth).
+const LOG_LIMITER_KEYS: usize = 10_000;
+
+impl LogLimiter {
+    pub fn new(interval: Duration) -> Self {
+        LogLimiter {
+            interval,
+            seen: Default::default(),
+        }
+    }
+
+    /// Whether to log for `key` at `now`: `Some(n)` with the number of lines held back since
+    /// the last one logged, or `None` to stay quiet (the line is counted).
+    pub fn admit(&self, key: &str, now: std::time::Instant) -> Option<u64> {
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((last, held)) = seen.get_mut(key) {
+            if now.saturating_duration_since(*last) < self.interval {
+                *held += 1;
+                return None;
+            }
+            let n = *held;
+            *last = now;
+            *held = 0;
+            return Some(n);
+        }
+        if seen.len() >= LOG_LIMITER_KEYS {
+            seen.clear();
+        }
+        seen.insert(key.to_string(), (now, 0));
+        Some(0)
+    }
 }

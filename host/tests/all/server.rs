@@ -17,6 +17,10 @@ use switchboard::store::Store;
 
 use crate::common::{Platform, platform, plugin_path, runtime, shared_data};
 
+/// Strangers and hostile tenants against the real server (issue 14).
+#[path = "server_strangers.rs"]
+mod strangers;
+
 const OPERATOR: &str = "operator-test-token";
 
 /// A tenant with every connector whose handshake the server must pass through, a classifier,
@@ -159,7 +163,11 @@ impl TestServer {
         )
         .await
         .unwrap();
-        let ready: Value = reqwest::get(format!("http://{}/readyz", server.addr))
+        // Config errors are listed for the operator only.
+        let ready: Value = reqwest::Client::new()
+            .get(format!("http://{}/readyz", server.addr))
+            .bearer_auth(OPERATOR)
+            .send()
             .await
             .unwrap()
             .json()
@@ -1337,8 +1345,7 @@ async fn a_changed_file_in_the_data_folder_is_reloaded_and_a_broken_one_is_not()
     )
     .unwrap();
     eventually(20, "the broken file is reported", || async {
-        let r = s.http.get(s.url("/readyz")).send().await.unwrap();
-        let v: Value = r.json().await.unwrap();
+        let (_, v) = s.get("/readyz", OPERATOR).await;
         v["config_errors"]
             .as_object()
             .is_some_and(|e| !e.is_empty())

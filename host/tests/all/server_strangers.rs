@@ -1,0 +1,298 @@
+//! Strangers and hostile tenants against the real server: what they send must not grow the
+//! server's memory, flood its log, learn its layout or tie up its connections.
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use switchboard::ops::LogLimiter;
+use switchboard::server::{ServeOptions, Server};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::{GLOBEX, OPERATOR, TestServer};
+use crate::common::runtime;
+
+/// Metrics text as the operator scrapes it.
+async fn scrape(s: &TestServer) -> String {
+    s.http
+        .get(s.url("/metrics"))
+        .bearer_auth(OPERATOR)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_paths_of_strangers_do_not_become_metric_labels() {
+    let s = TestServer::start(&[("globex", GLOBEX.into())]).await;
+    // Unique per run: the metrics recorder is shared by every server in this process.
+    let run = format!(
+        "{:x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    for i in 0..200 {
+        // Unknown tenants, and unknown connectors of a known tenant.
+        let (tenant, connector) = if i % 2 == 0 {
+            (format!("stranger{run}t{i}"), format!("stranger{run}c{i}"))
+        } else {
+            ("globex".to_string(), format!("stranger{run}c{i}"))
+        };
+        let r = s
+            .http
+            .post(s.url(&format!("/hooks/{tenant}/{connector}")))
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    }
+    let text = scrape(&s).await;
+    assert!(
+        !text.contains(&format!("stranger{run}")),
+        "a caller's path became a metric label"
+    );
+    let series = text
+        .lines()
+        .filter(|l| l.starts_with("switchboard_webhook_requests_total{"))
+        .count();
+    // Every server in this test binary shares the recorder: a few tenants and connectors of
+    // the other tests, never one per request.
+    assert!(series < 60, "{series} webhook series:\n{text}");
+    assert!(
+        text.contains(r#"switchboard_webhook_requests_total{tenant="unknown",connector="unknown",status="404"}"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"switchboard_webhook_requests_total{tenant="globex",connector="unknown",status="404"}"#),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_log_limiter_lets_one_line_per_key_and_interval_through_and_counts_the_rest() {
+    let limiter = LogLimiter::new(Duration::from_secs(60));
+    let t0 = Instant::now();
+    let at = |s: u64| t0 + Duration::from_secs(s);
+    assert_eq!(limiter.admit("acme/webhook", at(0)), Some(0));
+    for s in 1..=50 {
+        assert_eq!(limiter.admit("acme/webhook", at(s)), None, "second {s}");
+    }
+    // Another key has its own allowance.
+    assert_eq!(limiter.admit("acme/slack", at(10)), Some(0));
+    // After the interval: one line again, saying how many were held back.
+    assert_eq!(limiter.admit("acme/webhook", at(61)), Some(50));
+    assert_eq!(limiter.admit("acme/webhook", at(62)), None);
+    assert_eq!(limiter.admit("acme/webhook", at(200)), Some(1));
+}
+
+#[test]
+fn api_errors_keep_file_names_and_drop_server_folders() {
+    use switchboard::server::api::without_server_paths as scrub;
+    assert_eq!(
+        scrub(
+            "/srv/sb/tenants/acme.toml: tenant `acme`, classifiers `k`: no plugin named `x` in /srv/sb/plugins, /opt/sb/builtin"
+        ),
+        "acme.toml: tenant `acme`, classifiers `k`: no plugin named `x` in plugins, builtin"
+    );
+    assert_eq!(scrub("data/tenants/acme.toml: bad"), "acme.toml: bad");
+    assert_eq!(
+        scrub("no plugin file at ../evil.wasm"),
+        "no plugin file at evil.wasm"
+    );
+    // Not paths: content types, URLs, plain words.
+    for kept in [
+        "content type text/xml is fine",
+        "deliver_url https://api.example/v1/a.toml is unreachable",
+        "no tenant `acme`",
+    ] {
+        assert_eq!(scrub(kept), kept);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_tells_strangers_counts_and_the_operator_the_details() {
+    let s = TestServer::start(&[("globex", GLOBEX.into())]).await;
+    std::fs::write(
+        s.data.join("tenants/hush-hush.toml"),
+        "tenant = \"hush-hush\"\n[[connectors]]\nname = 1\n",
+    )
+    .unwrap();
+    let (status, v) = s.post("/admin/reload", OPERATOR, json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+
+    let r = s.http.get(s.url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "the other tenants serve");
+    let text = r.text().await.unwrap();
+    let data = s.data.display().to_string();
+    assert!(!text.contains("hush-hush"), "a tenant name: {text}");
+    assert!(!text.contains(&data), "a server path: {text}");
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["ready"], true);
+    assert_eq!(v["config_errors"], 1, "{v}");
+
+    let (status, v) = s.get("/readyz", OPERATOR).await;
+    assert_eq!(status, StatusCode::OK);
+    let errors = v["config_errors"].as_object().unwrap();
+    assert!(
+        errors.keys().any(|k| k.ends_with("hush-hush.toml")),
+        "the operator sees which file: {v}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_admin_learns_nothing_of_the_servers_folders_from_errors() {
+    let s = TestServer::start(&[("globex", GLOBEX.into())]).await;
+    let admin = s.token("globex", "admin", "g").await;
+    let broken = GLOBEX.replace(
+        "plugin = \"keyword-classifier\"",
+        "plugin = \"no-such-plugin\"",
+    );
+    let r = s
+        .http
+        .put(s.url("/api/tenants/globex/config"))
+        .bearer_auth(&admin)
+        .body(broken)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let v: Value = r.json().await.unwrap();
+    let error = v["error"].as_str().unwrap();
+    assert!(
+        error.contains("no-such-plugin"),
+        "still says what is wrong: {error}"
+    );
+    assert!(error.contains("globex.toml"), "and in which file: {error}");
+    for folder in [
+        s.data.display().to_string(),
+        switchboard::tenant::BUILTIN_PLUGIN_DIR.to_string(),
+    ] {
+        assert!(!error.contains(&folder), "{folder} in: {error}");
+    }
+}
+
+/// A server with no tenants and the connection limits `limits` sets.
+async fn start_with(limits: impl FnOnce(&mut ServeOptions)) -> TestServer {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(data.join("tenants")).unwrap();
+    let mut options = ServeOptions {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: data.clone(),
+        admin_token: Some(OPERATOR.into()),
+        watch: false,
+        drain: Duration::from_secs(10),
+        ..Default::default()
+    };
+    limits(&mut options);
+    let server = Server::start(runtime(), options).await.unwrap();
+    TestServer {
+        base: format!("http://{}", server.addr),
+        server: Some(server),
+        http: reqwest::Client::new(),
+        data,
+        _dir: Some(dir),
+    }
+}
+
+/// Whether the server closes `stream` within `secs` seconds (whatever it says first).
+async fn closed_within(stream: &mut TcpStream, secs: u64) -> bool {
+    let mut buf = [0u8; 1024];
+    tokio::time::timeout(Duration::from_secs(secs), async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => continue,
+            }
+        }
+    })
+    .await
+    .is_ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_headers_and_stalled_bodies_are_cut_off() {
+    let s = start_with(|o| {
+        o.header_timeout = Duration::from_secs(1);
+        o.body_timeout = Duration::from_secs(1);
+    })
+    .await;
+    let addr = s.base.trim_start_matches("http://").to_string();
+
+    // Half a request line, then silence.
+    let mut slow = TcpStream::connect(&addr).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: a\r\n")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    assert!(
+        closed_within(&mut slow, 10).await,
+        "a slow-header client is still connected"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(500),
+        "not before the timeout"
+    );
+
+    // Headers promising a body that never comes.
+    let mut stalled = TcpStream::connect(&addr).await.unwrap();
+    stalled
+        .write_all(b"POST /hooks/acme/webhook HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n{")
+        .await
+        .unwrap();
+    assert!(
+        closed_within(&mut stalled, 10).await,
+        "a stalled body holds its connection"
+    );
+
+    // A client that took a request and then idles on its kept-alive connection.
+    let mut idle = TcpStream::connect(&addr).await.unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n")
+        .await
+        .unwrap();
+    assert!(
+        closed_within(&mut idle, 10).await,
+        "an idle kept-alive connection stays open"
+    );
+
+    // The server itself is fine.
+    let r = s.http.get(s.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_sockets_past_the_connection_cap_do_not_stop_the_server_answering() {
+    let s = start_with(|o| {
+        o.header_timeout = Duration::from_secs(1);
+        o.max_connections = 4;
+    })
+    .await;
+    let addr = s.base.trim_start_matches("http://").to_string();
+    let mut idle = Vec::new();
+    for _ in 0..12 {
+        idle.push(TcpStream::connect(&addr).await.unwrap());
+    }
+    // A fresh client, with no pooled connection: it queues behind the idle sockets and is
+    // answered once the server has shed them.
+    let fresh = reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
+    let r = fresh.get(s.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    for (i, socket) in idle.iter_mut().enumerate() {
+        assert!(
+            closed_within(socket, 10).await,
+            "idle socket {i} is still open"
+        );
+    }
+    let r = fresh.get(s.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}
