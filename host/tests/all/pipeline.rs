@@ -131,6 +131,10 @@ async fn setup_with(toml: &str, deliver_url: &str, auto_send: bool) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let text = toml
         .replace("DELIVER_URL", deliver_url)
+        .replace(
+            "HOSTILE_PLUGIN",
+            &fixture_path("hostile-plugin").display().to_string(),
+        )
         .replace("AUTO_SEND", if auto_send { "auto_send = true" } else { "" });
     let config_path = dir.path().join("tenant.toml");
     std::fs::write(&config_path, &text).unwrap();
@@ -448,7 +452,7 @@ name = "keywords"
 plugin = "keyword-classifier"
 [[classifiers]]
 name = "flaky"
-plugin = "hostile-plugin"
+plugin = "HOSTILE_PLUGIN"
 on_failure = "FAILURE"
 limits = { timeout_ms = 200 }
 [classifiers.config]

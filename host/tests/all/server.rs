@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use switchboard::server::{ServeOptions, Server};
 use switchboard::store::Store;
 
-use crate::common::{Platform, platform, plugin_path, runtime, shared_data};
+use crate::common::{Platform, fixture_path, platform, plugin_path, runtime, shared_data};
 
 const OPERATOR: &str = "operator-test-token";
 
@@ -1117,10 +1117,7 @@ async fn a_hot_swap_while_messages_flow_loses_nothing_and_processes_nothing_twic
     let store = s.store().await;
 
     // A bad upload changes nothing: wrong digest, not a component.
-    let shouting = std::fs::read(
-        PathBuf::from(switchboard::tenant::BUILTIN_PLUGIN_DIR).join("shouting-classifier.wasm"),
-    )
-    .unwrap();
+    let shouting = std::fs::read(fixture_path("shouting-classifier")).unwrap();
     let r = s
         .http
         .post(s.url(&format!("/admin/plugins?digest={}", "0".repeat(64))))
@@ -1310,7 +1307,7 @@ async fn a_changed_file_in_the_data_folder_is_reloaded_and_a_broken_one_is_not()
 
     // A deploy drops a new build of the classifier into the plugin folder.
     std::fs::copy(
-        PathBuf::from(switchboard::tenant::BUILTIN_PLUGIN_DIR).join("shouting-classifier.wasm"),
+        fixture_path("shouting-classifier"),
         s.data.join("plugins/keyword-classifier.wasm"),
     )
     .unwrap();
@@ -1630,10 +1627,7 @@ async fn the_operator_creates_tenants_and_tenant_admins_cannot_reach_the_server(
     // The plugin store: an upload is listed and inspectable, and enabling a version makes it
     // the current `plugins/<name>.wasm` (what unpinned tenants load; the file-watch test shows
     // a tenant switching when that file changes); an unknown digest is a 404.
-    let shouting = std::fs::read(
-        PathBuf::from(switchboard::tenant::BUILTIN_PLUGIN_DIR).join("shouting-classifier.wasm"),
-    )
-    .unwrap();
+    let shouting = std::fs::read(fixture_path("shouting-classifier")).unwrap();
     let r = s
         .http
         .post(s.url("/admin/plugins"))
@@ -1657,10 +1651,7 @@ async fn the_operator_creates_tenants_and_tenant_admins_cannot_reach_the_server(
     assert_eq!(status, StatusCode::OK, "{v}");
     assert_eq!(
         std::fs::read(s.data.join("plugins/shouting-classifier.wasm")).unwrap(),
-        std::fs::read(
-            PathBuf::from(switchboard::tenant::BUILTIN_PLUGIN_DIR).join("shouting-classifier.wasm")
-        )
-        .unwrap()
+        std::fs::read(fixture_path("shouting-classifier")).unwrap()
     );
     let (status, _) = s
         .post(
