@@ -1,8 +1,10 @@
 //! Builds every plugin crate in `plugins/`, `host/test-plugins/` and `examples/` as a wasm32-wasip2
 //! component, so that `cargo run` and `cargo test` on a fresh clone have the plugins with no
 //! manual step.
-//! The components land in `target/wasm-plugins/<name>.wasm`; the crate exports that folder as
-//! `DIR`, from the `SWITCHBOARD_BUILTIN_PLUGIN_DIR` compile-time variable set here.
+//! First-party plugins (`plugins/`) land in `target/wasm-plugins/<name>.wasm`, the folder tenants
+//! name plugins from, exported as `DIR`; test fixtures and third-party examples
+//! (`host/test-plugins/`, `examples/`) land in `target/wasm-plugins/fixtures/`, exported as
+//! `FIXTURES_DIR`, which no tenant config can reach by name: tests load them by path.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -17,6 +19,8 @@ fn main() {
         workspace.join("host/test-plugins"),
         workspace.join("examples"),
     ];
+    // Only `plugins/` is first party; the rest are fixtures.
+    let first_party = &sources[0];
     for watched in sources
         .iter()
         .chain([&workspace.join("sdk"), &workspace.join("wit")])
@@ -28,8 +32,14 @@ fn main() {
         workspace.join("Cargo.lock").display()
     );
 
-    let crates: Vec<(String, PathBuf)> =
-        sources.iter().flat_map(|dir| plugin_crates(dir)).collect();
+    let crates: Vec<(String, bool)> = sources
+        .iter()
+        .flat_map(|dir| {
+            plugin_crates(dir)
+                .into_iter()
+                .map(move |(name, _)| (name, dir != first_party))
+        })
+        .collect();
     let target_dir = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .map(|d| {
@@ -41,9 +51,14 @@ fn main() {
         })
         .unwrap_or_else(|| workspace.join("target"))
         .join("wasm-plugins");
+    let fixtures_dir = target_dir.join("fixtures");
     println!(
         "cargo:rustc-env=SWITCHBOARD_BUILTIN_PLUGIN_DIR={}",
         target_dir.display()
+    );
+    println!(
+        "cargo:rustc-env=SWITCHBOARD_FIXTURE_PLUGIN_DIR={}",
+        fixtures_dir.display()
     );
     if crates.is_empty() {
         return;
@@ -80,9 +95,21 @@ fn main() {
         );
     }
     let built = target_dir.join(TARGET).join("release");
-    for (name, _) in &crates {
+    std::fs::create_dir_all(&fixtures_dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", fixtures_dir.display()));
+    for (name, fixture) in &crates {
         let from = built.join(format!("{}.wasm", name.replace('-', "_")));
-        let to = target_dir.join(format!("{name}.wasm"));
+        let file = format!("{name}.wasm");
+        let to = if *fixture {
+            // A copy left in the first-party folder by an older build would stay nameable.
+            let stale = target_dir.join(&file);
+            if stale.exists() {
+                std::fs::remove_file(&stale).unwrap_or_else(|e| panic!("{}: {e}", stale.display()));
+            }
+            fixtures_dir.join(&file)
+        } else {
+            target_dir.join(&file)
+        };
         let new = std::fs::read(&from).unwrap_or_else(|e| panic!("{}: {e}", from.display()));
         if std::fs::read(&to).ok().as_deref() != Some(&new[..]) {
             std::fs::write(&to, &new).unwrap_or_else(|e| panic!("{}: {e}", to.display()));

@@ -548,7 +548,6 @@ pub fn resolve_plugin(spec: &str, base: &Path, dirs: &[PathBuf]) -> Result<PathB
             Err(format!("no plugin file at {}", p.display()))
         };
     }
-    let mut searched = Vec::new();
     let builtin = PathBuf::from(BUILTIN_PLUGIN_DIR);
     for dir in dirs
         .iter()
@@ -559,11 +558,21 @@ pub fn resolve_plugin(spec: &str, base: &Path, dirs: &[PathBuf]) -> Result<PathB
         if candidate.is_file() {
             return Ok(candidate);
         }
-        searched.push(dir.display().to_string());
     }
+    // Test fixtures (a hostile plugin among them) and examples are built apart, in
+    // `FIXTURES_DIR`, so a name never reaches them; say so rather than "not found" alone.
+    if PathBuf::from(switchboard_builtin_plugins::FIXTURES_DIR)
+        .join(format!("{spec}.wasm"))
+        .is_file()
+    {
+        return Err(format!(
+            "no plugin named `{spec}`: `{spec}` is a test fixture or example, which a tenant cannot name"
+        ));
+    }
+    // The folders are the server's: not named in an error a tenant may read.
     Err(format!(
-        "no plugin named `{spec}` in {}",
-        searched.join(", ")
+        "no plugin named `{spec}` among the built-in plugins and {} plugin folder(s)",
+        dirs.len()
     ))
 }
 

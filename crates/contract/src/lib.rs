@@ -51,6 +51,37 @@ impl Message {
     }
 }
 
+/// The longest language tag kept: the buffer RFC 5646 (4.4.1) asks implementations to allow.
+pub const MAX_LANGUAGE_TAG: usize = 35;
+
+/// A sender-given language tag fit for the host and its plugins: the longest prefix of `raw`
+/// made of BCP 47-shaped subtags (a primary of 2–8 letters, then 1–8 letters or digits each,
+/// `-` or `_` between) within [`MAX_LANGUAGE_TAG`] bytes; `None` if not even the primary is.
+/// The platform or the customer chooses this field, and plugins put it into label names, so an
+/// oversized or malformed one is clipped here, at the edge, rather than failing the message.
+pub fn language_tag(raw: &str) -> Option<String> {
+    let raw = raw.trim();
+    let mut end = 0;
+    for (i, sub) in raw.split(['-', '_']).enumerate() {
+        let (well_formed, next) = if i == 0 {
+            (
+                (2..=8).contains(&sub.len()) && sub.bytes().all(|b| b.is_ascii_alphabetic()),
+                sub.len(),
+            )
+        } else {
+            (
+                (1..=8).contains(&sub.len()) && sub.bytes().all(|b| b.is_ascii_alphanumeric()),
+                end + 1 + sub.len(),
+            )
+        };
+        if !well_formed || next > MAX_LANGUAGE_TAG {
+            break;
+        }
+        end = next;
+    }
+    (end > 0).then(|| raw[..end].to_string())
+}
+
 /// The WIT package every plugin must target.
 pub const PACKAGE: &str = "switchboard:plugin";
 /// The contract version this host implements. Plugins built against any `0.1.x` load.
@@ -186,6 +217,20 @@ pub fn match_kind<'a>(export_names: impl IntoIterator<Item = &'a str>) -> KindMa
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn language_tags_are_clipped_to_well_formed_subtags() {
+        assert_eq!(language_tag(" en-GB ").as_deref(), Some("en-GB"));
+        assert_eq!(language_tag("pt_BR").as_deref(), Some("pt_BR"));
+        assert_eq!(language_tag("zh-Hant-TW").as_deref(), Some("zh-Hant-TW"));
+        assert_eq!(language_tag(&"x".repeat(200)), None);
+        let long = format!("en-{}", "abcdefgh-".repeat(20));
+        let clipped = language_tag(&long).unwrap();
+        assert!(clipped.len() <= MAX_LANGUAGE_TAG && long.starts_with(&clipped));
+        assert_eq!(language_tag("en-<script>").as_deref(), Some("en"));
+        assert_eq!(language_tag("é-fr"), None);
+        assert_eq!(language_tag(""), None);
+    }
 
     #[test]
     fn minor_versions_of_zero_major_are_incompatible() {

@@ -977,13 +977,16 @@ impl CallError {
     }
 }
 
-/// Overwrite what a connector may not decide: the tenant, the channel name, and a missing time.
+/// Overwrite what a connector may not decide: the tenant, the channel name, and a missing time;
+/// clip the sender's language tag (it becomes a label name; an oversized one would get a
+/// classifier's whole output refused).
 fn stamp(events: &mut [contract::Event], tenant: &str, channel: &str) {
     let now = now_ms();
     for event in events {
         if let contract::Event::Message(m) = event {
             m.tenant = tenant.to_string();
             m.channel = channel.to_string();
+            m.language = m.language.as_deref().and_then(contract::language_tag);
             if m.received_at <= 0 {
                 m.received_at = now;
             }

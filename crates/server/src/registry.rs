@@ -14,7 +14,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 
-use switchboard_care::tenant::{SecretSource, Tenant, TenantFile};
+use switchboard_care::tenant::{BUILTIN_PLUGIN_DIR, SecretSource, Tenant, TenantFile};
 use switchboard_runtime::Runtime;
 use switchboard_store::Store;
 
@@ -28,7 +28,8 @@ impl DataDir {
     pub fn tenants(&self) -> PathBuf {
         self.root.join("tenants")
     }
-    /// Current plugin per name (`<name>.wasm`): what unpinned tenants load.
+    /// Current plugin per name (`<name>.wasm`): what unpinned tenants load. An upload never
+    /// writes a built-in's name here (see [`Registry::upload`]).
     pub fn plugins(&self) -> PathBuf {
         self.root.join("plugins")
     }
@@ -65,10 +66,16 @@ pub struct PluginVersion {
     pub digest: String,
     pub size_bytes: usize,
     pub description: String,
+    /// Who ships it, as shown: `unknown` when the upload names none or claims the built-ins'
+    /// own vendor (`switchboard`), since an upload is never first party.
     pub vendor: String,
+    /// The vendor as the component itself declares it.
+    pub declared_vendor: String,
     pub egress: Vec<String>,
     /// The version unpinned tenants load.
     pub current: bool,
+    /// Named like a built-in plugin: never current, it runs only where a tenant pins its digest.
+    pub builtin_name: bool,
 }
 
 /// Why an admin change was refused.
@@ -404,11 +411,15 @@ impl Registry {
         let dir = self.dirs.versions().join(name);
         std::fs::create_dir_all(&dir).map_err(|e| RegistryError::Io(e.to_string()))?;
         write_atomically(&dir.join(format!("{digest}.wasm")), bytes).map_err(RegistryError::Io)?;
-        // The first version of a name becomes its current one.
+        // An upload must not change what any tenant runs. The first version of a new name
+        // becomes its current one (no tenant could be running a name that resolved to
+        // nothing); a built-in's name never does, or one upload would replace that built-in for
+        // every tenant: such a version runs only where a tenant pins its digest.
         let current = self.dirs.plugins().join(format!("{name}.wasm"));
-        if !current.exists() {
+        if !is_builtin(name) && !current.exists() {
             write_atomically(&current, bytes).map_err(RegistryError::Io)?;
         }
+        tracing::info!(plugin = %name, version = %plugin.info.version, %digest, builtin_name = is_builtin(name), "plugin uploaded");
         Ok(self.describe(&plugin, &current))
     }
 
@@ -423,9 +434,11 @@ impl Registry {
             digest: plugin.digest.clone(),
             size_bytes: plugin.size_bytes,
             description: plugin.info.description.clone(),
-            vendor: plugin.info.vendor.clone(),
+            vendor: shown_vendor(&plugin.info.vendor),
+            declared_vendor: plugin.info.vendor.clone(),
             egress: plugin.info.egress.clone(),
             current: is_current,
+            builtin_name: is_builtin(&plugin.info.name),
         }
     }
 
@@ -467,7 +480,8 @@ impl Registry {
     }
 
     /// Make a stored version the current one of its name, and reload the tenants (unpinned
-    /// instances of that plugin switch to it; pinned ones stay).
+    /// instances of that plugin switch to it; pinned ones stay). A built-in's name is refused:
+    /// that would replace the built-in for every tenant that did not choose the upload.
     pub async fn enable(
         &self,
         name: &str,
@@ -478,6 +492,12 @@ impl Registry {
             return Err(RegistryError::Invalid(
                 "a plugin name and a 64-hex-digit digest are needed".into(),
             ));
+        }
+        if is_builtin(name) {
+            return Err(RegistryError::Invalid(format!(
+                "`{name}` is a built-in plugin, which an upload cannot replace for every tenant; \
+                 a tenant runs a stored version of it only by pinning its digest"
+            )));
         }
         let stored = self
             .dirs
@@ -497,6 +517,25 @@ impl Registry {
 
 fn nonzero(n: u32) -> std::num::NonZeroU32 {
     std::num::NonZeroU32::new(n.max(1)).unwrap_or(std::num::NonZeroU32::MIN)
+}
+
+/// Whether `name` is a built-in (first-party) plugin's name.
+fn is_builtin(name: &str) -> bool {
+    valid_name(name)
+        && Path::new(BUILTIN_PLUGIN_DIR)
+            .join(format!("{name}.wasm"))
+            .is_file()
+}
+
+/// An upload's declared vendor as shown: it cannot prove it, and none is first party, so an
+/// empty vendor or the built-ins' own is `unknown`.
+fn shown_vendor(declared: &str) -> String {
+    let v = declared.trim();
+    if v.is_empty() || v.eq_ignore_ascii_case("switchboard") {
+        "unknown".into()
+    } else {
+        v.to_string()
+    }
 }
 
 fn valid_name(s: &str) -> bool {

@@ -11,6 +11,12 @@ pub fn plugin_path(name: &str) -> PathBuf {
     PathBuf::from(switchboard::tenant::BUILTIN_PLUGIN_DIR).join(format!("{name}.wasm"))
 }
 
+/// Path of a test fixture or third-party example (`host/test-plugins/`, `examples/`), built
+/// apart from the first-party plugins so that no tenant can name it.
+pub fn fixture_path(name: &str) -> PathBuf {
+    PathBuf::from(switchboard_builtin_plugins::FIXTURES_DIR).join(format!("{name}.wasm"))
+}
+
 /// Repository root (for `examples/`).
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -36,6 +42,12 @@ pub async fn load(rt: &Runtime, name: &str) -> Arc<Plugin> {
     rt.load_file(&plugin_path(name))
         .await
         .unwrap_or_else(|e| panic!("loading {name}: {e}"))
+}
+
+pub async fn load_fixture(rt: &Runtime, name: &str) -> Arc<Plugin> {
+    rt.load_file(&fixture_path(name))
+        .await
+        .unwrap_or_else(|e| panic!("loading fixture {name}: {e}"))
 }
 
 pub fn message(tenant: &str, text: &str) -> Message {

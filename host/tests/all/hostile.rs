@@ -19,7 +19,7 @@ struct Host {
 
 async fn host() -> Host {
     let rt = runtime();
-    let hostile = load(&rt, "hostile-plugin").await;
+    let hostile = load_fixture(&rt, "hostile-plugin").await;
     let healthy = load(&rt, "keyword-classifier").await;
     Host {
         rt,
@@ -494,7 +494,7 @@ async fn egress_to_private_addresses_is_refused_after_resolution() {
 async fn incompatible_contract_versions_are_refused_by_name() {
     let rt = runtime();
     let err = rt
-        .load_file(&plugin_path("future-contract-plugin"))
+        .load_file(&fixture_path("future-contract-plugin"))
         .await
         .unwrap_err()
         .to_string();
@@ -512,7 +512,7 @@ async fn incompatible_contract_versions_are_refused_by_name() {
 async fn components_of_other_worlds_and_non_components_are_refused() {
     let rt = runtime();
     let err = rt
-        .load_file(&plugin_path("stranger-plugin"))
+        .load_file(&fixture_path("stranger-plugin"))
         .await
         .unwrap_err()
         .to_string();

@@ -131,6 +131,10 @@ async fn setup_with(toml: &str, deliver_url: &str, auto_send: bool) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let text = toml
         .replace("DELIVER_URL", deliver_url)
+        .replace(
+            "HOSTILE_PLUGIN",
+            &fixture_path("hostile-plugin").display().to_string(),
+        )
         .replace("AUTO_SEND", if auto_send { "auto_send = true" } else { "" });
     let config_path = dir.path().join("tenant.toml");
     std::fs::write(&config_path, &text).unwrap();
@@ -435,6 +439,56 @@ async fn the_same_platform_message_delivered_twice_is_stored_once() {
     );
 }
 
+/// Issue 14, finding 8: the sender chooses a message's `language`; a 200-character tag once
+/// became a 209-byte label name, the language classifier's whole output was refused, and with
+/// fail-closed the message failed. It is clipped at the edge and the message goes through.
+#[tokio::test]
+async fn an_oversized_language_tag_from_the_sender_does_not_fail_the_message() {
+    let toml = CARE_TENANT.replace(
+        "[[suggesters]]",
+        "[[classifiers]]\nname = \"language\"\nplugin = \"language-classifier\"\non_failure = \"closed\"\n\n[[suggesters]]",
+    );
+    let s = setup_with(&toml, "http://127.0.0.1:9/unused", false).await;
+    let connector = s.tenant.connector(None).unwrap();
+    let tag = format!("en-{}", "x".repeat(197));
+    assert_eq!(tag.len(), 200);
+    let body = serde_json::json!({
+        "id": "tw-lang",
+        "author": { "id": "u-1", "handle": "@ann" },
+        "text": "my order never arrived and nobody answers my messages",
+        "language": tag,
+    })
+    .to_string();
+    let (_, intakes) = s
+        .engine
+        .ingest(connector, &signed_request(&body))
+        .await
+        .unwrap();
+    let [Intake::Accepted(a)] = &intakes[..] else {
+        panic!("{intakes:?}");
+    };
+    let triage = match s.engine.process(&s.tenant, &a.message_id).await.unwrap() {
+        Processed::Done(t) => t,
+        other => panic!("not processed: {other:?}"),
+    };
+    assert!(triage.errors.is_empty(), "{:?}", triage.errors);
+    assert!(
+        triage
+            .labels
+            .iter()
+            .any(|l| l.classifier == "language" && l.label.name.starts_with("language:en")),
+        "{:?}",
+        triage.labels
+    );
+    for l in &triage.labels {
+        assert!(l.label.name.len() <= 128, "{}", l.label.name);
+    }
+    assert_eq!(
+        s.engine.store.message(&a.message_id).await.unwrap().status,
+        "done"
+    );
+}
+
 const HOSTILE_TENANT: &str = r#"
 tenant = "fragile"
 [[connectors]]
@@ -448,7 +502,7 @@ name = "keywords"
 plugin = "keyword-classifier"
 [[classifiers]]
 name = "flaky"
-plugin = "hostile-plugin"
+plugin = "HOSTILE_PLUGIN"
 on_failure = "FAILURE"
 limits = { timeout_ms = 200 }
 [classifiers.config]

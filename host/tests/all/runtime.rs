@@ -107,9 +107,11 @@ async fn tenant_configs_that_cannot_run_are_refused_with_the_entry_named() {
     let err = load_tenant(unknown).await.unwrap_err();
     assert!(err.contains("no plugin named `sentiment-9000`"), "{err}");
 
-    let incompatible =
-        "tenant = \"t\"\n[[classifiers]]\nname = \"k\"\nplugin = \"future-contract-plugin\"\n";
-    let err = load_tenant(incompatible).await.unwrap_err();
+    let incompatible = format!(
+        "tenant = \"t\"\n[[classifiers]]\nname = \"k\"\nplugin = \"{}\"\n",
+        fixture_path("future-contract-plugin").display()
+    );
+    let err = load_tenant(&incompatible).await.unwrap_err();
     assert!(
         err.contains("classifier `k`") && err.contains("0.2.0"),
         "{err}"
@@ -123,10 +125,41 @@ async fn tenant_configs_that_cannot_run_are_refused_with_the_entry_named() {
     assert_eq!(load_tenant(&ok).await.unwrap().classifiers.len(), 1);
 }
 
+/// Issue 14, finding 2: the test fixtures (a hostile plugin, a stranger component, a future
+/// contract) and the third-party example are not plugins a tenant can name; tests load them by
+/// path.
+#[tokio::test]
+async fn a_tenant_cannot_name_a_test_fixture() {
+    for fixture in [
+        "hostile-plugin",
+        "stranger-plugin",
+        "future-contract-plugin",
+        "shouting-classifier",
+    ] {
+        assert!(fixture_path(fixture).is_file(), "{fixture} is built");
+        let toml =
+            format!("tenant = \"t\"\n[[classifiers]]\nname = \"k\"\nplugin = \"{fixture}\"\n");
+        let err = load_tenant(&toml).await.unwrap_err();
+        assert!(
+            err.contains("classifier `k`")
+                && err.contains(&format!("no plugin named `{fixture}`"))
+                && err.contains("test fixture"),
+            "{err}"
+        );
+        assert!(!err.contains(switchboard_builtin_plugins::DIR), "{err}");
+    }
+    // By path (as the tests load it, and as only the operator may write), it still loads.
+    let by_path = format!(
+        "tenant = \"t\"\n[[classifiers]]\nname = \"k\"\nplugin = \"{}\"\n",
+        fixture_path("hostile-plugin").display()
+    );
+    assert_eq!(load_tenant(&by_path).await.unwrap().classifiers.len(), 1);
+}
+
 #[tokio::test]
 async fn a_vendor_plugin_from_examples_loads_and_runs_with_its_own_version() {
     let rt = runtime();
-    let p = load(&rt, "shouting-classifier").await;
+    let p = load_fixture(&rt, "shouting-classifier").await;
     assert_eq!(
         (p.info.version.as_str(), p.info.vendor.as_str()),
         ("1.2.0", "Example Vendor Ltd")

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use switchboard::server::{ServeOptions, Server};
 use switchboard::store::Store;
 
-use crate::common::{Platform, platform, plugin_path, runtime, shared_data};
+use crate::common::{Platform, fixture_path, platform, plugin_path, runtime, shared_data};
 
 /// Strangers and hostile tenants against the real server (issue 14).
 #[path = "server_strangers.rs"]
@@ -1125,10 +1125,7 @@ async fn a_hot_swap_while_messages_flow_loses_nothing_and_processes_nothing_twic
     let store = s.store().await;
 
     // A bad upload changes nothing: wrong digest, not a component.
-    let shouting = std::fs::read(
-        PathBuf::from(switchboard::tenant::BUILTIN_PLUGIN_DIR).join("shouting-classifier.wasm"),
-    )
-    .unwrap();
+    let shouting = std::fs::read(fixture_path("shouting-classifier")).unwrap();
     let r = s
         .http
         .post(s.url(&format!("/admin/plugins?digest={}", "0".repeat(64))))
@@ -1310,6 +1307,119 @@ async fn a_hot_swap_while_messages_flow_loses_nothing_and_processes_nothing_twic
     assert!(text.contains(&digest), "{text}");
 }
 
+/// Issue 14, finding 3: an upload that calls itself `keyword-classifier` 9.9.9 (vendor left to
+/// the SDK's `switchboard`) once became current at once, and every tenant's `keywords` ran it.
+/// Now no tenant runs it unless that tenant pins it, and the operator cannot make it current.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_named_like_a_built_in_runs_only_where_a_tenant_pins_it() {
+    let s = TestServer::start(&[
+        ("acme", acme("http://127.0.0.1:9/none", false)),
+        ("globex", GLOBEX.into()),
+    ])
+    .await;
+    let store = s.store().await;
+    let builtin = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(
+            std::fs::read(plugin_path("keyword-classifier")).unwrap(),
+        ))
+    };
+    let keywords = |v: &Value| {
+        v["instances"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["instance"] == "keywords")
+            .cloned()
+            .unwrap()
+    };
+    let (_, before) = s.get("/api/tenants/acme/plugins", OPERATOR).await;
+    assert_eq!(keywords(&before)["digest"], builtin.as_str());
+
+    let r = s
+        .http
+        .post(s.url("/admin/plugins"))
+        .bearer_auth(OPERATOR)
+        .body(std::fs::read(fixture_path("impostor-plugin")).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let up: Value = r.json().await.unwrap();
+    assert_eq!(
+        (&up["name"], &up["version"]),
+        (&json!("keyword-classifier"), &json!("9.9.9"))
+    );
+    assert_eq!(up["current"], false, "{up}");
+    assert_eq!(up["builtin_name"], true, "{up}");
+    assert_eq!(up["vendor"], "unknown", "{up}");
+    assert!(!s.data.join("plugins/keyword-classifier.wasm").exists());
+    // The operator cannot make it current either.
+    let (status, v) = s
+        .post(
+            "/admin/plugins/keyword-classifier/enable",
+            OPERATOR,
+            json!({ "digest": up["digest"] }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("built-in"), "{v}");
+
+    // After a reload of everything, both tenants still run the built-in, and a message is
+    // labelled by it.
+    let (status, _) = s.post("/admin/reload", OPERATOR, json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    for tenant in ["acme", "globex"] {
+        let (_, v) = s
+            .get(&format!("/api/tenants/{tenant}/plugins"), OPERATOR)
+            .await;
+        assert_eq!(keywords(&v)["digest"], builtin.as_str(), "{tenant}: {v}");
+    }
+    let (status, _) = s
+        .post_signed(
+            "acme",
+            "acme-signing",
+            &message("b-1", "u-1", "where is my parcel"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    eventually(30, "the message is processed", || async {
+        count(&store, DONE, "acme").await == 1
+    })
+    .await;
+    let (_, view) = s.get("/api/tenants/acme/conversations/b-1", OPERATOR).await;
+    let labels = view["messages"][0]["labels"].as_array().unwrap();
+    assert!(!labels.is_empty(), "{view}");
+    for l in labels {
+        let p = l["plugin"].as_str().unwrap();
+        assert!(
+            p.starts_with("keyword-classifier@") && p.ends_with(&format!("#{}", &builtin[..12])),
+            "{l}"
+        );
+        assert_ne!(l["name"], "impostor", "{l}");
+    }
+
+    // A tenant that chooses it, by pinning its digest, runs it; the other does not.
+    let (status, v) = s
+        .api(
+            reqwest::Method::PUT,
+            "/api/tenants/globex/plugins/keywords",
+            Some(OPERATOR),
+            Some(json!({ "plugin": "keyword-classifier", "digest": up["digest"] })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert!(
+        v["plugin"]
+            .as_str()
+            .unwrap()
+            .starts_with("keyword-classifier@9.9.9#"),
+        "{v}"
+    );
+    let (_, v) = s.get("/api/tenants/acme/plugins", OPERATOR).await;
+    assert_eq!(keywords(&v)["digest"], builtin.as_str(), "{v}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_changed_file_in_the_data_folder_is_reloaded_and_a_broken_one_is_not() {
     let s = TestServer::start(&[("globex", GLOBEX.into())]).await;
@@ -1318,7 +1428,7 @@ async fn a_changed_file_in_the_data_folder_is_reloaded_and_a_broken_one_is_not()
 
     // A deploy drops a new build of the classifier into the plugin folder.
     std::fs::copy(
-        PathBuf::from(switchboard::tenant::BUILTIN_PLUGIN_DIR).join("shouting-classifier.wasm"),
+        fixture_path("shouting-classifier"),
         s.data.join("plugins/keyword-classifier.wasm"),
     )
     .unwrap();
@@ -1637,10 +1747,7 @@ async fn the_operator_creates_tenants_and_tenant_admins_cannot_reach_the_server(
     // The plugin store: an upload is listed and inspectable, and enabling a version makes it
     // the current `plugins/<name>.wasm` (what unpinned tenants load; the file-watch test shows
     // a tenant switching when that file changes); an unknown digest is a 404.
-    let shouting = std::fs::read(
-        PathBuf::from(switchboard::tenant::BUILTIN_PLUGIN_DIR).join("shouting-classifier.wasm"),
-    )
-    .unwrap();
+    let shouting = std::fs::read(fixture_path("shouting-classifier")).unwrap();
     let r = s
         .http
         .post(s.url("/admin/plugins"))
@@ -1664,10 +1771,7 @@ async fn the_operator_creates_tenants_and_tenant_admins_cannot_reach_the_server(
     assert_eq!(status, StatusCode::OK, "{v}");
     assert_eq!(
         std::fs::read(s.data.join("plugins/shouting-classifier.wasm")).unwrap(),
-        std::fs::read(
-            PathBuf::from(switchboard::tenant::BUILTIN_PLUGIN_DIR).join("shouting-classifier.wasm")
-        )
-        .unwrap()
+        std::fs::read(fixture_path("shouting-classifier")).unwrap()
     );
     let (status, _) = s
         .post(

@@ -94,6 +94,36 @@ pub fn lang_of(tag_text: &str) -> Option<Lang> {
         .find(|l| tag(*l) == primary || l.code() == primary)
 }
 
+/// The longest platform tag kept (RFC 5646's 35-character buffer): with `language:` in front it
+/// stays well within the host's 128-byte label names.
+const MAX_TAG: usize = 35;
+
+/// The platform's tag as far as it is BCP 47-shaped (a primary of 2–8 letters, then subtags of
+/// 1–8 letters or digits) and within [`MAX_TAG`]; `None` if not even the primary is. The sender
+/// chooses this field: an oversized one must not make the output (and the message) fail.
+pub fn well_formed_tag(raw: &str) -> Option<&str> {
+    let raw = raw.trim();
+    let mut end = 0;
+    for (i, sub) in raw.split(['-', '_']).enumerate() {
+        let (ok, next) = if i == 0 {
+            (
+                (2..=8).contains(&sub.len()) && sub.bytes().all(|b| b.is_ascii_alphabetic()),
+                sub.len(),
+            )
+        } else {
+            (
+                (1..=8).contains(&sub.len()) && sub.bytes().all(|b| b.is_ascii_alphanumeric()),
+                end + 1 + sub.len(),
+            )
+        };
+        if !ok || next > MAX_TAG {
+            break;
+        }
+        end = next;
+    }
+    (end > 0).then(|| &raw[..end])
+}
+
 /// The text without what is not language: mentions, links, `#` signs, digits.
 fn prose(text: &str) -> String {
     text.split_whitespace()
@@ -117,7 +147,7 @@ pub fn classify(text: &str, platform: Option<&str>, allow: &[Lang]) -> Vec<Label
     let detector = Detector::with_allowlist(allow);
     let prose = prose(text);
     let detected = detector.detect(&prose);
-    let platform = platform.map(str::trim).filter(|p| !p.is_empty());
+    let platform = platform.and_then(well_formed_tag);
     match (platform, detected) {
         (None, None) => vec![],
         (None, Some(info)) => {
@@ -271,6 +301,19 @@ mod tests {
         let disagree = classify(text, Some("en"), &[]);
         assert_eq!(disagree[0].name, "language:en");
         assert_eq!(disagree[1].name, "language-disagreement");
+    }
+
+    #[test]
+    fn an_oversized_or_malformed_platform_tag_never_makes_an_oversized_label() {
+        let text = "Ma commande n'est jamais arrivée et personne ne répond à mes messages";
+        let long = format!("fr-{}", "x".repeat(200));
+        let labels = classify(text, Some(&long), &[]);
+        assert_eq!(labels[0].name, "language:fr");
+        let junk = classify(text, Some(&"é".repeat(100)), &[]);
+        assert_eq!(junk[0].name, "language:fr");
+        for l in labels.iter().chain(&junk) {
+            assert!(l.name.len() <= 128, "{}", l.name);
+        }
     }
 
     #[test]

@@ -35,3 +35,15 @@ async fn detects_keeps_the_platform_tag_and_checks_config() {
     let err = bad.classify_text("hello there").await.unwrap_err();
     assert!(format!("{:?}", plugin_error(&err)).contains("languages"));
 }
+
+/// Issue 14, finding 8: the platform's tag is the sender's; a 200-character one must give a
+/// valid label (the host refuses a label name over 128 bytes, and with it the whole output).
+#[tokio::test]
+async fn an_oversized_platform_tag_gives_valid_labels() {
+    let plugin = this_plugin!().await.unwrap();
+    let mut m = message("Ma commande n'est jamais arrivée et personne ne répond à mes messages");
+    m.language = Some(format!("fr-{}", "x".repeat(197)));
+    let labels = plugin.classify(&m).await.unwrap();
+    assert_eq!(labels[0].name, "language:fr");
+    assert!(labels.iter().all(|l| l.name.len() <= 128), "{labels:?}");
+}
