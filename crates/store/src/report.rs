@@ -2,12 +2,9 @@
 //! tenant over a period. What they mean (shares, trends, scores) is the care layer's business.
 
 use sqlx::Row;
+use sqlx::any::AnyRow;
 
 use super::{Store, StoreError};
-
-fn op(op: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
-    move |source| StoreError::Sql { op, source }
-}
 
 /// A reply that went out: its kind, its draft's guard findings (JSON) and who decided it.
 #[derive(Debug, Clone)]
@@ -27,6 +24,24 @@ pub struct SurveyRow {
 }
 
 impl Store {
+    /// The rows of `sql`, whose parameters are the tenant and the period's bounds.
+    async fn period_rows(
+        &self,
+        op: &'static str,
+        sql: &'static str,
+        tenant: &str,
+        since: i64,
+        until: i64,
+    ) -> Result<Vec<AnyRow>, StoreError> {
+        sqlx::query(sql)
+            .bind(tenant)
+            .bind(since)
+            .bind(until)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|source| StoreError::Sql { op, source })
+    }
+
     /// Customer messages (not edits or deletions) received in `[since, until)`, per channel.
     pub async fn report_volumes(
         &self,
@@ -34,15 +49,14 @@ impl Store {
         since: i64,
         until: i64,
     ) -> Result<Vec<(String, i64)>, StoreError> {
-        Ok(sqlx::query(
+        Ok(self.period_rows(
+            "report: volumes",
             "SELECT channel, COUNT(*) FROM messages WHERE tenant = $1 AND received_at >= $2 AND received_at < $3 AND event_key = external_id GROUP BY channel ORDER BY channel",
+            tenant,
+            since,
+            until,
         )
-        .bind(tenant)
-        .bind(since)
-        .bind(until)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(op("report: volumes"))?
+        .await?
         .iter()
         .map(|r| (r.get(0), r.get(1)))
         .collect())
@@ -55,15 +69,14 @@ impl Store {
         since: i64,
         until: i64,
     ) -> Result<Vec<String>, StoreError> {
-        Ok(sqlx::query(
+        Ok(self.period_rows(
+            "report: decisions",
             "SELECT d.actions FROM decisions d JOIN messages m ON m.id = d.message_id WHERE m.tenant = $1 AND m.received_at >= $2 AND m.received_at < $3",
+            tenant,
+            since,
+            until,
         )
-        .bind(tenant)
-        .bind(since)
-        .bind(until)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(op("report: decisions"))?
+        .await?
         .iter()
         .map(|r| r.get(0))
         .collect())
@@ -77,15 +90,14 @@ impl Store {
         since: i64,
         until: i64,
     ) -> Result<Vec<(String, i64)>, StoreError> {
-        Ok(sqlx::query(
+        Ok(self.period_rows(
+            "report: topics",
             "SELECT l.name, COUNT(DISTINCT l.message_id) AS n FROM labels l JOIN messages m ON m.id = l.message_id WHERE m.tenant = $1 AND m.received_at >= $2 AND m.received_at < $3 AND l.role = 'live' AND l.name LIKE 'topic:%' AND l.score >= 0.5 GROUP BY l.name ORDER BY n DESC, l.name LIMIT 10",
+            tenant,
+            since,
+            until,
         )
-        .bind(tenant)
-        .bind(since)
-        .bind(until)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(op("report: topics"))?
+        .await?
         .iter()
         .map(|r| (r.get(0), r.get(1)))
         .collect())
@@ -98,15 +110,14 @@ impl Store {
         since: i64,
         until: i64,
     ) -> Result<Vec<(String, i64)>, StoreError> {
-        Ok(sqlx::query(
+        Ok(self.period_rows(
+            "report: keywords",
             "SELECT body, received_at FROM messages WHERE tenant = $1 AND received_at >= $2 AND received_at < $3 AND event_key = external_id",
+            tenant,
+            since,
+            until,
         )
-        .bind(tenant)
-        .bind(since)
-        .bind(until)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(op("report: keywords"))?
+        .await?
         .iter()
         .map(|r| (r.get(0), r.get(1)))
         .collect())
@@ -119,15 +130,14 @@ impl Store {
         since: i64,
         until: i64,
     ) -> Result<Vec<SentReply>, StoreError> {
-        Ok(sqlx::query(
+        Ok(self.period_rows(
+            "report: replies",
             "SELECT o.kind, d.findings, d.decided_by FROM outbox o LEFT JOIN drafts d ON d.id = o.draft_id WHERE o.tenant = $1 AND o.status = 'sent' AND o.sent_at >= $2 AND o.sent_at < $3",
+            tenant,
+            since,
+            until,
         )
-        .bind(tenant)
-        .bind(since)
-        .bind(until)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(op("report: replies"))?
+        .await?
         .iter()
         .map(|r| SentReply {
             kind: r.get(0),
@@ -144,15 +154,14 @@ impl Store {
         since: i64,
         until: i64,
     ) -> Result<Vec<SurveyRow>, StoreError> {
-        Ok(sqlx::query(
+        Ok(self.period_rows(
+            "report: satisfaction",
             "SELECT assignee, team, channel, score FROM surveys WHERE tenant = $1 AND requested_at >= $2 AND requested_at < $3",
+            tenant,
+            since,
+            until,
         )
-        .bind(tenant)
-        .bind(since)
-        .bind(until)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(op("report: satisfaction"))?
+        .await?
         .iter()
         .map(|r| SurveyRow {
             assignee: r.get(0),
@@ -170,15 +179,15 @@ impl Store {
         since: i64,
         until: i64,
     ) -> Result<i64, StoreError> {
-        Ok(sqlx::query(
+        Ok(self.period_rows(
+            "report: incidents",
             "SELECT COUNT(*) FROM incidents WHERE tenant = $1 AND opened_at >= $2 AND opened_at < $3",
+            tenant,
+            since,
+            until,
         )
-        .bind(tenant)
-        .bind(since)
-        .bind(until)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(op("report: incidents"))?
-        .get(0))
+        .await?
+        .first()
+        .map_or(0, |r| r.get(0)))
     }
 }

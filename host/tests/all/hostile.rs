@@ -214,7 +214,7 @@ async fn a_tenant_with_slow_plugins_holds_only_its_share_of_instances() {
         ..Default::default()
     })
     .unwrap();
-    let hostile = load(&rt, "hostile-plugin").await;
+    let hostile = load_fixture(&rt, "hostile-plugin").await;
     let healthy = load(&rt, "keyword-classifier").await;
     // Twelve calls that spin until their 2 s deadline, more than the whole pool holds.
     let looping = Arc::new(Scope {
