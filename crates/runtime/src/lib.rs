@@ -364,6 +364,10 @@ impl Runtime {
         let busy = CallFailure::TenantBusy {
             share: self.inner.tenant_share,
         };
+        // A free slot is the common case: take it without arming a timer on the hot path.
+        if let Ok(permit) = slots.clone().try_acquire_owned() {
+            return Ok(permit);
+        }
         match tokio::time::timeout(patience, slots.acquire_owned()).await {
             Ok(Ok(permit)) => Ok(permit),
             // Never closed; either way the call cannot run.
