@@ -326,6 +326,11 @@ enum Command {
         /// the open-file limit (`ulimit -n`).
         #[arg(long, default_value_t = 512)]
         max_connections: usize,
+        /// Webhooks of one tenant verified and stored at once; more wait up to a second and
+        /// are then answered 429 (Retry-After: 1), so a flood aimed at one tenant slows only
+        /// that tenant.
+        #[arg(long, default_value_t = 8, value_name = "N")]
+        tenant_webhooks_in_flight: usize,
         /// Do not watch the tenant and plugin folders for changes.
         #[arg(long)]
         no_watch: bool,
@@ -771,6 +776,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             public_url,
             max_body,
             max_connections,
+            tenant_webhooks_in_flight,
             no_watch,
         } => {
             let options = switchboard::server::ServeOptions {
@@ -783,6 +789,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 public_url: public_url.unwrap_or_else(|| format!("http://{listen}")),
                 max_body_bytes: max_body,
                 max_connections,
+                tenant_ingress_concurrency: tenant_webhooks_in_flight,
                 admin_token: std::env::var("SWITCHBOARD_ADMIN_TOKEN").ok(),
                 watch: !no_watch,
                 ..Default::default()

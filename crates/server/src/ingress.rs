@@ -1,10 +1,19 @@
 //! Webhook ingress: `/hooks/{tenant}/{connector}`. The connector verifies and decodes the
 //! request; every message is stored before the platform gets its 200, and nothing is stored
 //! for a request that fails verification.
+//!
+//! Anyone can call these routes, so the cheap checks come first: an unknown tenant or
+//! connector, a tenant over its rate limit and a declared length over the limit are answered
+//! before a byte of the body is read. Only then is the body read (whole, within the body
+//! timeout), and only then does the request wait for one of its tenant's in-flight slots
+//! ([`IngressSlots`]) to run the connector: a flood aimed at one tenant queues behind that
+//! tenant's slots and is turned away with 429, while other tenants keep theirs.
 
-use std::time::Instant;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -21,7 +30,7 @@ pub async fn webhook(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
     let started = Instant::now();
     let response = handle(&state, &tenant, &connector, method, uri, headers, body).await;
@@ -61,7 +70,7 @@ async fn handle(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
     // Unknown and disabled tenants look alike from outside: nothing here for the caller.
     let Some(live) = state.registry.get(tenant_name).filter(|l| !l.disabled) else {
@@ -90,6 +99,47 @@ async fn handle(
             .insert("retry-after", axum::http::HeaderValue::from_static("1"));
         return r;
     }
+    let limit = state.options.max_body_bytes;
+    let declared = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return too_large(limit);
+    }
+    // Whole within the body timeout: a trickle of bytes, each in time, cannot hold the
+    // connection (and its buffer) for longer.
+    let body = match tokio::time::timeout(
+        state.options.body_timeout,
+        axum::body::to_bytes(body, limit),
+    )
+    .await
+    {
+        Ok(Ok(body)) => body,
+        Ok(Err(e)) if is_over_limit(&e) => return too_large(limit),
+        Ok(Err(_)) | Err(_) => {
+            return error_response(
+                StatusCode::REQUEST_TIMEOUT,
+                "the request body did not arrive in time".into(),
+            );
+        }
+    };
+    let Some(_slot) = state
+        .ingress_slots
+        .acquire(tenant_name, state.options.ingress_wait)
+        .await
+    else {
+        let mut r = error_response(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "tenant `{tenant_name}` has {} webhooks in flight; retry shortly",
+                state.ingress_slots.per_tenant
+            ),
+        );
+        r.headers_mut()
+            .insert("retry-after", axum::http::HeaderValue::from_static("1"));
+        return r;
+    };
     let request = HttpRequest {
         method: method.as_str().to_ascii_uppercase(),
         url: format!(
@@ -204,5 +254,63 @@ async fn handle(
                 "the message could not be stored; retry later".into(),
             )
         }
+    }
+}
+
+fn too_large(limit: usize) -> Response {
+    error_response(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("webhook bodies are limited to {limit} bytes"),
+    )
+}
+
+/// Whether reading a body failed because it passed the length limit (rather than the client
+/// going away or stalling).
+fn is_over_limit(e: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if err.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = err.source();
+    }
+    false
+}
+
+/// Each tenant's slots for webhooks being verified, decoded and stored at once. They are taken
+/// after the body is read, so a slow sender holds only its own connection, never a slot.
+pub struct IngressSlots {
+    pub per_tenant: usize,
+    slots: Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
+}
+
+impl IngressSlots {
+    pub fn new(per_tenant: usize) -> Self {
+        IngressSlots {
+            per_tenant: per_tenant.max(1),
+            slots: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// One of `tenant`'s slots, waiting at most `patience`; `None` when the tenant's slots
+    /// stayed full. Only configured tenants get here, so the map holds one entry per tenant.
+    pub async fn acquire(
+        &self,
+        tenant: &str,
+        patience: Duration,
+    ) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let slots = {
+            let mut all = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+            all.entry(tenant.to_string())
+                .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(self.per_tenant)))
+                .clone()
+        };
+        if let Ok(permit) = slots.clone().try_acquire_owned() {
+            return Some(permit);
+        }
+        tokio::time::timeout(patience, slots.acquire_owned())
+            .await
+            .ok()?
+            .ok()
     }
 }

@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
@@ -68,8 +68,15 @@ pub struct ServeOptions {
     /// connection may sit idle before its next request. Slow or silent clients are closed so
     /// they cannot hold connections (and file descriptors) open.
     pub header_timeout: Duration,
-    /// Longest a request body may stall between chunks before the request fails.
+    /// Longest a request body may stall between chunks before the request fails; a webhook
+    /// body must also arrive whole within it.
     pub body_timeout: Duration,
+    /// Webhooks of one tenant verified, decoded and stored at once. A flood aimed at one
+    /// tenant waits for that tenant's slots (and is turned away with 429 past
+    /// `ingress_wait`), so it cannot take the CPU and plugin instances other tenants need.
+    pub tenant_ingress_concurrency: usize,
+    /// How long a webhook waits for one of its tenant's slots before a 429.
+    pub ingress_wait: Duration,
     /// Most connections served at once. Past it, new connections wait in the kernel's
     /// backlog (costing no file descriptor) until a slot frees, so the process keeps
     /// descriptors for its store, plugins and files under its open-file limit.
@@ -93,6 +100,10 @@ impl Default for ServeOptions {
             body_timeout: Duration::from_secs(30),
             // Half the usual open-file limit of 1,024: headroom for the store and plugins.
             max_connections: 512,
+            // A few per core keep the cores busy while a call waits on the store; more would
+            // only queue inside the runtime with a deadline running.
+            tenant_ingress_concurrency: 8,
+            ingress_wait: Duration::from_secs(1),
         }
     }
 }
@@ -113,6 +124,8 @@ pub struct AppState {
     ready: Arc<AtomicBool>,
     /// Rate-limits the log lines strangers can cause (refused webhooks).
     log_limiter: Arc<ops::LogLimiter>,
+    /// Each tenant's in-flight webhooks.
+    ingress_slots: Arc<ingress::IngressSlots>,
     /// Queue gauges reported so far: one that empties is set to 0, not left at its last value.
     queues_seen: Arc<std::sync::Mutex<std::collections::BTreeSet<(String, String, String)>>>,
 }
@@ -169,6 +182,9 @@ impl Server {
             metrics: crate::ops::prometheus(),
             ready: Arc::new(AtomicBool::new(false)),
             log_limiter: Arc::new(ops::LogLimiter::new(REFUSAL_LOG_INTERVAL)),
+            ingress_slots: Arc::new(ingress::IngressSlots::new(
+                options.tenant_ingress_concurrency,
+            )),
             queues_seen: Arc::default(),
         };
         let app = router(state.clone());
@@ -360,9 +376,8 @@ fn admin_token_file(path: &std::path::Path) -> anyhow::Result<String> {
 }
 
 fn router(state: AppState) -> Router {
-    let hooks = Router::new()
-        .route("/hooks/{tenant}/{connector}", any(ingress::webhook))
-        .layer(DefaultBodyLimit::max(state.options.max_body_bytes));
+    // The webhook handler reads (and limits) its body itself, after the cheap checks.
+    let hooks = Router::new().route("/hooks/{tenant}/{connector}", any(ingress::webhook));
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))

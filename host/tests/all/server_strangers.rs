@@ -180,9 +180,20 @@ async fn a_tenant_admin_learns_nothing_of_the_servers_folders_from_errors() {
 
 /// A server with no tenants and the connection limits `limits` sets.
 async fn start_with(limits: impl FnOnce(&mut ServeOptions)) -> TestServer {
+    start_serving(&[], limits).await
+}
+
+/// A server with `tenants` and the limits `limits` sets.
+async fn start_serving(
+    tenants: &[(&str, String)],
+    limits: impl FnOnce(&mut ServeOptions),
+) -> TestServer {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     std::fs::create_dir_all(data.join("tenants")).unwrap();
+    for (name, text) in tenants {
+        std::fs::write(data.join("tenants").join(format!("{name}.toml")), text).unwrap();
+    }
     let mut options = ServeOptions {
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: data.clone(),
@@ -295,4 +306,128 @@ async fn idle_sockets_past_the_connection_cap_do_not_stop_the_server_answering()
     }
     let r = fresh.get(s.url("/healthz")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
+}
+
+/// A connection that has sent `head` (a request's line and headers) and none of its body.
+async fn send_head(addr: &str, head: &str) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream
+}
+
+/// The status line the server answers on `stream`, or `None` when none came within `secs`.
+async fn status_line(mut stream: TcpStream, secs: u64) -> Option<String> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 512];
+    tokio::time::timeout(Duration::from_secs(secs), async {
+        while !got.windows(2).any(|w| w == b"\r\n") {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await
+    .ok()?;
+    let text = String::from_utf8_lossy(&got);
+    text.lines().next().map(str::to_string)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_that_cannot_be_taken_are_answered_before_their_body_is_read() {
+    // A body may stall for a minute: any answer that comes sooner came without it.
+    let s = start_serving(&[("globex", GLOBEX.into())], |o| {
+        o.body_timeout = Duration::from_secs(60);
+        o.max_body_bytes = 1 << 20;
+    })
+    .await;
+    let addr = s.base.trim_start_matches("http://").to_string();
+    let head = |path: &str, length: u64| {
+        format!("POST {path} HTTP/1.1\r\nHost: a\r\nContent-Length: {length}\r\n\r\n")
+    };
+    let cases = [
+        ("/hooks/nobody/webhook", 1000, "404"),
+        ("/hooks/globex/nothing", 1000, "404"),
+        // Declares more than the limit: refused on the header alone.
+        ("/hooks/globex/webhook", 50_000_000, "413"),
+    ];
+    for (path, length, status) in cases {
+        let line = status_line(send_head(&addr, &head(path, length)).await, 10).await;
+        assert!(
+            line.as_deref().is_some_and(|l| l.contains(status)),
+            "{path} with {length} bytes declared: {line:?}"
+        );
+    }
+    // Globex allows a burst of 2 a second: past it, 429 without reading the body either.
+    // (The first two wait for their bodies until the test ends.)
+    let mut waiting = Vec::new();
+    for _ in 0..4 {
+        waiting.push(send_head(&addr, &head("/hooks/globex/webhook", 10)).await);
+    }
+    let mut statuses = Vec::new();
+    for stream in waiting {
+        statuses.push(status_line(stream, 3).await.unwrap_or_default());
+    }
+    assert!(
+        statuses.iter().any(|l| l.contains("429")),
+        "over the rate limit: {statuses:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_flood_at_one_tenant_waits_for_that_tenants_slots_only() {
+    let slow = format!(
+        r#"
+tenant = "slowco"
+[ingress]
+requests_per_second = 1000
+burst = 1000
+[limits]
+timeout_ms = 10000
+[[connectors]]
+name = "webhook"
+plugin = "{}"
+[connectors.config]
+delay-ms = "2000"
+"#,
+        crate::common::fixture_path("slow-connector").display()
+    );
+    let s = start_serving(&[("slowco", slow), ("globex", GLOBEX.into())], |o| {
+        o.tenant_ingress_concurrency = 2;
+        o.ingress_wait = Duration::from_millis(200);
+    })
+    .await;
+    let post = |tenant: &'static str| {
+        let http = s.http.clone();
+        let url = s.url(&format!("/hooks/{tenant}/webhook"));
+        tokio::spawn(async move {
+            let r = http.post(url).body("{}").send().await.unwrap();
+            (r.status(), r.headers().get("retry-after").cloned())
+        })
+    };
+    // Two take slowco's slots for two seconds; the next ones are turned away at once.
+    let held = [post("slowco"), post("slowco")];
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (status, retry_after) = post("slowco").await.unwrap();
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(retry_after.unwrap(), "1");
+    // Another tenant's webhook meanwhile is taken as usual.
+    let (status, _) = s
+        .post_signed(
+            "globex",
+            "globex-signing",
+            r#"{"id": "g-1", "author": {"id": "u"}, "text": "refund"}"#,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    for h in held {
+        assert_eq!(
+            h.await.unwrap().0,
+            StatusCode::OK,
+            "the held webhooks finish"
+        );
+    }
+    // With its slots free again, slowco is served.
+    let (status, _) = post("slowco").await.unwrap();
+    assert_eq!(status, StatusCode::OK);
 }
