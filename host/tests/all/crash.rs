@@ -1,7 +1,9 @@
 //! Crash safety, end to end: the real `switchboard` binary is killed with SIGKILL in the middle
 //! of a stream (once while processing, once while delivering), restarted on the same SQLite
 //! file, and every accepted message ends up processed exactly once with its reply delivered, and
-//! no customer receives a reply twice.
+//! no customer receives a reply twice. The same holds for `switchboard serve` under webhook
+//! load, killed while taking webhooks, processing and delivering: every message it answered
+//! 200 is stored once, processed and answered once.
 //!
 //! The platform is an HTTP mock on loopback that behaves as platforms with idempotency keys do
 //! (Mastodon, LINE, the generic webhook's contract): a repeated key returns the first post
@@ -227,6 +229,227 @@ async fn sigkill_mid_stream_loses_nothing_and_sends_nothing_twice() {
     let p = state.lock().unwrap();
     assert_eq!(p.posts.len(), MESSAGES);
     assert_eq!(p.requests.len(), MESSAGES);
+    assert!(
+        p.requests.values().all(|&n| n <= 2),
+        "a reply was sent more than twice: {:?}",
+        p.requests
+            .iter()
+            .filter(|(_, n)| **n > 1)
+            .collect::<Vec<_>>()
+    );
+}
+
+/// `switchboard serve` on `port`, with `data` as its folder; its start-up line has been seen.
+fn serve(data: &Path, port: u16) -> std::process::Child {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["serve", "--no-watch", "--data"])
+        .arg(data)
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .env("SWITCHBOARD_ADMIN_TOKEN", "crash-operator")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    loop {
+        match lines.next() {
+            Some(Ok(line)) if line.contains("switchboard serving on") => break,
+            Some(_) => continue,
+            None => panic!("the server exited before serving: {:?}", child.wait()),
+        }
+    }
+    // Keep draining its log so it never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    child
+}
+
+fn signed_message(i: usize) -> (String, String) {
+    let body = format!(
+        r#"{{"id":"sv-{i}","author":{{"id":"u-{i}","handle":"@c{i}"}},"text":"my order {i} never arrived","created_at":"2026-11-20T09:12:00Z"}}"#
+    );
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(SECRET).unwrap();
+    mac.update(body.as_bytes());
+    (
+        body,
+        format!("sha256={}", hex::encode(mac.finalize().into_bytes())),
+    )
+}
+
+/// A platform sending webhooks as platforms do: each until it is answered 200, retrying
+/// through refusals and a server that is down. Returns when every message was acknowledged.
+async fn send_until_acknowledged(
+    url: String,
+    messages: usize,
+    acknowledged: Arc<Mutex<std::collections::BTreeSet<usize>>>,
+) {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut senders = Vec::new();
+    for _ in 0..8 {
+        let (http, url, next, acknowledged) = (
+            http.clone(),
+            url.clone(),
+            next.clone(),
+            acknowledged.clone(),
+        );
+        senders.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                if i >= messages {
+                    return;
+                }
+                let (body, signature) = signed_message(i);
+                loop {
+                    let sent = http
+                        .post(&url)
+                        .header("content-type", "application/json")
+                        .header("x-signature-256", &signature)
+                        .body(body.clone())
+                        .send()
+                        .await;
+                    if sent.is_ok_and(|r| r.status().is_success()) {
+                        acknowledged.lock().unwrap().insert(i);
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                // Spread the load so that the kills find all three stages busy.
+                tokio::time::sleep(Duration::from_millis(40)).await;
+            }
+        }));
+    }
+    for s in senders {
+        s.await.unwrap();
+    }
+}
+
+/// Poll `done` every few milliseconds until it holds or `secs` pass.
+async fn wait_for(what: &str, secs: u64, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_of_the_server_under_load_loses_no_acknowledged_message() {
+    const N: usize = 300;
+    let dir = tempfile::tempdir().unwrap();
+    let platform = Arc::new(Mutex::new(Platform::default()));
+    let deliver_url = start_platform(platform.clone());
+    write_inputs(dir.path(), &deliver_url);
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(data.join("tenants")).unwrap();
+    let tenant = std::fs::read_to_string(dir.path().join("tenant.toml"))
+        .unwrap()
+        .replace(
+            "[[connectors]]",
+            "[ingress]\nrequests_per_second = 100000\nburst = 100000\n[[connectors]]",
+        );
+    std::fs::write(data.join("tenants/crashy.toml"), tenant).unwrap();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let acknowledged = Arc::new(Mutex::new(std::collections::BTreeSet::new()));
+    let client = tokio::spawn(send_until_acknowledged(
+        format!("http://127.0.0.1:{port}/hooks/crashy/webhook"),
+        N,
+        acknowledged.clone(),
+    ));
+    let acks = || acknowledged.lock().unwrap().len();
+    let posts = || platform.lock().unwrap().requests.len();
+
+    // Killed three times: while taking webhooks; while taking, processing and delivering;
+    // and once everything is taken, while delivering.
+    let mut server = serve(&data, port);
+    wait_for("the first acknowledgements", 120, || acks() >= N / 5).await;
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let acks_at_first_kill = acks();
+
+    let posts_at_first_kill = posts();
+    server = serve(&data, port);
+    wait_for("more webhooks and deliveries", 120, || {
+        acks() >= acks_at_first_kill + 30 && posts() >= posts_at_first_kill + 3
+    })
+    .await;
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let (acks_at_second_kill, posts_at_second_kill) = (acks(), posts());
+
+    server = serve(&data, port);
+    wait_for("every webhook acknowledged", 180, || acks() == N).await;
+    client.await.unwrap();
+    wait_for("more deliveries", 120, || {
+        posts() >= posts_at_second_kill + 10
+    })
+    .await;
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let posts_at_third_kill = posts();
+    eprintln!(
+        "killed at {acks_at_first_kill} acknowledged; {acks_at_second_kill} acknowledged and \
+         {posts_at_second_kill} delivered; {posts_at_third_kill} delivered"
+    );
+    assert!(
+        acks_at_second_kill < N && posts_at_third_kill < N,
+        "each kill must land mid-stream: {acks_at_first_kill} and {acks_at_second_kill} \
+         acknowledged, {posts_at_third_kill} delivered"
+    );
+
+    // The last run, to the end.
+    server = serve(&data, port);
+    wait_for("every reply delivered", 240, || {
+        platform.lock().unwrap().posts.len() == N
+    })
+    .await;
+    let store = Store::open_file(&data.join("switchboard.db"))
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while count(
+        &store,
+        "SELECT COUNT(*) FROM outbox WHERE tenant = $1 AND status = 'sent'",
+    )
+    .await
+        < N as i64
+    {
+        assert!(Instant::now() < deadline, "the outbox never caught up");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    server.kill().unwrap();
+    server.wait().unwrap();
+
+    // Every acknowledged message: stored once, processed once, its reply sent once.
+    let n = N as i64;
+    for (sql, expected) in [
+        ("SELECT COUNT(*) FROM messages WHERE tenant = $1", n),
+        (
+            "SELECT COUNT(*) FROM messages WHERE tenant = $1 AND status = 'done'",
+            n,
+        ),
+        ("SELECT COUNT(*) FROM decisions WHERE tenant = $1", n),
+        ("SELECT COUNT(*) FROM outbox WHERE tenant = $1", n),
+        (
+            "SELECT COUNT(*) FROM outbox WHERE tenant = $1 AND status = 'sent'",
+            n,
+        ),
+        (
+            "SELECT COUNT(*) FROM audit WHERE tenant = $1 AND action = 'message.accepted'",
+            n,
+        ),
+    ] {
+        assert_eq!(count(&store, sql).await, expected, "{sql}");
+    }
+    let p = platform.lock().unwrap();
+    assert_eq!(p.posts.len(), N, "one post per customer");
     assert!(
         p.requests.values().all(|&n| n <= 2),
         "a reply was sent more than twice: {:?}",
