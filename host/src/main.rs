@@ -2,6 +2,11 @@
 
 mod output;
 
+/// mimalloc gives freed memory back to the system within milliseconds; glibc's malloc kept a
+/// burst of large webhook bodies (hundreds of MB) resident for good.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -156,7 +156,8 @@ async fn handle(
                 )
             })
             .collect(),
-        body: body.to_vec(),
+        // Moved, not copied, when the body arrived as one buffer.
+        body: body.into(),
     };
     match state.engine.ingest(connector, &request).await {
         Ok((WebhookOutcome::Challenge(r), _)) => {
