@@ -140,7 +140,7 @@ async fn platform(counts: Arc<Mutex<BTreeMap<String, u32>>>) -> String {
 }
 
 fn serve(data: &Path, port: u16) -> std::process::Child {
-    let child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+    Command::new(env!("CARGO_BIN_EXE_switchboard"))
         .args(["serve", "--no-watch", "--data"])
         .arg(data)
         .args(["--listen", &format!("127.0.0.1:{port}")])
@@ -149,8 +149,7 @@ fn serve(data: &Path, port: u16) -> std::process::Child {
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
-        .expect("starting switchboard serve");
-    child
+        .expect("starting switchboard serve")
 }
 
 /// (RSS in MiB, open files) of process `pid`.
