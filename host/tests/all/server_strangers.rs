@@ -188,6 +188,15 @@ async fn start_serving(
     tenants: &[(&str, String)],
     limits: impl FnOnce(&mut ServeOptions),
 ) -> TestServer {
+    start_on(runtime(), tenants, limits).await
+}
+
+/// A server on `rt` with `tenants` and the limits `limits` sets.
+async fn start_on(
+    rt: switchboard::runtime::Runtime,
+    tenants: &[(&str, String)],
+    limits: impl FnOnce(&mut ServeOptions),
+) -> TestServer {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     std::fs::create_dir_all(data.join("tenants")).unwrap();
@@ -203,7 +212,7 @@ async fn start_serving(
         ..Default::default()
     };
     limits(&mut options);
-    let server = Server::start(runtime(), options).await.unwrap();
+    let server = Server::start(rt, options).await.unwrap();
     TestServer {
         base: format!("http://{}", server.addr),
         server: Some(server),
@@ -430,4 +439,117 @@ delay-ms = "2000"
     // With its slots free again, slowco is served.
     let (status, _) = post("slowco").await.unwrap();
     assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenants_slow_plugin_storm_leaves_other_tenants_webhooks_and_messages_alone() {
+    // A pool of 32 instances, a quarter per tenant. The stormy tenant runs 40 classifiers that
+    // spin until their deadline: with the whole pool open to it, one of its messages would
+    // hold every instance and the calm tenant's connector could not run at all.
+    let rt = switchboard::runtime::Runtime::new(switchboard::runtime::RuntimeOptions {
+        max_instances: 32,
+        tenant_share: 8,
+        ..Default::default()
+    })
+    .unwrap();
+    let hostile = crate::common::fixture_path("hostile-plugin");
+    let mut stormy = String::from(
+        r#"
+tenant = "stormy"
+[ingress]
+requests_per_second = 1000
+burst = 1000
+[limits]
+timeout_ms = 2000
+[[connectors]]
+name = "webhook"
+plugin = "generic-webhook"
+[connectors.config]
+channel = "webhook"
+[connectors.secrets]
+signing-secret = { value = "stormy-signing" }
+"#,
+    );
+    for i in 0..40 {
+        stormy.push_str(&format!(
+            "[[classifiers]]\nname = \"spin{i}\"\nplugin = \"{}\"\n[classifiers.config]\nmode = \"loop\"\n",
+            hostile.display()
+        ));
+    }
+    let calm = GLOBEX
+        .replace("tenant = \"globex\"", "tenant = \"calm\"")
+        .replace(
+            "requests_per_second = 1\nburst = 2",
+            "requests_per_second = 1000\nburst = 1000",
+        );
+    let s = start_on(rt, &[("stormy", stormy), ("calm", calm)], |_| {}).await;
+    let message = |id: &str| {
+        format!(r#"{{"id": "{id}", "author": {{"id": "u-{id}"}}, "text": "I want a refund"}}"#)
+    };
+    for i in 0..3 {
+        let (status, v) = s
+            .post_signed("stormy", "stormy-signing", &message(&format!("storm-{i}")))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+    }
+    let store = switchboard::store::Store::open_file(&s.data.join("switchboard.db"))
+        .await
+        .unwrap();
+    // The storm is on once the stormy tenant's first message is being worked.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for i in 0..5 {
+        let (status, v) = s
+            .post_signed("calm", "globex-signing", &message(&format!("calm-{i}")))
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "calm webhook {i} during the storm: {v}"
+        );
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let done = store
+            .count(
+                "SELECT COUNT(*) FROM messages WHERE tenant = $1 AND status = 'done' AND degraded = '[]'",
+                "calm",
+            )
+            .await
+            .unwrap();
+        if done == 5 {
+            break;
+        }
+        if Instant::now() >= deadline {
+            let mut seen = Vec::new();
+            for sql in [
+                "SELECT COUNT(*) FROM messages WHERE tenant = $1",
+                "SELECT COUNT(*) FROM messages WHERE tenant = $1 AND status = 'done'",
+                "SELECT COUNT(*) FROM messages WHERE tenant = $1 AND status = 'held'",
+                "SELECT COUNT(*) FROM messages WHERE tenant = $1 AND degraded <> '[]'",
+            ] {
+                seen.push((sql, store.count(sql, "calm").await.unwrap()));
+            }
+            panic!("the calm tenant's messages were not processed whole: {seen:#?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // And the storm was real: the stormy tenant's own messages came out degraded.
+    let stormy_degraded = store
+        .count(
+            "SELECT COUNT(*) FROM messages WHERE tenant = $1 AND degraded <> '[]'",
+            "stormy",
+        )
+        .await
+        .unwrap();
+    let stormy_left = store
+        .count(
+            "SELECT COUNT(*) FROM messages WHERE tenant = $1 AND status <> 'done'",
+            "stormy",
+        )
+        .await
+        .unwrap();
+    assert!(
+        stormy_degraded + stormy_left >= 1,
+        "the stormy tenant's plugins never got in the way"
+    );
 }
