@@ -9,6 +9,8 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+use tracing::Instrument;
+use tracing::field::Empty;
 
 use super::{AppState, error_response};
 use switchboard_care::worker::{IngestError, Intake};
@@ -24,8 +26,20 @@ pub async fn webhook(
     body: Bytes,
 ) -> Response {
     let started = Instant::now();
-    let response = handle(&state, &tenant, &connector, method, uri, headers, body).await;
     let (tenant_label, connector_label) = labels(&state, &tenant, &connector);
+    // The root of each message's trace: the connector's call and every message it yields
+    // (processing and delivery continue it from the store). Named by the configured labels only,
+    // like the metrics: a stranger's path is not an attribute.
+    let span = tracing::info_span!(
+        "ingress",
+        tenant = tenant_label,
+        connector = connector_label,
+        http.response.status_code = Empty,
+    );
+    let response = handle(&state, &tenant, &connector, method, uri, headers, body)
+        .instrument(span.clone())
+        .await;
+    span.record("http.response.status_code", response.status().as_u16());
     crate::ops::ingress(
         tenant_label,
         connector_label,
