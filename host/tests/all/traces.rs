@@ -99,7 +99,7 @@ fn text(v: Option<&Any>) -> String {
 
 /// The acme example's connector and secret (so its captured, signed requests verify), with a
 /// classifier and a suggester, sending on its own to the platform mock.
-fn write_tenant(dir: &Path, deliver_url: &str) -> std::path::PathBuf {
+fn write_tenant(dir: &Path, deliver_url: &str, extra: &str) -> std::path::PathBuf {
     let path = dir.join("acme.toml");
     std::fs::write(
         &path,
@@ -131,6 +131,7 @@ plugin = "canned-replies"
 "default" = "Hi {{name}}, sorry about this. We're on it. {{signature}}"
 [policy]
 auto_send = true
+{extra}
 "#
         ),
     )
@@ -138,8 +139,8 @@ auto_send = true
     path
 }
 
-/// `switchboard serve` on a free port with `env`; returns the child and its address.
-fn serve(dir: &Path, tenant: &Path, args: &[&str], env: &[(&str, &str)]) -> (Child, String) {
+/// `switchboard serve` on a free port with `args` and `env`; returns the child and its address.
+fn serve(dir: &Path, tenant: &Path, args: &[&str], env: &[(&str, &str)]) -> (Served, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_switchboard"));
     cmd.args(["--cache-dir", dir.join("cache").to_str().unwrap()])
         .args(["serve", "--listen", "127.0.0.1:0", "--no-watch", "--tenant"])
@@ -157,6 +158,7 @@ fn serve(dir: &Path, tenant: &Path, args: &[&str], env: &[(&str, &str)]) -> (Chi
     }
     let mut child = cmd.spawn().unwrap();
     let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let child = Served(Some(child));
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in stderr.lines().map_while(Result::ok) {
@@ -203,11 +205,36 @@ async fn until(secs: u64, what: &str, mut check: impl FnMut() -> bool) {
     }
 }
 
-fn stop(mut child: Child) {
+/// A running server; killed if the test fails before [`stop`].
+struct Served(Option<Child>);
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// SIGTERM, then a graceful exit within 30 s (a server stuck on its exporter fails here).
+fn stop(mut served: Served) {
+    let mut child = served.0.take().unwrap();
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();
-    let exit = child.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let exit = loop {
+        if let Some(exit) = child.try_wait().unwrap() {
+            break exit;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the server did not stop within 30 s of SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
     assert!(exit.success(), "graceful shutdown exits 0: {exit:?}");
 }
 
@@ -219,7 +246,7 @@ async fn one_webhook_is_one_trace_from_ingress_through_the_queue_to_delivery() {
     let collector = receiver(spans.clone()).await;
     let state = Arc::new(Mutex::new(Platform::default()));
     let deliver_url = platform(state.clone()).await;
-    let tenant = write_tenant(dir.path(), &deliver_url);
+    let tenant = write_tenant(dir.path(), &deliver_url, "");
     let (child, addr) = serve(
         dir.path(),
         &tenant,
@@ -362,7 +389,7 @@ async fn a_collector_that_never_answers_holds_up_no_message() {
     });
     let state = Arc::new(Mutex::new(Platform::default()));
     let deliver_url = platform(state.clone()).await;
-    let tenant = write_tenant(dir.path(), &deliver_url);
+    let tenant = write_tenant(dir.path(), &deliver_url, "");
     let (child, addr) = serve(
         dir.path(),
         &tenant,
@@ -393,5 +420,68 @@ async fn a_collector_that_never_answers_holds_up_no_message() {
     assert!(
         took < Duration::from_secs(20),
         "shutdown waited on the collector: {took:?}"
+    );
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_sent_after_a_restart_joins_its_webhooks_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    let spans = Arc::new(Mutex::new(Vec::new()));
+    let collector = receiver(spans.clone()).await;
+    // The platform refuses every send until the first server is gone.
+    let state = Arc::new(Mutex::new(Platform {
+        failing: usize::MAX,
+        ..Platform::default()
+    }));
+    let deliver_url = platform(state.clone()).await;
+    let tenant = write_tenant(
+        dir.path(),
+        &deliver_url,
+        "[stages]\nretry_after_ms = 200\nmax_attempts = 50",
+    );
+    let args = ["--otlp-endpoint", collector.as_str()];
+    let env = [("OTEL_BSP_SCHEDULE_DELAY", "100")];
+    let (first, addr) = serve(dir.path(), &tenant, &args, &env);
+    let external_id = post_example(&addr).await;
+    until(60, "a first, refused delivery", || {
+        !state.lock().unwrap().requests.is_empty()
+    })
+    .await;
+    stop(first);
+    state.lock().unwrap().failing = 0;
+
+    let (second, _) = serve(dir.path(), &tenant, &args, &env);
+    until(60, "the reply delivered by the second server", || {
+        !state.lock().unwrap().posted.is_empty()
+    })
+    .await;
+    until(30, "the delivery's span exported", || {
+        let s = spans.lock().unwrap();
+        s.iter()
+            .any(|s| s.name == "deliver" && s.attr("outcome") == "sent")
+    })
+    .await;
+    stop(second);
+    let spans = spans.lock().unwrap().clone();
+    let accept = spans
+        .iter()
+        .find(|s| s.name == "accept" && s.attr("external_id") == external_id)
+        .expect("the first server exported the accept span");
+    let sent = spans
+        .iter()
+        .find(|s| s.name == "deliver" && s.attr("outcome") == "sent")
+        .unwrap();
+    assert_eq!(sent.attr("message"), accept.attr("message"));
+    assert_eq!(sent.trace, accept.trace, "the restart broke the trace");
+    assert_eq!(
+        sent.parent, accept.id,
+        "delivery continues from the stored context"
+    );
+    assert!(
+        spans.iter().any(|s| s.name == "deliver"
+            && s.attr("outcome") == "retrying"
+            && s.trace == accept.trace),
+        "the refused attempt is in the same trace"
     );
 }
