@@ -334,7 +334,8 @@ enum Command {
         /// ingress through every plugin call to delivery. Without it, the standard
         /// $OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or $OTEL_EXPORTER_OTLP_ENDPOINT turn export on;
         /// with none of them, nothing is exported. $OTEL_BSP_SCHEDULE_DELAY (ms, default 5000)
-        /// sets how often spans are sent; $OTEL_SERVICE_NAME overrides `switchboard`.
+        /// sets how often spans are sent; $OTEL_SERVICE_NAME overrides `switchboard`;
+        /// OTEL_SDK_DISABLED=true turns export off whatever else is set.
         #[arg(long, value_name = "URL")]
         otlp_endpoint: Option<String>,
     },

@@ -39,8 +39,12 @@ pub struct Traces {
 /// A subscriber layer that exports spans, boxed so the binary can stack it conditionally.
 pub type BoxedLayer = Box<dyn Layer<tracing_subscriber::Registry> + Send + Sync>;
 
-/// Whether export is configured: the flag, or a non-empty standard variable.
+/// Whether export is configured: the flag, or a non-empty standard variable, unless the
+/// standard `OTEL_SDK_DISABLED=true` says otherwise.
 pub fn configured(flag: Option<&str>) -> bool {
+    if std::env::var("OTEL_SDK_DISABLED").is_ok_and(|v| v.trim().eq_ignore_ascii_case("true")) {
+        return false;
+    }
     flag.is_some_and(|f| !f.is_empty())
         || ENDPOINT_VARS
             .iter()
@@ -89,7 +93,11 @@ pub fn start(
         .with_default(LevelFilter::OFF);
     let layer = tracing_opentelemetry::layer()
         .with_tracer(tracer)
+        // Per span: no thread, source location or busy/idle clock reads. They roughly halve
+        // the payload and save two clock reads per poll of every instrumented future.
         .with_threads(false)
+        .with_location(false)
+        .with_tracked_inactivity(false)
         .with_filter(targets);
     switchboard_care::traces::install(Box::new(W3c));
     Ok((Box::new(layer), Traces { provider }))

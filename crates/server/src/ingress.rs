@@ -35,11 +35,16 @@ pub async fn webhook(
         tenant = tenant_label,
         connector = connector_label,
         http.response.status_code = Empty,
+        otel.status_code = Empty,
     );
     let response = handle(&state, &tenant, &connector, method, uri, headers, body)
         .instrument(span.clone())
         .await;
     span.record("http.response.status_code", response.status().as_u16());
+    // A refusal is the caller's failure; only ours (5xx, the platform retries) marks the trace.
+    if response.status().is_server_error() {
+        span.record("otel.status_code", "error");
+    }
     crate::ops::ingress(
         tenant_label,
         connector_label,
