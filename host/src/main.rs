@@ -560,6 +560,7 @@ fn cache_dir(cli: &Cli) -> Option<PathBuf> {
 
 fn main() -> ExitCode {
     use tracing_subscriber::Layer as _;
+    use tracing_subscriber::filter::FilterExt as _;
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;
 
@@ -594,7 +595,9 @@ fn main() -> ExitCode {
         .with(
             tracing_subscriber::fmt::layer()
                 .with_writer(std::io::stderr)
-                .with_filter(filter),
+                .with_filter(filter.and(tracing_subscriber::filter::filter_fn(
+                    switchboard::traces::log_filter,
+                ))),
         )
         .init();
     let result = runtime.block_on(dispatch(cli));

@@ -7,10 +7,13 @@
 //! `OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT`): then no layer, no propagator, nothing stored.
 //! When on, spans go through the SDK's batch processor: a bounded queue (`OTEL_BSP_MAX_QUEUE_SIZE`,
 //! 2048) drained by a background thread every `OTEL_BSP_SCHEDULE_DELAY` (5 s), so a slow or dead
-//! collector costs dropped spans (logged once, then counted at shutdown), never a slower message.
+//! collector costs dropped spans (logged once, then counted at shutdown; failed exports at most
+//! once a minute), never a slower message.
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use opentelemetry::propagation::TextMapPropagator;
@@ -39,6 +42,14 @@ pub struct Traces {
 /// A subscriber layer that exports spans, boxed so the binary can stack it conditionally.
 pub type BoxedLayer = Box<dyn Layer<tracing_subscriber::Registry> + Send + Sync>;
 
+/// The log's filter for the OpenTelemetry crates' own events: their notes on dropped spans are
+/// kept (the SDK emits them once, then a total at shutdown), their two lines per failed export
+/// are not (with a dead collector that is a line or two every second). [`Client`] logs failed
+/// exports itself, at most once a minute.
+pub fn log_filter(meta: &tracing::Metadata<'_>) -> bool {
+    !meta.target().starts_with("opentelemetry") || meta.name().contains("Dropp")
+}
+
 /// Whether export is configured: the flag, or a non-empty standard variable, unless the
 /// standard `OTEL_SDK_DISABLED=true` says otherwise.
 pub fn configured(flag: Option<&str>) -> bool {
@@ -65,6 +76,7 @@ pub fn start(
             .build()
             .context("building the OTLP HTTP client")?,
         rt,
+        failures: Arc::default(),
     };
     let mut exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
@@ -154,6 +166,30 @@ impl switchboard_care::traces::Propagator for W3c {
 struct Client {
     http: reqwest::Client,
     rt: tokio::runtime::Handle,
+    failures: Arc<Failures>,
+}
+
+/// How often a failing collector is mentioned in the log.
+const FAILURE_LOG_EVERY: Duration = Duration::from_secs(60);
+
+/// Failed exports: one warning per [`FAILURE_LOG_EVERY`], with how many were held back since.
+#[derive(Debug, Default)]
+struct Failures {
+    last: Mutex<Option<Instant>>,
+    held_back: AtomicU64,
+}
+
+impl Failures {
+    fn record(&self, error: &dyn std::fmt::Display) {
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        if last.is_some_and(|t| t.elapsed() < FAILURE_LOG_EVERY) {
+            self.held_back.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        *last = Some(Instant::now());
+        let held_back = self.held_back.swap(0, Ordering::Relaxed);
+        tracing::warn!(%error, held_back, "traces: export to the OTLP collector failed; its spans are dropped");
+    }
 }
 
 #[async_trait::async_trait]
@@ -164,8 +200,19 @@ impl opentelemetry_http::HttpClient for Client {
     ) -> Result<http::Response<bytes::Bytes>, opentelemetry_http::HttpError> {
         let request = reqwest::Request::try_from(request)?;
         let http = self.http.clone();
+        let failures = self.failures.clone();
         let task = self.rt.spawn(async move {
-            let response = http.execute(request).await?;
+            let response = match http.execute(request).await {
+                Ok(r) if !r.status().is_success() => {
+                    failures.record(&format_args!("the collector answered {}", r.status()));
+                    r
+                }
+                Ok(r) => r,
+                Err(e) => {
+                    failures.record(&e);
+                    return Err(e.into());
+                }
+            };
             let mut out = http::Response::builder().status(response.status());
             if let Some(headers) = out.headers_mut() {
                 *headers = response.headers().clone();
