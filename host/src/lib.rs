@@ -13,8 +13,8 @@
 //!
 //! The modules here re-export those crates under the paths the host has always had, and add
 //! the command line's own front ends: [`eval`] (a classifier's quality and cost), [`replay`]
-//! (stored or captured traffic through a candidate tenant) and [`ingest`] (captured webhook
-//! requests as the CLI reads them).
+//! (stored or captured traffic through a candidate tenant), [`ingest`] (captured webhook
+//! requests as the CLI reads them) and [`traces`] (OTLP export for `serve`).
 
 pub use switchboard_care::{guards, hours, pipeline, policy, tenant, worker};
 pub use switchboard_contract as contract;
@@ -36,3 +36,4 @@ pub mod care {
 pub mod eval;
 pub mod ingest;
 pub mod replay;
+pub mod traces;

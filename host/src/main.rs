@@ -339,6 +339,15 @@ enum Command {
         /// Do not watch the tenant and plugin folders for changes.
         #[arg(long)]
         no_watch: bool,
+        /// Export traces over OTLP/HTTP (protobuf) to this collector base URL, e.g.
+        /// `http://localhost:4318` (spans go to `<URL>/v1/traces`): one trace per webhook, from
+        /// ingress through every plugin call to delivery. Without it, the standard
+        /// $OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or $OTEL_EXPORTER_OTLP_ENDPOINT turn export on;
+        /// with none of them, nothing is exported. $OTEL_BSP_SCHEDULE_DELAY (ms, default 5000)
+        /// sets how often spans are sent; $OTEL_SERVICE_NAME overrides `switchboard`;
+        /// OTEL_SDK_DISABLED=true turns export off whatever else is set.
+        #[arg(long, value_name = "URL")]
+        otlp_endpoint: Option<String>,
     },
     /// Measure a classifier on a labelled CSV/TSV file through the real runtime: accuracy,
     /// per-label precision/recall/F1, macro-F1, confusion matrix and cost per message; with
@@ -560,13 +569,12 @@ fn cache_dir(cli: &Cli) -> Option<PathBuf> {
 }
 
 fn main() -> ExitCode {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::filter::FilterExt as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -574,7 +582,39 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match runtime.block_on(dispatch(cli)) {
+    // Traces only for the server, and only when an endpoint is configured.
+    let (otel, traces) = match &cli.command {
+        Command::Serve { otlp_endpoint, .. }
+            if switchboard::traces::configured(otlp_endpoint.as_deref()) =>
+        {
+            match switchboard::traces::start(otlp_endpoint.as_deref(), runtime.handle().clone()) {
+                Ok((layer, traces)) => (Some(layer), Some(traces)),
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+        _ => (None, None),
+    };
+    // The log filter is the log's own: `--log warn` must not hide spans from the exporter.
+    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::registry()
+        .with(otel)
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_filter(filter.and(tracing_subscriber::filter::filter_fn(
+                    switchboard::traces::log_filter,
+                ))),
+        )
+        .init();
+    let result = runtime.block_on(dispatch(cli));
+    if let Some(t) = traces {
+        t.shutdown();
+    }
+    match result {
         Ok(code) => code,
         // A closed pipe (`switchboard run … | head`) is the reader's choice, not a failure.
         Err(e)
@@ -783,6 +823,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             max_connections,
             tenant_webhooks_in_flight,
             no_watch,
+            otlp_endpoint: _,
         } => {
             let options = switchboard::server::ServeOptions {
                 listen,

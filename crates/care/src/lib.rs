@@ -10,7 +10,7 @@
 //! `switchboard-runtime` and rows only through `switchboard-store`.
 //!
 //! Modules, lowest first; each uses only those before it:
-//! 1. [`hours`], [`guards`], [`policy`]: leaves;
+//! 1. [`traces`], [`hours`], [`guards`], [`policy`]: leaves;
 //! 2. [`care`]: service levels, away, surveys, teams and sign-off, incident rules, reports —
 //!    configuration and pure rules, no tenant and no engine;
 //! 3. [`tenant`]: the config file, which gathers all of the above;
@@ -24,5 +24,6 @@ pub mod hours;
 pub mod pipeline;
 pub mod policy;
 pub mod tenant;
+pub mod traces;
 pub mod worker;
 pub mod workflow;

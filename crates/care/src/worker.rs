@@ -5,13 +5,17 @@
 //! commit happens once), and replies caught mid-send are sent again with the same key.
 
 use serde::Serialize;
+use tracing::Instrument;
+use tracing::field::Empty;
 
 use crate::care::ReplyKind;
 use crate::pipeline::{self, Triage};
 use crate::policy::Action;
 use crate::tenant::{Connector, Tenant};
+use crate::traces;
 use switchboard_contract::{
-    Event, HttpRequest, MessageAction, OutboundReply, PluginError, Visibility, WebhookOutcome,
+    Event, HttpRequest, Message, MessageAction, OutboundReply, PluginError, Visibility,
+    WebhookOutcome,
 };
 use switchboard_runtime::{CallError, CallFailure, Runtime};
 use switchboard_store::{
@@ -81,7 +85,7 @@ impl Engine {
         if let WebhookOutcome::Events(events) = &outcome {
             for event in events {
                 intakes.push(match event {
-                    Event::Message(m) => Intake::Accepted(self.store.accept(&c.name, m).await?),
+                    Event::Message(m) => Intake::Accepted(self.accept(&c.name, m).await?),
                     Event::Skipped(s) => Intake::Skipped {
                         event_type: s.event_type.clone(),
                         reason: s.reason.clone(),
@@ -92,8 +96,69 @@ impl Engine {
         Ok((outcome, intakes))
     }
 
-    /// Run one stored message through the pipeline and commit the outcome.
+    /// Store one message (see [`Store::accept_traced`]) in a span of its own, whose trace
+    /// context goes into the store with it: processing and delivery continue that trace.
+    pub async fn accept(&self, connector: &str, m: &Message) -> Result<Accepted, StoreError> {
+        let span = tracing::info_span!(
+            "accept",
+            tenant = %m.tenant,
+            connector,
+            external_id = %m.external_id,
+            message = Empty,
+            duplicate = Empty,
+        );
+        let traceparent = traces::traceparent(&span);
+        let accepted = self
+            .store
+            .accept_traced(connector, m, traceparent.as_deref())
+            .instrument(span.clone())
+            .await?;
+        span.record("message", accepted.message_id.as_str());
+        span.record("duplicate", accepted.duplicate);
+        Ok(accepted)
+    }
+
+    /// Run one stored message through the pipeline and commit the outcome, in a span that
+    /// continues the trace the message was accepted in.
     pub async fn process(
+        &self,
+        tenant: &Tenant,
+        message_id: &str,
+    ) -> Result<Processed, StoreError> {
+        let span = tracing::info_span!(
+            "process",
+            tenant = %tenant.name,
+            message = message_id,
+            outcome = Empty,
+        );
+        traces::set_parent(&span, self.traceparent(message_id).await.as_deref());
+        let result = self
+            .process_traced(tenant, message_id)
+            .instrument(span.clone())
+            .await;
+        span.record(
+            "outcome",
+            match &result {
+                Ok(Processed::Done(_)) => "done",
+                Ok(Processed::Held { status, .. }) => status.as_str(),
+                Ok(Processed::AlreadyDone) => "already-done",
+                Ok(Processed::SurveyAnswer { .. }) => "survey-answer",
+                Err(_) => "error",
+            },
+        );
+        result
+    }
+
+    /// The trace context `message_id` was accepted in, when traces are exported. Never fails:
+    /// a missing context only starts a new trace.
+    async fn traceparent(&self, message_id: &str) -> Option<String> {
+        if !traces::enabled() {
+            return None;
+        }
+        self.store.traceparent(message_id).await.ok().flatten()
+    }
+
+    async fn process_traced(
         &self,
         tenant: &Tenant,
         message_id: &str,
@@ -191,7 +256,33 @@ impl Engine {
                 return Ok(report);
             }
             for row in batch {
-                self.deliver_one(tenant, &row, &mut report).await?;
+                let span = tracing::info_span!(
+                    "deliver",
+                    tenant = %tenant.name,
+                    message = %row.message_id,
+                    connector = %row.connector,
+                    attempt = row.attempts,
+                    outcome = Empty,
+                );
+                traces::set_parent(&span, self.traceparent(&row.message_id).await.as_deref());
+                let before = report.clone();
+                let result = self
+                    .deliver_one(tenant, &row, &mut report)
+                    .instrument(span.clone())
+                    .await;
+                span.record(
+                    "outcome",
+                    if result.is_err() {
+                        "error"
+                    } else if report.sent > before.sent {
+                        "sent"
+                    } else if report.dead > before.dead {
+                        "dead"
+                    } else {
+                        "retrying"
+                    },
+                );
+                result?;
             }
         }
     }

@@ -26,6 +26,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use tracing::Instrument;
+
 use wasmtime::component::{
     ComponentExportIndex, ComponentNamedList, HasSelf, InstancePre, Lift, Linker, Lower,
     ResourceTable,
@@ -574,9 +576,20 @@ impl Runtime {
         P: ComponentNamedList + Lower + Send + Sync,
         R: ComponentNamedList + Lift + Send + Sync + 'static,
     {
-        self.call_with_denials(plugin, scope, stage, func, params)
+        let span = crate::metrics::call_span(
+            &scope.tenant,
+            &plugin.info.name,
+            &plugin.info.version,
+            stage,
+        );
+        let started = Instant::now();
+        let result = self
+            .call_with_denials(plugin, scope, stage, func, params)
+            .instrument(span.clone())
             .await
-            .0
+            .0;
+        crate::metrics::record_call(&span, &result, started.elapsed());
+        result
     }
 
     /// [`Self::call`], also returning the egress requests the policy refused during the call.
@@ -703,9 +716,32 @@ impl Runtime {
         T: Send + Sync + 'static,
         (Result<T, PluginError>,): ComponentNamedList + Lift,
     {
+        let span = crate::metrics::call_span(
+            &scope.tenant,
+            &plugin.info.name,
+            &plugin.info.version,
+            stage,
+        );
+        let started = Instant::now();
         let (result, denials) = self
             .call_with_denials::<P, (Result<T, PluginError>,)>(plugin, scope, stage, func, params)
+            .instrument(span.clone())
             .await;
+        let result = self.checked(plugin, scope, stage, result, denials, check);
+        crate::metrics::record_call(&span, &result, started.elapsed());
+        result
+    }
+
+    /// [`Self::call_checked`]'s verdict on what the call returned.
+    fn checked<T>(
+        &self,
+        plugin: &Plugin,
+        scope: &Arc<Scope>,
+        stage: Stage,
+        result: Result<(Result<T, PluginError>,), CallError>,
+        denials: Vec<Denial>,
+        check: impl FnOnce(&T, &Limits) -> Result<(), String>,
+    ) -> Result<T, CallError> {
         let fail = |failure| CallError::new(plugin, scope, stage, failure);
         match result?.0 {
             Ok(value) => {

@@ -1,11 +1,51 @@
 //! Prometheus metrics of plugin calls, recorded through the `metrics` facade; the server
-//! installs the exporter and renders them at `/metrics`.
+//! installs the exporter and renders them at `/metrics`. And one `tracing` span per call, which
+//! the binary may export as a trace span (the process emits; it never exports by itself).
 
 use std::time::Duration;
 
 use metrics::{counter, histogram};
+use tracing::field::Empty;
 
-use crate::error::Stage;
+use crate::error::{CallError, CallFailure, Stage};
+
+/// The span of one plugin call; [`record_call`] fills in how it ended. Attribute names follow
+/// the metrics' labels, so a trace and a dashboard speak of the same things.
+pub fn call_span(tenant: &str, plugin: &str, version: &str, stage: Stage) -> tracing::Span {
+    tracing::info_span!(
+        "plugin_call",
+        tenant,
+        plugin,
+        version,
+        stage = %stage,
+        outcome = Empty,
+        error.kind = Empty,
+        duration_ms = Empty,
+        otel.status_code = Empty,
+    )
+}
+
+/// How a call ended, on its span: `ok`, `timeout` or `error` (with the failure's kind).
+pub fn record_call<T>(span: &tracing::Span, result: &Result<T, CallError>, elapsed: Duration) {
+    if span.is_disabled() {
+        return;
+    }
+    span.record("duration_ms", elapsed.as_secs_f64() * 1000.0);
+    match result {
+        Ok(_) => {
+            span.record("outcome", "ok");
+        }
+        Err(e) => {
+            let outcome = match e.failure {
+                CallFailure::Timeout { .. } => "timeout",
+                _ => "error",
+            };
+            span.record("outcome", outcome);
+            span.record("error.kind", e.failure.kind());
+            span.record("otel.status_code", "error");
+        }
+    }
+}
 
 /// The per-call metrics of one plugin call.
 pub struct CallMetrics {

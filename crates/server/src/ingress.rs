@@ -18,6 +18,8 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+use tracing::Instrument;
+use tracing::field::Empty;
 
 use super::{AppState, error_response};
 use switchboard_care::worker::{IngestError, Intake};
@@ -33,8 +35,25 @@ pub async fn webhook(
     body: Body,
 ) -> Response {
     let started = Instant::now();
-    let response = handle(&state, &tenant, &connector, method, uri, headers, body).await;
     let (tenant_label, connector_label) = labels(&state, &tenant, &connector);
+    // The root of each message's trace: the connector's call and every message it yields
+    // (processing and delivery continue it from the store). Named by the configured labels only,
+    // like the metrics: a stranger's path is not an attribute.
+    let span = tracing::info_span!(
+        "ingress",
+        tenant = tenant_label,
+        connector = connector_label,
+        http.response.status_code = Empty,
+        otel.status_code = Empty,
+    );
+    let response = handle(&state, &tenant, &connector, method, uri, headers, body)
+        .instrument(span.clone())
+        .await;
+    span.record("http.response.status_code", response.status().as_u16());
+    // A refusal is the caller's failure; only ours (5xx, the platform retries) marks the trace.
+    if response.status().is_server_error() {
+        span.record("otel.status_code", "error");
+    }
     crate::ops::ingress(
         tenant_label,
         connector_label,

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-use tracing::Instrument;
 
 use super::registry::Registry;
 use switchboard_care::worker::{Engine, Processed};
@@ -150,8 +149,8 @@ async fn process_loop(
             let Some(live) = registry.get(&tenant) else {
                 return;
             };
-            let span = tracing::info_span!("process", %tenant, message = %id, generation = live.generation);
-            match engine.process(&live.tenant, id).instrument(span).await {
+            // `process` opens its own span, a child of the trace the message was accepted in.
+            match engine.process(&live.tenant, id).await {
                 Ok(Processed::Done(t)) => {
                     crate::ops::processed(&tenant, "done");
                     queued |= !t.drafts.is_empty();
@@ -300,7 +299,7 @@ async fn poll_once(
     let mut accepted = 0;
     for event in &batch.events {
         if let Event::Message(m) = event {
-            let a = store
+            let a = engine
                 .accept(name, m)
                 .await
                 .map_err(|e| (e.to_string(), None))?;

@@ -302,20 +302,44 @@ impl Store {
     /// Store a message before it is acknowledged. The same (tenant, channel, external id)
     /// delivered again is not stored twice: the earlier message's ids come back.
     pub async fn accept(&self, connector: &str, message: &Message) -> Result<Accepted, StoreError> {
-        match self.accept_once(connector, message).await {
+        self.accept_traced(connector, message, None).await
+    }
+
+    /// [`Self::accept`], keeping the W3C `traceparent` of the span that accepted the message so
+    /// that its processing and delivery join the same trace. A duplicate keeps the first one's.
+    pub async fn accept_traced(
+        &self,
+        connector: &str,
+        message: &Message,
+        traceparent: Option<&str>,
+    ) -> Result<Accepted, StoreError> {
+        match self.accept_once(connector, message, traceparent).await {
             // Two deliveries of one message raced: the loser finds the winner's row.
             Err(StoreError::Sql {
                 source: sqlx::Error::Database(e),
                 ..
-            }) if e.is_unique_violation() => self.accept_once(connector, message).await,
+            }) if e.is_unique_violation() => {
+                self.accept_once(connector, message, traceparent).await
+            }
             other => other,
         }
+    }
+
+    /// The trace context a message was accepted under (see [`Self::accept_traced`]).
+    pub async fn traceparent(&self, message_id: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT traceparent FROM messages WHERE id = $1")
+            .bind(message_id)
+            .fetch_optional(&self.pool)
+            .await
+            .op("loading a trace context")?;
+        Ok(row.and_then(|r| r.get::<Option<String>, _>(0)))
     }
 
     async fn accept_once(
         &self,
         connector: &str,
         message: &Message,
+        traceparent: Option<&str>,
     ) -> Result<Accepted, StoreError> {
         let now = self.now();
         let key = event_key(message);
@@ -417,7 +441,7 @@ impl Store {
 
         let id = new_id();
         sqlx::query(
-            "INSERT INTO messages (id, tenant, channel, connector, external_id, event_key, conversation_id, customer_id, author_id, body, received_at, accepted_at, status) VALUES ($1, $2, $3, $4, $5, $12, $6, $7, $8, $9, $10, $11, 'accepted')",
+            "INSERT INTO messages (id, tenant, channel, connector, external_id, event_key, conversation_id, customer_id, author_id, body, received_at, accepted_at, status, traceparent) VALUES ($1, $2, $3, $4, $5, $12, $6, $7, $8, $9, $10, $11, 'accepted', $13)",
         )
         .bind(&id)
         .bind(&message.tenant)
@@ -431,6 +455,7 @@ impl Store {
         .bind(message.received_at)
         .bind(now)
         .bind(&key)
+        .bind(traceparent)
         .execute(&mut *tx)
         .await
         .op("storing a message")?;

@@ -45,7 +45,8 @@ const MODULES: &[(&str, &[&str])] = &[
     (
         "crates/care",
         &[
-            "hours", "guards", "policy", "care", "tenant", "pipeline", "worker", "workflow",
+            "traces", "hours", "guards", "policy", "care", "tenant", "pipeline", "worker",
+            "workflow",
         ],
     ),
     (
@@ -62,7 +63,7 @@ const MODULES: &[(&str, &[&str])] = &[
             "workers",
         ],
     ),
-    ("host", &["ingest", "replay", "eval", "output"]),
+    ("host", &["traces", "ingest", "replay", "eval", "output"]),
 ];
 
 /// The `switchboard-*` crates named in a manifest's `[dependencies]`.

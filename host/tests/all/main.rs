@@ -21,3 +21,4 @@ mod runtime;
 mod server;
 mod suggesters;
 mod teams;
+mod traces;
