@@ -18,6 +18,7 @@
 
 pub mod care;
 pub mod connectors;
+pub mod ingress;
 
 /// One HTTP request decoded from fuzzer bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,6 +123,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("tenant_config", care::tenant_config),
     ("policy", care::policy),
     ("guards", care::guards),
+    ("ingress", ingress::ingress),
 ];
 
 /// The target called `name`.

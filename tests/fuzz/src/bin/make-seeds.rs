@@ -50,12 +50,41 @@ fn main() -> anyhow::Result<()> {
     for (i, line) in acme.lines().take(12).enumerate() {
         let v: serde_json::Value = serde_json::from_str(line)?;
         let body = v["body"].as_str().unwrap_or_default().as_bytes().to_vec();
+        let seed = post("/hooks/acme/webhook", "application/json", body);
         write(
             &out,
             "connector_generic_webhook",
             &format!("acme-{i}.json"),
-            &post("/hooks/acme/webhook", "application/json", body),
+            &seed,
         )?;
+        write(&out, "ingress", &format!("acme-{i}.json"), &seed)?;
+    }
+    // The rest of the router: handshake, operations and API routes, with and without tokens.
+    let routes = [
+        (
+            "GET",
+            "/hooks/acme/webhook?hub.mode=subscribe&hub.verify_token=acme-demo-verify-token&hub.challenge=42",
+            None,
+        ),
+        ("GET", "/healthz", None),
+        ("GET", "/readyz", Some("fuzz-admin-token")),
+        ("GET", "/metrics", Some("fuzz-admin-token")),
+        ("GET", "/hooks/nobody/webhook", None),
+        ("GET", "/admin/tenants", Some("fuzz-admin-token")),
+        ("GET", "/api/tenants/acme/plugins", Some("not-a-token")),
+    ];
+    for (i, (method, path, token)) in routes.iter().enumerate() {
+        let seed = Request {
+            sign: false,
+            method,
+            path: path.to_string(),
+            headers: token
+                .map(|t| vec![("authorization".into(), format!("Bearer {t}"))])
+                .unwrap_or_default(),
+            body: vec![],
+        }
+        .encode();
+        write(&out, "ingress", &format!("route-{i}"), &seed)?;
     }
     // Twilio's inbound SMS as documented (form-encoded; no recorded fixture in shared data).
     let sms = [
