@@ -60,6 +60,11 @@ fn server() -> &'static Server {
     })
 }
 
+/// Build the server (once per process).
+pub fn warm_up() {
+    server();
+}
+
 /// One request through the router. An unsigned POST to acme's webhook must not succeed.
 pub fn ingress(data: &[u8]) -> Verdict {
     let mut input = Request::decode(data);

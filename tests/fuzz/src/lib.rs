@@ -1,5 +1,5 @@
 //! The bodies of Switchboard's fuzz targets, in an ordinary library so that two things run the
-//! same code: cargo-fuzz (`fuzz/`, nightly, libFuzzer) explores inputs, and `cargo test` on
+//! same code: cargo-fuzz (`fuzz/`, libFuzzer) explores inputs, and `cargo test` on
 //! stable replays every seed and every saved crash (`fuzz/seeds/`, `fuzz/regressions/`).
 //!
 //! Each target takes raw bytes and must not panic. Connector targets also check one property
@@ -129,6 +129,14 @@ pub const TARGETS: &[(&str, Target)] = &[
 /// The target called `name`.
 pub fn target(name: &str) -> Option<Target> {
     TARGETS.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)
+}
+
+/// Do a target's one-off set-up now (the ingress server loads and compiles its plugins), so
+/// that it does not count against the first input's time limit.
+pub fn warm_up(name: &str) {
+    if name == "ingress" {
+        ingress::warm_up();
+    }
 }
 
 /// Run the target called `name` on `data` (what each `fuzz/fuzz_targets/<name>.rs` does).

@@ -1,0 +1,4 @@
+#![no_main]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    switchboard_fuzz_targets::run("connector_generic_webhook", data);
+});
