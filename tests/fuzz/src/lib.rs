@@ -131,6 +131,32 @@ pub fn target(name: &str) -> Option<Target> {
     TARGETS.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)
 }
 
+/// The last panic's message and location, for [`fuzz`] to print when one escapes a target.
+static LAST_PANIC: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+/// Set up a fuzzing process for the target called `name` (each binary's libFuzzer `init`).
+///
+/// libfuzzer-sys installs a panic hook that aborts on every panic, even one the product catches
+/// on purpose (the policy compiler turns the CEL parser's panics into load errors). This hook
+/// only remembers the message; [`fuzz`] aborts on the panics that escape the target.
+pub fn fuzzing_init(name: &str) {
+    std::panic::set_hook(Box::new(|info| {
+        let mut last = LAST_PANIC.lock().unwrap_or_else(|p| p.into_inner());
+        *last = Some(info.to_string());
+    }));
+    warm_up(name);
+}
+
+/// Run a target under libFuzzer: a panic that escapes it is printed and aborts the process,
+/// which libFuzzer reports as a crash and saves the input of.
+pub fn fuzz(name: &str, data: &[u8]) {
+    if std::panic::catch_unwind(|| run(name, data)).is_err() {
+        let last = LAST_PANIC.lock().unwrap_or_else(|p| p.into_inner());
+        eprintln!("{name}: {}", last.as_deref().unwrap_or("panicked"));
+        std::process::abort();
+    }
+}
+
 /// Do a target's one-off set-up now (the ingress server loads and compiles its plugins), so
 /// that it does not count against the first input's time limit.
 pub fn warm_up(name: &str) {
