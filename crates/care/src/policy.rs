@@ -236,6 +236,159 @@ fn resolve_actions(
         .collect()
 }
 
+/// Longest `when` accepted, in bytes: real conditions are a line or two.
+pub const MAX_WHEN_BYTES: usize = 4096;
+/// Deepest nesting accepted, in brackets of the text and in levels of the parsed expression.
+/// CEL's parser, evaluator and the expression's drop all recurse once per level (the parser
+/// heavily: 15 parentheses overflowed a 2 MiB thread stack in a debug build), and a stack
+/// overflow aborts the process, every tenant with it. Real conditions nest a few levels.
+pub const MAX_NESTING: usize = 32;
+/// Stack of the thread that parses a condition: enough for the deepest the limits above allow
+/// (reserved address space; only what the parse touches is used).
+const PARSE_STACK_BYTES: usize = 256 << 20;
+
+/// Parse one condition within the limits above, on a thread with a stack deep enough for it.
+/// A `when` is a tenant's input (configs arrive over the API too): whatever it says must be a
+/// load error, never a crash of the host.
+fn parse_when(when: &str) -> Result<Program, String> {
+    if when.len() > MAX_WHEN_BYTES {
+        return Err(format!(
+            "the expression is {} bytes, more than the {MAX_WHEN_BYTES} allowed",
+            when.len()
+        ));
+    }
+    if bracket_depth(when) > MAX_NESTING {
+        return Err(format!(
+            "the expression nests brackets more than {MAX_NESTING} deep"
+        ));
+    }
+    if double_negation(when) {
+        return Err(
+            "write `!(!x)` for a double negation: the CEL parser reads `!!x` as `!x`".to_string(),
+        );
+    }
+    let source = when.to_string();
+    let parse = move || {
+        // The CEL parser panics on some malformed input instead of returning an error.
+        std::panic::catch_unwind(move || {
+            let tree = cel_parser::Parser::default()
+                .parse(&source)
+                .map_err(|e| e.to_string())?;
+            if deeper_than(&tree, MAX_NESTING) {
+                return Err(format!(
+                    "the expression nests more than {MAX_NESTING} levels deep"
+                ));
+            }
+            Program::compile(&source).map_err(|e| e.to_string())
+        })
+        .unwrap_or_else(|_| Err("the expression is malformed".to_string()))
+    };
+    std::thread::Builder::new()
+        .name("policy-parse".into())
+        .stack_size(PARSE_STACK_BYTES)
+        .spawn(parse)
+        .map_err(|e| format!("cannot start the parser thread: {e}"))?
+        .join()
+        .unwrap_or_else(|_| Err("the expression is malformed".to_string()))
+}
+
+/// The deepest nesting of brackets outside string literals.
+fn bracket_depth(text: &str) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let mut quote: Option<char> = None;
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (Some(_), '\\') => {
+                chars.next();
+            }
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '(' | '[' | '{') => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            (None, ')' | ']' | '}') => depth = depth.saturating_sub(1),
+            (None, _) => {}
+        }
+    }
+    deepest
+}
+
+/// Whether a `!` directly follows another (spaces between) outside string literals.
+fn double_negation(text: &str) -> bool {
+    let mut quote: Option<char> = None;
+    let mut previous = ' ';
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (Some(_), '\\') => {
+                chars.next();
+            }
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '!') if previous == '!' => return true,
+            (None, c) if c.is_whitespace() => continue,
+            (None, _) => {}
+        }
+        previous = c;
+    }
+    false
+}
+
+/// Whether the parsed expression is more than `limit` levels deep (counted without recursion).
+fn deeper_than(root: &cel_parser::ast::IdedExpr, limit: usize) -> bool {
+    use cel_parser::ast::{EntryExpr, Expr};
+    let mut stack = vec![(root, 1usize)];
+    while let Some((node, depth)) = stack.pop() {
+        if depth > limit {
+            return true;
+        }
+        let below = depth + 1;
+        match &node.expr {
+            Expr::Call(call) => {
+                stack.extend(call.target.iter().map(|t| (&**t, below)));
+                stack.extend(call.args.iter().map(|a| (a, below)));
+            }
+            Expr::Comprehension(c) => {
+                for part in [
+                    &c.iter_range,
+                    &c.accu_init,
+                    &c.loop_cond,
+                    &c.loop_step,
+                    &c.result,
+                ] {
+                    stack.push((&**part, below));
+                }
+            }
+            Expr::List(list) => stack.extend(list.elements.iter().map(|e| (e, below))),
+            Expr::Map(map) => map_entries(&map.entries, below, &mut stack),
+            Expr::Struct(st) => map_entries(&st.entries, below, &mut stack),
+            Expr::Select(select) => stack.push((&*select.operand, below)),
+            Expr::Ident(_) | Expr::Literal(_) | Expr::Unspecified => {}
+        }
+    }
+    return false;
+
+    fn map_entries<'a>(
+        entries: &'a [cel_parser::ast::IdedEntryExpr],
+        depth: usize,
+        stack: &mut Vec<(&'a cel_parser::ast::IdedExpr, usize)>,
+    ) {
+        for entry in entries {
+            match &entry.expr {
+                EntryExpr::StructField(f) => stack.push((&f.value, depth)),
+                EntryExpr::MapEntry(m) => {
+                    stack.push((&m.key, depth));
+                    stack.push((&m.value, depth));
+                }
+            }
+        }
+    }
+}
+
 impl Policy {
     /// Compile a `[policy]` section. Every condition is parsed now, so a typo is a load error
     /// naming the rule, not a surprise on the first message.
@@ -255,16 +408,10 @@ impl Policy {
                     message: "this rule name is used twice".into(),
                 });
             }
-            // The CEL parser panics on some malformed input instead of returning an error: a
-            // tenant's typo must be a load error, never a crash of the host.
-            let when = r.when.clone();
-            let program = std::panic::catch_unwind(move || Program::compile(&when))
-                .map_err(|_| "the expression is malformed".to_string())
-                .and_then(|r| r.map_err(|e| e.to_string()))
-                .map_err(|e| PolicyError {
-                    rule: r.name.clone(),
-                    message: format!("cannot parse `when`: {e}"),
-                })?;
+            let program = parse_when(&r.when).map_err(|e| PolicyError {
+                rule: r.name.clone(),
+                message: format!("cannot parse `when`: {e}"),
+            })?;
             let reads = program
                 .references()
                 .variables()
@@ -497,6 +644,77 @@ mod tests {
             origin: "mention".into(),
             text: "hello".into(),
             ..Default::default()
+        }
+    }
+
+    fn one_rule(when: &str) -> Result<Policy, PolicyError> {
+        Policy::compile(&PolicyConfig {
+            rules: vec![RuleConfig {
+                name: "deep".into(),
+                when: when.into(),
+                then: OneOrMany::One(ActionKind::Ignore),
+                why: None,
+                team: None,
+                to: None,
+                incident: None,
+            }],
+            ..PolicyConfig::default()
+        })
+    }
+
+    #[test]
+    fn nesting_past_the_limit_is_a_load_error_not_a_stack_overflow() {
+        // Found by the policy fuzz target: ~15 parentheses overflowed a 2 MiB stack in CEL's
+        // parser and aborted the whole process; long `+` or `.field` chains did the same later.
+        let n = 200;
+        for when in [
+            format!("{}true{}", "(".repeat(n), ")".repeat(n)),
+            format!("{}1{} == 1", "[".repeat(n), "]".repeat(n)),
+            format!("{}1 > 0", "1 + ".repeat(n)),
+            format!("author{} == 1", ".a".repeat(n)),
+            format!("{}true", "true ? true : ".repeat(n)),
+        ] {
+            let e = one_rule(&when).map(|_| ()).unwrap_err();
+            assert!(
+                e.message.contains(&format!("more than {MAX_NESTING}")),
+                "{e}"
+            );
+        }
+        let e = one_rule(&"1 == 1 && ".repeat(1000))
+            .map(|_| ())
+            .unwrap_err();
+        assert!(e.message.contains("bytes"), "{e}");
+    }
+
+    #[test]
+    fn a_double_negation_is_refused_because_the_parser_drops_one() {
+        // cel-parser 0.10 reads `!!true` as `!true` (false), silently inverting a rule.
+        for when in ["!!true", "! !(hour >= 0)", "public && !!private"] {
+            let e = one_rule(when).map(|_| ()).unwrap_err();
+            assert!(e.message.contains("`!(!x)`"), "{when}: {e}");
+        }
+        let p = one_rule("!(!true) && text != '!!' && text != \"x\"").unwrap();
+        assert_eq!(p.decide(&facts(&[])).actions, vec![Action::Ignore]);
+    }
+
+    #[test]
+    fn brackets_inside_strings_do_not_count() {
+        let when = format!("text.matches('{}') || true", "(".repeat(100));
+        assert_eq!(bracket_depth(&when), 1);
+        assert_eq!(bracket_depth(r#"text == "a\"((" && (true)"#), 1);
+    }
+
+    #[test]
+    fn the_deepest_accepted_conditions_evaluate_on_an_ordinary_thread() {
+        // Compiled on the parser's thread, but decided here, on a test thread's 2 MiB stack.
+        let d = MAX_NESTING;
+        for when in [
+            format!("{}true{}", "(".repeat(d), ")".repeat(d)),
+            format!("{}true", "false ? false : ".repeat(d - 1)),
+        ] {
+            let p = one_rule(&when).unwrap_or_else(|e| panic!("{when}: {e}"));
+            let decision = p.decide(&facts(&[]));
+            assert_eq!(decision.actions, vec![Action::Ignore], "{when}");
         }
     }
 

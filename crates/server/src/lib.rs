@@ -148,45 +148,9 @@ impl Server {
     /// Open the store, load the tenants, bind and start serving in the background.
     pub async fn start(rt: Runtime, options: ServeOptions) -> anyhow::Result<Server> {
         use anyhow::Context;
-        let dirs = DataDir {
-            root: options.data_dir.clone(),
-        };
-        dirs.create()
-            .with_context(|| format!("creating the data folder {}", dirs.root.display()))?;
-        let url = options
-            .store_url
-            .clone()
-            .unwrap_or_else(|| format!("sqlite://{}", dirs.root.join("switchboard.db").display()));
-        let store = Store::open(&url).await.context("opening the store")?;
-        let admin_token = match &options.admin_token {
-            Some(t) => t.clone(),
-            None => admin_token_file(&dirs.root.join("admin-token"))?,
-        };
-        let engine = Engine::new(rt.clone(), store.clone());
-        let registry = Arc::new(Registry::new(
-            rt,
-            store,
-            dirs.clone(),
-            options.tenant_files.clone(),
-        ));
-        let errors = registry.reload_all().await;
-        for (file, e) in &errors {
-            tracing::error!(%file, error = %e, "tenant not loaded");
-        }
+        let (state, admin_token) = prepare(rt, &options).await?;
+        let (engine, registry) = (state.engine.clone(), state.registry.clone());
         let (shutdown, shutdown_rx) = tokio_watch::channel(false);
-        let state = AppState {
-            engine: engine.clone(),
-            registry: registry.clone(),
-            options: Arc::new(options.clone()),
-            admin_token_hash: Arc::new(switchboard_store::token_hash(&admin_token)),
-            metrics: crate::ops::prometheus(),
-            ready: Arc::new(AtomicBool::new(false)),
-            log_limiter: Arc::new(ops::LogLimiter::new(REFUSAL_LOG_INTERVAL)),
-            ingress_slots: Arc::new(ingress::IngressSlots::new(
-                options.tenant_ingress_concurrency,
-            )),
-            queues_seen: Arc::default(),
-        };
         let app = router(state.clone());
         let listener = tokio::net::TcpListener::bind(options.listen)
             .await
@@ -250,6 +214,58 @@ impl Server {
         tracing::info!("shutting down: finishing in-flight work");
         self.shutdown().await
     }
+}
+
+/// Open the store and load the tenants: the state every route serves from.
+async fn prepare(rt: Runtime, options: &ServeOptions) -> anyhow::Result<(AppState, String)> {
+    use anyhow::Context;
+    let dirs = DataDir {
+        root: options.data_dir.clone(),
+    };
+    dirs.create()
+        .with_context(|| format!("creating the data folder {}", dirs.root.display()))?;
+    let url = options
+        .store_url
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}", dirs.root.join("switchboard.db").display()));
+    let store = Store::open(&url).await.context("opening the store")?;
+    let admin_token = match &options.admin_token {
+        Some(t) => t.clone(),
+        None => admin_token_file(&dirs.root.join("admin-token"))?,
+    };
+    let engine = Engine::new(rt.clone(), store.clone());
+    let registry = Arc::new(Registry::new(
+        rt,
+        store,
+        dirs.clone(),
+        options.tenant_files.clone(),
+    ));
+    let errors = registry.reload_all().await;
+    for (file, e) in &errors {
+        tracing::error!(%file, error = %e, "tenant not loaded");
+    }
+    let state = AppState {
+        engine,
+        registry,
+        options: Arc::new(options.clone()),
+        admin_token_hash: Arc::new(switchboard_store::token_hash(&admin_token)),
+        metrics: crate::ops::prometheus(),
+        ready: Arc::new(AtomicBool::new(false)),
+        log_limiter: Arc::new(ops::LogLimiter::new(REFUSAL_LOG_INTERVAL)),
+        ingress_slots: Arc::new(ingress::IngressSlots::new(
+            options.tenant_ingress_concurrency,
+        )),
+        queues_seen: Arc::default(),
+    };
+    Ok((state, admin_token))
+}
+
+/// Every route of a server over `options`' store and tenants, with no listener, workers or
+/// file watcher: the real request path, driven in memory (the fuzz target for ingress).
+pub async fn in_memory(rt: Runtime, options: ServeOptions) -> anyhow::Result<Router> {
+    let (state, _) = prepare(rt, &options).await?;
+    state.ready.store(true, Ordering::SeqCst);
+    Ok(router(state))
 }
 
 /// What a connection may cost the server: see the fields of [`ServeOptions`].
