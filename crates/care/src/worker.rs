@@ -4,11 +4,14 @@
 //! not committed is processed again from the start (plugin calls have no side effects; the
 //! commit happens once), and replies caught mid-send are sent again with the same key.
 
+use std::sync::{Arc, Mutex};
+
 use serde::Serialize;
 use tracing::Instrument;
 use tracing::field::Empty;
 
 use crate::care::ReplyKind;
+use crate::care::incidents::TextWindow;
 use crate::pipeline::{self, Triage};
 use crate::policy::Action;
 use crate::tenant::{Connector, Tenant};
@@ -28,6 +31,9 @@ use switchboard_store::{
 pub struct Engine {
     pub rt: Runtime,
     pub store: Store,
+    /// Shingles of recent incident reports, shared by the engine's clones (rebuilt on demand
+    /// after a restart).
+    pub(crate) texts: Arc<Mutex<TextWindow>>,
 }
 
 /// What became of one event of a webhook request.
@@ -65,7 +71,11 @@ pub struct DeliveryReport {
 
 impl Engine {
     pub fn new(rt: Runtime, store: Store) -> Self {
-        Engine { rt, store }
+        Engine {
+            rt,
+            store,
+            texts: Arc::default(),
+        }
     }
 
     /// Hand a platform's request to the connector and store every message it yields before

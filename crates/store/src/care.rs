@@ -541,6 +541,7 @@ impl Store {
         .execute(&mut *tx)
         .await
         .op("storing a decision")?;
+        crate::count_outcome(&mut tx, stored).await?;
         audit(
             &mut tx,
             now,

@@ -76,6 +76,37 @@ impl<T> Op<T> for Result<T, sqlx::Error> {
     }
 }
 
+/// Mark whether a message just committed was an offence or praise, and add it to its author's
+/// counters. Called once per message, in the transaction that moved it to `done`, so retries,
+/// replays and redeliveries cannot count it twice. The tests are the ones author history always
+/// applied to decisions and labels.
+pub(crate) async fn count_outcome(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    stored: &StoredMessage,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE messages SET \
+           offence = CASE WHEN EXISTS (SELECT 1 FROM decisions d WHERE d.message_id = messages.id AND (d.actions LIKE '%\"ignore\"%' OR d.actions LIKE '%\"monitor\"%' OR d.actions LIKE '%\"block\"%')) THEN 1 ELSE 0 END, \
+           praise = CASE WHEN EXISTS (SELECT 1 FROM labels l WHERE l.message_id = messages.id AND l.role = 'live' AND l.name = 'advocate' AND l.score >= 0.5) THEN 1 ELSE 0 END \
+         WHERE id = $1",
+    )
+    .bind(&stored.id)
+    .execute(&mut **tx)
+    .await
+    .op("marking offence and praise")?;
+    sqlx::query(
+        "UPDATE author_counters SET \
+           offences = offences + (SELECT offence FROM messages WHERE id = $1), \
+           praise = author_counters.praise + (SELECT praise FROM messages WHERE id = $1) \
+         WHERE (tenant, channel, author_id) = (SELECT tenant, channel, author_id FROM messages WHERE id = $1)",
+    )
+    .bind(&stored.id)
+    .execute(&mut **tx)
+    .await
+    .op("counting offence and praise")?;
+    Ok(())
+}
+
 fn json<T: Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".into())
 }
@@ -459,6 +490,16 @@ impl Store {
         .execute(&mut *tx)
         .await
         .op("storing a message")?;
+        sqlx::query(
+            "INSERT INTO author_counters (tenant, channel, author_id, messages, offences, praise) VALUES ($1, $2, $3, 1, 0, 0) \
+             ON CONFLICT (tenant, channel, author_id) DO UPDATE SET messages = author_counters.messages + 1",
+        )
+        .bind(&message.tenant)
+        .bind(&message.channel)
+        .bind(&message.author.id)
+        .execute(&mut *tx)
+        .await
+        .op("counting a message")?;
         audit(
             &mut tx,
             self.now(),
@@ -523,20 +564,42 @@ impl Store {
 
     /// What the store knows about the customer behind `message` from before it: every channel
     /// they wrote on, merges included (one customer, one history).
+    ///
+    /// "Before" means accepted no later than this message, as it always did; the answer is
+    /// read from running counters (`author_counters`, per channel identity, summed over the
+    /// customer's identities) less the customer's messages accepted after this one, so it costs
+    /// the same however long the history is. (Sums are cast: PostgreSQL sums BIGINTs as NUMERIC.)
     pub async fn author_history(
         &self,
         stored: &StoredMessage,
     ) -> Result<AuthorHistory, StoreError> {
-        let m = &stored.message;
-        let row = sqlx::query(
-            "SELECT COUNT(*), \
-               COALESCE(SUM(CASE WHEN d.actions LIKE '%\"ignore\"%' OR d.actions LIKE '%\"monitor\"%' OR d.actions LIKE '%\"block\"%' THEN 1 ELSE 0 END), 0), \
-               COALESCE(SUM(CASE WHEN EXISTS (SELECT 1 FROM labels l WHERE l.message_id = p.id AND l.role = 'live' AND l.name = 'advocate' AND l.score >= 0.5) THEN 1 ELSE 0 END), 0) \
-             FROM messages p LEFT JOIN decisions d ON d.message_id = p.id \
-             WHERE p.tenant = $1 AND p.customer_id = (SELECT customer_id FROM messages WHERE id = $2) AND p.id <> $2 AND p.accepted_at <= (SELECT accepted_at FROM messages WHERE id = $2)",
+        let this = sqlx::query(
+            "SELECT customer_id, accepted_at, offence, praise FROM messages WHERE id = $1",
         )
-        .bind(&m.tenant)
         .bind(&stored.id)
+        .fetch_one(&self.pool)
+        .await
+        .op("reading author history")?;
+        let customer: String = this.get(0);
+        let accepted_at: i64 = this.get(1);
+        let (own_offence, own_praise): (i64, i64) = (this.get(2), this.get(3));
+        let totals = sqlx::query(
+            "SELECT CAST(COALESCE(SUM(c.messages), 0) AS BIGINT), CAST(COALESCE(SUM(c.offences), 0) AS BIGINT), CAST(COALESCE(SUM(c.praise), 0) AS BIGINT) \
+             FROM identities i JOIN author_counters c ON c.tenant = i.tenant AND c.channel = i.channel AND c.author_id = i.author_id \
+             WHERE i.tenant = $1 AND i.customer_id = $2",
+        )
+        .bind(&stored.tenant)
+        .bind(&customer)
+        .fetch_one(&self.pool)
+        .await
+        .op("reading author history")?;
+        let later = sqlx::query(
+            "SELECT COUNT(*), CAST(COALESCE(SUM(offence), 0) AS BIGINT), CAST(COALESCE(SUM(praise), 0) AS BIGINT) FROM messages \
+             WHERE tenant = $1 AND customer_id = $2 AND accepted_at > $3",
+        )
+        .bind(&stored.tenant)
+        .bind(&customer)
+        .bind(accepted_at)
         .fetch_one(&self.pool)
         .await
         .op("reading author history")?;
@@ -547,10 +610,14 @@ impl Store {
             .op("reading a customer")?
             .and_then(|r| r.get::<Option<i64>, _>(0))
             .is_some();
+        let (total, later): ([i64; 3], [i64; 3]) = (
+            [totals.get(0), totals.get(1), totals.get(2)],
+            [later.get(0), later.get(1), later.get(2)],
+        );
         Ok(AuthorHistory {
-            previous_messages: row.get(0),
-            offences: row.get(1),
-            praise: row.get(2),
+            previous_messages: total[0] - later[0] - 1,
+            offences: total[1] - later[1] - own_offence,
+            praise: total[2] - later[2] - own_praise,
             blocked,
         })
     }
@@ -656,6 +723,7 @@ impl Store {
         .execute(&mut *tx)
         .await
         .op("storing a decision")?;
+        count_outcome(&mut tx, stored).await?;
         // The out-of-hours reply goes out once per conversation: a second one is not even kept
         // as a draft.
         let wants_away = outcome.outbox.iter().any(|q| q.kind == ReplyKind::Away);
@@ -1148,4 +1216,332 @@ async fn audit(
     .await
     .op("writing the audit log")?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Author history as it was computed before the counters: a scan of every earlier message
+    /// of the customer. The reference the counters must keep agreeing with.
+    async fn scanned(store: &Store, stored: &StoredMessage) -> AuthorHistory {
+        let row = sqlx::query(
+            "SELECT COUNT(*), \
+               COALESCE(SUM(CASE WHEN d.actions LIKE '%\"ignore\"%' OR d.actions LIKE '%\"monitor\"%' OR d.actions LIKE '%\"block\"%' THEN 1 ELSE 0 END), 0), \
+               COALESCE(SUM(CASE WHEN EXISTS (SELECT 1 FROM labels l WHERE l.message_id = p.id AND l.role = 'live' AND l.name = 'advocate' AND l.score >= 0.5) THEN 1 ELSE 0 END), 0) \
+             FROM messages p LEFT JOIN decisions d ON d.message_id = p.id \
+             WHERE p.tenant = $1 AND p.customer_id = (SELECT customer_id FROM messages WHERE id = $2) AND p.id <> $2 AND p.accepted_at <= (SELECT accepted_at FROM messages WHERE id = $2)",
+        )
+        .bind(&stored.tenant)
+        .bind(&stored.id)
+        .fetch_one(&store.pool)
+        .await
+        .unwrap();
+        let blocked = sqlx::query("SELECT blocked_at FROM customers WHERE id = $1")
+            .bind(&stored.customer_id)
+            .fetch_one(&store.pool)
+            .await
+            .unwrap()
+            .get::<Option<i64>, _>(0)
+            .is_some();
+        AuthorHistory {
+            previous_messages: row.get(0),
+            offences: row.get(1),
+            praise: row.get(2),
+            blocked,
+        }
+    }
+
+    /// Every message's history, from the counters and from the scan, must agree.
+    async fn assert_agrees(store: &Store, ids: &[String]) -> Vec<AuthorHistory> {
+        let mut all = Vec::new();
+        for id in ids {
+            let stored = store.message(id).await.unwrap();
+            let counted = store.author_history(&stored).await.unwrap();
+            assert_eq!(counted, scanned(store, &stored).await, "message {id}");
+            all.push(counted);
+        }
+        all
+    }
+
+    fn message(tenant: &str, channel: &str, author: &str, external: &str) -> Message {
+        let mut m = Message::example(tenant, "hello");
+        m.channel = channel.into();
+        m.author.id = author.into();
+        m.external_id = external.into();
+        m.conversation_key = format!("{channel}:{author}");
+        m
+    }
+
+    fn outcome(actions: &[&str], labels: &[(&str, &str, f64)]) -> Outcome {
+        Outcome {
+            actions: serde_json::json!(actions),
+            fired: serde_json::json!([]),
+            labels: labels
+                .iter()
+                .map(|(role, name, score)| LabelRow {
+                    role: (*role).into(),
+                    classifier: "k".into(),
+                    plugin: String::new(),
+                    name: (*name).into(),
+                    score: *score,
+                    evidence: serde_json::json!([]),
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    /// (tenant, channel, author, actions, labels as (role, name, score)).
+    type Step = (
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static [&'static str],
+        &'static [(&'static str, &'static str, f64)],
+    );
+
+    /// (id, customer, channel, author, accepted_at, actions or "" if not processed,
+    /// advocate labels as (role, score)).
+    type OldRow = (
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static str,
+        i64,
+        &'static str,
+        &'static [(&'static str, f64)],
+    );
+
+    #[tokio::test]
+    async fn counted_history_equals_the_scan_over_a_mixed_history() {
+        let clock = Clock::manual(1_000);
+        // `SWITCHBOARD_TEST_POSTGRES=postgres://…` (an empty database) runs it on PostgreSQL.
+        let url = std::env::var("SWITCHBOARD_TEST_POSTGRES").unwrap_or("sqlite::memory:".into());
+        let store = Store::open(&url).await.unwrap().with_clock(clock.clone());
+        // (tenant, channel, author, actions, labels): two tenants, two channels, three
+        // authors; offences of each kind, praise live and shadow and too weak to count.
+        let script: &[Step] = &[
+            ("t", "x", "ana", &["respond"], &[("live", "advocate", 0.9)]),
+            ("t", "x", "ana", &["ignore"], &[]),
+            ("t", "x", "bo", &["monitor"], &[("live", "advocate", 0.7)]),
+            ("t", "sms", "ana-phone", &["block"], &[]),
+            (
+                "t",
+                "x",
+                "ana",
+                &["route", "respond"],
+                &[("shadow", "advocate", 0.9)],
+            ),
+            ("t", "x", "ana", &["respond"], &[("live", "advocate", 0.4)]),
+            (
+                "t",
+                "sms",
+                "ana-phone",
+                &["respond"],
+                &[("live", "advocate", 0.5), ("live", "advocate", 0.8)],
+            ),
+            ("u", "x", "ana", &["ignore"], &[("live", "advocate", 0.9)]),
+            ("t", "x", "bo", &[], &[]),
+            (
+                "t",
+                "x",
+                "ana",
+                &["monitor", "respond"],
+                &[("live", "advocate", 1.0)],
+            ),
+        ];
+        let mut ids = Vec::new();
+        for (i, (tenant, channel, author, actions, labels)) in script.iter().enumerate() {
+            // Pairs of messages share their acceptance instant: ties count as "before".
+            if i % 2 == 0 {
+                clock.advance(10);
+            }
+            let m = message(tenant, channel, author, &format!("m{i}"));
+            let a = store.accept("webhook", &m).await.unwrap();
+            // A redelivery of the same event stores (and counts) nothing.
+            assert!(store.accept("webhook", &m).await.unwrap().duplicate);
+            ids.push(a.message_id.clone());
+            assert_agrees(&store, &ids).await;
+            let stored = store.message(&a.message_id).await.unwrap();
+            let out = outcome(actions, labels);
+            if i % 3 == 1 {
+                // A fail-closed stage failed first: held, then retried.
+                store.hold(&a.message_id, "down", 0, 5).await.unwrap();
+            }
+            if i == 4 {
+                // Processed out of order: the next message is done before this one.
+                continue;
+            }
+            assert!(store.commit(&stored, &out).await.unwrap());
+            // A second worker, or a replay after a crash, records nothing again.
+            assert!(!store.commit(&stored, &out).await.unwrap());
+            assert_agrees(&store, &ids).await;
+        }
+        let late = store.message(&ids[4]).await.unwrap();
+        let (actions, labels) = (script[4].3, script[4].4);
+        assert!(
+            store
+                .commit(&late, &outcome(actions, labels))
+                .await
+                .unwrap()
+        );
+        // An edit is one more event from the author.
+        let mut edit = message("t", "x", "ana", "m0");
+        edit.action = switchboard_contract::MessageAction::Edited;
+        edit.received_at += 5;
+        clock.advance(10);
+        ids.push(store.accept("webhook", &edit).await.unwrap().message_id);
+        let before_merge = assert_agrees(&store, &ids).await;
+
+        // One person on two channels: the merge joins the histories, the undo splits them.
+        let ana = store.customer_of("t", "x", "ana").await.unwrap().unwrap();
+        let phone = store
+            .customer_of("t", "sms", "ana-phone")
+            .await
+            .unwrap()
+            .unwrap();
+        let merge = store
+            .merge_customers("t", &phone, &ana, "agent")
+            .await
+            .unwrap();
+        let merged = assert_agrees(&store, &ids).await;
+        assert_ne!(merged, before_merge, "the merge changed no history");
+        store.undo_merge("t", &merge, "agent").await.unwrap();
+        assert_eq!(assert_agrees(&store, &ids).await, before_merge);
+
+        // The history is not trivially empty: the last "ana" message on x saw the others.
+        let last_ana = &before_merge[9];
+        assert_eq!(
+            (
+                last_ana.previous_messages,
+                last_ana.offences,
+                last_ana.praise
+            ),
+            (4, 1, 1),
+            "{before_merge:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_migration_counts_the_history_already_stored() {
+        let store = Store {
+            pool: AnyPoolOptions::new()
+                .max_connections(1)
+                .connect("sqlite::memory:")
+                .await
+                .unwrap(),
+            sqlite: true,
+            clock: Clock::system(),
+        };
+        sqlx::any::install_default_drivers();
+        // The schema as it was before the counters, with a history written by that version.
+        MIGRATOR.run_to(6, &store.pool).await.unwrap();
+        let rows: &[OldRow] = &[
+            (
+                "m1",
+                "c1",
+                "x",
+                "ana",
+                10,
+                r#"["respond"]"#,
+                &[("live", 0.9)],
+            ),
+            ("m2", "c1", "x", "ana", 20, r#"["ignore"]"#, &[]),
+            (
+                "m3",
+                "c1",
+                "sms",
+                "ana-phone",
+                20,
+                r#"["block"]"#,
+                &[("shadow", 0.9)],
+            ),
+            (
+                "m4",
+                "c2",
+                "x",
+                "bo",
+                30,
+                r#"["monitor","respond"]"#,
+                &[("live", 0.6)],
+            ),
+            (
+                "m5",
+                "c1",
+                "x",
+                "ana",
+                40,
+                r#"["respond"]"#,
+                &[("live", 0.2)],
+            ),
+            ("m6", "c1", "x", "ana", 50, "", &[]),
+        ];
+        let sql = [
+            "INSERT INTO customers (id, tenant, created_at) VALUES ('c1', 't', 0), ('c2', 't', 0)",
+            "INSERT INTO identities (tenant, channel, author_id, customer_id, first_seen_at) VALUES ('t', 'x', 'ana', 'c1', 0), ('t', 'sms', 'ana-phone', 'c1', 0), ('t', 'x', 'bo', 'c2', 0)",
+            "INSERT INTO conversations (id, tenant, channel, conversation_key, customer_id, state, created_at, updated_at) VALUES ('k1', 't', 'x', 'k1', 'c1', 'open', 0, 0)",
+        ];
+        for s in sql {
+            sqlx::query(s).execute(&store.pool).await.unwrap();
+        }
+        for (id, customer, channel, author, at, actions, labels) in rows {
+            let body = json(&message("t", channel, author, id));
+            sqlx::query(
+                "INSERT INTO messages (id, tenant, channel, connector, external_id, event_key, conversation_id, customer_id, author_id, body, received_at, accepted_at, status) VALUES ($1, 't', $2, 'w', $1, $1, 'k1', $3, $4, $5, $6, $6, $7)",
+            )
+            .bind(*id)
+            .bind(*channel)
+            .bind(*customer)
+            .bind(*author)
+            .bind(body)
+            .bind(*at)
+            .bind(if actions.is_empty() { "accepted" } else { "done" })
+            .execute(&store.pool)
+            .await
+            .unwrap();
+            if !actions.is_empty() {
+                sqlx::query("INSERT INTO decisions (message_id, tenant, actions, fired, decided_at) VALUES ($1, 't', $2, '[]', 0)")
+                    .bind(*id)
+                    .bind(*actions)
+                    .execute(&store.pool)
+                    .await
+                    .unwrap();
+            }
+            for (role, score) in labels.iter() {
+                sqlx::query("INSERT INTO labels (message_id, role, classifier, name, score, evidence) VALUES ($1, $2, 'k', 'advocate', $3, '[]')")
+                    .bind(*id)
+                    .bind(*role)
+                    .bind(*score)
+                    .execute(&store.pool)
+                    .await
+                    .unwrap();
+            }
+        }
+        let ids: Vec<String> = rows.iter().map(|r| r.0.to_string()).collect();
+        let mut before = Vec::new();
+        for id in &ids {
+            before.push(scanned(&store, &store.message(id).await.unwrap()).await);
+        }
+        MIGRATOR.run(&store.pool).await.unwrap();
+        assert_eq!(assert_agrees(&store, &ids).await, before);
+        assert_eq!(
+            (
+                before[5].previous_messages,
+                before[5].offences,
+                before[5].praise
+            ),
+            (4, 2, 1),
+            "{before:?}"
+        );
+        // And the upgraded store keeps counting from there.
+        let m6 = store.message("m6").await.unwrap();
+        assert!(store.commit(&m6, &outcome(&["ignore"], &[])).await.unwrap());
+        let next = store
+            .accept("w", &message("t", "x", "ana", "m7"))
+            .await
+            .unwrap();
+        let history = assert_agrees(&store, &[next.message_id]).await;
+        assert_eq!((history[0].previous_messages, history[0].offences), (5, 3));
+    }
 }

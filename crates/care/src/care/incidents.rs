@@ -38,7 +38,8 @@
 //! it during `baseline_h` before the window, outside any incident, scaled to the window).
 //! Without `[incidents]`, rules still open and attach incidents, but no texts are drafted.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 use serde::Deserialize;
 
@@ -266,6 +267,75 @@ pub fn jaccard(a: &HashSet<(String, String)>, b: &HashSet<(String, String)>) -> 
     }
 }
 
+/// A text's word pairs, as [`shingles`] makes them.
+pub type Shingles = HashSet<(String, String)>;
+
+/// Whether two shingle sets are near-identical at `threshold`: [`jaccard`], after a size-band
+/// check that answers most pairs without intersecting (shared pairs cannot outnumber the smaller
+/// set, nor all pairs fall short of the larger, so the ratio of sizes bounds the similarity).
+pub fn near(a: &Shingles, b: &Shingles, threshold: f64) -> bool {
+    let (small, large) = (a.len().min(b.len()), a.len().max(b.len()));
+    if large > 0 && (small as f64 / large as f64) < threshold {
+        return false;
+    }
+    jaccard(a, b) >= threshold
+}
+
+/// The shingles of each tenant's recent incident reports, so that counting a window does not
+/// tokenise every text in it again for every report. A report's text never changes, so an entry
+/// is never stale: a miss (after a restart, or a report older than the entries kept) computes
+/// it from the text the store returned. Entries older than every window still counted are
+/// dropped, which bounds the state by the window and its baseline.
+#[derive(Debug, Default)]
+pub struct TextWindow {
+    tenants: HashMap<String, TenantTexts>,
+}
+
+#[derive(Debug, Default)]
+struct TenantTexts {
+    by_id: HashMap<String, Option<Arc<Shingles>>>,
+    by_time: BTreeSet<(i64, String)>,
+}
+
+impl TextWindow {
+    /// The shingles of report `message_id` (its `text`, received at `received_at`).
+    pub fn shingles(
+        &mut self,
+        tenant: &str,
+        message_id: &str,
+        received_at: i64,
+        text: &str,
+    ) -> Option<Arc<Shingles>> {
+        let t = self.tenants.entry(tenant.to_string()).or_default();
+        if let Some(known) = t.by_id.get(message_id) {
+            return known.clone();
+        }
+        let computed = shingles(text).map(Arc::new);
+        t.by_id.insert(message_id.to_string(), computed.clone());
+        t.by_time.insert((received_at, message_id.to_string()));
+        computed
+    }
+
+    /// Forget `tenant`'s reports received at or before `until`: no window reaches them now.
+    pub fn forget_until(&mut self, tenant: &str, until: i64) {
+        let Some(t) = self.tenants.get_mut(tenant) else {
+            return;
+        };
+        while let Some((at, id)) = t.by_time.first().cloned() {
+            if at > until {
+                break;
+            }
+            t.by_time.pop_first();
+            t.by_id.remove(&id);
+        }
+    }
+
+    /// How many reports' shingles are kept for `tenant`.
+    pub fn len(&self, tenant: &str) -> usize {
+        self.tenants.get(tenant).map_or(0, |t| t.by_id.len())
+    }
+}
+
 /// Whether two texts are near-identical at `threshold`.
 pub fn similar(a: &str, b: &str, threshold: f64) -> bool {
     match (shingles(a), shingles(b)) {
@@ -414,6 +484,63 @@ mod tests {
     const SABRE_AA: &str = "@AmericanAir Sitting at the gate on Flight 719 for an hour due to Sabre being down. What backup plan is in place if Sabre cannot be fixed?";
     const SABRE_US: &str = "@USAirways Sitting at the gate on Flight 719 for an hour due to Sabre being down. What backup plan is in place if Sabre cannot be fixed?";
     const COMPUTERS: &str = "@USAirways @AmericanAir Sitting at the gate on Flight 719 for an hour due to computers being down. What backup plan is in place for this??";
+
+    #[test]
+    fn the_size_band_never_changes_what_is_near() {
+        // Texts from one small vocabulary, of many lengths: pairs on both sides of every
+        // threshold, including ones the band rejects.
+        let vocab = [
+            "flight", "delayed", "gate", "sabre", "down", "bag", "lost", "again",
+        ];
+        let mut rng = fastrand::Rng::with_seed(13);
+        let texts: Vec<Shingles> = (0..200)
+            .filter_map(|_| {
+                let n = rng.usize(4..30);
+                let t: Vec<&str> = (0..n).map(|_| vocab[rng.usize(..vocab.len())]).collect();
+                shingles(&t.join(" "))
+            })
+            .collect();
+        let (mut agreed, mut near_pairs) = (0, 0);
+        for threshold in [0.1, 0.3, 0.5, 0.8, 1.0] {
+            for a in &texts {
+                for b in &texts {
+                    let exact = jaccard(a, b) >= threshold;
+                    assert_eq!(near(a, b, threshold), exact, "{a:?} {b:?} at {threshold}");
+                    agreed += 1;
+                    near_pairs += usize::from(exact);
+                }
+            }
+        }
+        assert!(
+            near_pairs > 0 && near_pairs < agreed,
+            "{near_pairs} of {agreed}"
+        );
+        assert!(near(
+            &shingles(SABRE_AA).unwrap(),
+            &shingles(SABRE_US).unwrap(),
+            0.8
+        ));
+    }
+
+    #[test]
+    fn the_text_window_keeps_each_report_once_until_no_window_reaches_it() {
+        let mut w = TextWindow::default();
+        let first = w.shingles("t", "m1", 1_000, SABRE_AA).unwrap();
+        assert_eq!(*first, shingles(SABRE_AA).unwrap());
+        // Kept by id: asked again (whatever the text), the same set comes back, computed once.
+        let again = w.shingles("t", "m1", 1_000, "ignored").unwrap();
+        assert!(Arc::ptr_eq(&first, &again));
+        assert!(w.shingles("t", "m2", 2_000, "too short").is_none());
+        w.shingles("u", "m1", 1_000, COMPUTERS);
+        assert_eq!((w.len("t"), w.len("u")), (2, 1));
+        w.forget_until("t", 1_000);
+        assert_eq!((w.len("t"), w.len("u")), (1, 1));
+        // Forgotten, it is computed again from the text (as after a restart).
+        let recomputed = w.shingles("t", "m1", 1_000, SABRE_US).unwrap();
+        assert_eq!(*recomputed, shingles(SABRE_US).unwrap());
+        w.forget_until("t", 5_000);
+        assert_eq!(w.len("t"), 0);
+    }
 
     #[test]
     fn near_identical_texts_are_similar_and_different_ones_are_not() {

@@ -3,6 +3,7 @@
 //! rules these apply (configuration, grouping, texts) are in [`crate::care::incidents`].
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use serde_json::json;
 
@@ -127,10 +128,12 @@ impl Engine {
                     return self.attach_report(tenant, &open, r, DETECTOR).await;
                 }
             }
-            let text = shingles(&r.text).filter(|_| config.similar_text > 0.0);
+            let text = self
+                .report_shingles(&tenant.name, r)
+                .filter(|_| config.similar_text > 0.0);
             if let Some(text) = &text {
                 for (open, sample) in store.open_text_incidents(&tenant.name).await? {
-                    if shingles(&sample).is_some_and(|s| jaccard(text, &s) >= config.similar_text) {
+                    if shingles(&sample).is_some_and(|s| near(text, &s, config.similar_text)) {
                         return self.attach_report(tenant, &open, r, DETECTOR).await;
                     }
                 }
@@ -150,6 +153,14 @@ impl Engine {
         Ok(())
     }
 
+    /// The shingles of report `r`'s text, from the tenant's window state.
+    fn report_shingles(&self, tenant: &str, r: &ReportRow) -> Option<Arc<Shingles>> {
+        self.texts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .shingles(tenant, &r.message_id, r.received_at, &r.text)
+    }
+
     /// Count the window ending at `r` for each of its groups, then for its text; open an
     /// incident for the first burst. `None`: no burst.
     async fn detect(
@@ -158,7 +169,7 @@ impl Engine {
         config: &IncidentsConfig,
         r: &ReportRow,
         groups: &[String],
-        text: Option<&HashSet<(String, String)>>,
+        text: Option<&Arc<Shingles>>,
     ) -> Result<Option<Opened>, StoreError> {
         let store = &self.store;
         let anchor = r.received_at.min(store.now());
@@ -214,12 +225,20 @@ impl Engine {
         let Some(text) = text else {
             return Ok(None);
         };
+        // Nothing older than this report's baseline is needed for it; the shingles of what is
+        // in reach are kept, so the window's texts are tokenised once, not once per report.
+        self.texts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .forget_until(&tenant.name, from - baseline_ms);
         let like = |rows: Vec<ReportRow>| -> Vec<ReportRow> {
+            let mut texts = self.texts.lock().unwrap_or_else(|e| e.into_inner());
             rows.into_iter()
                 .filter(|w| {
                     w.message_id == r.message_id
-                        || shingles(&w.text)
-                            .is_some_and(|s| jaccard(text, &s) >= config.similar_text)
+                        || texts
+                            .shingles(&tenant.name, &w.message_id, w.received_at, &w.text)
+                            .is_some_and(|s| near(text, &s, config.similar_text))
                 })
                 .collect()
         };
