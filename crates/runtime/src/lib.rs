@@ -236,8 +236,53 @@ struct Inner {
     ceilings: Ceilings,
     /// Each tenant's share of the instance pool (see [`RuntimeOptions::tenant_share`]).
     tenant_share: u32,
-    tenant_slots: Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
+    tenant_slots: TenantSlots,
     _ticker: EpochTicker,
+}
+
+/// A fixed number of slots per tenant, each tenant's own: one tenant waiting for a slot never
+/// waits behind another's. Used for the instance share here and the server's in-flight webhooks.
+pub struct TenantSlots {
+    per_tenant: usize,
+    slots: Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
+}
+
+impl TenantSlots {
+    pub fn new(per_tenant: usize) -> Self {
+        TenantSlots {
+            per_tenant: per_tenant.max(1),
+            slots: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Slots each tenant has.
+    pub fn per_tenant(&self) -> usize {
+        self.per_tenant
+    }
+
+    /// One of `tenant`'s slots, waiting at most `patience`; `None` when they stayed full.
+    /// Callers pass only configured tenants, so the map holds one entry per tenant.
+    pub async fn acquire(
+        &self,
+        tenant: &str,
+        patience: Duration,
+    ) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let slots = {
+            let mut all = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+            all.entry(tenant.to_string())
+                .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(self.per_tenant)))
+                .clone()
+        };
+        // A free slot is the common case: take it without arming a timer on the hot path.
+        if let Ok(permit) = slots.clone().try_acquire_owned() {
+            return Some(permit);
+        }
+        // Never closed; a closed semaphore would mean no slot either way.
+        tokio::time::timeout(patience, slots.acquire_owned())
+            .await
+            .ok()?
+            .ok()
+    }
 }
 
 /// The plugin host's engine. Cheap to clone; clones share everything.
@@ -324,7 +369,7 @@ impl Runtime {
                 egress: EgressClients::new()?,
                 ceilings: options.ceilings,
                 tenant_share: options.tenant_share.clamp(1, n),
-                tenant_slots: Mutex::new(HashMap::new()),
+                tenant_slots: TenantSlots::new(options.tenant_share.clamp(1, n) as usize),
                 _ticker: EpochTicker {
                     stop,
                     thread: Some(thread),
@@ -349,32 +394,13 @@ impl Runtime {
         tenant: &str,
         patience: Duration,
     ) -> Result<tokio::sync::OwnedSemaphorePermit, CallFailure> {
-        let slots = {
-            let mut all = self
-                .inner
-                .tenant_slots
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            all.entry(tenant.to_string())
-                .or_insert_with(|| {
-                    Arc::new(tokio::sync::Semaphore::new(
-                        self.inner.tenant_share as usize,
-                    ))
-                })
-                .clone()
-        };
-        let busy = CallFailure::TenantBusy {
-            share: self.inner.tenant_share,
-        };
-        // A free slot is the common case: take it without arming a timer on the hot path.
-        if let Ok(permit) = slots.clone().try_acquire_owned() {
-            return Ok(permit);
-        }
-        match tokio::time::timeout(patience, slots.acquire_owned()).await {
-            Ok(Ok(permit)) => Ok(permit),
-            // Never closed; either way the call cannot run.
-            Ok(Err(_)) | Err(_) => Err(busy),
-        }
+        self.inner
+            .tenant_slots
+            .acquire(tenant, patience)
+            .await
+            .ok_or(CallFailure::TenantBusy {
+                share: self.inner.tenant_share,
+            })
     }
 
     /// Load a plugin file.

@@ -6,12 +6,11 @@
 //! connector, a tenant over its rate limit and a declared length over the limit are answered
 //! before a byte of the body is read. Only then is the body read (whole, within the body
 //! timeout), and only then does the request wait for one of its tenant's in-flight slots
-//! ([`IngressSlots`]) to run the connector: a flood aimed at one tenant queues behind that
-//! tenant's slots and is turned away with 429, while other tenants keep theirs.
+//! ([`switchboard_runtime::TenantSlots`]) to run the connector: a flood aimed at one tenant
+//! queues behind that tenant's slots and is turned away with 429, while other tenants keep
+//! theirs.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -152,7 +151,7 @@ async fn handle(
             StatusCode::TOO_MANY_REQUESTS,
             format!(
                 "tenant `{tenant_name}` has {} webhooks in flight; retry shortly",
-                state.ingress_slots.per_tenant
+                state.ingress_slots.per_tenant()
             ),
         );
         r.headers_mut()
@@ -295,42 +294,4 @@ fn is_over_limit(e: &axum::Error) -> bool {
         source = err.source();
     }
     false
-}
-
-/// Each tenant's slots for webhooks being verified, decoded and stored at once. They are taken
-/// after the body is read, so a slow sender holds only its own connection, never a slot.
-pub struct IngressSlots {
-    pub per_tenant: usize,
-    slots: Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
-}
-
-impl IngressSlots {
-    pub fn new(per_tenant: usize) -> Self {
-        IngressSlots {
-            per_tenant: per_tenant.max(1),
-            slots: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// One of `tenant`'s slots, waiting at most `patience`; `None` when the tenant's slots
-    /// stayed full. Only configured tenants get here, so the map holds one entry per tenant.
-    pub async fn acquire(
-        &self,
-        tenant: &str,
-        patience: Duration,
-    ) -> Option<tokio::sync::OwnedSemaphorePermit> {
-        let slots = {
-            let mut all = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-            all.entry(tenant.to_string())
-                .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(self.per_tenant)))
-                .clone()
-        };
-        if let Ok(permit) = slots.clone().try_acquire_owned() {
-            return Some(permit);
-        }
-        tokio::time::timeout(patience, slots.acquire_owned())
-            .await
-            .ok()?
-            .ok()
-    }
 }

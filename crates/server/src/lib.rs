@@ -125,7 +125,7 @@ pub struct AppState {
     /// Rate-limits the log lines strangers can cause (refused webhooks).
     log_limiter: Arc<ops::LogLimiter>,
     /// Each tenant's in-flight webhooks.
-    ingress_slots: Arc<ingress::IngressSlots>,
+    ingress_slots: Arc<switchboard_runtime::TenantSlots>,
     /// Queue gauges reported so far: one that empties is set to 0, not left at its last value.
     queues_seen: Arc<std::sync::Mutex<std::collections::BTreeSet<(String, String, String)>>>,
 }
@@ -252,7 +252,7 @@ async fn prepare(rt: Runtime, options: &ServeOptions) -> anyhow::Result<(AppStat
         metrics: crate::ops::prometheus(),
         ready: Arc::new(AtomicBool::new(false)),
         log_limiter: Arc::new(ops::LogLimiter::new(REFUSAL_LOG_INTERVAL)),
-        ingress_slots: Arc::new(ingress::IngressSlots::new(
+        ingress_slots: Arc::new(switchboard_runtime::TenantSlots::new(
             options.tenant_ingress_concurrency,
         )),
         queues_seen: Arc::default(),
