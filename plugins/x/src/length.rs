@@ -131,7 +131,7 @@ fn url_at(text: &str, start: usize, blocked_without_scheme: bool) -> Option<usiz
         .find(|c: char| !(c.is_alphanumeric() || c == '-' || c == '.' || c == '_'))
         .unwrap_or(text.len() - host_start);
     let host = text[host_start..host_start + host_len].trim_end_matches(['.', '-', '_']);
-    if host.is_empty() {
+    if host.is_empty() || !host.split('.').all(label_fits) {
         return None;
     }
     let mut end = host_start + host.len();
@@ -176,6 +176,93 @@ fn url_at(text: &str, start: usize, blocked_without_scheme: bool) -> Option<usiz
     Some(path_end)
 }
 
+/// DNS allows 63 bytes per label, counted as sent: an internationalised label by its punycode
+/// (`xn--…`) form. twitter-text does not link a host that fails this, so its text counts in full.
+fn label_fits(label: &str) -> bool {
+    const MAX_LABEL: usize = 63;
+    if label.is_ascii() {
+        return label.len() <= MAX_LABEL;
+    }
+    // Each code point costs at least one output character, so a longer label cannot fit (and
+    // the encoding below stays small).
+    if label.chars().count() > MAX_LABEL {
+        return false;
+    }
+    punycode(&label.to_lowercase()).is_some_and(|p| "xn--".len() + p.len() <= MAX_LABEL)
+}
+
+/// RFC 3492 punycode of one label. Written here rather than taken from `idna`, whose 1.x
+/// releases build only with ICU's compiled Unicode data: hundreds of kilobytes in every
+/// instance of the plugin for one short function.
+fn punycode(label: &str) -> Option<String> {
+    const BASE: u32 = 36;
+    const T_MIN: u32 = 1;
+    const T_MAX: u32 = 26;
+    fn digit(d: u32) -> char {
+        // 0–25 are `a`–`z`, 26–35 are `0`–`9`.
+        char::from(if d < 26 { b'a' + d as u8 } else { b'0' + (d - 26) as u8 })
+    }
+    fn adapt(delta: u32, points: u32, first: bool) -> u32 {
+        let mut delta = if first { delta / 700 } else { delta / 2 };
+        delta += delta / points;
+        let mut k = 0;
+        while delta > ((BASE - T_MIN) * T_MAX) / 2 {
+            delta /= BASE - T_MIN;
+            k += BASE;
+        }
+        k + (BASE - T_MIN + 1) * delta / (delta + 38)
+    }
+    let input: Vec<u32> = label.chars().map(u32::from).collect();
+    let mut output: String = label.chars().filter(char::is_ascii).collect();
+    let basic = output.len() as u32;
+    if basic > 0 {
+        output.push('-');
+    }
+    let (mut n, mut delta, mut bias, mut handled) = (128u32, 0u32, 72u32, basic);
+    while (handled as usize) < input.len() {
+        let m = *input.iter().filter(|&&c| c >= n).min()?;
+        delta = delta.checked_add((m - n).checked_mul(handled + 1)?)?;
+        n = m;
+        for &c in &input {
+            if c < n {
+                delta = delta.checked_add(1)?;
+            }
+            if c == n {
+                let mut q = delta;
+                let mut k = BASE;
+                loop {
+                    let t = if k <= bias {
+                        T_MIN
+                    } else if k >= bias + T_MAX {
+                        T_MAX
+                    } else {
+                        k - bias
+                    };
+                    if q < t {
+                        break;
+                    }
+                    output.push(digit(t + (q - t) % (BASE - t)));
+                    q = (q - t) / (BASE - t);
+                    k += BASE;
+                }
+                output.push(digit(q));
+                bias = adapt(delta, handled + 1, handled == basic);
+                delta = 0;
+                handled += 1;
+            }
+        }
+        delta = delta.checked_add(1)?;
+        n = n.checked_add(1)?;
+    }
+    Some(output)
+}
+
+/// Bidirectional formatting marks: twitter-text ends a URL before them, so a link wrapped in
+/// isolates (as right-to-left clients send it) keeps its marks out of the 23.
+fn is_directional_mark(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
+}
+
 /// The end of a `/path?query#fragment` starting at `from` (or `from` if there is none), with
 /// trailing punctuation left out as twitter-text does.
 fn path_end(text: &str, from: usize) -> usize {
@@ -183,7 +270,9 @@ fn path_end(text: &str, from: usize) -> usize {
     if !(rest.starts_with('/') || rest.starts_with('?') || rest.starts_with('#')) {
         return from;
     }
-    let len = rest.find(char::is_whitespace).unwrap_or(rest.len());
+    let len = rest
+        .find(|c: char| c.is_whitespace() || is_directional_mark(c))
+        .unwrap_or(rest.len());
     let mut candidate = &rest[..len];
     loop {
         let trimmed = candidate.trim_end_matches(['.', ',', '!', '?', ';', ':', '\'', '"', '…']);
@@ -297,6 +386,21 @@ mod tests {
         assert_eq!(
             url_spans("a https://x.com/i b example.org c"),
             vec![(2, 17), (20, 31)]
+        );
+    }
+
+    #[test]
+    fn punycode_matches_rfc_3492_samples() {
+        assert_eq!(punycode("bücher").as_deref(), Some("bcher-kva"));
+        // RFC 3492 7.1 (L), lower-cased.
+        assert_eq!(
+            punycode("3年b組金八先生").as_deref(),
+            Some("3b-ww4c5e180e575a65lsy2b")
+        );
+        // (A) Arabic (Egyptian).
+        assert_eq!(
+            punycode("ليهمابتكلموشعربي؟").as_deref(),
+            Some("egbpdaj6bu4bxfgehfvwxn")
         );
     }
 
