@@ -998,12 +998,12 @@ async fn process_line(engine: &Engine, tenant: &Tenant, line: &str) -> anyhow::R
         Ok(c) => c,
         Err(e) => return Ok(vec![Record::LineError(e)]),
     };
-    let (outcome, intakes) = match engine.ingest(connector, &captured.request).await {
+    let (answered, intakes) = match engine.ingest(connector, &captured.request).await {
         Ok(r) => r,
         Err(IngestError::Refused(e)) => return Ok(vec![Record::LineError(e.to_string())]),
         Err(IngestError::Store(e)) => return Err(e.into()),
     };
-    if let WebhookOutcome::Challenge(r) = outcome {
+    if let WebhookOutcome::Challenge(r) = answered.outcome {
         return Ok(vec![Record::Challenge { status: r.status }]);
     }
     let mut records = Vec::new();

@@ -534,7 +534,7 @@ pub fn write_inspection(
         "name": p.info.name,
         "version": p.info.version,
         "kind": p.kind,
-        "world": format!("switchboard:plugin/{}@{}", p.kind.world(), p.contract_version),
+        "world": p.world(),
         "contract_version": p.contract_version,
         "description": p.info.description,
         "vendor": p.info.vendor,

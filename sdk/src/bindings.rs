@@ -5,7 +5,7 @@
 pub mod base {
     wit_bindgen::generate!({
         path: "../wit",
-        world: "switchboard:plugin/imports@0.1.0",
+        world: "switchboard:plugin/imports@0.1.1",
         type_section_suffix: "switchboard-sdk-base",
         generate_all,
     });
@@ -14,12 +14,12 @@ pub mod base {
 pub mod classifier {
     wit_bindgen::generate!({
         path: "../wit",
-        world: "switchboard:plugin/classifier@0.1.0",
+        world: "switchboard:plugin/classifier@0.1.1",
         with: {
-            "switchboard:plugin/types@0.1.0": crate::bindings::base::switchboard::plugin::types,
-            "switchboard:plugin/config@0.1.0": crate::bindings::base::switchboard::plugin::config,
-            "switchboard:plugin/kv@0.1.0": crate::bindings::base::switchboard::plugin::kv,
-            "switchboard:plugin/log@0.1.0": crate::bindings::base::switchboard::plugin::log,
+            "switchboard:plugin/types@0.1.1": crate::bindings::base::switchboard::plugin::types,
+            "switchboard:plugin/config@0.1.1": crate::bindings::base::switchboard::plugin::config,
+            "switchboard:plugin/kv@0.1.1": crate::bindings::base::switchboard::plugin::kv,
+            "switchboard:plugin/log@0.1.1": crate::bindings::base::switchboard::plugin::log,
         },
         pub_export_macro: true,
         export_macro_name: "__switchboard_export_classifier_world",
@@ -30,12 +30,12 @@ pub mod classifier {
 pub mod suggester {
     wit_bindgen::generate!({
         path: "../wit",
-        world: "switchboard:plugin/reply-suggester@0.1.0",
+        world: "switchboard:plugin/reply-suggester@0.1.1",
         with: {
-            "switchboard:plugin/types@0.1.0": crate::bindings::base::switchboard::plugin::types,
-            "switchboard:plugin/config@0.1.0": crate::bindings::base::switchboard::plugin::config,
-            "switchboard:plugin/kv@0.1.0": crate::bindings::base::switchboard::plugin::kv,
-            "switchboard:plugin/log@0.1.0": crate::bindings::base::switchboard::plugin::log,
+            "switchboard:plugin/types@0.1.1": crate::bindings::base::switchboard::plugin::types,
+            "switchboard:plugin/config@0.1.1": crate::bindings::base::switchboard::plugin::config,
+            "switchboard:plugin/kv@0.1.1": crate::bindings::base::switchboard::plugin::kv,
+            "switchboard:plugin/log@0.1.1": crate::bindings::base::switchboard::plugin::log,
         },
         pub_export_macro: true,
         export_macro_name: "__switchboard_export_suggester_world",
@@ -46,12 +46,12 @@ pub mod suggester {
 pub mod connector {
     wit_bindgen::generate!({
         path: "../wit",
-        world: "switchboard:plugin/channel-adapter@0.1.0",
+        world: "switchboard:plugin/answering-channel-adapter@0.1.1",
         with: {
-            "switchboard:plugin/types@0.1.0": crate::bindings::base::switchboard::plugin::types,
-            "switchboard:plugin/config@0.1.0": crate::bindings::base::switchboard::plugin::config,
-            "switchboard:plugin/kv@0.1.0": crate::bindings::base::switchboard::plugin::kv,
-            "switchboard:plugin/log@0.1.0": crate::bindings::base::switchboard::plugin::log,
+            "switchboard:plugin/types@0.1.1": crate::bindings::base::switchboard::plugin::types,
+            "switchboard:plugin/config@0.1.1": crate::bindings::base::switchboard::plugin::config,
+            "switchboard:plugin/kv@0.1.1": crate::bindings::base::switchboard::plugin::kv,
+            "switchboard:plugin/log@0.1.1": crate::bindings::base::switchboard::plugin::log,
         },
         pub_export_macro: true,
         export_macro_name: "__switchboard_export_connector_world",

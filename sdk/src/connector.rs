@@ -1,10 +1,11 @@
 //! The connector side of the SDK: the [`ChannelAdapter`] trait and its export glue.
 
-use crate::bindings::connector::exports::switchboard::plugin::channel;
+use crate::bindings::connector::exports::switchboard::plugin::{channel, channel_answers};
 pub use channel::{
     Capability, ChannelInfo, DeliveryReceipt, Event, HttpRequest, HttpResponse, PollBatch,
     SkippedEvent, WebhookOutcome,
 };
+pub use channel_answers::AnsweredWebhook;
 
 use crate::{Message, OutboundReply, PluginError};
 
@@ -21,6 +22,19 @@ pub trait ChannelAdapter {
     }
     fn deliver(reply: OutboundReply) -> Result<DeliveryReceipt, PluginError>;
     fn measure(text: String) -> u32;
+    /// [`Self::handle_webhook`] with the answer the platform expects once the events are stored
+    /// (Twilio's empty TwiML, Discord's deferred response). The default gives none, and the host
+    /// answers `200` (or the tenant's `[connectors.ack]`).
+    fn answer_webhook(
+        request: HttpRequest,
+    ) -> Result<(WebhookOutcome, Option<HttpResponse>), PluginError> {
+        Self::handle_webhook(request).map(|outcome| (outcome, None))
+    }
+    /// Channel names besides [`Self::channel`]'s that messages may carry (a provider of several
+    /// networks); the host replaces any undeclared one.
+    fn extra_channels() -> Vec<String> {
+        Vec::new()
+    }
 }
 
 impl HttpRequest {
@@ -88,6 +102,18 @@ impl<T: ChannelAdapter> channel::Guest for T {
     }
 }
 
+impl<T: ChannelAdapter> channel_answers::Guest for T {
+    fn handle_webhook(request: HttpRequest) -> Result<AnsweredWebhook, PluginError> {
+        T::answer_webhook(request).map(|(outcome, acknowledgement)| AnsweredWebhook {
+            outcome,
+            acknowledgement,
+        })
+    }
+    fn extra_channels() -> Vec<String> {
+        T::extra_channels()
+    }
+}
+
 /// Export a [`ChannelAdapter`] implementation as this component's connector.
 #[macro_export]
 macro_rules! export_connector {
@@ -107,6 +133,8 @@ macro_rules! export_connector {
             let _ = <$t as $crate::ChannelAdapter>::poll;
             let _ = <$t as $crate::ChannelAdapter>::deliver;
             let _ = <$t as $crate::ChannelAdapter>::measure;
+            let _ = <$t as $crate::ChannelAdapter>::answer_webhook;
+            let _ = <$t as $crate::ChannelAdapter>::extra_channels;
         };
     };
 }

@@ -17,8 +17,8 @@ use crate::policy::Action;
 use crate::tenant::{Connector, Tenant};
 use crate::traces;
 use switchboard_contract::{
-    Event, HttpRequest, Message, MessageAction, OutboundReply, PluginError, Visibility,
-    WebhookOutcome,
+    AnsweredWebhook, Event, HttpRequest, Message, MessageAction, OutboundReply, PluginError,
+    Visibility, WebhookOutcome,
 };
 use switchboard_runtime::{CallError, CallFailure, Runtime};
 use switchboard_store::{
@@ -79,20 +79,21 @@ impl Engine {
     }
 
     /// Hand a platform's request to the connector and store every message it yields before
-    /// returning: the caller acknowledges the platform only after this succeeds.
+    /// returning: the caller acknowledges the platform (with the connector's own answer, if it
+    /// gave one) only after this succeeds.
     pub async fn ingest(
         &self,
         connector: &Connector,
         request: &HttpRequest,
-    ) -> Result<(WebhookOutcome, Vec<Intake>), IngestError> {
+    ) -> Result<(AnsweredWebhook, Vec<Intake>), IngestError> {
         let c = &connector.instance;
-        let outcome = self
+        let answered = self
             .rt
-            .handle_webhook(&c.plugin, &c.scope, &connector.channel.channel, request)
+            .answer_webhook(&c.plugin, &c.scope, &connector.channel.channel, request)
             .await
             .map_err(IngestError::Refused)?;
         let mut intakes = Vec::new();
-        if let WebhookOutcome::Events(events) = &outcome {
+        if let WebhookOutcome::Events(events) = &answered.outcome {
             for event in events {
                 intakes.push(match event {
                     Event::Message(m) => Intake::Accepted(self.accept(&c.name, m).await?),
@@ -103,7 +104,7 @@ impl Engine {
                 });
             }
         }
-        Ok((outcome, intakes))
+        Ok((answered, intakes))
     }
 
     /// Store one message (see [`Store::accept_traced`]) in a span of its own, whose trace

@@ -8,7 +8,7 @@ use std::fmt;
 
 wasmtime::component::bindgen!({
     path: "../../wit",
-    world: "switchboard:plugin/host-view@0.1.0",
+    world: "switchboard:plugin/host-view@0.1.1",
     imports: { default: async },
     exports: { default: async },
     additional_derives: [PartialEq, serde::Serialize, serde::Deserialize],
@@ -18,6 +18,7 @@ pub use exports::switchboard::plugin::channel::{
     Capability, ChannelInfo, DeliveryReceipt, Event, HttpRequest, HttpResponse, PollBatch,
     SkippedEvent, WebhookOutcome,
 };
+pub use exports::switchboard::plugin::channel_answers::AnsweredWebhook;
 pub use switchboard::plugin::types::{
     Attachment, AttachmentKind, Author, CallContext, Draft, Evidence, Label, LengthRule,
     LengthUnit, Message, MessageAction, Origin, OutboundReply, PluginError, PluginInfo, Span,
@@ -84,8 +85,27 @@ pub fn language_tag(raw: &str) -> Option<String> {
 
 /// The WIT package every plugin must target.
 pub const PACKAGE: &str = "switchboard:plugin";
-/// The contract version this host implements. Plugins built against any `0.1.x` load.
-pub const VERSION: &str = "0.1.0";
+/// The contract version this host implements. Plugins built against any `0.1.x` load; what
+/// 0.1.1 added (`channel-answers`) is used when a connector exports it.
+pub const VERSION: &str = "0.1.1";
+
+/// The interface a connector exports, since 0.1.1, to answer platforms itself.
+pub const CHANNEL_ANSWERS: &str = "channel-answers";
+
+/// The exact export name of `interface` among a component's exports, if it exports a version
+/// of it this host can run.
+pub fn find_interface<'a>(
+    export_names: impl IntoIterator<Item = &'a str>,
+    interface: &str,
+) -> Option<&'a str> {
+    export_names.into_iter().find(|name| {
+        ExportName::parse(name).is_some_and(|p| {
+            p.package == PACKAGE
+                && p.interface == interface
+                && p.version.is_some_and(version_compatible)
+        })
+    })
+}
 
 /// The three kinds of plugin, one per world.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -230,6 +250,33 @@ mod tests {
         assert_eq!(language_tag("en-<script>").as_deref(), Some("en"));
         assert_eq!(language_tag("é-fr"), None);
         assert_eq!(language_tag(""), None);
+    }
+
+    #[test]
+    fn optional_interfaces_are_found_by_compatible_version() {
+        let names = [
+            "switchboard:plugin/channel@0.1.1",
+            "switchboard:plugin/channel-answers@0.1.1",
+        ];
+        assert_eq!(
+            find_interface(names, CHANNEL_ANSWERS),
+            Some("switchboard:plugin/channel-answers@0.1.1")
+        );
+        assert_eq!(
+            find_interface(["switchboard:plugin/channel@0.1.0"], CHANNEL_ANSWERS),
+            None
+        );
+        assert_eq!(
+            find_interface(
+                ["switchboard:plugin/channel-answers@0.2.0"],
+                CHANNEL_ANSWERS
+            ),
+            None
+        );
+        assert_eq!(
+            find_interface(["other:plugin/channel-answers@0.1.1"], CHANNEL_ANSWERS),
+            None
+        );
     }
 
     #[test]

@@ -47,8 +47,9 @@ pub use cache::{CacheOutcome, CompileCache, digest};
 pub use error::{CallError, CallFailure, LoadError, Stage};
 pub use limits::{Ceilings, LimitOverrides, Limits};
 use switchboard_contract::{
-    self as contract, CallContext, ChannelInfo, DeliveryReceipt, Draft, HttpRequest, KindMatch,
-    Label, Message, OutboundReply, PluginError, PluginInfo, PluginKind, PollBatch, WebhookOutcome,
+    self as contract, AnsweredWebhook, CallContext, ChannelInfo, DeliveryReceipt, Draft,
+    HttpRequest, KindMatch, Label, Message, OutboundReply, PluginError, PluginInfo, PluginKind,
+    PollBatch, WebhookOutcome,
 };
 use validate::Checked;
 
@@ -168,11 +169,34 @@ pub struct Plugin {
     pub origin: String,
     pub size_bytes: usize,
     pub cache: CacheOutcome,
+    /// Channel names besides the connector's own that its messages may carry (0.1.1's
+    /// `extra-channels`); empty for other kinds and older connectors.
+    pub extra_channels: Vec<String>,
     pre: InstancePre<PluginState>,
     funcs: HashMap<&'static str, ComponentExportIndex>,
 }
 
+/// `channel-answers.handle-webhook`, kept apart from `channel`'s function of the same name.
+const ANSWER_WEBHOOK: &str = "channel-answers/handle-webhook";
+/// `channel-answers.extra-channels`.
+const EXTRA_CHANNELS: &str = "channel-answers/extra-channels";
+
 impl Plugin {
+    /// Whether the connector answers platforms itself (exports 0.1.1's `channel-answers`).
+    pub fn answers_webhooks(&self) -> bool {
+        self.funcs.contains_key(ANSWER_WEBHOOK)
+    }
+
+    /// The WIT world the plugin was built for, with its contract version.
+    pub fn world(&self) -> String {
+        let world = if self.answers_webhooks() {
+            "answering-channel-adapter"
+        } else {
+            self.kind.world()
+        };
+        format!("switchboard:plugin/{world}@{}", self.contract_version)
+    }
+
     /// `name@version#digest-prefix`: recorded with every result so a decision names the exact
     /// plugin build behind it (two uploads may share a version string, never a digest).
     pub fn provenance(&self) -> String {
@@ -496,6 +520,28 @@ impl Runtime {
                     })?;
             funcs.insert(f, idx);
         }
+        // What 0.1.1 added, when the connector exports it: both functions or neither.
+        if kind == PluginKind::Connector
+            && let Some(answers) = contract::find_interface(
+                names.iter().map(String::as_str),
+                contract::CHANNEL_ANSWERS,
+            )
+        {
+            let iface = component.get_export_index(None, answers);
+            for (key, f) in [
+                (ANSWER_WEBHOOK, "handle-webhook"),
+                (EXTRA_CHANNELS, "extra-channels"),
+            ] {
+                let idx = iface
+                    .as_ref()
+                    .and_then(|i| component.get_export_index(Some(i), f))
+                    .ok_or_else(|| LoadError::Link {
+                        origin: origin.clone(),
+                        detail: format!("`{answers}` lacks the function `{f}`"),
+                    })?;
+                funcs.insert(key, idx);
+            }
+        }
 
         let mut plugin = Plugin {
             kind,
@@ -513,6 +559,7 @@ impl Runtime {
             origin: origin.clone(),
             size_bytes: bytes.len(),
             cache,
+            extra_channels: Vec::new(),
             pre,
             funcs,
         };
@@ -531,6 +578,22 @@ impl Runtime {
                 detail,
             })?;
         plugin.info = info;
+        if plugin.funcs.contains_key(EXTRA_CHANNELS) {
+            let (extra,): (Vec<String>,) = self
+                .call(&plugin, &scope, Stage::About, EXTRA_CHANNELS, ())
+                .await
+                .map_err(|e| LoadError::About {
+                    origin: origin.clone(),
+                    detail: e.failure.to_string(),
+                })?;
+            extra
+                .check(&self.inner.defaults)
+                .map_err(|detail| LoadError::About {
+                    origin: origin.clone(),
+                    detail,
+                })?;
+            plugin.extra_channels = extra;
+        }
         tracing::debug!(plugin = %plugin.info.name, version = %plugin.info.version, kind = %plugin.kind, ?cache, "loaded plugin");
         Ok(Arc::new(plugin))
     }
@@ -920,7 +983,8 @@ impl Runtime {
     }
 
     /// Verify and decode an inbound webhook request. Messages come back stamped with the
-    /// scope's tenant, the connector's channel name, and a receive time if the platform gave none.
+    /// scope's tenant, the connector's channel name (or one of its declared extra channels), and
+    /// a receive time if the platform gave none.
     pub async fn handle_webhook(
         &self,
         plugin: &Plugin,
@@ -928,21 +992,57 @@ impl Runtime {
         channel: &str,
         request: &HttpRequest,
     ) -> Result<WebhookOutcome, CallError> {
+        Ok(self
+            .answer_webhook(plugin, scope, channel, request)
+            .await?
+            .outcome)
+    }
+
+    /// [`Self::handle_webhook`] with the connector's own acknowledgement for the platform, if it
+    /// gives one (contract 0.1.1's `channel-answers`; older connectors never do). The caller
+    /// sends it only once the messages are durable.
+    pub async fn answer_webhook(
+        &self,
+        plugin: &Plugin,
+        scope: &Arc<Scope>,
+        channel: &str,
+        request: &HttpRequest,
+    ) -> Result<AnsweredWebhook, CallError> {
         self.expect_kind(plugin, scope, PluginKind::Connector, Stage::Webhook)?;
-        let mut outcome: WebhookOutcome = self
-            .call_checked(
+        let mut answered = if plugin.funcs.contains_key(ANSWER_WEBHOOK) {
+            self.call_checked(
                 plugin,
                 scope,
                 Stage::Webhook,
-                "handle-webhook",
+                ANSWER_WEBHOOK,
                 (request,),
-                |o: &WebhookOutcome, l| o.check(l),
+                |a: &AnsweredWebhook, l| a.check(l),
             )
-            .await?;
-        if let WebhookOutcome::Events(events) = &mut outcome {
-            stamp(events, &scope.tenant, channel);
+            .await?
+        } else {
+            let outcome: WebhookOutcome = self
+                .call_checked(
+                    plugin,
+                    scope,
+                    Stage::Webhook,
+                    "handle-webhook",
+                    (request,),
+                    |o: &WebhookOutcome, l| o.check(l),
+                )
+                .await?;
+            AnsweredWebhook {
+                outcome,
+                acknowledgement: None,
+            }
+        };
+        match &mut answered.outcome {
+            WebhookOutcome::Events(events) => {
+                stamp(events, &scope.tenant, channel, &plugin.extra_channels)
+            }
+            // A challenge stores nothing, so it has nothing to acknowledge.
+            WebhookOutcome::Challenge(_) => answered.acknowledgement = None,
         }
-        Ok(outcome)
+        Ok(answered)
     }
 
     /// Fetch new messages from a polled network.
@@ -964,7 +1064,12 @@ impl Runtime {
                 |b: &PollBatch, l| b.check(l),
             )
             .await?;
-        stamp(&mut batch.events, &scope.tenant, channel);
+        stamp(
+            &mut batch.events,
+            &scope.tenant,
+            channel,
+            &plugin.extra_channels,
+        );
         Ok(batch)
     }
 
@@ -1046,12 +1151,14 @@ impl CallError {
 /// Overwrite what a connector may not decide: the tenant, the channel name, and a missing time;
 /// clip the sender's language tag (it becomes a label name; an oversized one would get a
 /// classifier's whole output refused).
-fn stamp(events: &mut [contract::Event], tenant: &str, channel: &str) {
+fn stamp(events: &mut [contract::Event], tenant: &str, channel: &str, extra_channels: &[String]) {
     let now = now_ms();
     for event in events {
         if let contract::Event::Message(m) = event {
             m.tenant = tenant.to_string();
-            m.channel = channel.to_string();
+            if !extra_channels.contains(&m.channel) {
+                m.channel = channel.to_string();
+            }
             m.language = m.language.as_deref().and_then(contract::language_tag);
             if m.received_at <= 0 {
                 m.received_at = now;

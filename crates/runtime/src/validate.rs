@@ -3,8 +3,8 @@
 
 use crate::limits::Limits;
 use switchboard_contract::{
-    ChannelInfo, DeliveryReceipt, Draft, Event, Label, Message, PluginInfo, PollBatch,
-    WebhookOutcome,
+    AnsweredWebhook, ChannelInfo, DeliveryReceipt, Draft, Event, HttpResponse, Label, Message,
+    PluginInfo, PollBatch, WebhookOutcome,
 };
 
 const MAX_LABELS: usize = 256;
@@ -158,6 +158,80 @@ impl Checked for WebhookOutcome {
             }
             WebhookOutcome::Events(events) => check_events(events, limits),
         }
+    }
+}
+
+/// The largest acknowledgement body a connector may give; platforms expect a few bytes.
+const MAX_ACK_BODY: usize = 64 * 1024;
+
+/// A connector's own answer to the platform goes out on the host's origin, which also serves
+/// the console: a plugin may set the body's type and its own `x-` headers, never cookies,
+/// caching, framing or security headers.
+fn check_acknowledgement(r: &HttpResponse) -> Result<(), String> {
+    if !(200..=299).contains(&r.status) {
+        return Err(format!(
+            "acknowledgement status {} is not 2xx: a platform would retry messages already stored",
+            r.status
+        ));
+    }
+    if r.body.len() > MAX_ACK_BODY {
+        return Err(format!(
+            "acknowledgement body is {} bytes, more than {MAX_ACK_BODY}",
+            r.body.len()
+        ));
+    }
+    if r.headers.len() > 16 {
+        return Err(format!(
+            "acknowledgement has {} headers, more than 16",
+            r.headers.len()
+        ));
+    }
+    for (name, value) in &r.headers {
+        let lower = name.to_ascii_lowercase();
+        if lower != "content-type" && !lower.starts_with("x-") {
+            return Err(format!(
+                "acknowledgement header `{name}` is not allowed (only `content-type` and `x-…`)"
+            ));
+        }
+        if http::HeaderName::from_bytes(name.as_bytes()).is_err()
+            || http::HeaderValue::from_str(value).is_err()
+        {
+            return Err(format!(
+                "acknowledgement header `{name}` is not a valid HTTP header"
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl Checked for AnsweredWebhook {
+    fn check(&self, limits: &Limits) -> Result<(), String> {
+        self.outcome.check(limits)?;
+        match (&self.outcome, &self.acknowledgement) {
+            (WebhookOutcome::Events(_), Some(ack)) => check_acknowledgement(ack),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Extra channel names a connector declares: a few short lowercase names, like channel names.
+impl Checked for Vec<String> {
+    fn check(&self, _: &Limits) -> Result<(), String> {
+        if self.len() > 8 {
+            return Err(format!("{} extra channels, more than 8", self.len()));
+        }
+        for name in self {
+            bounded("extra channel", name, 32, true)?;
+            if !name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            {
+                return Err(format!(
+                    "extra channel `{name}` is not a lowercase name (a-z, 0-9, -)"
+                ));
+            }
+        }
+        Ok(())
     }
 }
 

@@ -22,7 +22,7 @@ use tracing::field::Empty;
 
 use super::{AppState, error_response};
 use switchboard_care::worker::{IngestError, Intake};
-use switchboard_contract::{HttpRequest, PluginError, WebhookOutcome};
+use switchboard_contract::{AnsweredWebhook, HttpRequest, PluginError, WebhookOutcome};
 use switchboard_runtime::CallFailure;
 
 pub async fn webhook(
@@ -178,7 +178,13 @@ async fn handle(
         body: body.into(),
     };
     match state.engine.ingest(connector, &request).await {
-        Ok((WebhookOutcome::Challenge(r), _)) => {
+        Ok((
+            AnsweredWebhook {
+                outcome: WebhookOutcome::Challenge(r),
+                ..
+            },
+            _,
+        )) => {
             let mut response = Response::builder().status(r.status);
             for (k, v) in &r.headers {
                 response = response.header(k, v);
@@ -192,7 +198,13 @@ async fn handle(
                     )
                 })
         }
-        Ok((WebhookOutcome::Events(_), intakes)) => {
+        Ok((
+            AnsweredWebhook {
+                outcome: WebhookOutcome::Events(_),
+                acknowledgement,
+            },
+            intakes,
+        )) => {
             let (mut accepted, mut duplicates, mut skipped) = (0, 0, 0);
             for i in &intakes {
                 match i {
@@ -209,6 +221,19 @@ async fn handle(
             }
             if accepted > 0 {
                 state.registry.waker(tenant_name).notify_one();
+            }
+            // The connector knows what this platform expects for this request; the tenant's
+            // fixed answer is the fallback for connectors that do not say.
+            if let Some(ack) = acknowledgement {
+                let mut response = Response::builder().status(ack.status);
+                for (k, v) in &ack.headers {
+                    response = response.header(k, v);
+                }
+                // Checked by the runtime (2xx, safe headers); an unbuildable one still
+                // acknowledges, because the messages are stored.
+                return response
+                    .body(axum::body::Body::from(ack.body))
+                    .unwrap_or_else(|_| StatusCode::OK.into_response());
             }
             if let Some(ack) = &connector.ack {
                 return Response::builder()

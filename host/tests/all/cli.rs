@@ -575,7 +575,10 @@ fn inspect_reports_kind_contract_capabilities_and_digest() {
     );
     let json: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["kind"], "connector");
-    assert_eq!(json["world"], "switchboard:plugin/channel-adapter@0.1.0");
+    assert_eq!(
+        json["world"],
+        "switchboard:plugin/answering-channel-adapter@0.1.1"
+    );
     assert_eq!(json["egress"], serde_json::json!(["*"]));
     assert!(
         json["secrets"]

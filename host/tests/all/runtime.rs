@@ -182,3 +182,50 @@ async fn a_vendor_plugin_from_examples_loads_and_runs_with_its_own_version() {
             .is_empty()
     );
 }
+
+/// The contract's promise: a connector built against 0.1.0 (a frozen copy of that WIT) loads
+/// and runs on this 0.1.x host, without what 0.1.1 added.
+#[tokio::test]
+async fn a_connector_built_against_contract_0_1_0_still_runs() {
+    let rt = runtime();
+    let old = rt.load_file(&fixture_path("contract-0-1-0")).await.unwrap();
+    assert_eq!(old.contract_version, "0.1.0");
+    assert!(!old.answers_webhooks());
+    assert!(old.extra_channels.is_empty());
+    assert_eq!(old.world(), "switchboard:plugin/channel-adapter@0.1.0");
+    let scope = std::sync::Arc::new(switchboard::runtime::Scope::bare(
+        "t",
+        "old",
+        rt.default_limits(),
+    ));
+    let request = switchboard::contract::HttpRequest {
+        method: "POST".into(),
+        url: "https://care.example/hooks/t/old".into(),
+        headers: vec![],
+        body: b"hello from 0.1.0".to_vec(),
+    };
+    let answered = rt
+        .answer_webhook(&old, &scope, "old", &request)
+        .await
+        .unwrap();
+    assert_eq!(answered.acknowledgement, None);
+    let switchboard::contract::WebhookOutcome::Events(events) = answered.outcome else {
+        panic!("events expected");
+    };
+    let [switchboard::contract::Event::Message(m)] = &events[..] else {
+        panic!("one message expected: {events:?}");
+    };
+    assert_eq!(m.text, "hello from 0.1.0");
+    assert_eq!(m.tenant, "t");
+    // It claimed `whatsapp`, which it cannot declare: the host stamps its own channel.
+    assert_eq!(m.channel, "old");
+
+    // A current connector declares its extra channel and keeps it.
+    let twilio = rt
+        .load_file(&plugin_path("twilio-sms-connector"))
+        .await
+        .unwrap();
+    assert!(twilio.answers_webhooks());
+    assert_eq!(twilio.extra_channels, ["whatsapp"]);
+    assert_eq!(twilio.contract_version, "0.1.1");
+}

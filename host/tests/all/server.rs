@@ -528,6 +528,95 @@ async fn platform_challenges_are_answered_and_store_nothing() {
     assert_eq!(count(&s.store().await, MESSAGES, "acme").await, 0);
 }
 
+/// A tenant whose SMS and WhatsApp come through Twilio.
+const TWILIO_TENANT: &str = r#"
+tenant = "fly"
+
+[[connectors]]
+name = "twilio"
+plugin = "twilio-sms-connector"
+[connectors.secrets]
+auth-token = { value = "twilio-token" }
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connectors_own_acknowledgement_reaches_the_platform_after_the_message_is_stored() {
+    let s = TestServer::start(&[("fly", TWILIO_TENANT.into())]).await;
+    // The URL Twilio signs is the one configured on its side: the server's public URL.
+    let signed_url = "https://care.example/hooks/fly/twilio";
+    let post = |from: &str, sid: &str, forged: bool| {
+        let params: Vec<(String, String)> = [
+            ("MessageSid", sid),
+            ("AccountSid", "AC0123456789abcdef0123456789abcdef"),
+            ("From", from),
+            ("To", "+15005550006"),
+            ("Body", "Where is my bag?"),
+            ("NumMedia", "0"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let body = params
+            .iter()
+            .map(|(k, v)| {
+                format!(
+                    "{k}={}",
+                    v.replace('+', "%2B").replace(':', "%3A").replace(' ', "+")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("&");
+        let key = if forged { "guess" } else { "twilio-token" };
+        let signature = twilio_sms_connector::signature::sign(key, signed_url, &params);
+        s.http
+            .post(s.url("/hooks/fly/twilio"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-twilio-signature", signature)
+            .body(body)
+            .send()
+    };
+
+    let r = post("+14155550100", "SM0001", false).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/xml"),
+        "{:?}",
+        r.headers()
+    );
+    // Twilio would text a plain "ok" to the customer; empty TwiML sends nothing.
+    assert!(r.text().await.unwrap().ends_with("<Response/>"));
+    // Answered only once stored.
+    let store = s.store().await;
+    assert_eq!(count(&store, MESSAGES, "fly").await, 1);
+
+    // WhatsApp through Twilio is stored on its own channel.
+    let r = post("whatsapp:+14155550100", "SM0002", false)
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.unwrap().ends_with("<Response/>"));
+    let on = |channel| {
+        count(
+            &store,
+            match channel {
+                "sms" => "SELECT COUNT(*) FROM messages WHERE tenant = $1 AND channel = 'sms'",
+                _ => "SELECT COUNT(*) FROM messages WHERE tenant = $1 AND channel = 'whatsapp'",
+            },
+            "fly",
+        )
+    };
+    assert_eq!((on("sms").await, on("whatsapp").await), (1, 1));
+
+    // A forged request gets no acknowledgement and stores nothing.
+    let r = post("+14155550100", "SM0003", true).await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(!r.text().await.unwrap().contains("<Response"));
+    assert_eq!(count(&store, MESSAGES, "fly").await, 2);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delivery_survives_failures_and_rate_limits_sends_once_and_dead_letters_refusals() {
     let state = Arc::new(Mutex::new(Platform {

@@ -22,6 +22,9 @@ fn extra<'a>(reply: &'a OutboundReply, name: &str) -> Option<&'a str> {
         .filter(|v| !v.trim().is_empty())
 }
 
+/// How Twilio writes a WhatsApp address (`whatsapp:+14155550100`).
+pub const WHATSAPP_PREFIX: &str = "whatsapp:";
+
 /// Whether `sid` can go into the URL path as is (Twilio SIDs are `AC` + 32 hex digits).
 pub fn is_valid_account_sid(sid: &str) -> bool {
     sid.len() == 34 && sid.starts_with("AC") && sid[2..].bytes().all(|b| b.is_ascii_hexdigit())
@@ -60,6 +63,13 @@ pub fn build_request(
     reply: &OutboundReply,
 ) -> Result<Request, PluginError> {
     let to = recipient(reply)?;
+    // A WhatsApp conversation is answered from the brand's WhatsApp sender: Twilio needs the
+    // same `whatsapp:` prefix on both ends, and a configured `from_number` is written bare.
+    let from = match to.strip_prefix(WHATSAPP_PREFIX) {
+        Some(_) if !from.starts_with(WHATSAPP_PREFIX) => format!("{WHATSAPP_PREFIX}{from}"),
+        _ => from.to_string(),
+    };
+    let from = from.as_str();
     let body = form_urlencoded::Serializer::new(String::new())
         .append_pair("To", &to)
         .append_pair("From", from)

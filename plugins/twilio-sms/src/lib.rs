@@ -27,9 +27,10 @@
 //! **Verification** before anything is used: `X-Twilio-Signature` must equal
 //! base64(HMAC-SHA1(`auth-token`, URL + each POST parameter sorted by name, written as name then
 //! value)). The URL is config `webhook_url` if set, else the request's URL, query string
-//! included. As Twilio's SDKs do, the URL is tried as given and with the scheme's standard port
-//! toggled (`https://h/x` ↔ `https://h:443/x`, `http` ↔ `:80`), because Twilio may sign either
-//! form; a non-standard port is never removed. Each candidate is compared in constant time
+//! included. As Twilio's SDKs do, the URL is tried as given, without its port (any port), and
+//! with the scheme's standard port when it has none (`https://h/x` ↔ `https://h:443/x`),
+//! because Twilio may sign any of these forms; repeated parameters are sorted by value and an
+//! exact repeat counts once (twilio-python's rule). Each candidate is compared in constant time
 //! (`hmac`'s `verify_slice`). Missing/garbled/mismatching → `unauthorized` (never echoing the
 //! token or the expected value); no `auth-token` → `not-configured`.
 //!
@@ -50,11 +51,20 @@
 //!   `twilio-account-sid`, `twilio-messaging-service-sid`, `twilio-num-segments`,
 //!   `twilio-from-country` when given.
 //!
+//! **WhatsApp through Twilio.** `From`/`To` written `whatsapp:+…` mark a WhatsApp message: it
+//! arrives on the channel `whatsapp` (declared through the contract's `extra-channels`), its
+//! number (without the prefix) is `verified-phone`, and replies go out with the prefix on both
+//! numbers (a bare `from_number` gets it added).
+//!
+//! **JSON bodies.** Twilio signs a JSON body through a `bodySHA256` query parameter (the hex
+//! SHA-256 of the body) and a signature over the URL alone; such a request is accepted when
+//! both match, and its top-level fields are read like form fields.
+//!
 //! **Answer to Twilio.** Twilio reads the webhook's response as instructions: a `text/plain`
-//! body is sent back to the customer as an SMS. The host must therefore answer a verified
-//! Twilio webhook with an empty TwiML document ([`twiml_ack`]: `200`, `text/xml`,
-//! `<Response/>`) or `204`, never with a plain-text "ok". The contract's `events` outcome lets
-//! the host choose that answer; the connector cannot attach a body to it.
+//! body is sent back to the customer as an SMS. The connector therefore answers every verified
+//! webhook with an empty TwiML document ([`twiml_ack`]: `200`, `text/xml`, `<Response/>`),
+//! through the contract's `channel-answers` (0.1.1); the host sends it once the message is
+//! stored.
 //!
 //! # Outbound (`deliver`)
 //!
@@ -179,19 +189,32 @@ pub fn handle(
         && !ct
             .to_ascii_lowercase()
             .starts_with("application/x-www-form-urlencoded")
+        && !is_json(request)
     {
         return Err(PluginError::InvalidInput(format!(
             "content type `{ct}` is not supported: Twilio's messaging webhook is \
-             application/x-www-form-urlencoded"
+             application/x-www-form-urlencoded (or JSON signed with `bodySHA256`)"
         )));
     }
     let token = auth_token.filter(|t| !t.is_empty()).ok_or_else(|| {
         PluginError::NotConfigured(format!("secret `{AUTH_TOKEN}` is not set for this plugin"))
     })?;
-    let params = parse::form(&request.body);
     let url = config.webhook_url.as_deref().unwrap_or(&request.url);
-    signature::verify(token, url, &params, request.header(signature::HEADER))?;
+    let params = if is_json(request) {
+        signature::verify_body(token, url, &request.body, request.header(signature::HEADER))?;
+        parse::json_fields(&request.body)?
+    } else {
+        let params = parse::form(&request.body);
+        signature::verify(token, url, &params, request.header(signature::HEADER))?;
+        params
+    };
     parse::parse(&params).map(|e| WebhookOutcome::Events(vec![e]))
+}
+
+fn is_json(request: &HttpRequest) -> bool {
+    request
+        .header("content-type")
+        .is_some_and(|ct| ct.to_ascii_lowercase().starts_with("application/json"))
 }
 
 /// Length in Unicode scalar values.
@@ -247,6 +270,18 @@ impl ChannelAdapter for TwilioSms {
     fn handle_webhook(request: HttpRequest) -> Result<WebhookOutcome, PluginError> {
         let cfg = Config::from_lookup(config::get);
         handle(&cfg, config::secret(AUTH_TOKEN).as_deref(), &request)
+    }
+
+    /// Twilio reads the answer as instructions (plain text would be texted to the customer),
+    /// so every stored message is acknowledged with empty TwiML.
+    fn answer_webhook(
+        request: HttpRequest,
+    ) -> Result<(WebhookOutcome, Option<HttpResponse>), PluginError> {
+        Self::handle_webhook(request).map(|outcome| (outcome, Some(twiml_ack())))
+    }
+
+    fn extra_channels() -> Vec<String> {
+        vec![parse::WHATSAPP_CHANNEL.into()]
     }
 
     fn deliver(reply: OutboundReply) -> Result<DeliveryReceipt, PluginError> {
@@ -334,10 +369,16 @@ mod tests {
             handle(&cfg, None, &req),
             Err(PluginError::NotConfigured(m)) if m.contains("auth-token")
         ));
+        // A JSON body is only taken when the URL vouches for it with `bodySHA256`.
         let mut json = req.clone();
         json.headers[0].1 = "application/json".into();
         assert!(
-            matches!(handle(&cfg, Some("tok"), &json), Err(PluginError::InvalidInput(m)) if m.contains("application/json"))
+            matches!(handle(&cfg, Some("tok"), &json), Err(PluginError::Unauthorized(m)) if m.contains("bodySHA256"))
+        );
+        let mut text = req.clone();
+        text.headers[0].1 = "text/plain".into();
+        assert!(
+            matches!(handle(&cfg, Some("tok"), &text), Err(PluginError::InvalidInput(m)) if m.contains("text/plain"))
         );
         let mut get = req;
         get.method = "GET".into();

@@ -7,6 +7,10 @@ use switchboard_sdk::{
 
 /// The channel name stamped on every message.
 pub const CHANNEL: &str = "sms";
+/// The channel of messages Twilio relays from WhatsApp (declared as an extra channel).
+pub const WHATSAPP_CHANNEL: &str = "whatsapp";
+/// How Twilio writes a WhatsApp address.
+pub use crate::delivery::WHATSAPP_PREFIX;
 /// Most media items Twilio attaches to one MMS.
 pub const MAX_MEDIA: usize = 10;
 const MAX_ID_BYTES: usize = 1024;
@@ -15,6 +19,28 @@ const MAX_TEXT_BYTES: usize = 1 << 20;
 /// The decoded form fields, in request order (`+` is a space, `%XX` decoded).
 pub fn form(body: &[u8]) -> Vec<(String, String)> {
     form_urlencoded::parse(body).into_owned().collect()
+}
+
+/// The top-level fields of a (verified) JSON body, read like form fields: strings as they are,
+/// numbers and booleans as written; nested values are not Twilio messaging fields and are left
+/// out.
+pub fn json_fields(body: &[u8]) -> Result<Vec<(String, String)>, PluginError> {
+    let value: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| PluginError::InvalidInput(format!("the JSON body does not parse: {e}")))?;
+    let serde_json::Value::Object(object) = value else {
+        return Err(PluginError::InvalidInput(
+            "the JSON body is not an object of fields".into(),
+        ));
+    };
+    Ok(object
+        .into_iter()
+        .filter_map(|(k, v)| match v {
+            serde_json::Value::String(s) => Some((k, s)),
+            serde_json::Value::Number(n) => Some((k, n.to_string())),
+            serde_json::Value::Bool(b) => Some((k, b.to_string())),
+            _ => None,
+        })
+        .collect())
 }
 
 fn field<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
@@ -116,10 +142,18 @@ pub fn parse(params: &[(String, String)]) -> Result<Event, PluginError> {
             "author.id conversation-key twilio-from".to_string(),
         ),
     ];
+    // Twilio carries WhatsApp on the same webhook, with `whatsapp:` before both numbers: those
+    // messages belong on the `whatsapp` channel, where the tenant's hours and policy for
+    // WhatsApp apply, and their number is as verified as an SMS sender's.
+    let whatsapp = from.strip_prefix(WHATSAPP_PREFIX);
+    let number = whatsapp.unwrap_or(from);
     // The carrier's sender number (a signed Twilio request says so): the host links it to the
     // same number verified on another channel. Alphanumeric senders are not phone numbers.
-    if from.starts_with('+') && from.len() > 7 && from[1..].bytes().all(|b| b.is_ascii_digit()) {
-        extra.push(("verified-phone".to_string(), from.to_string()));
+    if number.starts_with('+')
+        && number.len() > 7
+        && number[1..].bytes().all(|b| b.is_ascii_digit())
+    {
+        extra.push(("verified-phone".to_string(), number.to_string()));
     }
     for (name, key) in [
         ("AccountSid", "twilio-account-sid"),
@@ -133,7 +167,12 @@ pub fn parse(params: &[(String, String)]) -> Result<Event, PluginError> {
     }
     Ok(Event::Message(Message {
         tenant: String::new(),
-        channel: CHANNEL.into(),
+        channel: if whatsapp.is_some() {
+            WHATSAPP_CHANNEL
+        } else {
+            CHANNEL
+        }
+        .into(),
         external_id: sid.to_string(),
         conversation_key: conversation_key(to, from),
         in_reply_to: None,

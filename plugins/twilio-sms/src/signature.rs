@@ -14,8 +14,10 @@ fn mac(auth_token: &str, url: &str, params: &[(String, String)]) -> Hmac<Sha1> {
         Hmac::<Sha1>::new_from_slice(auth_token.as_bytes()).expect("HMAC takes any key length");
     mac.update(url.as_bytes());
     let mut sorted: Vec<&(String, String)> = params.iter().collect();
-    // By name; a repeated name keeps its values in sorted order, as Twilio's SDKs do.
+    // By name, then value; a repeated name and value counts once. twilio-python does this
+    // (`sorted(set(values))`), and its test vectors send `Digits` twice with the same value.
     sorted.sort();
+    sorted.dedup();
     for (name, value) in sorted {
         mac.update(name.as_bytes());
         mac.update(value.as_bytes());
@@ -29,37 +31,49 @@ pub fn sign(auth_token: &str, url: &str, params: &[(String, String)]) -> String 
         .encode(mac(auth_token, url, params).finalize().into_bytes())
 }
 
-/// `url` with the scheme's standard port made explicit, or removed if it is explicit; `None`
-/// when the URL has a non-standard port or an unknown scheme (then only the URL as given counts).
-pub fn port_variant(url: &str) -> Option<String> {
-    let (scheme, rest, port) = if let Some(r) = url.strip_prefix("https://") {
+/// The forms of `url` Twilio may have signed, as its SDKs' validators try them: the URL as
+/// given, without its port (any port, standard or not), and with the scheme's standard port
+/// when it has none. Twilio's signing side is not consistent about the port, so a proxy in
+/// front of the host that adds or drops one must not break verification. Unknown schemes and
+/// unparseable authorities give only the URL as given.
+pub fn url_variants(url: &str) -> Vec<String> {
+    let mut variants = vec![url.to_string()];
+    let (scheme, rest, standard) = if let Some(r) = url.strip_prefix("https://") {
         ("https://", r, "443")
     } else if let Some(r) = url.strip_prefix("http://") {
         ("http://", r, "80")
     } else {
-        return None;
+        return variants;
     };
     let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let (authority, tail) = rest.split_at(end);
     // Userinfo is kept as is; the port follows the host (which may be a bracketed IPv6 literal).
     let host_start = authority.rfind('@').map(|i| i + 1).unwrap_or(0);
-    let host_port = &authority[host_start..];
+    let (userinfo, host_port) = authority.split_at(host_start);
     let port_sep = match host_port.rfind(':') {
         Some(i) if !host_port[i..].contains(']') => Some(i),
         _ => None,
     };
     let variant = match port_sep {
-        Some(i) if &host_port[i + 1..] == port => {
-            format!("{}{}", &authority[..host_start], &host_port[..i])
-        }
-        Some(_) => return None,
-        None => format!("{authority}:{port}"),
+        Some(i) => format!("{userinfo}{}", &host_port[..i]),
+        None => format!("{authority}:{standard}"),
     };
-    Some(format!("{scheme}{variant}{tail}"))
+    variants.push(format!("{scheme}{variant}{tail}"));
+    variants
 }
 
-/// Check `header_value` against `url` (and its standard-port variant) and `params`, in
-/// constant time per candidate. Errors never contain the token or the expected value.
+/// The `bodySHA256` query parameter of `url`: Twilio signs a JSON body by putting its SHA-256
+/// in the URL it signs (and signing no parameters).
+pub fn body_sha256_param(url: &str) -> Option<&str> {
+    let query = url.split_once('?')?.1;
+    let query = query.split('#').next().unwrap_or(query);
+    query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("bodySHA256="))
+}
+
+/// Check `header_value` against `url` (and its port variants) and `params`, in constant time
+/// per candidate. Errors never contain the token or the expected value.
 pub fn verify(
     auth_token: &str,
     url: &str,
@@ -74,10 +88,8 @@ pub fn verify(
         .map_err(|_| {
             PluginError::Unauthorized(format!("signature header `{HEADER}` is not base64"))
         })?;
-    let mut candidates = vec![url.to_string()];
-    candidates.extend(port_variant(url));
     // Every candidate is computed and compared, so timing does not tell which one matched.
-    let matched = candidates
+    let matched = url_variants(url)
         .iter()
         .map(|u| mac(auth_token, u, params).verify_slice(&given).is_ok())
         .fold(false, |acc, ok| acc | ok);
@@ -89,6 +101,38 @@ pub fn verify(
              auth token; is config `webhook_url` the exact URL configured at Twilio?)"
         )))
     }
+}
+
+/// Check a JSON-body webhook: the body's SHA-256 (hex) must equal the URL's `bodySHA256`
+/// parameter, and the signature must cover the URL alone. A URL without `bodySHA256` cannot
+/// vouch for a JSON body, so it is refused.
+pub fn verify_body(
+    auth_token: &str,
+    url: &str,
+    body: &[u8],
+    header_value: Option<&str>,
+) -> Result<(), PluginError> {
+    use sha2::Digest as _;
+    let claimed = body_sha256_param(url).ok_or_else(|| {
+        PluginError::Unauthorized(
+            "a JSON body must be signed through the URL's `bodySHA256` parameter, which is \
+             missing"
+                .into(),
+        )
+    })?;
+    verify(auth_token, url, &[], header_value)?;
+    let actual = hex_lower(&sha2::Sha256::digest(body));
+    // The hash is public (it is in the URL); only the signature above needed constant time.
+    if !actual.eq_ignore_ascii_case(claimed) {
+        return Err(PluginError::Unauthorized(
+            "the body's SHA-256 does not match the URL's `bodySHA256`: the body was changed".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn hex_lower(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
@@ -161,7 +205,7 @@ mod tests {
         assert!(
             verify(
                 secret,
-                "https://mycompany.com:8443/myapp.php?foo=1&bar=2",
+                "https://mycompany.org:443/myapp.php?foo=1&bar=2",
                 &params(&v),
                 Some(expected)
             )
@@ -176,36 +220,29 @@ mod tests {
     }
 
     #[test]
-    fn port_variants() {
+    fn url_variants_drop_any_port_and_add_the_standard_one() {
         assert_eq!(
-            port_variant("https://h.example/sms?x=1").as_deref(),
-            Some("https://h.example:443/sms?x=1")
+            url_variants("https://h.example/sms?x=1"),
+            ["https://h.example/sms?x=1", "https://h.example:443/sms?x=1"]
         );
         assert_eq!(
-            port_variant("https://h.example:443/sms").as_deref(),
-            Some("https://h.example/sms")
+            url_variants("https://h.example:443/sms"),
+            ["https://h.example:443/sms", "https://h.example/sms"]
         );
         assert_eq!(
-            port_variant("http://h.example").as_deref(),
-            Some("http://h.example:80")
+            url_variants("http://h.example:80?a=b"),
+            ["http://h.example:80?a=b", "http://h.example?a=b"]
         );
         assert_eq!(
-            port_variant("http://h.example:80?a=b").as_deref(),
-            Some("http://h.example?a=b")
+            url_variants("https://h.example:8443/x"),
+            ["https://h.example:8443/x", "https://h.example/x"]
         );
         assert_eq!(
-            port_variant("https://u:p@h.example/x").as_deref(),
-            Some("https://u:p@h.example:443/x")
+            url_variants("https://u:p@h.example/x")[1],
+            "https://u:p@h.example:443/x"
         );
-        assert_eq!(
-            port_variant("https://[::1]/x").as_deref(),
-            Some("https://[::1]:443/x")
-        );
-        assert_eq!(
-            port_variant("https://[::1]:443/x").as_deref(),
-            Some("https://[::1]/x")
-        );
-        assert_eq!(port_variant("https://h.example:8443/x"), None);
-        assert_eq!(port_variant("ftp://h.example/x"), None);
+        assert_eq!(url_variants("https://[::1]/x")[1], "https://[::1]:443/x");
+        assert_eq!(url_variants("https://[::1]:443/x")[1], "https://[::1]/x");
+        assert_eq!(url_variants("ftp://h.example/x"), ["ftp://h.example/x"]);
     }
 }

@@ -200,7 +200,11 @@ fn punycode(label: &str) -> Option<String> {
     const T_MAX: u32 = 26;
     fn digit(d: u32) -> char {
         // 0–25 are `a`–`z`, 26–35 are `0`–`9`.
-        char::from(if d < 26 { b'a' + d as u8 } else { b'0' + (d - 26) as u8 })
+        char::from(if d < 26 {
+            b'a' + d as u8
+        } else {
+            b'0' + (d - 26) as u8
+        })
     }
     fn adapt(delta: u32, points: u32, first: bool) -> u32 {
         let mut delta = if first { delta / 700 } else { delta / 2 };

@@ -28,8 +28,8 @@ use switchboard::capabilities::config::{PluginConfig, Secret};
 use switchboard::capabilities::egress::EgressPolicy;
 use switchboard::contract::PluginError;
 use switchboard::contract::{
-    CallContext, ChannelInfo, DeliveryReceipt, Draft, HttpRequest, Label, LengthRule, Message,
-    OutboundReply, PollBatch, WebhookOutcome,
+    AnsweredWebhook, CallContext, ChannelInfo, DeliveryReceipt, Draft, HttpRequest, Label,
+    LengthRule, Message, OutboundReply, PollBatch, WebhookOutcome,
 };
 use switchboard::runtime::{CallError, Limits, Plugin, Runtime, RuntimeOptions, Scope};
 
@@ -243,6 +243,16 @@ impl Harness {
         let channel = self.channel_info().await?.channel;
         self.runtime
             .handle_webhook(&self.plugin, &self.scope(), &channel, request)
+            .await
+    }
+    /// [`Self::webhook`] with the acknowledgement the connector gives the platform, if any.
+    pub async fn answered_webhook(
+        &self,
+        request: &HttpRequest,
+    ) -> Result<AnsweredWebhook, CallError> {
+        let channel = self.channel_info().await?.channel;
+        self.runtime
+            .answer_webhook(&self.plugin, &self.scope(), &channel, request)
             .await
     }
     pub async fn poll(&self, cursor: Option<&str>) -> Result<PollBatch, CallError> {
