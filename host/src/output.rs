@@ -87,8 +87,8 @@ pub fn write_record(
                     triage,
                 } => {
                     let mut v = json!({ "line": line, "kind": "message", "message_id": message_id, "status": status });
-                    if let (Value::Object(o), Ok(Value::Object(t))) =
-                        (&mut v, serde_json::to_value(triage))
+                    if let (Value::Object(o), Value::Object(t)) =
+                        (&mut v, switchboard::contract::wit_json(triage))
                     {
                         o.extend(t);
                     }
@@ -515,7 +515,7 @@ pub fn outcome_json(outcome: &WebhookOutcome) -> Value {
         WebhookOutcome::Events(events) => json!({
             "outcome": "events",
             "events": events.iter().map(|e| match e {
-                Event::Message(m) => json!({ "message": m }),
+                Event::Message(m) => json!({ "message": switchboard::contract::wit_json(m) }),
                 Event::Skipped(s) => json!({ "skipped": { "event_type": s.event_type, "reason": s.reason } }),
             }).collect::<Vec<_>>(),
         }),
@@ -543,7 +543,7 @@ pub fn write_inspection(
         "secrets": p.info.secrets,
         "digest": format!("sha256:{}", p.digest),
         "size_bytes": p.size_bytes,
-        "channel": channel,
+        "channel": channel.map(switchboard::contract::wit_json),
     });
     match format {
         Format::Json => writeln!(
@@ -566,23 +566,24 @@ pub fn write_inspection(
                 p.info.name, p.info.version, p.info.vendor
             )?;
             writeln!(out, "            {}", p.info.description)?;
-            writeln!(
-                out,
-                "kind        {} (world switchboard:plugin/{}@{})",
-                p.kind,
-                p.kind.world(),
-                p.contract_version
-            )?;
+            writeln!(out, "kind        {} (world {})", p.kind, p.world())?;
             writeln!(out, "egress      {}", list(&p.info.egress))?;
             writeln!(out, "config      {}", list(&p.info.config_keys))?;
             writeln!(out, "secrets     {}", list(&p.info.secrets))?;
             if let Some(c) = channel {
+                let names = switchboard::contract::wit_json(c);
                 writeln!(
                     out,
-                    "channel     {} ({}), limit {} {:?}",
-                    c.channel, c.display_name, c.length_rule.max, c.length_rule.unit
+                    "channel     {} ({}), limit {} {}",
+                    c.channel,
+                    c.display_name,
+                    c.length_rule.max,
+                    names["length_rule"]["unit"].as_str().unwrap_or("?")
                 )?;
-                let caps: Vec<String> = c.capabilities.iter().map(|c| format!("{c:?}")).collect();
+                let caps: Vec<&str> = names["capabilities"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(|c| c.as_str()).collect())
+                    .unwrap_or_default();
                 writeln!(out, "can         {}", caps.join(", "))?;
             }
             writeln!(out, "digest      sha256:{}", p.digest)?;

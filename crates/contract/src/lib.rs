@@ -52,6 +52,59 @@ impl Message {
     }
 }
 
+/// A contract value as JSON with the WIT's names for enum cases (`public`, `characters`,
+/// `direct-message`, `public-replies`) rather than Rust's (`Public`, `DirectMessage`): what a
+/// plugin author reads in `wit/` is what the CLI and the API show. Field names stay as they are
+/// (snake_case), which the API has always used. The derived `Serialize` keeps Rust's names,
+/// because stored messages are read back with it.
+pub fn wit_json<T: serde::Serialize>(value: &T) -> serde_json::Value {
+    let mut v = serde_json::to_value(value).unwrap_or(serde_json::Value::Null);
+    kebab_enum_cases(&mut v);
+    v
+}
+
+/// The fields whose values are WIT enum cases, in the contract's records.
+const ENUM_FIELDS: [&str; 5] = ["visibility", "origin", "action", "kind", "unit"];
+
+fn kebab_enum_cases(v: &mut serde_json::Value) {
+    use serde_json::Value;
+    match v {
+        Value::Object(map) => {
+            for (key, child) in map.iter_mut() {
+                match child {
+                    Value::String(s) if ENUM_FIELDS.contains(&key.as_str()) => *s = kebab(s),
+                    Value::Array(items) if key == "capabilities" => {
+                        for item in items {
+                            if let Value::String(s) = item {
+                                *s = kebab(s);
+                            }
+                        }
+                    }
+                    _ => kebab_enum_cases(child),
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(kebab_enum_cases),
+        _ => {}
+    }
+}
+
+/// `DirectMessage` → `direct-message`; already kebab-case names are unchanged.
+fn kebab(case: &str) -> String {
+    let mut out = String::with_capacity(case.len() + 4);
+    for (i, c) in case.chars().enumerate() {
+        if c.is_uppercase() {
+            if i > 0 {
+                out.push('-');
+            }
+            out.extend(c.to_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// The longest language tag kept: the buffer RFC 5646 (4.4.1) asks implementations to allow.
 pub const MAX_LANGUAGE_TAG: usize = 35;
 
@@ -250,6 +303,42 @@ mod tests {
         assert_eq!(language_tag("en-<script>").as_deref(), Some("en"));
         assert_eq!(language_tag("é-fr"), None);
         assert_eq!(language_tag(""), None);
+    }
+
+    #[test]
+    fn json_shows_the_wits_names_for_enum_cases() {
+        let mut m = Message::example("t", "hi");
+        m.origin = Origin::DirectMessage;
+        m.attachments.push(Attachment {
+            kind: AttachmentKind::Sticker,
+            url: None,
+            mime_type: None,
+            description: None,
+        });
+        let v = wit_json(&m);
+        assert_eq!(v["visibility"], "public");
+        assert_eq!(v["origin"], "direct-message");
+        assert_eq!(v["action"], "created");
+        assert_eq!(v["attachments"][0]["kind"], "sticker");
+        // Data is left alone.
+        assert_eq!(v["text"], "hi");
+        assert_eq!(v["author"]["handle"], "@casey");
+        let info = ChannelInfo {
+            channel: "x".into(),
+            display_name: "X".into(),
+            length_rule: LengthRule {
+                max: 280,
+                unit: LengthUnit::Weighted,
+                description: String::new(),
+            },
+            capabilities: vec![Capability::PublicReplies, Capability::Webhooks],
+        };
+        let v = wit_json(&info);
+        assert_eq!(v["length_rule"]["unit"], "weighted");
+        assert_eq!(
+            v["capabilities"],
+            serde_json::json!(["public-replies", "webhooks"])
+        );
     }
 
     #[test]

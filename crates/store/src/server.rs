@@ -761,7 +761,7 @@ impl Store {
             list.push(serde_json::json!({
                 "id": m.id,
                 "status": m.status,
-                "message": m.message,
+                "message": switchboard_contract::wit_json(&m.message),
                 "labels": self.labels(&m.id).await?,
                 "decision": decision.map(|(_, fired)| fired),
                 "drafts": self.drafts(&m.id).await?,

@@ -84,7 +84,9 @@ fn readme_main_command_triages_the_bundled_example() {
     );
 
     let dm = by_id("dm-2001");
-    assert_eq!(dm["message"]["visibility"], "Private");
+    // The WIT's names for enum cases, not Rust's.
+    assert_eq!(dm["message"]["visibility"], "private");
+    assert_eq!(dm["message"]["origin"], "direct-message");
 
     // The care policy's decisions, each with the rule that fired.
     let decided = |id: &str| {
@@ -139,7 +141,7 @@ fn readme_main_command_triages_the_bundled_example() {
     // Taking private: a public invitation, and the answer itself in private.
     let card = by_id("tw-1007");
     assert_eq!(card["drafts"][0]["purpose"], "private-invitation");
-    assert_eq!(card["drafts"][1]["visibility"], "Private");
+    assert_eq!(card["drafts"][1]["visibility"], "private");
 
     let kinds: Vec<&str> = records
         .iter()

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 use switchboard_sdk::http::{Request, Response};
-use switchboard_sdk::{DeliveryReceipt, OutboundReply, PluginError};
+use switchboard_sdk::{DeliveryReceipt, OutboundReply, PluginError, Visibility};
 
 /// The real Messaging API.
 pub const DEFAULT_API_BASE: &str = "https://api.line.me";
@@ -57,13 +57,33 @@ pub fn push_target(reply: &OutboundReply) -> Result<String, PluginError> {
         })
 }
 
+/// Whether the message being answered came from a group or multi-person chat (`room`).
+fn from_group(reply: &OutboundReply) -> bool {
+    matches!(extra(reply, "line-source-type"), Some("group" | "room"))
+}
+
 /// Reply while the token is fresh — event time known, current time known, age under the window
-/// — and push otherwise (no token, standby mode, unknown clock, or too old).
+/// — and push otherwise (no token, standby mode, unknown clock, or too old). A private answer to
+/// a group message goes to the member alone, by push: the reply token and the group id would
+/// show it to the whole group.
 pub fn route(
     reply: &OutboundReply,
     now_ms: Option<i64>,
     window_seconds: i64,
 ) -> Result<Route, PluginError> {
+    if reply.visibility == Visibility::Private && from_group(reply) {
+        let user = reply.recipient.id.as_str();
+        if user.is_empty() || user.starts_with("unknown-member-of:") {
+            return Err(PluginError::Rejected(
+                "cannot answer privately: the group member has not shared their LINE profile, \
+                 so there is no user id to write to"
+                    .into(),
+            ));
+        }
+        return Ok(Route::Push {
+            to: user.to_string(),
+        });
+    }
     let fresh = extra(reply, "line-reply-token").and_then(|token| {
         let at: i64 = extra(reply, "line-event-timestamp")?.parse().ok()?;
         let age = now_ms? - at;
@@ -215,7 +235,7 @@ pub fn map_response(response: &Response, route: &Route, reply: &OutboundReply) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use switchboard_sdk::{Author, Visibility};
+    use switchboard_sdk::Author;
 
     fn reply(extra: &[(&str, &str)]) -> OutboundReply {
         OutboundReply {
@@ -257,6 +277,33 @@ mod tests {
         assert_eq!(
             retry_key("123E4567-E89B-12D3-A456-426614174000"),
             "123e4567-e89b-12d3-a456-426614174000"
+        );
+    }
+
+    #[test]
+    fn a_private_answer_to_a_group_goes_to_the_member_alone() {
+        let mut r = reply(&[
+            ("line-reply-token", "tok"),
+            ("line-event-timestamp", "1000000"),
+            ("line-to", "Cgroup1"),
+            ("line-source-type", "group"),
+        ]);
+        assert_eq!(
+            route(&r, Some(1_000_001), 50).unwrap(),
+            Route::Push { to: "U1".into() }
+        );
+        // In public, the group is answered as usual.
+        r.visibility = Visibility::Public;
+        assert_eq!(
+            route(&r, Some(1_000_001), 50).unwrap(),
+            Route::Reply {
+                token: "tok".into()
+            }
+        );
+        r.visibility = Visibility::Private;
+        r.recipient.id = "unknown-member-of:Cgroup1".into();
+        assert!(
+            matches!(route(&r, None, 50), Err(PluginError::Rejected(m)) if m.contains("profile"))
         );
     }
 

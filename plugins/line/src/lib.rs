@@ -37,8 +37,9 @@
 //!   - author id = `source.userId`; LINE webhooks carry no names, so handle and display name are
 //!     empty. A group/room member without a user id becomes `unknown-member-of:<chat id>` with
 //!     extra `line-author-unknown=true` (all such members of one chat share that pseudo-identity).
-//!   - visibility: always `private` — 1:1 chats, groups and rooms are closed conversations, never
-//!     public posts. Origin: `direct-message` in 1:1 chats; in groups and rooms `mention` when
+//!   - visibility: `private` in 1:1 chats; `public` in groups and rooms, whose other members see
+//!     it (as the Telegram connector says of groups). A private answer to a group message is
+//!     pushed to the member alone, never to the group. Origin: `direct-message` in 1:1 chats; in groups and rooms `mention` when
 //!     the account itself is mentioned (`isSelf`, or the mentionee's `userId` equals
 //!     `destination`), else `other`.
 //!   - `received-at` = the event's `timestamp` (epoch ms).
@@ -53,6 +54,8 @@
 //!     attachment `geo:<lat>,<lon>` (7 decimals) described by title and address; sticker → a `sticker`
 //!     attachment described by package/sticker id and keywords; the text of a message sticker
 //!     becomes the text. The text of media messages is empty. Other message types → skipped.
+//! - `messageEdited` (2026, groups only) → the same message with action `edited` and extra
+//!   `line-edited=true`; LINE may deliver several edits out of order, each with its own timestamp.
 //! - `unsend` → a message with action `deleted`, `external-id` = `unsend.messageId`, empty text.
 //! - follow, unfollow, join, leave, memberJoined, memberLeft, postback, beacon, accountLink,
 //!   videoPlayComplete, things, membership, module events, and unknown types → skipped, each with

@@ -135,6 +135,14 @@ fn event(e: &Value, destination: Option<&str>) -> Result<Event, String> {
     let kind = str_field(e, "type").ok_or("required field `type` is missing")?;
     match kind {
         "message" => message_event(e, destination).map(Event::from),
+        // LINE (2026): a member edited a text message in a group. The same shape as `message`,
+        // for the same message id, so the host records it as an edit of the one it has.
+        // Edits may arrive out of order; the event's timestamp is the edit's.
+        "messageEdited" => message_event(e, destination).map(|mut m| {
+            m.action = MessageAction::Edited;
+            m.extra.push(("line-edited".into(), "true".into()));
+            Event::from(m)
+        }),
         "unsend" => unsend_event(e).map(Event::from),
         other => Ok(Event::skipped(
             Some(other),
@@ -186,8 +194,15 @@ fn base(e: &Value, src: &Source, external_id: &str, received_at: i64) -> Message
         },
         text: String::new(),
         language: None,
-        // 1:1 chats, groups and rooms are all closed conversations: never public posts.
-        visibility: Visibility::Private,
+        // Private means between the customer and the brand (the contract's definition): a 1:1
+        // chat. What is written in a group or room is seen by its other members, so it is
+        // public, as Telegram's connector says of groups; a private answer then goes to the
+        // member alone (see `delivery::route`).
+        visibility: if src.kind == "user" {
+            Visibility::Private
+        } else {
+            Visibility::Public
+        },
         origin: if src.kind == "user" {
             Origin::DirectMessage
         } else {
@@ -574,6 +589,34 @@ mod tests {
             matches!(&events[2], Event::Skipped(s) if s.reason.contains("`flex` is not supported"))
         );
         assert!(matches!(&events[3], Event::Skipped(s) if s.reason.contains("not a JSON object")));
+    }
+
+    /// LINE's `messageEdited` (2026), shaped as its reference documents it.
+    #[test]
+    fn an_edited_group_message_is_an_edit_of_the_same_message_and_groups_are_public() {
+        let body = r#"{"destination":"Ubot","events":[
+            {"type":"messageEdited","timestamp":1751900000000,"mode":"active",
+             "webhookEventId":"01JZ0000000000000000000000","deliveryContext":{"isRedelivery":false},
+             "replyToken":"rt","source":{"type":"group","groupId":"Cg1","userId":"Ua1"},
+             "message":{"id":"5817000000000","type":"text","quoteToken":"q","text":"my order 123 never came (edited)"}},
+            {"type":"message","timestamp":1751800000000,"mode":"active",
+             "source":{"type":"user","userId":"Ua1"},
+             "message":{"id":"5816000000000","type":"text","quoteToken":"q2","text":"hi"}}
+        ]}"#;
+        let events = parse_body(body.as_bytes()).unwrap();
+        let Event::Message(edit) = &events[0] else {
+            panic!("{:?}", events[0])
+        };
+        assert_eq!(edit.action, MessageAction::Edited);
+        assert_eq!(edit.external_id, "5817000000000");
+        assert_eq!(edit.text, "my order 123 never came (edited)");
+        assert_eq!(edit.received_at, 1_751_900_000_000);
+        // Seen by the group's members: public, as Telegram says of groups.
+        assert_eq!(edit.visibility, Visibility::Public);
+        let Event::Message(direct) = &events[1] else {
+            panic!("{:?}", events[1])
+        };
+        assert_eq!(direct.visibility, Visibility::Private);
     }
 
     #[test]

@@ -221,7 +221,9 @@ fn content(kind: &str, m: &Value) -> Result<Content, String> {
                 .ok_or("text message without `text.body`")?
                 .to_string();
         }
-        "image" | "video" | "audio" | "document" | "sticker" => {
+        // `voice` is how the On-Premises API sends a voice note (the Cloud API sends `audio`
+        // with `voice: true`): the same media object, so the same attachment.
+        "image" | "video" | "audio" | "voice" | "document" | "sticker" => {
             if !body.is_object() {
                 return Err(format!("{kind} message without a `{kind}` object"));
             }
@@ -235,7 +237,7 @@ fn content(kind: &str, m: &Value) -> Result<Content, String> {
                 kind: match kind {
                     "image" => AttachmentKind::Image,
                     "video" => AttachmentKind::Video,
-                    "audio" => AttachmentKind::Audio,
+                    "audio" | "voice" => AttachmentKind::Audio,
                     "sticker" => AttachmentKind::Sticker,
                     _ => AttachmentKind::File,
                 },
@@ -246,7 +248,7 @@ fn content(kind: &str, m: &Value) -> Result<Content, String> {
             if let Some(id) = id_text(&body["id"]) {
                 c.extra.push(("media-id".into(), id));
             }
-            if body["voice"].as_bool() == Some(true) {
+            if kind == "voice" || body["voice"].as_bool() == Some(true) {
                 c.extra.push(("voice".into(), "true".into()));
             }
             if body["animated"].as_bool() == Some(true) {
@@ -629,6 +631,29 @@ mod tests {
             "contacts": [{"name": {"formatted_name": "Ana"}, "phones": [{"phone": "+351 1"}]}]}]),
         ));
         assert_eq!(m.attachments[0].description.as_deref(), Some("Ana: +351 1"));
+    }
+
+    /// The On-Premises API's voice note: `type: voice` with a `voice` media object.
+    #[test]
+    fn an_on_premises_voice_message_is_a_voice_note() {
+        let m = message(one(
+            json!([{"from": "4915", "id": "wamid.V", "timestamp": "1653253313", "type": "voice",
+            "voice": {"file": "/usr/local/wamedia/shared/463e/b7ec/ff4e4d9bb1101879cbd411b2",
+            "id": "463eb7ec-ff4e-4d9b-b110-1879cbd411b2", "mime_type": "audio/ogg; codecs=opus",
+            "sha256": "fa9e1807d936b7cebe63654ea3a7912b1fa9479220258d823590521ef53b0710"}}]),
+        ));
+        assert_eq!(m.attachments.len(), 1);
+        assert_eq!(m.attachments[0].kind, AttachmentKind::Audio);
+        assert_eq!(
+            m.attachments[0].mime_type.as_deref(),
+            Some("audio/ogg; codecs=opus")
+        );
+        assert_eq!(extra(&m, "voice"), Some("true"));
+        assert_eq!(
+            extra(&m, "media-id"),
+            Some("463eb7ec-ff4e-4d9b-b110-1879cbd411b2")
+        );
+        assert_eq!(m.text, "");
     }
 
     #[test]

@@ -154,7 +154,8 @@ async fn python_sdk_body_in_detail() {
         })
         .unwrap();
     assert_eq!(group.author.id, "U206d25c2ea6bd87c17655609a1c37cb8");
-    assert_eq!(group.visibility, Visibility::Private);
+    // Group members other than the customer see it: public, as Telegram says of groups.
+    assert_eq!(group.visibility, Visibility::Public);
     assert_eq!(group.origin, Origin::Other);
 
     let unsend = ms
@@ -242,7 +243,7 @@ async fn a_mention_of_the_account_after_an_emoji_and_a_quote() {
         panic!("{ev:?}")
     };
     assert_eq!(m.origin, Origin::Mention);
-    assert_eq!(m.visibility, Visibility::Private);
+    assert_eq!(m.visibility, Visibility::Public);
     assert_eq!(m.in_reply_to.as_deref(), Some("554"));
     assert_eq!(extra(m, "line-mentions"), Some("@Brand"));
     assert_eq!(extra(m, "line-webhook-event-id"), Some("01H"));
