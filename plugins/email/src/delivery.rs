@@ -117,6 +117,20 @@ pub fn sender(from_address: Option<&str>, reply: &OutboundReply) -> Result<Strin
         })
 }
 
+/// `Name <addr>` into (name, addr); a bare address has no name.
+pub fn split_mailbox(mailbox: &str) -> (Option<String>, String) {
+    match (mailbox.rfind('<'), mailbox.rfind('>')) {
+        (Some(open), Some(close)) if open < close => {
+            let name = mailbox[..open].trim().trim_matches('"').trim();
+            (
+                (!name.is_empty()).then(|| name.to_string()),
+                mailbox[open + 1..close].trim().to_string(),
+            )
+        }
+        _ => (None, mailbox.trim().to_string()),
+    }
+}
+
 /// Credentials and addressing for one send.
 pub struct Send<'a> {
     pub provider: Provider,
@@ -186,9 +200,15 @@ pub fn build_request(send: &Send<'_>, reply: &OutboundReply) -> Result<Request, 
                 .header("authorization", &format!("Basic {credentials}"))
         }
         Provider::Sendgrid => {
+            // SendGrid wants the bare address and the name apart.
+            let (from_name, from_email) = split_mailbox(send.from);
+            let mut from = json!({"email": from_email});
+            if let Some(name) = from_name {
+                from["name"] = json!(name);
+            }
             let mut body = json!({
                 "personalizations": [{"to": [{"email": to}]}],
-                "from": {"email": send.from},
+                "from": from,
                 "subject": subject,
                 "content": [{"type": "text/plain", "value": reply.text}],
             });
@@ -348,6 +368,17 @@ mod tests {
             Err(PluginError::NotConfigured(_))
         ));
         assert_eq!(recipient(&r).unwrap(), "jane@example.com");
+        assert_eq!(
+            split_mailbox("\"Acme Care\" <care@acme.example>"),
+            (
+                Some("Acme Care".to_string()),
+                "care@acme.example".to_string()
+            )
+        );
+        assert_eq!(
+            split_mailbox("care@acme.example"),
+            (None, "care@acme.example".to_string())
+        );
     }
 
     #[test]
