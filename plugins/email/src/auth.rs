@@ -92,6 +92,47 @@ pub fn mailgun(
     Ok(())
 }
 
+/// Where a Mailgun token is remembered: sorted by its (signed) timestamp, so the oldest come
+/// first in a key listing and can be pruned once outside the window.
+pub fn mailgun_token_key(timestamp: &str, token: &str) -> Option<String> {
+    use sha2::Digest as _;
+    let ts: u64 = timestamp.trim().parse().ok()?;
+    let digest = Sha256::digest(token.as_bytes());
+    Some(format!(
+        "{MAILGUN_TOKEN_PREFIX}{ts:012}/{}",
+        hex::encode(digest)
+    ))
+}
+
+/// Prefix of the remembered Mailgun tokens in the plugin's kv store.
+pub const MAILGUN_TOKEN_PREFIX: &str = "mailgun-token/";
+
+/// Whether a remembered token key is older than the timestamp window at `now_ms`.
+pub fn mailgun_token_expired(key: &str, now_ms: i64) -> bool {
+    key.strip_prefix(MAILGUN_TOKEN_PREFIX)
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|ts| ts.parse::<i64>().ok())
+        .is_none_or(|ts| ts < now_ms / 1000 - MAILGUN_MAX_SKEW_SECONDS)
+}
+
+/// Mailgun signs `timestamp` + `token`, not the body, so within the window a captured
+/// request's three fields could carry another message. Each token is therefore bound to the
+/// message it first brought: `Ok(true)` for a new token (remember it with this id), `Ok(false)`
+/// for the same message again (a redelivery; the host deduplicates it), and `unauthorized` for
+/// the same token with another message.
+pub fn mailgun_token_check(
+    remembered: Option<&str>,
+    external_id: &str,
+) -> Result<bool, PluginError> {
+    match remembered {
+        None => Ok(true),
+        Some(id) if id == external_id => Ok(false),
+        Some(_) => Err(PluginError::Unauthorized(
+            "this Mailgun token already brought another message: a replayed signature".into(),
+        )),
+    }
+}
+
 /// The domain of an address, lowercase.
 pub fn domain_of(address: &str) -> Option<String> {
     address
@@ -242,6 +283,26 @@ mod tests {
             matches!(mailgun("key-1", Some("1700000000"), Some("tok"), Some(&sig), late), Err(PluginError::Unauthorized(m)) if m.contains("clock"))
         );
         assert!(mailgun("key-1", None, Some("tok"), Some(&sig), now).is_err());
+    }
+
+    #[test]
+    fn mailgun_tokens_are_bound_to_their_first_message() {
+        let key = mailgun_token_key("1700000000", "tok").unwrap();
+        assert!(key.starts_with("mailgun-token/001700000000/"));
+        assert_ne!(key, mailgun_token_key("1700000000", "tok2").unwrap());
+        assert!(mailgun_token_key("soon", "tok").is_none());
+        let now = 1_700_000_000_000;
+        assert!(!mailgun_token_expired(&key, now));
+        assert!(mailgun_token_expired(
+            &key,
+            now + (MAILGUN_MAX_SKEW_SECONDS + 1) * 1000
+        ));
+        assert!(mailgun_token_check(None, "m1").unwrap());
+        assert!(!mailgun_token_check(Some("m1"), "m1").unwrap());
+        assert!(matches!(
+            mailgun_token_check(Some("m1"), "m2"),
+            Err(PluginError::Unauthorized(_))
+        ));
     }
 
     #[test]

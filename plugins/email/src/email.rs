@@ -19,6 +19,9 @@ pub const MAX_ATTACHMENTS: usize = 50;
 /// Most `References` ids kept (the root and the most recent ones matter for threading).
 pub const MAX_REFERENCES: usize = 50;
 
+/// How far in the future a `Date` header may be before the host's clock is used instead.
+pub const MAX_CLOCK_SKEW_MS: i64 = 15 * 60 * 1000;
+
 /// An attachment's metadata (the host never fetches or stores attachment bytes).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EmailAttachment {
@@ -155,7 +158,14 @@ pub fn auto_reply_reason(email: &Email) -> Option<String> {
 /// `In-Reply-To`, else the message itself; `in-reply-to` is `In-Reply-To`. Without a
 /// `Message-ID` the provider's id, else a hash of sender, subject, date and body, stands in
 /// (stable across the provider's redeliveries, so the host still deduplicates).
-pub fn to_event(email: Email, provider: &str) -> Result<Event, switchboard_sdk::PluginError> {
+///
+/// `received-at` is the `Date` header unless it lies in the future of `now_ms` (the sender
+/// writes `Date`; a far-future one must not jump queues), else 0 so the host stamps its clock.
+pub fn to_event(
+    email: Email,
+    provider: &str,
+    now_ms: i64,
+) -> Result<Event, switchboard_sdk::PluginError> {
     use switchboard_sdk::PluginError;
     if let Some(reason) = auto_reply_reason(&email) {
         return Ok(Event::skipped(
@@ -297,7 +307,10 @@ pub fn to_event(email: Email, provider: &str) -> Result<Event, switchboard_sdk::
         language: None,
         visibility: Visibility::Private,
         origin: Origin::DirectMessage,
-        received_at: email.date_ms.unwrap_or(0).max(0),
+        received_at: email
+            .date_ms
+            .filter(|d| *d > 0 && *d <= now_ms.saturating_add(MAX_CLOCK_SKEW_MS))
+            .unwrap_or(0),
         attachments,
         action: MessageAction::Created,
         extra,
@@ -307,6 +320,8 @@ pub fn to_event(email: Email, provider: &str) -> Result<Event, switchboard_sdk::
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const NOW: i64 = 1_800_000_000_000;
 
     fn email() -> Email {
         Email {
@@ -323,7 +338,7 @@ mod tests {
     }
 
     fn message(e: Email) -> Message {
-        match to_event(e, "postmark").unwrap() {
+        match to_event(e, "postmark", NOW).unwrap() {
             Event::Message(m) => m,
             other => panic!("{other:?}"),
         }
@@ -395,13 +410,23 @@ mod tests {
             ..email()
         };
         assert!(
-            matches!(to_event(e, "postmark").unwrap(), Event::Skipped(s) if s.event_type.as_deref() == Some("auto-reply"))
+            matches!(to_event(e, "postmark", NOW).unwrap(), Event::Skipped(s) if s.event_type.as_deref() == Some("auto-reply"))
         );
+        let e = Email {
+            date_ms: Some(NOW + 3_600_000),
+            ..email()
+        };
+        assert_eq!(message(e).received_at, 0, "a future Date is not trusted");
+        let e = Email {
+            date_ms: Some(NOW - 3_600_000),
+            ..email()
+        };
+        assert_eq!(message(e).received_at, NOW - 3_600_000);
         let e = Email {
             from: "not an address".into(),
             ..email()
         };
-        assert!(to_event(e, "postmark").is_err());
+        assert!(to_event(e, "postmark", NOW).is_err());
         assert_eq!(parse_ids("<a@b> <c@d>\r\n\t<e@f>"), ["a@b", "c@d", "e@f"]);
     }
 }

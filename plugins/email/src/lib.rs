@@ -27,7 +27,10 @@
 //!
 //! `POST` only. The request is authenticated first ([`auth`]): Basic auth for Postmark and
 //! SendGrid, the HMAC signature (and a 15-minute timestamp window) for Mailgun; failures are
-//! `unauthorized`, missing secrets `not-configured`. The body is then read by [`providers`]
+//! `unauthorized`, missing secrets `not-configured`. Mailgun's signature does not cover the
+//! body, so each token is bound in the plugin's kv store to the message it first brought: the
+//! same token with another message is `unauthorized` (a replay), with the same one it passes
+//! (a redelivery, which the host deduplicates). The body is then read by [`providers`]
 //! (with `mail-parser` for raw MIME, charsets and multipart) and normalised by [`email`]:
 //!
 //! - `external-id` = `Message-ID`; `conversation-key` = the thread root (first `References`
@@ -302,7 +305,7 @@ pub fn handle(
                 }
                 Provider::Mailgun => false,
             };
-    email::to_event(email, provider.name()).map(|e| WebhookOutcome::Events(vec![e]))
+    email::to_event(email, provider.name(), now_ms).map(|e| WebhookOutcome::Events(vec![e]))
 }
 
 /// Length in Unicode scalar values.
@@ -350,6 +353,42 @@ pub fn plugin_info() -> PluginInfo {
         .secret(API_KEY)
 }
 
+/// Bind a verified Mailgun request's token to its message ([`auth::mailgun_token_check`]) in
+/// the kv store, and forget a few tokens that have left the timestamp window.
+fn guard_mailgun_replay(
+    request: &HttpRequest,
+    outcome: &WebhookOutcome,
+    now: i64,
+) -> Result<(), PluginError> {
+    let fields = providers::form_fields(request.header("content-type"), &request.body)?;
+    let (Some(timestamp), Some(token)) = (
+        providers::field(&fields, "timestamp"),
+        providers::field(&fields, "token"),
+    ) else {
+        return Ok(());
+    };
+    let Some(key) = auth::mailgun_token_key(&timestamp, &token) else {
+        return Ok(());
+    };
+    let id = match outcome {
+        WebhookOutcome::Events(events) => match events.first() {
+            Some(Event::Message(m)) => m.external_id.clone(),
+            _ => "skipped".to_string(),
+        },
+        WebhookOutcome::Challenge(_) => "challenge".to_string(),
+    };
+    if auth::mailgun_token_check(kv::get_string(&key).as_deref(), &id)? {
+        // Best effort: a failed write only loses the replay protection for this token.
+        let _ = kv::set(&key, id.as_bytes());
+    }
+    for old in kv::list_keys(auth::MAILGUN_TOKEN_PREFIX, 8) {
+        if auth::mailgun_token_expired(&old, now) {
+            kv::delete(&old);
+        }
+    }
+    Ok(())
+}
+
 fn delivered_key(idempotency_key: &str) -> String {
     format!("delivered/{idempotency_key}")
 }
@@ -373,7 +412,12 @@ impl ChannelAdapter for EmailConnector {
     fn handle_webhook(request: HttpRequest) -> Result<WebhookOutcome, PluginError> {
         let cfg = Config::from_lookup(config::get);
         let secrets = Secrets::from_lookup(config::secret);
-        handle(&cfg, &secrets, &request, now_ms())
+        let now = now_ms();
+        let outcome = handle(&cfg, &secrets, &request, now)?;
+        if cfg.provider()? == Provider::Mailgun {
+            guard_mailgun_replay(&request, &outcome, now)?;
+        }
+        Ok(outcome)
     }
 
     fn deliver(reply: OutboundReply) -> Result<DeliveryReceipt, PluginError> {
