@@ -185,6 +185,11 @@ pub fn to_event(
         (Some(t), None) => t.clone(),
         (None, None) => String::new(),
     };
+    let (full_text, truncated) = {
+        let (kept, cut) = bounded(&full_text, MAX_FULL_BODY_BYTES);
+        (kept.to_string(), cut)
+    };
+    // Bounded first: the classifier text is never larger than the kept body.
     let text = quote::strip(&full_text);
     let message_id = email
         .message_id
@@ -275,9 +280,8 @@ pub fn to_event(
     if !to.is_empty() {
         extra.push(("email-to".into(), to.join(", ")));
     }
-    let (body, truncated) = bounded(&full_text, MAX_FULL_BODY_BYTES);
-    if body != text {
-        extra.push(("email-body".into(), body.to_string()));
+    if full_text != text {
+        extra.push(("email-body".into(), full_text.clone()));
     }
     if truncated {
         extra.push(("email-body-truncated".into(), "true".into()));
@@ -370,6 +374,18 @@ mod tests {
             ..email()
         });
         assert_eq!(extra(&m, "verified-email"), Some("jane.doe@example.com"));
+    }
+
+    #[test]
+    fn huge_bodies_are_bounded_on_a_char_boundary() {
+        let e = Email {
+            text: Some(format!("{}\n-- \nsig", "é".repeat(MAX_FULL_BODY_BYTES))),
+            ..email()
+        };
+        let m = message(e);
+        assert!(m.text.len() <= MAX_FULL_BODY_BYTES);
+        assert_eq!(extra(&m, "email-body-truncated"), Some("true"));
+        assert!(m.text.chars().all(|c| c == 'é'));
     }
 
     #[test]

@@ -141,6 +141,13 @@ fn is_quote(line: &str) -> bool {
 pub fn strip(text: &str) -> String {
     let normalized = text.replace("\r\n", "\n");
     let lines: Vec<&str> = normalized.split('\n').collect();
+    // quoted_to_end[i]: lines i.. are all quotes or blank (one backward pass, so a long run of
+    // inline quotes stays linear).
+    let mut quoted_to_end = vec![true; lines.len() + 1];
+    for i in (0..lines.len()).rev() {
+        quoted_to_end[i] =
+            quoted_to_end[i + 1] && (is_quote(lines[i]) || lines[i].trim().is_empty());
+    }
     let mut kept: Vec<&str> = Vec::with_capacity(lines.len());
     let mut i = 0;
     while i < lines.len() {
@@ -159,10 +166,7 @@ pub fn strip(text: &str) -> String {
         }
         if is_quote(line) {
             // A trailing block of quotes ends the message; an inline quote is dropped alone.
-            let rest_is_quote = lines[i..]
-                .iter()
-                .all(|l| is_quote(l) || l.trim().is_empty());
-            if rest_is_quote {
+            if quoted_to_end[i] {
                 break;
             }
             i += 1;
@@ -223,6 +227,15 @@ mod tests {
     fn inline_quotes_are_dropped_but_answers_kept() {
         let t = "> Which order?\n#1234\n> Which colour?\nBlue\n";
         assert_eq!(strip(t), "#1234\nBlue");
+    }
+
+    #[test]
+    fn long_interleaved_quotes_stay_fast() {
+        // 200k lines of quote and answer: quadratic scanning would take minutes.
+        let t = "> q\na\n".repeat(100_000);
+        let start = std::time::Instant::now();
+        assert_eq!(strip(&t).lines().count(), 100_000);
+        assert!(start.elapsed().as_secs() < 5);
     }
 
     #[test]
