@@ -84,8 +84,12 @@ pub fn threading(reply: &OutboundReply) -> Option<(String, String)> {
     ))
 }
 
-/// The customer's address.
+/// The customer's address: the `Reply-To` of an authenticated sender (extra `email-reply-to`,
+/// set only then), else the recipient's id (their `From`).
 pub fn recipient(reply: &OutboundReply) -> Result<String, PluginError> {
+    if let Some(r) = extra(reply, "email-reply-to").filter(|r| is_address(r)) {
+        return Ok(r.to_lowercase());
+    }
     let to = reply.recipient.id.trim().to_lowercase();
     if is_address(&to) {
         Ok(to)
@@ -368,6 +372,8 @@ mod tests {
             Err(PluginError::NotConfigured(_))
         ));
         assert_eq!(recipient(&r).unwrap(), "jane@example.com");
+        let via = reply(&[("email-reply-to", "Orders@Example.com")]);
+        assert_eq!(recipient(&via).unwrap(), "orders@example.com");
         assert_eq!(
             split_mailbox("\"Acme Care\" <care@acme.example>"),
             (

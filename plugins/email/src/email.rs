@@ -36,6 +36,8 @@ pub struct Email {
     /// The `From` address (the customer), as given.
     pub from: String,
     pub from_name: Option<String>,
+    /// The `Reply-To` address, where the sender asks replies to go.
+    pub reply_to: Option<String>,
     /// `To` and `Cc` addresses: the brand address the customer wrote to is among them.
     pub to: Vec<String>,
     pub subject: Option<String>,
@@ -258,7 +260,7 @@ pub fn to_event(
         ("author-id-kind".into(), "email-address".into()),
         (
             "personal-data".into(),
-            "author.id author.display-name email-from email-to email-body".into(),
+            "author.id author.display-name email-from email-to email-reply-to email-body".into(),
         ),
     ];
     if let Some(m) = &message_id {
@@ -292,6 +294,21 @@ pub fn to_event(
     // Only an address the provider authenticated links identities across channels.
     if email.verified {
         extra.push(("verified-email".into(), from.clone()));
+        // Replies go to `Reply-To` (RFC 5322 §3.6.2) only when the sender is authenticated: a
+        // forged `From` with the forger's `Reply-To` must not draw the victim's answers.
+        let reply_to = email
+            .reply_to
+            .clone()
+            .or_else(|| {
+                header(&email.headers, "reply-to").and_then(|v| {
+                    mime::parse_message(format!("Reply-To: {v}\r\n\r\n").as_bytes())?.reply_to
+                })
+            })
+            .map(|r| r.trim().to_lowercase())
+            .filter(|r| is_address(r) && *r != from);
+        if let Some(r) = reply_to {
+            extra.push(("email-reply-to".into(), r));
+        }
     }
     Ok(Event::Message(Message {
         tenant: String::new(),
@@ -369,11 +386,31 @@ mod tests {
             Some("a@example.com b@acme.example")
         );
         assert_eq!(extra(&m, "verified-email"), None);
+        let with_reply_to = Email {
+            reply_to: Some("Orders@Example.com".into()),
+            ..email()
+        };
+        assert_eq!(
+            extra(&message(with_reply_to.clone()), "email-reply-to"),
+            None,
+            "unverified"
+        );
         let m = message(Email {
             verified: true,
             ..email()
         });
         assert_eq!(extra(&m, "verified-email"), Some("jane.doe@example.com"));
+        let m = message(Email {
+            verified: true,
+            ..with_reply_to
+        });
+        assert_eq!(extra(&m, "email-reply-to"), Some("orders@example.com"));
+        let m = message(Email {
+            verified: true,
+            headers: vec![("Reply-To".into(), "Desk <desk@example.com>".into())],
+            ..email()
+        });
+        assert_eq!(extra(&m, "email-reply-to"), Some("desk@example.com"));
     }
 
     #[test]

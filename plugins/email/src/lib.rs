@@ -42,7 +42,9 @@
 //!   (up to 256 KiB) whenever it differs from `text`.
 //! - Extra: `email-provider`, `email-from`, `email-to`, `email-subject`, `email-message-id`,
 //!   `email-references`, `author-id-kind=email-address`, `personal-data`, and
-//!   `verified-email` only when the sender is verified (below).
+//!   `verified-email` only when the sender is verified (below), and then also
+//!   `email-reply-to` when `Reply-To` names another address: replies go there. An unverified
+//!   sender is always answered at `From`, so a forged `From` cannot redirect the answer.
 //! - Automatic replies (`Auto-Submitted` other than `no`, `X-Autoreply`) are skipped.
 //!
 //! **Verified sender.** The `From` header is whatever the sender typed, so it proves nothing by

@@ -136,6 +136,7 @@ pub fn parse_message(raw: &[u8]) -> Option<Email> {
     Some(Email {
         from,
         from_name,
+        reply_to: first_address(message.reply_to()).map(|(a, _)| a),
         to,
         subject: message.subject().map(String::from),
         message_id: message.message_id().map(String::from),

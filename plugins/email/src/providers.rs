@@ -83,6 +83,7 @@ pub fn postmark(body: &[u8]) -> Result<Email, PluginError> {
         from_name: from_full
             .and_then(|f| s(f, "Name"))
             .or_else(|| s(&v, "FromName")),
+        reply_to: s(&v, "ReplyTo").map(|r| address_and_name(&r).0),
         to: [addresses("ToFull"), addresses("CcFull")].concat(),
         subject: s(&v, "Subject"),
         date_ms: s(&v, "Date")

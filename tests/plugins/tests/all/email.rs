@@ -268,6 +268,8 @@ async fn postmark_documented_example_is_one_verified_private_message() {
     assert_eq!(extra(&m, "author-id-kind"), Some("email-address"));
     // SpamAssassin's DKIM_VALID_AU in Postmark's single X-Spam-Tests header.
     assert_eq!(extra(&m, "verified-email"), Some("john@example.com"));
+    // An authenticated sender's Reply-To is where answers go.
+    assert_eq!(extra(&m, "email-reply-to"), Some("reply-to@example.com"));
 }
 
 #[tokio::test]
@@ -303,6 +305,8 @@ async fn postmark_threading_headers_and_forged_verdicts() {
     assert_eq!(m.text, "Any news?");
     assert!(extra(&m, "email-body").unwrap().contains("We're checking."));
     assert_eq!(extra(&m, "verified-email"), None);
+    // Unverified: its Reply-To is not offered for answers (a forger's address would be).
+    assert_eq!(extra(&m, "email-reply-to"), None);
 }
 
 #[tokio::test]
@@ -795,6 +799,13 @@ async fn postmark_replies_carry_threading_headers() {
             {"Name": "References", "Value": REFERENCES},
         ])
     );
+    // An authenticated sender's Reply-To takes the answer.
+    let mut to_reply_to = reply("r-4", "bob@example.com");
+    to_reply_to
+        .extra
+        .push(("email-reply-to".into(), "orders@example.com".into()));
+    plugin.deliver(&to_reply_to).await.unwrap();
+    assert_eq!(mock.requests()[1].json()["To"], "orders@example.com");
     let err = plugin
         .deliver(&reply("r-2", "gone@example.com"))
         .await
