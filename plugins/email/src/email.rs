@@ -153,6 +153,28 @@ pub fn auto_reply_reason(email: &Email) -> Option<String> {
     None
 }
 
+/// Whether the message is a bounce or other delivery status notification (RFC 3464), typically
+/// for a reply the desk sent: answering it would loop.
+pub fn delivery_report_reason(email: &Email) -> Option<String> {
+    if let Some(ct) = header(&email.headers, "content-type")
+        && ct
+            .trim()
+            .to_ascii_lowercase()
+            .starts_with("multipart/report")
+    {
+        return Some("Content-Type: multipart/report".into());
+    }
+    if header(&email.headers, "x-failed-recipients").is_some() {
+        return Some("X-Failed-Recipients header".into());
+    }
+    let local = email
+        .from
+        .trim()
+        .rsplit_once('@')
+        .map(|(l, _)| l.to_ascii_lowercase())?;
+    matches!(local.as_str(), "mailer-daemon" | "postmaster").then(|| format!("sent by {local}"))
+}
+
 /// The normalised event of one (authenticated) e-mail.
 ///
 /// Threading: `external-id` is the `Message-ID`; the conversation is the thread's root, the
@@ -169,6 +191,12 @@ pub fn to_event(
     now_ms: i64,
 ) -> Result<Event, switchboard_sdk::PluginError> {
     use switchboard_sdk::PluginError;
+    if let Some(reason) = delivery_report_reason(&email) {
+        return Ok(Event::skipped(
+            Some("delivery-report"),
+            &format!("a delivery status report ({reason}): not a customer message"),
+        ));
+    }
     if let Some(reason) = auto_reply_reason(&email) {
         return Ok(Event::skipped(
             Some("auto-reply"),
@@ -480,6 +508,23 @@ mod tests {
             ..email()
         };
         assert!(to_event(e, "postmark", NOW).is_err());
+        for e in [
+            Email {
+                from: "MAILER-DAEMON@mx.example.com".into(),
+                ..email()
+            },
+            Email {
+                headers: vec![(
+                    "Content-Type".into(),
+                    "multipart/report; report-type=delivery-status; boundary=x".into(),
+                )],
+                ..email()
+            },
+        ] {
+            assert!(
+                matches!(to_event(e, "postmark", NOW).unwrap(), Event::Skipped(s) if s.event_type.as_deref() == Some("delivery-report"))
+            );
+        }
         assert_eq!(parse_ids("<a@b> <c@d>\r\n\t<e@f>"), ["a@b", "c@d", "e@f"]);
     }
 }

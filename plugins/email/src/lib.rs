@@ -45,7 +45,8 @@
 //!   `verified-email` only when the sender is verified (below), and then also
 //!   `email-reply-to` when `Reply-To` names another address: replies go there. An unverified
 //!   sender is always answered at `From`, so a forged `From` cannot redirect the answer.
-//! - Automatic replies (`Auto-Submitted` other than `no`, `X-Autoreply`) are skipped.
+//! - Automatic replies (`Auto-Submitted` other than `no`, `X-Autoreply`) and delivery reports
+//!   (`multipart/report`, `X-Failed-Recipients`, `MAILER-DAEMON`) are skipped: answering loops.
 //!
 //! **Verified sender.** The `From` header is whatever the sender typed, so it proves nothing by
 //! itself. `verified-email` (which links this customer to the same address verified on other

@@ -471,11 +471,15 @@ async fn attachments_and_outlook_history() {
 }
 
 #[tokio::test]
-async fn auto_replies_are_skipped() {
+async fn auto_replies_and_bounces_are_skipped() {
     let plugin = connector("sendgrid").await;
     let r = sendgrid_raw(&plugin, &testdata("messages/auto-reply.eml")).await;
     assert!(
         matches!(events(r).as_slice(), [Event::Skipped(s)] if s.event_type.as_deref() == Some("auto-reply"))
+    );
+    let r = sendgrid_raw(&plugin, &testdata("messages/bounce-dsn.eml")).await;
+    assert!(
+        matches!(events(r).as_slice(), [Event::Skipped(s)] if s.event_type.as_deref() == Some("delivery-report"))
     );
 }
 
