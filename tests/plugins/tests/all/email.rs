@@ -310,6 +310,32 @@ async fn postmark_threading_headers_and_forged_verdicts() {
 }
 
 #[tokio::test]
+async fn postmark_raw_email_is_the_threading_source_when_included() {
+    // With "include raw email content" on, Postmark adds `RawEmail`; its headers win over the
+    // parsed JSON (which here carries no threading headers at all).
+    let plugin = connector("postmark").await;
+    let mut doc: Value =
+        serde_json::from_slice(&testdata("postmark/inbound-docs-example.json")).unwrap();
+    doc["RawEmail"] = json!(String::from_utf8(testdata("rfc5322/a2-reply-to-reply.eml")).unwrap());
+    doc["Headers"] = json!([]);
+    let body = serde_json::to_vec(&doc).unwrap();
+    let m = message(
+        post(
+            &plugin,
+            "application/json",
+            Some(&basic(USER, PASSWORD)),
+            &body,
+        )
+        .await,
+    );
+    assert_eq!(m.external_id, "abcd.1234@local.machine.test");
+    assert_eq!(m.in_reply_to.as_deref(), Some("3456@example.net"));
+    assert_eq!(m.conversation_key, "1234@local.machine.example");
+    // The JSON's own fields still give the rest (author from FromFull).
+    assert_eq!(m.author.id, "john@example.com");
+}
+
+#[tokio::test]
 async fn basic_auth_is_required_and_never_echoed() {
     let plugin = connector("postmark").await;
     let body = testdata("postmark/inbound-docs-example.json");
