@@ -36,10 +36,13 @@
 //! - `external-id` = `Message-ID`; `conversation-key` = the thread root (first `References`
 //!   id, else `In-Reply-To`, else the message itself); `in-reply-to` = `In-Reply-To`.
 //! - Author id = the `From` address, lowercased; display name from `From`. Visibility
-//!   `private`, origin `direct-message`, `received-at` from `Date`.
-//! - `text` = the customer's new words: the text part (or the HTML part as text), with quoted
-//!   history and signatures removed ([`quote`]). The full body is kept in extra `email-body`
-//!   (up to 256 KiB) whenever it differs from `text`.
+//!   `private`, origin `direct-message`, `received-at` from `Date` (0, i.e. the host's clock,
+//!   when `Date` is missing or more than 15 minutes in the future).
+//! - `text` = the customer's new words: the text part (or the HTML part as text, marked with
+//!   extra `email-html-only`), with quoted history and signatures removed ([`quote`]). The full
+//!   body is kept in extra `email-body` whenever it differs from `text`; both are cut at
+//!   256 KiB (extra `email-body-truncated`). Attachments are listed with type and file name
+//!   only: the contract carries no bytes and the providers give no stable URL.
 //! - Extra: `email-provider`, `email-from`, `email-to`, `email-subject`, `email-message-id`,
 //!   `email-references`, `author-id-kind=email-address`, `personal-data`, and
 //!   `verified-email` only when the sender is verified (below), and then also
