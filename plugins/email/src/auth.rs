@@ -231,14 +231,14 @@ pub fn sendgrid_dkim_pass(field: &str, from: &str) -> bool {
         })
 }
 
-/// Postmark runs SpamAssassin on inbound mail and reports its rules in `X-Spam-Tests`;
-/// `DKIM_VALID_AU` is "valid DKIM signature from the author's domain" (aligned DKIM). Trusted
-/// only when there is exactly one such header: Postmark adds one, so a second means the sender
-/// wrote one too and neither can be told apart.
-pub fn postmark_spam_tests_pass(headers: &[(String, String)]) -> bool {
+/// Postmark (`X-Spam-Tests`) and Mailgun (`X-Mailgun-Spam-Rules`) run SpamAssassin on inbound
+/// mail and list the rules that hit; `DKIM_VALID_AU` is "valid DKIM signature from the author's
+/// domain" (aligned DKIM). Trusted only when there is exactly one such header: the provider
+/// adds one, so a second means the sender wrote one too and neither can be told apart.
+pub fn spam_rules_dkim_valid_au(headers: &[(String, String)], header: &str) -> bool {
     let mut values = headers
         .iter()
-        .filter(|(k, _)| k.eq_ignore_ascii_case("x-spam-tests"))
+        .filter(|(k, _)| k.eq_ignore_ascii_case(header))
         .map(|(_, v)| v);
     match (values.next(), values.next()) {
         (Some(v), None) => v
@@ -350,10 +350,10 @@ mod tests {
             "X-Spam-Tests".to_string(),
             "DKIM_SIGNED,DKIM_VALID,DKIM_VALID_AU,SPF_PASS".to_string(),
         )];
-        assert!(postmark_spam_tests_pass(&one));
+        assert!(spam_rules_dkim_valid_au(&one, "x-spam-tests"));
         let mut two = one.clone();
         two.push(("X-Spam-Tests".into(), "DKIM_VALID_AU".into()));
-        assert!(!postmark_spam_tests_pass(&two));
+        assert!(!spam_rules_dkim_valid_au(&two, "x-spam-tests"));
         assert!(!aligned("example.com", "notexample.com"));
     }
 }

@@ -55,8 +55,9 @@
 //! itself. `verified-email` (which links this customer to the same address verified on other
 //! channels) is set only when the receiving side authenticated the `From` domain: DMARC `pass`
 //! or DKIM `pass` for a domain aligned with `From` in an `Authentication-Results` header whose
-//! server is in `trusted_authserv_ids`; for SendGrid its own `dkim` field; for Postmark
-//! SpamAssassin's `DKIM_VALID_AU` in its single `X-Spam-Tests` header. SPF alone never counts.
+//! server is in `trusted_authserv_ids`; for SendGrid its own `dkim` field; for Postmark and
+//! Mailgun SpamAssassin's `DKIM_VALID_AU` in their single `X-Spam-Tests` /
+//! `X-Mailgun-Spam-Rules` header. SPF alone never counts.
 //!
 //! # Outbound (`deliver`)
 //!
@@ -305,11 +306,15 @@ pub fn handle(
     email.verified =
         auth::trusted_results_pass(&email.headers, &config.trusted_authserv_ids, &email.from)
             || match provider {
-                Provider::Postmark => auth::postmark_spam_tests_pass(&email.headers),
+                Provider::Postmark => {
+                    auth::spam_rules_dkim_valid_au(&email.headers, "x-spam-tests")
+                }
                 Provider::Sendgrid => {
                     sendgrid_dkim.is_some_and(|d| auth::sendgrid_dkim_pass(&d, &email.from))
                 }
-                Provider::Mailgun => false,
+                Provider::Mailgun => {
+                    auth::spam_rules_dkim_valid_au(&email.headers, "x-mailgun-spam-rules")
+                }
             };
     email::to_event(email, provider.name(), now_ms).map(|e| WebhookOutcome::Events(vec![e]))
 }

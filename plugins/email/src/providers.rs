@@ -195,11 +195,15 @@ pub fn mailgun(fields: &[FormField]) -> Result<Email, PluginError> {
     {
         to = address_list(&r);
     }
+    if let Some(cc) = field(fields, "Cc").or_else(|| header(&headers, "cc").map(String::from)) {
+        to.extend(address_list(&cc));
+    }
     let mut email = Email {
         from,
         from_name,
         to,
-        subject: field(fields, "subject"),
+        // Route posts may carry these only inside `message-headers`.
+        subject: field(fields, "subject").or_else(|| header(&headers, "subject").map(String::from)),
         message_id: field(fields, "Message-Id"),
         in_reply_to: field(fields, "In-Reply-To")
             .and_then(|v| crate::email::parse_ids(&v).into_iter().next()),
@@ -259,9 +263,11 @@ pub fn sendgrid(fields: &[FormField]) -> Result<(Email, Option<String>), PluginE
     let mut email = Email {
         from,
         from_name,
-        to: sendgrid_text(fields, &charsets, "to")
-            .map(|t| address_list(&t))
-            .unwrap_or_default(),
+        to: ["to", "cc"]
+            .iter()
+            .filter_map(|k| sendgrid_text(fields, &charsets, k))
+            .flat_map(|t| address_list(&t))
+            .collect(),
         subject: sendgrid_text(fields, &charsets, "subject"),
         text: sendgrid_text(fields, &charsets, "text"),
         html: sendgrid_text(fields, &charsets, "html"),

@@ -517,6 +517,7 @@ async fn sendgrid_parsed_fields_with_their_charsets_and_dkim() {
         ("headers", None, headers),
         ("dkim", None, b"{@example.com : pass}"),
         ("to", None, b"care@acme.example"),
+        ("cc", None, b"Ana <ana@example.com>"),
         ("from", None, b"Jos\xe9 <jose@example.com>"),
         ("text", None, b"\xbfD\xf3nde est\xe1 mi pedido?\r\n"),
         ("subject", None, b"Re: Pedido"),
@@ -546,6 +547,10 @@ async fn sendgrid_parsed_fields_with_their_charsets_and_dkim() {
     assert_eq!(m.attachments.len(), 1);
     assert_eq!(m.attachments[0].kind, AttachmentKind::Image);
     assert_eq!(extra(&m, "verified-email"), Some("jose@example.com"));
+    assert_eq!(
+        extra(&m, "email-to"),
+        Some("care@acme.example, ana@example.com")
+    );
 }
 
 #[tokio::test]
@@ -608,6 +613,53 @@ async fn mailgun_signed_forms_are_parsed_and_verified_only_by_trusted_servers() 
     );
     assert_eq!(m.external_id, "3456@example.net");
     assert_eq!(m.author.id, "mary@example.net");
+}
+
+#[tokio::test]
+async fn mailgun_recorded_route_post_with_headers_only_in_message_headers() {
+    // No top-level `from`, `subject` or `Message-Id`: everything comes from `message-headers`.
+    let recorded: serde_json::Map<String, Value> =
+        serde_json::from_slice(&testdata("mailgun/forward-fields.json")).unwrap();
+    let ts = now_seconds().to_string();
+    let mut pairs: Vec<(String, String)> = recorded
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+        .map(|(k, v)| {
+            if k == "timestamp" {
+                (k, ts.clone())
+            } else {
+                (k, v)
+            }
+        })
+        .collect();
+    let token = recorded["token"].as_str().unwrap();
+    pairs.push((
+        "signature".into(),
+        mailgun_signature(SIGNING_KEY, &ts, token),
+    ));
+    let plugin = connector("mailgun").await;
+    let r = post(
+        &plugin,
+        "application/x-www-form-urlencoded",
+        None,
+        &urlencoded(&pairs),
+    )
+    .await;
+    never_crashed(&r);
+    let m = message(r);
+    assert_eq!(m.author.id, "from+test@example.org");
+    assert_eq!(m.author.display_name.as_deref(), Some("Displayed From"));
+    assert_eq!(m.external_id, "CAEPk3R+4Zr@mail.example.org");
+    assert_eq!(m.text, "Test body plain");
+    assert_eq!(extra(&m, "email-subject"), Some("Test subject"));
+    assert_eq!(
+        extra(&m, "email-to"),
+        Some("test@inbound.example.com, other@example.com, cc@example.com")
+    );
+    // Wed, 11 Oct 2017 18:31:04 -0700
+    assert_eq!(m.received_at, 1_507_771_864_000);
+    // Mailgun's single X-Mailgun-Spam-Rules lists DKIM_VALID_AU: the author domain signed.
+    assert_eq!(extra(&m, "verified-email"), Some("from+test@example.org"));
 }
 
 #[tokio::test]
