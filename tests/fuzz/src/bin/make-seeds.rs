@@ -139,6 +139,39 @@ fn main() -> anyhow::Result<()> {
             )?;
         }
     }
+    write(
+        &out,
+        "connector_email",
+        "sendgrid-charsets-captured.multipart",
+        &post(
+            "/hooks/fuzz/email/sendgrid",
+            "multipart/form-data; boundary=xYzZY",
+            std::fs::read(email_data.join("sendgrid/charsets-captured.multipart"))?,
+        ),
+    )?;
+    let recorded: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(
+        &std::fs::read(email_data.join("mailgun/forward-fields.json"))?,
+    )?;
+    let form = recorded
+        .iter()
+        .fold(
+            form_urlencoded::Serializer::new(String::new()),
+            |mut f, (k, v)| {
+                f.append_pair(k, v.as_str().unwrap_or(""));
+                f
+            },
+        )
+        .finish();
+    write(
+        &out,
+        "connector_email",
+        "mailgun-forward-recorded.form",
+        &post(
+            "/hooks/fuzz/email/mailgun",
+            "application/x-www-form-urlencoded",
+            form.into_bytes(),
+        ),
+    )?;
     let mailgun = "recipient=care%40acme.example&sender=bob%40example.com&from=Bob+%3Cbob%40example.com%3E&subject=Re%3A+label&body-plain=It+does+not+print.%0D%0A%0D%0AOn+Tue%2C+Acme+wrote%3A%0D%0A%3E+label&Message-Id=%3Cm2%40example.com%3E&In-Reply-To=%3Cl1%40acme.example%3E&References=%3Ct9%40acme.example%3E+%3Cl1%40acme.example%3E&message-headers=%5B%5B%22Authentication-Results%22%2C%22mx.fuzz.example%3B+dkim%3Dpass+header.d%3Dexample.com%22%5D%5D";
     write(
         &out,

@@ -554,6 +554,45 @@ async fn sendgrid_parsed_fields_with_their_charsets_and_dkim() {
 }
 
 #[tokio::test]
+async fn sendgrid_captured_post_in_four_charsets() {
+    // Captured from SendGrid: each parsed field in the charset `charsets` names for it.
+    let body = testdata("sendgrid/charsets-captured.multipart");
+    let plugin = connector("sendgrid").await;
+    let r = post(
+        &plugin,
+        "multipart/form-data; boundary=xYzZY",
+        Some(&basic(USER, PASSWORD)),
+        &body,
+    )
+    .await;
+    never_crashed(&r);
+    let m = message(r);
+    assert_eq!(m.author.id, "sender@example.com");
+    assert_eq!(m.author.display_name.as_deref(), Some("Opérateur de test"));
+    assert_eq!(
+        m.text,
+        "Test the ESP\u{2019}s inbound charset handling\u{2026}"
+    );
+    assert_eq!(extra(&m, "email-subject"), Some("Como usted pidió"));
+    assert_eq!(extra(&m, "email-to"), Some("inbound@sg.example.com"));
+    // No Message-ID in the capture: a content hash stands in, the same on a redelivery.
+    assert!(m.external_id.starts_with("sha256:"), "{}", m.external_id);
+    let again = message(
+        post(
+            &plugin,
+            "multipart/form-data; boundary=xYzZY",
+            Some(&basic(USER, PASSWORD)),
+            &body,
+        )
+        .await,
+    );
+    assert_eq!(again.external_id, m.external_id);
+    // Fri, 24 Jul 2020 16:43:46 UTC
+    assert_eq!(m.received_at, 1_595_609_026_000);
+    assert_eq!(extra(&m, "verified-email"), None);
+}
+
+#[tokio::test]
 async fn mailgun_signed_forms_are_parsed_and_verified_only_by_trusted_servers() {
     let now = now_seconds();
     let plain = connector("mailgun").await;
