@@ -175,6 +175,32 @@ pub fn delivery_report_reason(email: &Email) -> Option<String> {
     matches!(local.as_str(), "mailer-daemon" | "postmaster").then(|| format!("sent by {local}"))
 }
 
+/// The kv key remembering which conversation a message id belongs to (hashed: ids are long).
+pub fn thread_key(message_id: &str) -> String {
+    format!(
+        "thread/{}",
+        hex::encode(Sha256::digest(message_id.as_bytes()))
+    )
+}
+
+/// A reply without `References` (Outlook often sends only `In-Reply-To`) answering a message
+/// whose conversation is known (`lookup`, e.g. a reply the desk sent) joins that conversation
+/// instead of starting one keyed by the parent's id.
+pub fn rethread(message: &mut Message, lookup: impl Fn(&str) -> Option<String>) {
+    let has_references = message.extra.iter().any(|(k, _)| k == "email-references");
+    let Some(parent) = message.in_reply_to.clone() else {
+        return;
+    };
+    if has_references || message.conversation_key != parent {
+        return;
+    }
+    if let Some(known) =
+        lookup(&thread_key(&parent)).filter(|k| !k.is_empty() && k.len() <= MAX_ID_BYTES)
+    {
+        message.conversation_key = known;
+    }
+}
+
 /// The normalised event of one (authenticated) e-mail.
 ///
 /// Threading: `external-id` is the `Message-ID`; the conversation is the thread's root, the
@@ -439,6 +465,29 @@ mod tests {
             ..email()
         });
         assert_eq!(extra(&m, "email-reply-to"), Some("desk@example.com"));
+    }
+
+    #[test]
+    fn replies_without_references_join_a_known_conversation() {
+        let known = |k: &str| (k == thread_key("b@acme.example")).then(|| "case-1".to_string());
+        let mut m = message(Email {
+            references: vec![],
+            ..email()
+        });
+        assert_eq!(m.conversation_key, "b@acme.example");
+        rethread(&mut m, known);
+        assert_eq!(m.conversation_key, "case-1");
+        // With References the root already decides; unknown parents stay as they are.
+        let mut m = message(email());
+        rethread(&mut m, known);
+        assert_eq!(m.conversation_key, "a@example.com");
+        let mut m = message(Email {
+            references: vec![],
+            in_reply_to: Some("zzz@x.example".into()),
+            ..email()
+        });
+        rethread(&mut m, known);
+        assert_eq!(m.conversation_key, "zzz@x.example");
     }
 
     #[test]

@@ -34,7 +34,9 @@
 //! (with `mail-parser` for raw MIME, charsets and multipart) and normalised by [`email`]:
 //!
 //! - `external-id` = `Message-ID`; `conversation-key` = the thread root (first `References`
-//!   id, else `In-Reply-To`, else the message itself); `in-reply-to` = `In-Reply-To`.
+//!   id, else `In-Reply-To`, else the message itself); `in-reply-to` = `In-Reply-To`. A reply
+//!   with only `In-Reply-To` to a reply the desk sent joins that reply's conversation when the
+//!   provider's send receipt is the sent `Message-ID` (Mailgun's is; see [`email::rethread`]).
 //! - Author id = the `From` address, lowercased; display name from `From`. Visibility
 //!   `private`, origin `direct-message`, `received-at` from `Date` (0, i.e. the host's clock,
 //!   when `Date` is missing or more than 15 minutes in the future).
@@ -424,9 +426,16 @@ impl ChannelAdapter for EmailConnector {
         let cfg = Config::from_lookup(config::get);
         let secrets = Secrets::from_lookup(config::secret);
         let now = now_ms();
-        let outcome = handle(&cfg, &secrets, &request, now)?;
+        let mut outcome = handle(&cfg, &secrets, &request, now)?;
         if cfg.provider()? == Provider::Mailgun {
             guard_mailgun_replay(&request, &outcome, now)?;
+        }
+        if let WebhookOutcome::Events(events) = &mut outcome {
+            for event in events {
+                if let Event::Message(m) = event {
+                    email::rethread(m, kv::get_string);
+                }
+            }
         }
         Ok(outcome)
     }
@@ -457,6 +466,12 @@ impl ChannelAdapter for EmailConnector {
         let receipt = delivery::map_response(provider, &response)?;
         // Best effort: a failed write only loses the repeat-call protection for this key.
         let _ = kv::set(&key, receipt.external_id.as_bytes());
+        // Where the provider's id is the reply's Message-ID (Mailgun), a customer's answer that
+        // carries only `In-Reply-To` finds its way back to this conversation.
+        let _ = kv::set(
+            &email::thread_key(&receipt.external_id),
+            reply.conversation_key.as_bytes(),
+        );
         Ok(receipt)
     }
 

@@ -972,6 +972,27 @@ async fn mailgun_replies_are_forms_with_h_headers() {
         Some("<CAHxYz.bob.2@mail.example.com>")
     );
     assert_eq!(get("h:References"), Some(REFERENCES));
+    // The customer answers from Outlook, which sends only In-Reply-To (Mailgun's receipt id is
+    // the reply's Message-ID): the answer joins the conversation, not a new one.
+    let answer = urlencoded(&mailgun_form(
+        SIGNING_KEY,
+        now_seconds(),
+        &[
+            ("Message-Id", "<outlook-answer-1@example.com>"),
+            ("In-Reply-To", "<20261206090000.1.ABCDEF@mg.acme.example>"),
+            ("References", ""),
+            (
+                "token",
+                "c0ffee0ddb2dd8301dee6c2405235584e45aa91d1e9f979f3de0",
+            ),
+        ],
+    ));
+    let m = message(post(&plugin, "application/x-www-form-urlencoded", None, &answer).await);
+    assert_eq!(
+        m.in_reply_to.as_deref(),
+        Some("20261206090000.1.ABCDEF@mg.acme.example")
+    );
+    assert_eq!(m.conversation_key, "ticket-9@acme.example");
     let err = plugin
         .deliver(&reply("r-2", "down@example.com"))
         .await
