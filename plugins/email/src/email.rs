@@ -491,6 +491,24 @@ mod tests {
     }
 
     #[test]
+    fn html_only_replies_lose_their_quoted_history() {
+        let gmail = r#"<div dir="ltr">The strap broke again.</div><br><div class="gmail_quote"><div dir="ltr" class="gmail_attr">On Tue, Dec 1, 2026 at 9:14 AM Acme Care &lt;<a href="mailto:care@acme.example">care@acme.example</a>&gt; wrote:<br></div><blockquote class="gmail_quote">We sent a new strap.</blockquote></div>"#;
+        let outlook = r#"<html><body><p>Please cancel order 55.</p><div id="divRplyFwdMsg"><hr><b>From:</b> Acme Care &lt;care@acme.example&gt;<br><b>Sent:</b> Monday, November 30, 2026 10:00 AM<br><b>To:</b> Jane Doe<br><b>Subject:</b> Order 55</div><p>Your order ships soon.</p></body></html>"#;
+        for (html, said, quoted) in [
+            (gmail, "The strap broke again.", "new strap"),
+            (outlook, "Please cancel order 55.", "ships soon"),
+        ] {
+            let m = message(Email {
+                text: None,
+                html: Some(html.into()),
+                ..email()
+            });
+            assert_eq!(m.text, said, "{html}");
+            assert!(extra(&m, "email-body").unwrap().contains(quoted));
+        }
+    }
+
+    #[test]
     fn huge_bodies_are_bounded_on_a_char_boundary() {
         let e = Email {
             text: Some(format!("{}\n-- \nsig", "é".repeat(MAX_FULL_BODY_BYTES))),
