@@ -528,6 +528,38 @@ async fn sign_off_goes_tier_by_tier_and_an_edit_starts_it_again() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_authenticated_email_address_links_to_the_same_address_elsewhere() {
+    let s = setup().await;
+    // What the e-mail connector emits for a sender whose domain passed DKIM/DMARC (its runtime
+    // tests check that), and a chat channel that verified the same address in another case.
+    let mut chat = msg("webhook", "user-77", "c1", "where is my parcel");
+    chat.extra = vec![("verified-email".into(), "sam.lee@example.com".into())];
+    let mut mail = msg(
+        "email",
+        "sam.lee@example.com",
+        "m1@example.com",
+        "parcel still late",
+    );
+    mail.extra = vec![
+        ("author-id-kind".into(), "email-address".into()),
+        ("verified-email".into(), "Sam.Lee@Example.com".into()),
+    ];
+    let (_, _, a) = s.take(chat).await;
+    let (_, _, b) = s.take(mail).await;
+    assert_eq!(a, b, "one customer across chat and e-mail");
+    // An unauthenticated From (it can be forged) is never a link: the chat user who verified
+    // that address later is someone else until an agent merges them.
+    let mut unverified = msg("email", "pat@example.net", "m2@example.net", "refund me");
+    unverified.extra = vec![("author-id-kind".into(), "email-address".into())];
+    let (_, _, c) = s.take(unverified).await;
+    let mut pat = msg("webhook", "user-99", "c2", "hello");
+    pat.extra = vec![("verified-email".into(), "pat@example.net".into())];
+    let (_, _, d) = s.take(pat).await;
+    assert_ne!(c, d);
+    assert_ne!(c, a);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_customer_by_verified_contact_or_an_agents_merge_never_by_guessing() {
     let s = setup().await;
     // The same verified number on WhatsApp and SMS: one customer with one history.

@@ -250,3 +250,91 @@ pub fn generic_webhook(data: &[u8]) -> Verdict {
         |req| generic_webhook::handle(&config, &secrets, req),
     )
 }
+
+/// The e-mail provider a fuzz input is for: named in its path (`…/postmark`, `…/mailgun`,
+/// `…/sendgrid`), Postmark otherwise.
+fn email_provider(path: &str) -> &'static str {
+    if path.contains("mailgun") {
+        "mailgun"
+    } else if path.contains("sendgrid") {
+        "sendgrid"
+    } else {
+        "postmark"
+    }
+}
+
+/// Mailgun signs `timestamp` + `token`, sent as form fields: signing puts the three fields
+/// first in the body (the connector reads the first of each), in the body's own encoding.
+fn mailgun_sign(r: &mut Request) {
+    use email_connector::{auth, mime};
+    let timestamp = NOW.to_string();
+    let token = "fuzz-token";
+    let signature = auth::mailgun_sign(SECRET, &timestamp, token);
+    let fields = [
+        ("timestamp", timestamp.as_str()),
+        ("token", token),
+        ("signature", signature.as_str()),
+    ];
+    let boundary = r
+        .header("content-type")
+        .filter(|c| c.to_ascii_lowercase().starts_with("multipart/form-data"))
+        .and_then(mime::boundary);
+    let mut prefix = Vec::new();
+    match boundary {
+        Some(b) => {
+            for (name, value) in fields {
+                prefix.extend_from_slice(
+                    format!(
+                        "--{b}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+                    )
+                    .as_bytes(),
+                );
+            }
+        }
+        None => {
+            for (name, value) in fields {
+                prefix.extend_from_slice(format!("{name}={value}&").as_bytes());
+            }
+        }
+    }
+    prefix.extend_from_slice(&r.body);
+    r.body = prefix;
+}
+
+/// E-mail: Postmark and SendGrid posts with Basic auth, Mailgun's signed forms; the provider
+/// comes from the path.
+pub fn email(data: &[u8]) -> Verdict {
+    use base64::Engine as _;
+    use email_connector::{
+        Config, INBOUND_PASSWORD, INBOUND_USERNAME, Secrets, WEBHOOK_SIGNING_KEY,
+    };
+    let provider = email_provider(&Request::decode(data).path);
+    let config = Config::from_lookup(lookup(&[
+        ("provider", provider),
+        ("trusted_authserv_ids", "mx.fuzz.example"),
+    ]));
+    let secrets = Secrets::from_lookup(lookup(&[
+        (INBOUND_USERNAME, "fuzz"),
+        (INBOUND_PASSWORD, SECRET),
+        (WEBHOOK_SIGNING_KEY, SECRET),
+    ]));
+    run(
+        data,
+        true,
+        |r| {
+            if provider == "mailgun" {
+                mailgun_sign(r);
+            } else {
+                let credentials = format!("fuzz:{SECRET}");
+                r.set_header(
+                    "authorization",
+                    format!(
+                        "Basic {}",
+                        base64::engine::general_purpose::STANDARD.encode(credentials)
+                    ),
+                );
+            }
+        },
+        |req| email_connector::handle(&config, &secrets, req, NOW * 1000),
+    )
+}

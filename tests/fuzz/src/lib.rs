@@ -120,6 +120,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("connector_whatsapp", connectors::whatsapp),
     ("connector_x", connectors::x),
     ("connector_generic_webhook", connectors::generic_webhook),
+    ("connector_email", connectors::email),
     ("tenant_config", care::tenant_config),
     ("policy", care::policy),
     ("guards", care::guards),

@@ -114,3 +114,21 @@ fn the_same_seeds_unsigned_are_refused_as_unauthorized() {
         }
     }
 }
+
+#[test]
+fn every_email_seed_is_accepted_for_its_provider() {
+    // One target covers three providers with three schemes (Basic auth, Mailgun's signed
+    // fields put first in the body): each sample must get through its own.
+    let verdicts = replay("seeds", "connector_email");
+    for provider in ["postmark", "mailgun", "sendgrid"] {
+        assert!(
+            verdicts
+                .iter()
+                .any(|(f, _)| f.to_string_lossy().contains(provider)),
+            "no {provider} seed"
+        );
+    }
+    for (file, v) in verdicts {
+        assert_eq!(v, Verdict::Accepted, "{}", file.display());
+    }
+}

@@ -103,6 +103,86 @@ fn main() -> anyhow::Result<()> {
             ),
         )?;
     }
+    // E-mail: the connector's own sample messages (plugins/email/testdata, sources in its
+    // README) as each provider posts them; the path names the provider the harness configures.
+    let email_data = repo.join("plugins/email/testdata");
+    write(
+        &out,
+        "connector_email",
+        "postmark-docs-example.json",
+        &post(
+            "/hooks/fuzz/email/postmark",
+            "application/json",
+            std::fs::read(email_data.join("postmark/inbound-docs-example.json"))?,
+        ),
+    )?;
+    for dir in ["rfc5322", "messages"] {
+        for file in files(&email_data.join(dir))? {
+            let eml = std::fs::read(&file)?;
+            let stem = file
+                .file_stem()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .to_string();
+            let mut body = b"--sEeD\r\nContent-Disposition: form-data; name=\"dkim\"\r\n\r\n{@example.com : pass}\r\n--sEeD\r\nContent-Disposition: form-data; name=\"email\"\r\n\r\n".to_vec();
+            body.extend_from_slice(&eml);
+            body.extend_from_slice(b"\r\n--sEeD--\r\n");
+            write(
+                &out,
+                "connector_email",
+                &format!("sendgrid-{stem}.multipart"),
+                &post(
+                    "/hooks/fuzz/email/sendgrid",
+                    "multipart/form-data; boundary=sEeD",
+                    body,
+                ),
+            )?;
+        }
+    }
+    write(
+        &out,
+        "connector_email",
+        "sendgrid-charsets-captured.multipart",
+        &post(
+            "/hooks/fuzz/email/sendgrid",
+            "multipart/form-data; boundary=xYzZY",
+            std::fs::read(email_data.join("sendgrid/charsets-captured.multipart"))?,
+        ),
+    )?;
+    let recorded: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(
+        &std::fs::read(email_data.join("mailgun/forward-fields.json"))?,
+    )?;
+    let form = recorded
+        .iter()
+        .fold(
+            form_urlencoded::Serializer::new(String::new()),
+            |mut f, (k, v)| {
+                f.append_pair(k, v.as_str().unwrap_or(""));
+                f
+            },
+        )
+        .finish();
+    write(
+        &out,
+        "connector_email",
+        "mailgun-forward-recorded.form",
+        &post(
+            "/hooks/fuzz/email/mailgun",
+            "application/x-www-form-urlencoded",
+            form.into_bytes(),
+        ),
+    )?;
+    let mailgun = "recipient=care%40acme.example&sender=bob%40example.com&from=Bob+%3Cbob%40example.com%3E&subject=Re%3A+label&body-plain=It+does+not+print.%0D%0A%0D%0AOn+Tue%2C+Acme+wrote%3A%0D%0A%3E+label&Message-Id=%3Cm2%40example.com%3E&In-Reply-To=%3Cl1%40acme.example%3E&References=%3Ct9%40acme.example%3E+%3Cl1%40acme.example%3E&message-headers=%5B%5B%22Authentication-Results%22%2C%22mx.fuzz.example%3B+dkim%3Dpass+header.d%3Dexample.com%22%5D%5D";
+    write(
+        &out,
+        "connector_email",
+        "mailgun-route.form",
+        &post(
+            "/hooks/fuzz/email/mailgun",
+            "application/x-www-form-urlencoded",
+            mailgun.as_bytes().to_vec(),
+        ),
+    )?;
     // Verification handshakes (GET), answered only with the configured token.
     let meta_get = format!(
         "/hooks/fuzz/meta?hub.mode=subscribe&hub.verify_token={VERIFY_TOKEN}&hub.challenge=1158201444"

@@ -32,6 +32,7 @@ mod advocate_classifier;
 mod bluesky;
 mod brand_care_classifier;
 mod canned_replies;
+mod email;
 mod facebook;
 mod generic_webhook;
 mod help_article_suggester;
