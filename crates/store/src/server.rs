@@ -91,6 +91,10 @@ pub struct InboxItem {
     pub last_message_at: i64,
     /// The oldest customer message not yet answered by a sent reply, if any (the SLA clock).
     pub waiting_since: Option<i64>,
+    /// Who the customer is, as the channel shows them (display name, else handle).
+    pub customer: Option<String>,
+    /// The labels its messages carry (score at least 0.5), for the inbox's chips and filter.
+    pub labels: Vec<String>,
 }
 
 /// A draft and the message it answers.
@@ -144,6 +148,67 @@ impl Store {
         .await
         .op("creating a token")?;
         Ok((hash[..16].to_string(), token))
+    }
+
+    /// Open a console session for the person holding `token`, valid for `ttl_ms`: the
+    /// session secret (shown once, for the cookie) and its owner; `None` if the token is
+    /// unknown or revoked. Expired sessions are swept on the way.
+    pub async fn create_session(
+        &self,
+        token: &str,
+        ttl_ms: i64,
+    ) -> Result<Option<(String, TokenOwner)>, StoreError> {
+        let Some(owner) = self.token_owner(token).await? else {
+            return Ok(None);
+        };
+        let now = self.now();
+        sqlx::query("DELETE FROM console_sessions WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .op("sweeping expired sessions")?;
+        let session = new_token();
+        sqlx::query(
+            "INSERT INTO console_sessions (session_hash, token_hash, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(token_hash(&session))
+        .bind(token_hash(token))
+        .bind(now)
+        .bind(now + ttl_ms)
+        .execute(&self.pool)
+        .await
+        .op("opening a session")?;
+        Ok(Some((session, owner)))
+    }
+
+    /// Whose console session this is, if it has not expired, ended, or lost its token.
+    pub async fn session_owner(&self, session: &str) -> Result<Option<TokenOwner>, StoreError> {
+        let row = sqlx::query(
+            "SELECT t.tenant, t.role, t.name FROM console_sessions s JOIN api_tokens t ON t.token_hash = s.token_hash
+             WHERE s.session_hash = $1 AND s.expires_at > $2 AND t.revoked_at IS NULL",
+        )
+        .bind(token_hash(session))
+        .bind(self.now())
+        .fetch_optional(&self.pool)
+        .await
+        .op("checking a session")?;
+        Ok(row.and_then(|r| {
+            Some(TokenOwner {
+                tenant: r.get(0),
+                role: Role::parse(&r.get::<String, _>(1))?,
+                name: r.get(2),
+            })
+        }))
+    }
+
+    /// End a console session (sign-out).
+    pub async fn end_session(&self, session: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM console_sessions WHERE session_hash = $1")
+            .bind(token_hash(session))
+            .execute(&self.pool)
+            .await
+            .op("ending a session")?;
+        Ok(())
     }
 
     /// Whose token this is, if it exists and was not revoked.
@@ -367,7 +432,10 @@ impl Store {
                 (SELECT COUNT(*) FROM outbox o JOIN messages m ON m.id = o.message_id WHERE m.conversation_id = c.id AND o.status = 'dead'),
                 (SELECT MAX(m.received_at) FROM messages m WHERE m.conversation_id = c.id),
                 (SELECT MIN(m.received_at) FROM messages m WHERE m.conversation_id = c.id
-                    AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.message_id = m.id AND o.status = 'sent'))
+                    AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.message_id = m.id AND o.status = 'sent')),
+                (SELECT COALESCE(i.display_name, i.handle) FROM identities i WHERE i.tenant = c.tenant
+                    AND i.customer_id = c.customer_id AND i.channel = c.channel
+                    ORDER BY i.first_seen_at LIMIT 1)
              FROM conversations c WHERE c.tenant = $1 {clause} AND c.state <> 'ignored'
              ORDER BY c.priority DESC, c.updated_at DESC, c.id LIMIT $3"
         );
@@ -378,7 +446,7 @@ impl Store {
             .fetch_all(&self.pool)
             .await
             .op("listing the inbox")?;
-        Ok(rows
+        let mut items: Vec<InboxItem> = rows
             .iter()
             .map(|r| InboxItem {
                 id: r.get(0),
@@ -394,8 +462,25 @@ impl Store {
                 dead_replies: r.get(10),
                 last_message_at: r.get::<Option<i64>, _>(11).unwrap_or(0),
                 waiting_since: r.get(12),
+                customer: r.get(13),
+                labels: Vec::new(),
             })
-            .collect())
+            .collect();
+        for item in &mut items {
+            item.labels = sqlx::query(
+                "SELECT DISTINCT l.name FROM labels l JOIN messages m ON m.id = l.message_id
+                 WHERE m.conversation_id = $1 AND m.tenant = $2 AND l.score >= 0.5 ORDER BY l.name",
+            )
+            .bind(&item.id)
+            .bind(tenant)
+            .fetch_all(&self.pool)
+            .await
+            .op("listing the inbox's labels")?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        }
+        Ok(items)
     }
 
     /// Replies that failed for good, with their reasons.

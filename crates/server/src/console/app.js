@@ -1,0 +1,543 @@
+// Switchboard console. Plain JavaScript, no build step, no dependencies.
+//
+// Safety rule for everything below: text from customers, plugins and the API is only ever put
+// into the page as text nodes (`h()` and `textContent`), never as markup, and never into an
+// attribute that can navigate (href, src). The Content-Security-Policy forbids inline script
+// besides, so a post containing `<img src=x onerror=…>` shows as those characters.
+'use strict';
+
+const state = { me: null, events: null, inbox: null, clocks: new Map(), filters: {} };
+
+// ---- small DOM helpers --------------------------------------------------------------------
+
+function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
+    else if (k === 'class') el.className = v;
+    else if (k === 'href' && !String(v).startsWith('#')) throw new Error('only in-app links');
+    else el.setAttribute(k, v === true ? '' : String(v));
+  }
+  for (const c of children.flat(Infinity)) {
+    if (c === null || c === undefined || c === false) continue;
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return el;
+}
+
+const view = () => document.getElementById('view');
+
+function show(...nodes) {
+  view().replaceChildren(...nodes.flat(Infinity).filter((n) => n !== null && n !== undefined && n !== false && n !== ''));
+}
+
+function banner(text, ok) {
+  const b = document.getElementById('banner');
+  b.textContent = text || '';
+  b.className = ok ? 'ok' : '';
+  b.hidden = !text;
+}
+
+function when(ms) {
+  if (!ms) return '';
+  return new Date(ms).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+}
+
+function duration(ms) {
+  const neg = ms < 0;
+  let s = Math.floor(Math.abs(ms) / 1000);
+  const d = Math.floor(s / 86400); s -= d * 86400;
+  const hh = Math.floor(s / 3600); s -= hh * 3600;
+  const mm = Math.floor(s / 60); s -= mm * 60;
+  const parts = d ? `${d}d ${hh}h` : hh ? `${hh}h ${mm}m` : `${mm}m ${String(s).padStart(2, '0')}s`;
+  return neg ? `${parts} overdue` : `${parts} left`;
+}
+
+// Byte offsets (as the server counts them, UTF-8) to pieces of a JS string.
+function splitByBytes(text, ranges) {
+  const bytes = new TextEncoder().encode(text);
+  const dec = new TextDecoder();
+  // Overlapping ranges (two labels pointing at the same words) merge into one mark.
+  const sorted = [];
+  for (const r of ranges.filter((x) => x && x.start < x.end && x.end <= bytes.length).sort((a, b) => a.start - b.start)) {
+    const last = sorted[sorted.length - 1];
+    if (last && r.start < last.end) {
+      last.end = Math.max(last.end, r.end);
+      last.note = `${last.note}; ${r.note}`;
+      if (r.severity === 'block') last.severity = 'block';
+    } else sorted.push({ ...r });
+  }
+  const out = [];
+  let at = 0;
+  for (const r of sorted) {
+    if (r.start > at) out.push({ text: dec.decode(bytes.slice(at, r.start)) });
+    out.push({ text: dec.decode(bytes.slice(r.start, r.end)), mark: r });
+    at = r.end;
+  }
+  if (at < bytes.length) out.push({ text: dec.decode(bytes.slice(at)) });
+  return out;
+}
+
+function marked(text, ranges, markClass) {
+  return splitByBytes(text, ranges).map((p) =>
+    p.mark ? h('mark', { class: markClass(p.mark), title: p.mark.note }, p.text) : p.text,
+  );
+}
+
+// ---- the API ------------------------------------------------------------------------------
+
+async function call(method, url, body) {
+  const headers = {};
+  if (state.me) headers['x-csrf-token'] = state.me.csrf;
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  let r;
+  try {
+    r = await fetch(url, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      credentials: 'same-origin',
+    });
+  } catch (e) {
+    return { ok: false, status: 0, data: { error: 'the server cannot be reached; retry' } };
+  }
+  let data = null;
+  const text = await r.text();
+  try { data = text ? JSON.parse(text) : null; } catch (e) { data = { error: text }; }
+  if (r.status === 401 && state.me) {
+    state.me = null;
+    banner('Your session has ended. Sign in again.');
+    route();
+  }
+  return { ok: r.ok, status: r.status, data };
+}
+
+const api = (method, path, body) =>
+  call(method, `/api/tenants/${encodeURIComponent(state.me.tenant)}${path}`, body);
+const enc = encodeURIComponent;
+const atLeast = (role) =>
+  ['agent', 'supervisor', 'admin'].indexOf(state.me.role) >= ['agent', 'supervisor', 'admin'].indexOf(role);
+
+// ---- sign-in ------------------------------------------------------------------------------
+
+function signInView() {
+  document.getElementById('top').hidden = true;
+  const key = h('input', { id: 'key', name: 'key', type: 'password', autocomplete: 'current-password', required: true });
+  const form = h('form', { class: 'card signin', id: 'sign-in' },
+    h('h1', {}, 'Sign in to Switchboard'),
+    h('label', { for: 'key' }, 'Your personal key'),
+    key,
+    h('p', { class: 'hint' }, 'Your admin gives each person their own key. It is sent once and never kept in the browser.'),
+    h('button', { class: 'primary', type: 'submit' }, 'Sign in'),
+  );
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const r = await call('POST', '/console/session', { key: key.value });
+    key.value = '';
+    if (!r.ok) { banner((r.data && r.data.error) || 'Sign-in failed'); key.focus(); return; }
+    banner('');
+    state.me = r.data;
+    if (!location.hash || location.hash === '#/') location.hash = '#/inbox';
+    else route();
+  });
+  show(form);
+  key.focus();
+}
+
+async function signOut() {
+  await call('POST', '/console/session/end');
+  state.me = null;
+  if (state.events) { state.events.close(); state.events = null; }
+  location.hash = '#/';
+  route();
+}
+
+// ---- chrome -------------------------------------------------------------------------------
+
+function chrome(page) {
+  document.getElementById('top').hidden = false;
+  const links = [['inbox', 'Inbox', 'agent'], ['signoff', 'Sign-off', 'supervisor'], ['incidents', 'Incidents', 'agent'],
+    ['reports', 'Reports', 'supervisor'], ['plugins', 'Plugins', 'admin'], ['audit', 'Audit log', 'supervisor']];
+  document.getElementById('nav').replaceChildren(...links.filter(([, , r]) => atLeast(r)).map(([id, label]) =>
+    h('a', { href: `#/${id}`, 'aria-current': id === page ? 'page' : null }, label)));
+  document.getElementById('who').textContent = `${state.me.name} · ${state.me.role} · ${state.me.tenant}`;
+  if (!state.events) listen();
+}
+
+// Live updates: the server says when the inbox changed; the page fetches what it shows again.
+function listen() {
+  const es = new EventSource('/console/events');
+  state.events = es;
+  es.addEventListener('inbox', () => {
+    const page = (location.hash || '').split('/')[1];
+    if (page === 'inbox' && document.activeElement?.tagName !== 'SELECT') inboxView(true);
+  });
+}
+
+// ---- inbox --------------------------------------------------------------------------------
+
+function clockChip(clock) {
+  if (!clock) return h('span', { class: 'status' }, '—');
+  const due = clock.due_in_ms;
+  const label = clock.state === 'running' || clock.state === 'warning' || clock.state === 'internal-breached'
+    ? `${clock.state.replace('-', ' ')} · ${due === null || due === undefined ? '' : duration(due)}`
+    : clock.state;
+  return h('span', { class: `clock ${clock.state}`, 'data-state': clock.state,
+    title: `internal target ${when(clock.internal_due_at)}, published ${when(clock.published_due_at)} (business hours)` }, label);
+}
+
+async function inboxView(quiet) {
+  chrome('inbox');
+  const [inbox, clocks] = await Promise.all([api('GET', '/inbox?limit=500'), api('GET', '/service-levels')]);
+  if (!inbox.ok) { show(h('h1', {}, 'Inbox'), h('p', { class: 'empty' }, inbox.data.error)); return; }
+  state.clocks = new Map();
+  for (const c of (clocks.ok ? clocks.data.clocks : [])) {
+    if (!state.clocks.has(c.conversation_id)) state.clocks.set(c.conversation_id, c);
+  }
+  const items = inbox.data.conversations;
+  const f = state.filters;
+  const options = (key, values) => {
+    const sel = h('select', { id: `filter-${key}`, name: key },
+      h('option', { value: '' }, 'all'),
+      [...new Set(values.filter(Boolean))].sort().map((v) => h('option', { value: v, selected: f[key] === v }, v)));
+    sel.addEventListener('change', () => { f[key] = sel.value; inboxView(); });
+    return h('label', {}, key, sel);
+  };
+  const shown = items.filter((c) =>
+    (!f.channel || c.channel === f.channel) && (!f.team || c.team === f.team) &&
+    (!f.assignee || c.assignee === f.assignee) && (!f.label || c.labels.includes(f.label)));
+  const rows = shown.map((c) => h('tr', { 'data-conversation': c.id },
+    h('td', {}, c.priority > 0 ? h('span', { class: 'chip' }, `P${c.priority}`) : '', c.escalated ? h('span', { class: 'chip' }, 'escalated') : ''),
+    h('td', {}, h('a', { href: `#/c/${enc(c.id)}` }, c.customer || c.conversation_key), h('div', { class: 'status' }, `${c.state} · ${c.conversation_key}`)),
+    h('td', {}, c.channel),
+    h('td', {}, c.labels.map((l) => h('span', { class: 'chip' }, l))),
+    h('td', {}, c.team || '—'),
+    h('td', {}, c.assignee || h('span', { class: 'status' }, 'unassigned')),
+    h('td', { class: 'clock-cell' }, clockChip(state.clocks.get(c.id))),
+    h('td', {}, c.proposed_drafts ? `${c.proposed_drafts} draft(s)` : ''),
+  ));
+  show(
+    h('h1', {}, 'Inbox'),
+    h('div', { class: 'filters' },
+      options('channel', items.map((c) => c.channel)), options('label', items.flatMap((c) => c.labels)),
+      options('team', items.map((c) => c.team)), options('assignee', items.map((c) => c.assignee)),
+      h('span', { class: 'status', 'aria-live': 'polite' }, `${shown.length} of ${items.length} conversations · updates live`)),
+    shown.length
+      ? h('table', { class: 'inbox' },
+        h('thead', {}, h('tr', {}, ['', 'Customer', 'Channel', 'Labels', 'Team', 'Holder', 'Service level', 'Drafts'].map((t) => h('th', {}, t)))),
+        h('tbody', {}, rows))
+      : h('p', { class: 'empty' }, items.length ? 'No conversation matches these filters.' : 'Nothing waiting. New messages appear here as they arrive.'),
+  );
+  if (!quiet) view().focus();
+}
+
+// ---- conversation -------------------------------------------------------------------------
+
+async function conversationView(id) {
+  chrome('inbox');
+  const r = await api('GET', `/conversations/${enc(id)}`);
+  if (!r.ok) {
+    show(h('h1', {}, 'Conversation'), h('p', { class: 'empty', id: 'not-found' },
+      r.status === 404 ? 'No such conversation in your tenant.' : (r.data && r.data.error) || 'Could not load it.'));
+    return;
+  }
+  const v = r.data;
+  const conv = v.conversation;
+  const clocks = (v.sla && v.sla.clocks) || [];
+  const running = clocks.find((c) => !c.stopped_at) || clocks[0];
+  const history = conv.customer_id ? await api('GET', `/customers/${enc(conv.customer_id)}`) : null;
+  const actions = conversationActions(conv);
+  const others = history && history.ok ? otherConversations(history.data, conv.id) : null;
+  show(
+    h('h1', {}, `Conversation ${conv.conversation_key}`),
+    h('div', { class: 'row' },
+      h('span', { class: 'chip' }, conv.channel), h('span', { class: 'chip', id: 'conv-state' }, conv.state),
+      conv.team ? h('span', { class: 'chip' }, `team ${conv.team}`) : '',
+      h('span', { class: 'chip', id: 'holder' }, conv.assignee ? `held by ${conv.assignee}` : 'unassigned'),
+      conv.escalated ? h('span', { class: 'chip' }, 'escalated') : '',
+      conv.incident ? h('span', { class: 'chip' }, `incident ${conv.incident}`) : '',
+      clockChip(running)),
+    conv.close_publicly ? h('p', { class: 'status' }, conv.close_publicly) : '',
+    h('div', { class: 'cols' },
+      h('section', { 'aria-label': 'Messages' }, v.messages.map((m) => messageCard(m, conv))),
+      h('aside', {}, actions, others)),
+  );
+  view().focus();
+}
+
+function otherConversations(customer, current) {
+  const list = (customer.conversations || []).filter((c) => c.id !== current);
+  const ids = (customer.identities || []).map((i) => `${i.channel}: ${i.display_name || i.handle || i.author_id}`);
+  return h('div', { class: 'card' }, h('h2', {}, 'Customer'),
+    ids.length ? h('p', {}, ids.join(' · ')) : '',
+    list.length
+      ? h('ul', {}, list.map((c) => h('li', {}, h('a', { href: `#/c/${enc(c.id)}` }, `${c.channel} ${c.conversation_key || ''}`), ` ${c.state || ''}`)))
+      : h('p', { class: 'status' }, 'No other conversations with this customer.'));
+}
+
+function conversationActions(conv) {
+  const done = async (r, okText) => {
+    if (r.ok) { await conversationView(conv.id); banner(okText, true); } else banner(r.data.error);
+  };
+  const assignee = h('input', { id: 'assign-to', 'aria-label': 'Assign to', placeholder: 'agent name', size: 12 });
+  const question = h('input', { id: 'ask-question', 'aria-label': 'Question for an expert', placeholder: 'question for an expert' });
+  return h('div', { class: 'card', id: 'actions' }, h('h2', {}, 'Actions'),
+    h('div', { class: 'row' },
+      h('button', { type: 'button', id: 'take', onclick: async () => done(await api('POST', `/conversations/${enc(conv.id)}/assign`, { agent: state.me.name }), 'Assigned to you.') }, 'Take it'),
+      assignee,
+      h('button', { type: 'button', id: 'assign', onclick: async () => done(await api('POST', `/conversations/${enc(conv.id)}/assign`, { agent: assignee.value.trim() || null }), 'Assignment changed.') }, 'Assign')),
+    h('div', { class: 'row' }, question,
+      h('button', { type: 'button', id: 'ask', onclick: async () => done(await api('POST', `/conversations/${enc(conv.id)}/expert-requests`, { question: question.value }), 'Expert asked.') }, 'Ask an expert')),
+    h('div', { class: 'row' },
+      h('button', { type: 'button', id: 'resolve', onclick: async () => {
+        const r = await api('POST', `/conversations/${enc(conv.id)}/resolve`);
+        done(r, r.ok && r.data.survey ? 'Resolved; the satisfaction survey is queued.' : 'Resolved.');
+      } }, 'Resolve (send survey)')));
+}
+
+function messageCard(m, conv) {
+  const msg = m.message;
+  const author = msg.author || {};
+  const spans = [];
+  for (const l of m.labels) {
+    if (l.score < 0.5) continue;
+    for (const e of l.evidence || []) if (e.span) spans.push({ start: e.span.start, end: e.span.end, note: `${l.name}: ${e.note}` });
+  }
+  const fired = (m.decision && m.decision.fired) || [];
+  return h('article', { class: 'msg', 'data-message': m.id },
+    h('div', { class: 'meta' }, `${author.display_name || author.handle || author.id || 'customer'} `,
+      author.handle && author.display_name ? `${author.handle} ` : '', `· ${msg.channel} · ${msg.visibility || ''} · ${when(msg.received_at)}`),
+    h('p', { class: 'text' }, marked(msg.text || '', spans, () => 'evidence')),
+    h('div', { class: 'labels' }, m.labels.filter((l) => l.score >= 0.5).map((l) =>
+      h('span', { class: 'chip', title: (l.evidence || []).map((e) => e.note).join('; ') + ` (${l.plugin})` }, `${l.name} ${l.score.toFixed(2)}`))),
+    fired.length
+      ? fired.map((f) => h('div', { class: 'decision' },
+        h('strong', {}, (f.actions || []).map((a) => a.action).join(', ') || 'no action'), ' — rule ', h('code', { class: 'rule' }, f.rule),
+        f.why ? h('div', { class: 'why' }, f.why) : '',
+        h('details', {}, h('summary', {}, 'condition and values read'), h('code', {}, f.when), h('pre', {}, JSON.stringify(f.read, null, 1)))))
+      : m.decision ? h('div', { class: 'decision' }, 'No rule fired: the policy default applied.') : '',
+    (m.drafts || []).map((d) => draftCard(d, conv)),
+    (m.replies || []).map((r) => h('div', { class: 'status' }, `Reply ${r.status}${r.last_error ? ` (${r.last_error})` : ''}: `, h('span', {}, r.reply && r.reply.text ? r.reply.text : ''))),
+  );
+}
+
+function findingList(findings) {
+  if (!findings || !findings.length) return h('p', { class: 'status passes' }, 'Guards: nothing found.');
+  return h('ul', { class: 'findings' }, findings.map((f) =>
+    h('li', { class: f.severity === 'block' ? 'block' : 'warn' }, `${f.severity === 'block' ? 'Blocks sending' : 'Warning'} · ${f.guard}: ${f.reason}`)));
+}
+
+function draftPreview(text, findings) {
+  const ranges = (findings || []).filter((f) => f.span).map((f) => ({ start: f.span[0], end: f.span[1], note: `${f.guard}: ${f.reason}`, severity: f.severity }));
+  return h('div', { class: 'preview' }, marked(text, ranges, (r) => `finding ${r.severity === 'block' ? 'block' : 'warn'}`));
+}
+
+function counter(length, limit) {
+  return h('span', { class: `counter${limit && length > limit ? ' over' : ''}` }, limit ? `${length} / ${limit}` : `${length}`);
+}
+
+function draftCard(d, conv, after = () => conversationView(conv.id)) {
+  const editable = d.status === 'proposed' || d.status === 'approved';
+  const blocked = (d.findings || []).some((f) => f.severity === 'block');
+  const box = h('div', { class: 'draft', 'data-draft': d.id, 'data-status': d.status },
+    h('div', { class: 'row' }, h('strong', {}, d.purpose), h('span', { class: 'status' }, ` by ${d.suggester} · ${d.visibility} · ${d.status}`),
+      d.rationale ? h('span', { class: 'status' }, ` · ${d.rationale}`) : ''),
+  );
+  const preview = h('div', { class: 'preview-wrap' }, draftPreview(d.text, d.findings));
+  const findings = h('div', { class: 'findings-wrap' }, findingList(d.findings));
+  const count = h('span', { class: 'count-wrap' }, counter(d.length ?? d.text.length, d.length_limit));
+  box.append(preview, findings, h('div', { class: 'status' }, 'Length ', count));
+  if (!editable) return box;
+  const area = h('textarea', { 'aria-label': 'Draft text', class: 'draft-text' }, d.text);
+  const send = h('button', { type: 'button', class: 'primary send', disabled: blocked }, 'Send');
+  const save = h('button', { type: 'button', class: 'save' }, 'Save edit');
+  let timer = null;
+  let seq = 0;
+  // Guards re-run as the agent types (without saving), through the same check an edit runs.
+  area.addEventListener('input', () => {
+    clearTimeout(timer);
+    send.disabled = true;
+    timer = setTimeout(async () => {
+      const mine = ++seq;
+      const text = area.value;
+      if (!text.trim()) return;
+      const r = await api('POST', `/drafts/${enc(d.id)}/check`, { text });
+      if (mine !== seq || !r.ok) return;
+      preview.replaceChildren(draftPreview(text, r.data.findings));
+      findings.replaceChildren(findingList(r.data.findings));
+      count.replaceChildren(counter(r.data.length ?? text.length, d.length_limit));
+      box.dataset.checked = r.data.blocked ? 'blocked' : 'passes';
+    }, 300);
+  });
+  save.addEventListener('click', async () => {
+    const r = await api('POST', `/drafts/${enc(d.id)}/edit`, { text: area.value });
+    if (!r.ok) { banner(r.data.error); return; }
+    await after();
+    banner(r.data.blocked ? 'Saved; a guard still blocks this draft.' : 'Saved.', !r.data.blocked);
+  });
+  send.addEventListener('click', async () => {
+    if (area.value !== d.text) { banner('Save the edit before sending.'); return; }
+    const r = await api('POST', `/drafts/${enc(d.id)}/send`);
+    if (!r.ok) { banner(r.data.error); return; }
+    await after();
+    banner('Queued for sending.', true);
+  });
+  const reason = h('input', { 'aria-label': 'Reason to reject', placeholder: 'reason', class: 'reject-reason', size: 14 });
+  const reject = h('button', { type: 'button', class: 'reject' }, 'Reject');
+  reject.addEventListener('click', async () => {
+    const r = await api('POST', `/drafts/${enc(d.id)}/reject`, { reason: reason.value });
+    if (!r.ok) { banner(r.data.error); return; }
+    await after();
+    banner('Rejected.', true);
+  });
+  const row = h('div', { class: 'row' }, save, send, reason, reject);
+  if (atLeast('supervisor')) row.append(approveButton(d, after));
+  box.append(area, row);
+  return box;
+}
+
+function approveButton(d, after) {
+  const b = h('button', { type: 'button', class: 'approve' }, 'Approve');
+  b.addEventListener('click', async () => {
+    const r = await api('POST', `/drafts/${enc(d.id)}/approve`);
+    if (!r.ok) { banner(r.data.error); return; }
+    await after();
+    banner(r.data.status === 'approved' ? 'Approved: it can be sent.' : 'Approved this tier; the next tier signs off next.', true);
+  });
+  return b;
+}
+
+// ---- sign-off queue -------------------------------------------------------------------------
+
+async function signoffView() {
+  chrome('signoff');
+  const inbox = await api('GET', '/inbox?limit=500');
+  if (!inbox.ok) { show(h('h1', {}, 'Sign-off'), h('p', { class: 'empty' }, inbox.data.error)); return; }
+  const waiting = inbox.data.conversations.filter((c) => c.proposed_drafts > 0 && c.escalated);
+  const cards = [];
+  for (const c of waiting) {
+    const r = await api('GET', `/conversations/${enc(c.id)}`);
+    if (!r.ok) continue;
+    for (const m of r.data.messages) {
+      for (const d of m.drafts || []) {
+        if (d.status !== 'proposed') continue;
+        cards.push(h('div', { class: 'card', 'data-signoff': d.id },
+          h('div', { class: 'row' }, h('a', { href: `#/c/${enc(c.id)}` }, c.customer || c.conversation_key), h('span', { class: 'status' }, ` ${d.purpose} by ${d.suggester}`)),
+          h('p', { class: 'status' }, 'Customer: ', h('span', {}, m.message.text)),
+          draftCard(d, { id: c.id }, signoffView)));
+      }
+    }
+  }
+  show(h('h1', {}, 'Sign-off'),
+    h('p', { class: 'status' }, 'Drafts of escalated conversations wait here for a supervisor. Editing one restarts its sign-off; the author of a text never approves it.'),
+    cards.length ? cards : h('p', { class: 'empty' }, 'Nothing waits for sign-off.'));
+}
+
+// ---- incidents, reports, plugins, audit ----------------------------------------------------
+
+function barChart(pairs, title) {
+  const max = Math.max(1, ...pairs.map(([, v]) => v));
+  const w = 560; const row = 22;
+  const svg = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
+  svg.setAttribute('class', 'chart'); svg.setAttribute('viewBox', `0 0 ${w} ${row * pairs.length + 4}`);
+  svg.setAttribute('role', 'img'); svg.setAttribute('aria-label', title);
+  pairs.forEach(([k, v], i) => {
+    const t = document.createElementNS(svg.namespaceURI, 'text');
+    t.setAttribute('x', 0); t.setAttribute('y', i * row + 15); t.textContent = k;
+    const r = document.createElementNS(svg.namespaceURI, 'rect');
+    r.setAttribute('x', 180); r.setAttribute('y', i * row + 4); r.setAttribute('height', 14);
+    r.setAttribute('width', Math.max(1, (v / max) * (w - 240)));
+    const n = document.createElementNS(svg.namespaceURI, 'text');
+    n.setAttribute('x', 186 + (v / max) * (w - 240)); n.setAttribute('y', i * row + 15); n.textContent = String(v);
+    svg.append(t, r, n);
+  });
+  return h('figure', { class: 'card' }, h('figcaption', {}, h('strong', {}, title)), svg,
+    h('details', {}, h('summary', {}, 'numbers'), h('table', {}, pairs.map(([k, v]) => h('tr', {}, h('td', {}, k), h('td', {}, String(v)))))));
+}
+
+function pairsOf(value) {
+  if (!value) return [];
+  if (Array.isArray(value)) {
+    return value.map((x) => [x.name || x.label || x.word || x.channel || x.agent || x.key || JSON.stringify(x), Number(x.count ?? x.total ?? x.value ?? 0)]);
+  }
+  return Object.entries(value).map(([k, v]) => [k, typeof v === 'number' ? v : Number(v && (v.count ?? v.total ?? v.messages) || 0)]);
+}
+
+async function incidentsView() {
+  chrome('incidents');
+  const r = await api('GET', '/incidents');
+  if (!r.ok) { show(h('h1', {}, 'Incidents'), h('p', { class: 'empty' }, r.data.error)); return; }
+  const list = r.data.incidents || [];
+  show(h('h1', {}, 'Incidents'), list.length
+    ? list.map((i) => h('div', { class: 'card', 'data-incident': i.id },
+      h('h2', {}, `${i.title || i.key || i.id}`), h('p', { class: 'status' }, `${i.status || i.state || ''} · opened ${when(i.opened_at || i.created_at)}`),
+      h('p', {}, `${i.reports ?? i.report_count ?? (i.conversations || []).length ?? ''} reports`)))
+    : h('p', { class: 'empty' }, 'No open incidents.'));
+}
+
+async function reportsView() {
+  chrome('reports');
+  const r = await api('GET', '/report');
+  if (!r.ok) { show(h('h1', {}, 'Reports'), h('p', { class: 'empty' }, r.data.error)); return; }
+  const rep = r.data;
+  const charts = [];
+  for (const [k, v] of Object.entries(rep)) {
+    const pairs = pairsOf(v).filter(([, n]) => Number.isFinite(n));
+    if (pairs.length) charts.push(barChart(pairs.slice(0, 15), k.replace(/_/g, ' ')));
+  }
+  show(h('h1', {}, 'Reports (last 7 days)'), charts.length ? charts : h('p', { class: 'empty' }, 'Nothing to report yet.'),
+    h('details', {}, h('summary', {}, 'all numbers (JSON)'), h('pre', {}, JSON.stringify(rep, null, 1))));
+}
+
+async function pluginsView() {
+  chrome('plugins');
+  const r = await api('GET', '/plugins');
+  if (!r.ok) { show(h('h1', {}, 'Plugins'), h('p', { class: 'empty' }, r.data.error)); return; }
+  const list = r.data.plugins || r.data.instances || [];
+  show(h('h1', {}, 'Plugins'), list.length
+    ? h('table', {}, h('thead', {}, h('tr', {}, ['Instance', 'Kind', 'Plugin', 'Version', 'Digest'].map((t) => h('th', {}, t)))),
+      h('tbody', {}, list.map((p) => {
+        const pl = p.plugin || p;
+        return h('tr', {}, h('td', {}, p.instance || p.name || ''), h('td', {}, p.kind || p.stage || ''), h('td', {}, pl.name || ''),
+          h('td', {}, pl.version || ''), h('td', {}, h('code', {}, (pl.digest || '').slice(0, 16))));
+      })))
+    : h('p', { class: 'empty' }, 'No plugins.'));
+}
+
+async function auditView() {
+  chrome('audit');
+  const r = await api('GET', '/audit?limit=200');
+  if (!r.ok) { show(h('h1', {}, 'Audit log'), h('p', { class: 'empty' }, r.data.error)); return; }
+  const rows = r.data.audit || [];
+  show(h('h1', {}, 'Audit log'), rows.length
+    ? h('table', {}, h('thead', {}, h('tr', {}, ['When', 'Who', 'What', 'Subject'].map((t) => h('th', {}, t)))),
+      h('tbody', {}, rows.map((a) => h('tr', {}, h('td', {}, when(a.at)), h('td', {}, a.actor), h('td', {}, a.action), h('td', {}, h('code', {}, a.subject || ''))))))
+    : h('p', { class: 'empty' }, 'Nothing recorded yet.'));
+}
+
+// ---- routing ------------------------------------------------------------------------------
+
+async function route() {
+  if (!state.me) {
+    const r = await call('GET', '/console/session');
+    if (r.ok) state.me = r.data;
+  }
+  if (!state.me) { signInView(); return; }
+  const [, page, arg] = (location.hash || '').split('/');
+  switch (page) {
+    case 'c': return conversationView(decodeURIComponent(arg || ''));
+    case 'signoff': return signoffView();
+    case 'incidents': return incidentsView();
+    case 'reports': return reportsView();
+    case 'plugins': return pluginsView();
+    case 'audit': return auditView();
+    default: return inboxView();
+  }
+}
+
+window.addEventListener('hashchange', () => { banner(''); route(); });
+document.addEventListener('DOMContentLoaded', () => {
+  document.getElementById('sign-out').addEventListener('click', signOut);
+  route();
+});
