@@ -201,20 +201,30 @@ impl Drop for Driver {
     }
 }
 
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+/// chromedriver on `PATH` (Debian puts it in /usr/bin).
+fn chromedriver() -> PathBuf {
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .chain([PathBuf::from("/usr/bin")])
+        .map(|d| d.join("chromedriver"))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "chromedriver is missing: the console's browser tests need headless Chromium; \
+                 install it with `apt-get install chromium chromium-driver` (.ci/run does)"
+            )
+        })
+}
 
 async fn browser() -> (Driver, Client) {
-    assert!(
-        std::path::Path::new(CHROMEDRIVER).exists(),
-        "{CHROMEDRIVER} is missing: the console's browser tests need headless Chromium; \
-         install it with `apt-get install chromium chromium-driver` (.ci/run does)"
-    );
+    let chromedriver = chromedriver();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let child = Command::new(CHROMEDRIVER)
+    let child = Command::new(&chromedriver)
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -649,5 +659,196 @@ async fn hostile_text_renders_as_text_and_another_tenant_sees_nothing() {
     screenshot(&c, "other-tenant").await;
 
     c.close().await.unwrap();
+    env.stop().await;
+}
+
+/// Sign-in, the cookie's attributes, CSRF, sign-out and revocation, over plain HTTP: what the
+/// browser relies on without seeing it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_are_strict_cookies_that_need_csrf_and_end() {
+    let env = Env::start().await;
+    let key = env.key("acme", "agent", "ana").await;
+    let url = |p: &str| format!("{}{p}", env.base);
+    let http = reqwest::Client::new();
+
+    // The page carries the strict policy.
+    let page = http.get(url("/")).send().await.unwrap();
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    for part in [
+        "default-src 'self'",
+        "script-src 'self'",
+        "object-src 'none'",
+        "frame-ancestors 'none'",
+    ] {
+        assert!(csp.contains(part), "{csp}");
+    }
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+
+    // A wrong key, a form post and another origin do not sign in.
+    let r = http
+        .post(url("/console/session"))
+        .json(&json!({ "key": "sbt_wrong" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::UNAUTHORIZED);
+    assert!(r.headers().get("set-cookie").is_none());
+    let r = http
+        .post(url("/console/session"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("key={key}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let r = http
+        .post(url("/console/session"))
+        .header("origin", "https://evil.example")
+        .json(&json!({ "key": key }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::FORBIDDEN);
+
+    let r = http
+        .post(url("/console/session"))
+        .json(&json!({ "key": key }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::OK);
+    let set = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    for attr in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=36000"] {
+        assert!(set.contains(attr), "{set}");
+    }
+    assert!(!set.contains(&key), "the key is not the cookie");
+    let me: Value = r.json().await.unwrap();
+    assert_eq!(
+        (me["tenant"].as_str(), me["name"].as_str()),
+        (Some("acme"), Some("ana"))
+    );
+    let cookie = set.split(';').next().unwrap().to_string();
+    let csrf = me["csrf"].as_str().unwrap().to_string();
+
+    // The cookie reads; a change needs the CSRF token too.
+    let r = http
+        .get(url("/api/tenants/acme/inbox"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::OK);
+    let r = http
+        .get(url("/api/tenants/globex/inbox"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        reqwest::StatusCode::FORBIDDEN,
+        "the session is acme's only"
+    );
+    let conversation = env
+        .post(
+            "acme",
+            SIGNING,
+            "tw-7401",
+            ("@kim", "Kim"),
+            "@AcmeCare where is my order?",
+        )
+        .await;
+    let assign = |csrf: Option<String>| {
+        let mut req = http
+            .post(url(&format!(
+                "/api/tenants/acme/conversations/{conversation}/assign"
+            )))
+            .header("cookie", &cookie)
+            .json(&json!({ "agent": "ana" }));
+        if let Some(t) = csrf {
+            req = req.header("x-csrf-token", t);
+        }
+        req.send()
+    };
+    assert_eq!(
+        assign(None).await.unwrap().status(),
+        reqwest::StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        assign(Some("0".repeat(64))).await.unwrap().status(),
+        reqwest::StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        assign(Some(csrf.clone())).await.unwrap().status(),
+        reqwest::StatusCode::OK
+    );
+    let audit = env.get("/api/tenants/acme/audit").await;
+    assert!(
+        audit["audit"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["actor"] == json!("agent:ana")),
+        "the console's changes are the person's: {audit}"
+    );
+
+    // Signing out ends the session: the old cookie reads nothing.
+    let r = http
+        .post(url("/console/session/end"))
+        .header("cookie", &cookie)
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::NO_CONTENT);
+    assert!(
+        r.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+    let r = http
+        .get(url("/api/tenants/acme/inbox"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::UNAUTHORIZED);
+
+    // Revoking the key ends the sessions opened with it.
+    let r = http
+        .post(url("/console/session"))
+        .json(&json!({ "key": key }))
+        .send()
+        .await
+        .unwrap();
+    let cookie = r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let tokens = env.get("/api/tenants/acme/tokens").await;
+    let id = tokens["tokens"][0]["id"].as_str().unwrap();
+    let r = env
+        .http
+        .delete(url(&format!("/api/tenants/acme/tokens/{id}")))
+        .bearer_auth(OPERATOR)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::NO_CONTENT);
+    let r = http
+        .get(url("/console/session"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::UNAUTHORIZED);
+
     env.stop().await;
 }

@@ -668,6 +668,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/tenants/{tenant}/incidents/{id}/merge"),
     ("POST", "/api/tenants/{tenant}/incidents/{id}/close"),
     ("POST", "/api/tenants/{tenant}/drafts/{id}/edit"),
+    ("POST", "/api/tenants/{tenant}/drafts/{id}/check"),
     ("POST", "/api/tenants/{tenant}/drafts/{id}/approve"),
     ("POST", "/api/tenants/{tenant}/drafts/{id}/reject"),
     ("POST", "/api/tenants/{tenant}/drafts/{id}/send"),

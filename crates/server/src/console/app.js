@@ -456,53 +456,116 @@ function barChart(pairs, title) {
     h('details', {}, h('summary', {}, 'numbers'), h('table', {}, pairs.map(([k, v]) => h('tr', {}, h('td', {}, k), h('td', {}, String(v)))))));
 }
 
-function pairsOf(value) {
-  if (!value) return [];
-  if (Array.isArray(value)) {
-    return value.map((x) => [x.name || x.label || x.word || x.channel || x.agent || x.key || JSON.stringify(x), Number(x.count ?? x.total ?? x.value ?? 0)]);
-  }
-  return Object.entries(value).map(([k, v]) => [k, typeof v === 'number' ? v : Number(v && (v.count ?? v.total ?? v.messages) || 0)]);
-}
 
-async function incidentsView() {
+async function incidentsView(id) {
   chrome('incidents');
+  if (id) return incidentView(id);
   const r = await api('GET', '/incidents');
   if (!r.ok) { show(h('h1', {}, 'Incidents'), h('p', { class: 'empty' }, r.data.error)); return; }
-  const list = r.data.incidents || [];
+  const list = (r.data.incidents || []).filter((i) => i.status !== 'merged');
   show(h('h1', {}, 'Incidents'), list.length
-    ? list.map((i) => h('div', { class: 'card', 'data-incident': i.id },
-      h('h2', {}, `${i.title || i.key || i.id}`), h('p', { class: 'status' }, `${i.status || i.state || ''} · opened ${when(i.opened_at || i.created_at)}`),
-      h('p', {}, `${i.reports ?? i.report_count ?? (i.conversations || []).length ?? ''} reports`)))
-    : h('p', { class: 'empty' }, 'No open incidents.'));
+    ? h('table', {}, h('thead', {}, h('tr', {}, ['Incident', 'Status', 'Reports', 'Opened', 'By'].map((t) => h('th', {}, t)))),
+      h('tbody', {}, list.map((i) => h('tr', { 'data-incident': i.id },
+        h('td', {}, h('a', { href: `#/incidents/${enc(i.id)}` }, i.title || i.group_key || i.id)),
+        h('td', {}, i.status), h('td', {}, String(i.conversations)), h('td', {}, when(i.opened_at)), h('td', {}, i.opened_by)))))
+    : h('p', { class: 'empty' }, 'No incidents. Bursts of reports about one problem open one here.'));
 }
+
+// Reports attached per hour: how the incident grew.
+function overTime(times) {
+  const buckets = new Map();
+  for (const t of times.filter(Boolean).sort((a, b) => a - b)) {
+    const hour = new Date(t); hour.setMinutes(0, 0, 0);
+    const k = hour.toLocaleString(undefined, { dateStyle: 'short', timeStyle: 'short' });
+    buckets.set(k, (buckets.get(k) || 0) + 1);
+  }
+  return [...buckets.entries()];
+}
+
+async function incidentView(id) {
+  const r = await api('GET', `/incidents/${enc(id)}`);
+  if (!r.ok) { show(h('h1', {}, 'Incident'), h('p', { class: 'empty', id: 'not-found' }, r.data.error)); return; }
+  const { incident, conversations, statement } = r.data;
+  const again = () => incidentView(id);
+  const done = async (res, text) => { if (res.ok) { await again(); banner(text, true); } else banner(res.data.error); };
+  const attach = h('input', { 'aria-label': 'Conversations to attach', placeholder: 'conversation ids or keys, comma-separated', size: 30 });
+  const into = h('input', { 'aria-label': 'Merge into incident', placeholder: 'incident id', size: 30 });
+  show(
+    h('h1', {}, incident.title || incident.id),
+    h('p', { class: 'status' }, `${incident.status} · opened ${when(incident.opened_at)} by ${incident.opened_by}`,
+      incident.closed_at ? ` · closed ${when(incident.closed_at)} by ${incident.closed_by}` : ''),
+    barChart(overTime((conversations || []).map((c) => c.attached_at)), 'Reports over time (per hour)'),
+    h('div', { class: 'card' }, h('h2', {}, 'Statement'),
+      statement && statement.id && typeof statement.text === 'string' ? draftCard(statement, { id: conversations[0] && conversations[0].conversation_id }, again)
+        : h('p', { class: 'status' }, 'No statement drafted yet.')),
+    h('div', { class: 'card' }, h('h2', {}, `Affected conversations (${(conversations || []).length})`),
+      h('ul', {}, (conversations || []).map((c) => h('li', {}, h('a', { href: `#/c/${enc(c.conversation_id)}` }, `${c.channel} ${c.conversation_key}`), ` · ${c.state} · attached ${when(c.attached_at)}`)))),
+    incident.status === 'open' ? h('div', { class: 'card' }, h('h2', {}, 'Change'),
+      h('div', { class: 'row' }, attach, h('button', { type: 'button', onclick: async () =>
+        done(await api('POST', `/incidents/${enc(id)}/attach`, { conversations: attach.value.split(',').map((x) => x.trim()).filter(Boolean) }), 'Attached.') }, 'Attach')),
+      h('div', { class: 'row' }, into, h('button', { type: 'button', onclick: async () =>
+        done(await api('POST', `/incidents/${enc(id)}/merge`, { into: into.value.trim() }), 'Merged.') }, 'Merge into')),
+      h('div', { class: 'row' }, h('button', { type: 'button', class: 'primary', onclick: async () =>
+        done(await api('POST', `/incidents/${enc(id)}/close`, {}), 'Closed: the follow-up goes to every affected customer.') }, 'Close and send the follow-up'))) : '',
+  );
+}
+
+const entries = (o, f = (v) => v) => Object.entries(o || {}).map(([k, v]) => [k, f(v)]).filter(([, v]) => Number.isFinite(v));
 
 async function reportsView() {
   chrome('reports');
   const r = await api('GET', '/report');
   if (!r.ok) { show(h('h1', {}, 'Reports'), h('p', { class: 'empty' }, r.data.error)); return; }
   const rep = r.data;
-  const charts = [];
-  for (const [k, v] of Object.entries(rep)) {
-    const pairs = pairsOf(v).filter(([, n]) => Number.isFinite(n));
-    if (pairs.length) charts.push(barChart(pairs.slice(0, 15), k.replace(/_/g, ' ')));
-  }
-  show(h('h1', {}, 'Reports (last 7 days)'), charts.length ? charts : h('p', { class: 'empty' }, 'Nothing to report yet.'),
+  const sl = rep.service_levels || {};
+  const avg = (v) => (v && typeof v === 'object' ? Number(v.average) : Number(v));
+  const charts = [
+    ['Messages per channel', entries(rep.volumes)],
+    ['Decisions', entries(rep.decisions)],
+    ['Service level (first and next responses)', [['met internal target', sl.met_internal], ['met published target', sl.met_published],
+      ['internal target breached', sl.internal_breaches], ['published target breached', sl.published_breaches], ['still waiting', sl.pending]]
+      .filter(([, v]) => Number.isFinite(v))],
+    ['Top topics', (rep.top_topics || []).map(([k, v]) => [k, v])],
+    ['Rising keywords (this period)', (rep.rising_keywords || []).map((k) => [`${k.word} (was ${k.previous})`, k.count])],
+    ['Satisfaction per agent (average, 1-5)', entries(rep.satisfaction && rep.satisfaction.by_agent, avg)],
+    ['Satisfaction per team (average, 1-5)', entries(rep.satisfaction && rep.satisfaction.by_team, avg)],
+    ['Satisfaction per channel (average, 1-5)', entries(rep.satisfaction && rep.satisfaction.by_channel, avg)],
+  ];
+  show(h('h1', {}, `Reports: ${when(rep.since)} – ${when(rep.until)}`),
+    charts.map(([title, pairs]) => pairs.length ? barChart(pairs, title) : h('div', { class: 'card' }, h('strong', {}, title), h('p', { class: 'status' }, 'Nothing in this period.'))),
     h('details', {}, h('summary', {}, 'all numbers (JSON)'), h('pre', {}, JSON.stringify(rep, null, 1))));
 }
 
 async function pluginsView() {
   chrome('plugins');
-  const r = await api('GET', '/plugins');
+  const [r, people] = await Promise.all([api('GET', '/plugins'), api('GET', '/tokens')]);
   if (!r.ok) { show(h('h1', {}, 'Plugins'), h('p', { class: 'empty' }, r.data.error)); return; }
-  const list = r.data.plugins || r.data.instances || [];
-  show(h('h1', {}, 'Plugins'), list.length
-    ? h('table', {}, h('thead', {}, h('tr', {}, ['Instance', 'Kind', 'Plugin', 'Version', 'Digest'].map((t) => h('th', {}, t)))),
-      h('tbody', {}, list.map((p) => {
-        const pl = p.plugin || p;
-        return h('tr', {}, h('td', {}, p.instance || p.name || ''), h('td', {}, p.kind || p.stage || ''), h('td', {}, pl.name || ''),
-          h('td', {}, pl.version || ''), h('td', {}, h('code', {}, (pl.digest || '').slice(0, 16))));
-      })))
-    : h('p', { class: 'empty' }, 'No plugins.'));
+  const list = r.data.instances || [];
+  show(h('h1', {}, 'Plugins'),
+    h('p', { class: 'status' }, `Configuration generation ${r.data.generation}.`),
+    list.length
+      ? h('table', {}, h('thead', {}, h('tr', {}, ['Instance', 'Role', 'Plugin', 'Version', 'Digest'].map((t) => h('th', {}, t)))),
+        h('tbody', {}, list.map((p) => h('tr', {}, h('td', {}, p.instance), h('td', {}, p.role), h('td', {}, p.plugin),
+          h('td', {}, p.version), h('td', {}, h('code', { title: p.digest }, (p.digest || '').slice(0, 16)))))))
+      : h('p', { class: 'empty' }, 'No plugins.'),
+    peopleCard(people));
+}
+
+// Personal keys: an admin makes one per person; it is shown once, here, to hand over.
+function peopleCard(r) {
+  if (!r.ok) return '';
+  const name = h('input', { 'aria-label': 'Name', placeholder: 'name', size: 12 });
+  const role = h('select', { 'aria-label': 'Role' }, ['agent', 'supervisor', 'admin'].map((x) => h('option', { value: x }, x)));
+  const out = h('p', { class: 'status', id: 'new-key', 'aria-live': 'polite' });
+  const create = h('button', { type: 'button' }, 'Create a personal key');
+  create.addEventListener('click', async () => {
+    const res = await api('POST', '/tokens', { role: role.value, name: name.value.trim() });
+    if (!res.ok) { banner(res.data.error); return; }
+    out.replaceChildren(`Key for ${res.data.name} (${res.data.role}), shown only now: `, h('code', {}, res.data.token));
+  });
+  return h('div', { class: 'card' }, h('h2', {}, 'People'),
+    h('table', {}, h('tbody', {}, (r.data.tokens || []).map((t) => h('tr', {}, h('td', {}, t.name), h('td', {}, t.role), h('td', {}, when(t.created_at)))))),
+    h('div', { class: 'row' }, name, role, create), out);
 }
 
 async function auditView() {
@@ -528,7 +591,7 @@ async function route() {
   switch (page) {
     case 'c': return conversationView(decodeURIComponent(arg || ''));
     case 'signoff': return signoffView();
-    case 'incidents': return incidentsView();
+    case 'incidents': return incidentsView(arg ? decodeURIComponent(arg) : null);
     case 'reports': return reportsView();
     case 'plugins': return pluginsView();
     case 'audit': return auditView();
