@@ -852,3 +852,55 @@ async fn sessions_are_strict_cookies_that_need_csrf_and_end() {
 
     env.stop().await;
 }
+
+/// Every main page renders for an admin without an error, at desktop and phone widths; the
+/// screenshots are for the reviewer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_renders_for_an_admin_at_desktop_and_phone_width() {
+    let _one = BROWSER_LOCK.lock().await;
+    let env = Env::start().await;
+    env.post(
+        "acme",
+        SIGNING,
+        "tw-7501",
+        ("@omar", "Omar Said"),
+        "@AcmeCare the app crashed at checkout and lost my basket",
+    )
+    .await;
+    env.post("acme", SIGNING, "tw-7502", ("@pat", "Pat Lee"), REFUND_POST)
+        .await;
+    let incidents = env.get("/api/tenants/acme/incidents").await;
+    let incident = incidents["incidents"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let ada = env.key("acme", "admin", "ada").await;
+    let (_driver, c) = browser().await;
+    sign_in(&c, &env.base, &ada).await;
+    for (page, ready) in [
+        ("inbox", "table.inbox"),
+        ("signoff", "[data-signoff]"),
+        ("incidents", "[data-incident]"),
+        (&format!("incidents/{incident}") as &str, "svg.chart rect"),
+        ("reports", "svg.chart rect"),
+        ("plugins", "td code"),
+        ("audit", "td code"),
+    ] {
+        c.goto(&format!("{}/#/{page}", env.base)).await.unwrap();
+        wait_for(&c, ready).await;
+        let banner = c.find(Locator::Css("#banner")).await.unwrap();
+        assert!(
+            banner.attr("hidden").await.unwrap().is_some(),
+            "{page}: {}",
+            banner.text().await.unwrap()
+        );
+        screenshot(&c, &format!("page-{}", page.replace('/', "-"))).await;
+    }
+    c.set_window_size(390, 844).await.unwrap();
+    c.goto(&format!("{}/#/inbox", env.base)).await.unwrap();
+    wait_for(&c, "table.inbox").await;
+    screenshot(&c, "phone-inbox").await;
+
+    c.close().await.unwrap();
+    env.stop().await;
+}

@@ -183,7 +183,9 @@ function clockChip(clock) {
   const label = clock.state === 'running' || clock.state === 'warning' || clock.state === 'internal-breached'
     ? `${clock.state.replace('-', ' ')} · ${due === null || due === undefined ? '' : duration(due)}`
     : clock.state;
+  const ticking = due !== null && due !== undefined && label !== clock.state;
   return h('span', { class: `clock ${clock.state}`, 'data-state': clock.state,
+    'data-due-at': ticking ? Date.now() + due : null, 'data-label': clock.state.replace('-', ' '),
     title: `internal target ${when(clock.internal_due_at)}, published ${when(clock.published_due_at)} (business hours)` }, label);
 }
 
@@ -229,7 +231,7 @@ async function inboxView(quiet) {
         h('tbody', {}, rows))
       : h('p', { class: 'empty' }, items.length ? 'No conversation matches these filters.' : 'Nothing waiting. New messages appear here as they arrive.'),
   );
-  if (!quiet) view().focus();
+  if (!quiet) view().focus({ preventScroll: true });
 }
 
 // ---- conversation -------------------------------------------------------------------------
@@ -263,7 +265,7 @@ async function conversationView(id) {
       h('section', { 'aria-label': 'Messages' }, v.messages.map((m) => messageCard(m, conv))),
       h('aside', {}, actions, others)),
   );
-  view().focus();
+  view().focus({ preventScroll: true });
 }
 
 function otherConversations(customer, current) {
@@ -441,6 +443,7 @@ function barChart(pairs, title) {
   const w = 560; const row = 22;
   const svg = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
   svg.setAttribute('class', 'chart'); svg.setAttribute('viewBox', `0 0 ${w} ${row * pairs.length + 4}`);
+  svg.setAttribute('width', w); svg.setAttribute('height', row * pairs.length + 4);
   svg.setAttribute('role', 'img'); svg.setAttribute('aria-label', title);
   pairs.forEach(([k, v], i) => {
     const t = document.createElementNS(svg.namespaceURI, 'text');
@@ -598,6 +601,18 @@ async function route() {
     default: return inboxView();
   }
 }
+
+// Clock states change with time alone (warning, breached): look again every half minute.
+setInterval(() => {
+  if (state.me && (location.hash || '').split('/')[1] === 'inbox' && document.activeElement?.tagName !== 'SELECT') inboxView(true);
+}, 30000);
+
+// Running clocks count down every second between the server's updates (which set the state).
+setInterval(() => {
+  for (const c of document.querySelectorAll('.clock[data-due-at]')) {
+    c.textContent = `${c.dataset.label} · ${duration(Number(c.dataset.dueAt) - Date.now())}`;
+  }
+}, 1000);
 
 window.addEventListener('hashchange', () => { banner(''); route(); });
 document.addEventListener('DOMContentLoaded', () => {
