@@ -211,6 +211,29 @@ impl Store {
         Ok(())
     }
 
+    /// A cheap fingerprint of what the tenant's inbox shows (messages, conversation changes,
+    /// drafts waiting, replies sent): the console's event stream compares it every second
+    /// instead of listing the inbox.
+    pub async fn inbox_version(&self, tenant: &str) -> Result<String, StoreError> {
+        let r = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM messages WHERE tenant = $1),
+                    (SELECT COALESCE(MAX(updated_at), 0) FROM conversations WHERE tenant = $1),
+                    (SELECT COUNT(*) FROM drafts WHERE tenant = $1 AND status = 'proposed'),
+                    (SELECT COUNT(*) FROM outbox WHERE tenant = $1 AND status = 'sent')",
+        )
+        .bind(tenant)
+        .fetch_one(&self.pool)
+        .await
+        .op("fingerprinting the inbox")?;
+        Ok(format!(
+            "{}:{}:{}:{}",
+            r.get::<i64, _>(0),
+            r.get::<i64, _>(1),
+            r.get::<i64, _>(2),
+            r.get::<i64, _>(3)
+        ))
+    }
+
     /// Whose token this is, if it exists and was not revoked.
     pub async fn token_owner(&self, token: &str) -> Result<Option<TokenOwner>, StoreError> {
         let row = sqlx::query(

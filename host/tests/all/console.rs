@@ -725,6 +725,7 @@ async fn sessions_are_strict_cookies_that_need_csrf_and_end() {
         assert!(set.contains(attr), "{set}");
     }
     assert!(!set.contains(&key), "the key is not the cookie");
+    assert!(!set.contains("Secure"), "plain http on loopback: {set}");
     let me: Value = r.json().await.unwrap();
     assert_eq!(
         (me["tenant"].as_str(), me["name"].as_str()),
@@ -732,6 +733,19 @@ async fn sessions_are_strict_cookies_that_need_csrf_and_end() {
     );
     let cookie = set.split(';').next().unwrap().to_string();
     let csrf = me["csrf"].as_str().unwrap().to_string();
+    // Reached by a public name (behind a TLS proxy), the cookie is `Secure`.
+    let proxied = http
+        .post(url("/console/session"))
+        .header("host", "care.example")
+        .json(&json!({ "key": key }))
+        .send()
+        .await
+        .unwrap();
+    let public = proxied.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(public.contains("; Secure"), "{public}");
 
     // The cookie reads; a change needs the CSRF token too.
     let r = http
@@ -781,9 +795,12 @@ async fn sessions_are_strict_cookies_that_need_csrf_and_end() {
         assign(Some("0".repeat(64))).await.unwrap().status(),
         reqwest::StatusCode::FORBIDDEN
     );
+    let r = assign(Some(csrf.clone())).await.unwrap();
     assert_eq!(
-        assign(Some(csrf.clone())).await.unwrap().status(),
-        reqwest::StatusCode::OK
+        r.status(),
+        reqwest::StatusCode::OK,
+        "{}",
+        r.text().await.unwrap()
     );
     let audit = env.get("/api/tenants/acme/audit").await;
     assert!(

@@ -547,11 +547,27 @@ async function pluginsView() {
   show(h('h1', {}, 'Plugins'),
     h('p', { class: 'status' }, `Configuration generation ${r.data.generation}.`),
     list.length
-      ? h('table', {}, h('thead', {}, h('tr', {}, ['Instance', 'Role', 'Plugin', 'Version', 'Digest'].map((t) => h('th', {}, t)))),
-        h('tbody', {}, list.map((p) => h('tr', {}, h('td', {}, p.instance), h('td', {}, p.role), h('td', {}, p.plugin),
-          h('td', {}, p.version), h('td', {}, h('code', { title: p.digest }, (p.digest || '').slice(0, 16)))))))
+      ? h('div', { class: 'scroll' }, h('table', {}, h('thead', {}, h('tr', {}, ['Instance', 'Role', 'Plugin', 'Version', 'Digest', 'Swap (pin a stored version)'].map((t) => h('th', {}, t)))),
+        h('tbody', {}, list.map((p) => h('tr', { 'data-instance': p.instance }, h('td', {}, p.instance), h('td', {}, p.role), h('td', {}, p.plugin),
+          h('td', {}, p.version), h('td', {}, h('code', { title: p.digest }, (p.digest || '').slice(0, 16))), h('td', {}, swapForm(p)))))))
       : h('p', { class: 'empty' }, 'No plugins.'),
     peopleCard(people));
+}
+
+// Pin an instance to a stored plugin version by digest (same route as the API's pin).
+function swapForm(p) {
+  const plugin = h('input', { 'aria-label': `Plugin for ${p.instance}`, placeholder: p.plugin, size: 14 });
+  const digest = h('input', { 'aria-label': `Digest for ${p.instance}`, placeholder: 'sha256 digest', size: 18 });
+  const pin = h('button', { type: 'button' }, 'Pin');
+  pin.addEventListener('click', async () => {
+    const body = { digest: digest.value.trim() || null };
+    if (plugin.value.trim()) body.plugin = plugin.value.trim();
+    const r = await api('PUT', `/plugins/${enc(p.instance)}`, body);
+    if (!r.ok) { banner(r.data.error); return; }
+    await pluginsView();
+    banner(`${p.instance} now runs ${r.data.plugin} (generation ${r.data.generation}).`, true);
+  });
+  return h('div', { class: 'row' }, plugin, digest, pin);
 }
 
 // Personal keys: an admin makes one per person; it is shown once, here, to hand over.
