@@ -131,6 +131,14 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             "/api/tenants/{tenant}/conversations/{id}/assign",
             post(assign),
         )
+        .route(
+            "/api/tenants/{tenant}/conversations/{id}/escalate",
+            post(escalate),
+        )
+        .route(
+            "/api/tenants/{tenant}/conversations/{id}/take-private",
+            post(take_private),
+        )
         .route("/api/tenants/{tenant}/drafts/{id}/edit", post(edit_draft))
         .route("/api/tenants/{tenant}/drafts/{id}/check", post(check_draft))
         .route(
@@ -959,6 +967,60 @@ async fn assign(
                 .await
                 .map_err(|e| action_error(e, "such conversation"))?;
             ok(json!({ "conversation": id, "assignee": b.agent }))
+        }
+        .await,
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EscalateBody {
+    reason: String,
+}
+
+/// An agent raises a conversation to a supervisor: its drafts then need sign-off.
+async fn escalate(
+    State(s): State<AppState>,
+    h: HeaderMap,
+    Path((tenant, id)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    flatten(
+        async {
+            let actor = require(&s, &h, &tenant, Role::Agent).await?;
+            let b: EscalateBody = body_json(&body)?;
+            if b.reason.trim().is_empty() {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "say why the conversation needs a supervisor".into(),
+                ));
+            }
+            s.engine
+                .store
+                .escalate(&tenant, &id, &b.reason, &actor.0)
+                .await
+                .map_err(|e| action_error(e, "such conversation"))?;
+            ok(json!({ "conversation": id, "escalated": true }))
+        }
+        .await,
+    )
+}
+
+/// An agent moves a public conversation to private messages.
+async fn take_private(
+    State(s): State<AppState>,
+    h: HeaderMap,
+    Path((tenant, id)): Path<(String, String)>,
+) -> Response {
+    flatten(
+        async {
+            let actor = require(&s, &h, &tenant, Role::Agent).await?;
+            s.engine
+                .store
+                .take_private(&tenant, &id, &actor.0)
+                .await
+                .map_err(|e| action_error(e, "such conversation"))?;
+            ok(json!({ "conversation": id, "state": "private" }))
         }
         .await,
     )

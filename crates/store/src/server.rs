@@ -707,6 +707,97 @@ impl Store {
         }
     }
 
+    /// An agent's judgement that a conversation needs a supervisor: its drafts then need
+    /// sign-off, as when a policy rule escalates. Escalating twice is a conflict.
+    pub async fn escalate(
+        &self,
+        tenant: &str,
+        conversation: &str,
+        reason: &str,
+        actor: &str,
+    ) -> Result<(), ActionError> {
+        self.conversation_change(
+            tenant,
+            conversation,
+            "UPDATE conversations SET escalated = 1, updated_at = $1 WHERE tenant = $2 AND id = $3 AND escalated = 0",
+            "conversation.escalated",
+            serde_json::json!({ "to": "supervisor", "why": reason }),
+            actor,
+            "already escalated",
+        )
+        .await
+    }
+
+    /// Continue a public conversation in private (a customer shared something they should
+    /// not have): as the policy's `take-private` does, the public thread is to be closed
+    /// once resolved.
+    pub async fn take_private(
+        &self,
+        tenant: &str,
+        conversation: &str,
+        actor: &str,
+    ) -> Result<(), ActionError> {
+        self.conversation_change(
+            tenant,
+            conversation,
+            "UPDATE conversations SET state = 'private', close_publicly = 'taken private: once resolved, close the loop in the public thread', updated_at = $1 WHERE tenant = $2 AND id = $3 AND state = 'open'",
+            "conversation.taken-private",
+            serde_json::json!({}),
+            actor,
+            "only an open conversation can be taken private",
+        )
+        .await
+    }
+
+    /// One guarded update of a conversation and its audit line: not found if the tenant has
+    /// no such conversation, a conflict (`conflict`) if the update's guard refused it.
+    #[allow(clippy::too_many_arguments)]
+    async fn conversation_change(
+        &self,
+        tenant: &str,
+        conversation: &str,
+        update: &'static str,
+        action: &str,
+        detail: serde_json::Value,
+        actor: &str,
+        conflict: &str,
+    ) -> Result<(), ActionError> {
+        let mut tx = self.begin("changing a conversation").await?;
+        let exists = sqlx::query("SELECT 1 FROM conversations WHERE tenant = $1 AND id = $2")
+            .bind(tenant)
+            .bind(conversation)
+            .fetch_optional(&mut *tx)
+            .await
+            .op("changing a conversation")?;
+        if exists.is_none() {
+            tx.rollback().await.op("changing a conversation")?;
+            return Err(ActionError::NotFound);
+        }
+        let r = sqlx::query(update)
+            .bind(self.now())
+            .bind(tenant)
+            .bind(conversation)
+            .execute(&mut *tx)
+            .await
+            .op("changing a conversation")?;
+        if r.rows_affected() != 1 {
+            tx.rollback().await.op("changing a conversation")?;
+            return Err(ActionError::Conflict(conflict.into()));
+        }
+        audit(
+            &mut tx,
+            self.now(),
+            tenant,
+            actor,
+            action,
+            conversation,
+            &detail,
+        )
+        .await?;
+        tx.commit().await.op("changing a conversation")?;
+        Ok(())
+    }
+
     /// Assign a conversation to an agent (or unassign with `None`).
     pub async fn assign(
         &self,

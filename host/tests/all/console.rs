@@ -921,3 +921,74 @@ async fn every_page_renders_for_an_admin_at_desktop_and_phone_width() {
     c.close().await.unwrap();
     env.stop().await;
 }
+
+/// Escalate and take private from the conversation page: the changes the policy can make, made
+/// by a person, audited under their name; an escalated draft then needs sign-off to go out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_escalates_and_takes_a_conversation_private() {
+    let _one = BROWSER_LOCK.lock().await;
+    let env = Env::start().await;
+    let conversation = env
+        .post(
+            "acme",
+            SIGNING,
+            "tw-7601",
+            ("@noor", "Noor Ali"),
+            "@AcmeCare where is my order? Tracking says delivered but nothing here",
+        )
+        .await;
+    let ana = env.key("acme", "agent", "ana").await;
+    let (_driver, c) = browser().await;
+    sign_in(&c, &env.base, &ana).await;
+    c.goto(&format!("{}/#/c/{conversation}", env.base))
+        .await
+        .unwrap();
+    wait_for(&c, "#escalate-reason")
+        .await
+        .send_keys("customer says the parcel was stolen from the doorstep")
+        .await
+        .unwrap();
+    wait_for(&c, "#escalate").await.click().await.unwrap();
+    wait_for(&c, "#banner.ok").await;
+    wait_for(&c, "#escalate[disabled]").await;
+    wait_for(&c, "#take-private").await.click().await.unwrap();
+    wait_for(&c, "#take-private[disabled]").await;
+    assert_eq!(text_of(&c, "#conv-state").await, "private");
+    screenshot(&c, "escalated-private").await;
+
+    let v = env
+        .get(&format!("/api/tenants/acme/conversations/{conversation}"))
+        .await;
+    assert_eq!(v["conversation"]["escalated"], json!(true), "{v}");
+    assert_eq!(v["conversation"]["state"], json!("private"), "{v}");
+    let audit = env.get("/api/tenants/acme/audit").await;
+    let by_ana: Vec<&str> = audit["audit"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["actor"] == json!("agent:ana"))
+        .filter_map(|a| a["action"].as_str())
+        .collect();
+    assert!(
+        by_ana.contains(&"conversation.escalated")
+            && by_ana.contains(&"conversation.taken-private"),
+        "{by_ana:?}"
+    );
+    // The escalated conversation's draft cannot be sent before a supervisor signs it off.
+    let draft = wait_for(&c, ".draft[data-status=proposed]").await;
+    let draft_id = draft.attr("data-draft").await.unwrap().unwrap();
+    wait_for(
+        &c,
+        &format!(".draft[data-draft=\"{draft_id}\"] button.send:not([disabled])"),
+    )
+    .await
+    .click()
+    .await
+    .unwrap();
+    let refusal = text_of(&c, "#banner:not(.ok)").await;
+    assert!(refusal.contains("needs sign-off (supervisor)"), "{refusal}");
+    assert!(env.platform.lock().unwrap().requests.is_empty());
+
+    c.close().await.unwrap();
+    env.stop().await;
+}

@@ -667,6 +667,11 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/tenants/{tenant}/incidents/{id}/attach"),
     ("POST", "/api/tenants/{tenant}/incidents/{id}/merge"),
     ("POST", "/api/tenants/{tenant}/incidents/{id}/close"),
+    ("POST", "/api/tenants/{tenant}/conversations/{id}/escalate"),
+    (
+        "POST",
+        "/api/tenants/{tenant}/conversations/{id}/take-private",
+    ),
     ("POST", "/api/tenants/{tenant}/drafts/{id}/edit"),
     ("POST", "/api/tenants/{tenant}/drafts/{id}/check"),
     ("POST", "/api/tenants/{tenant}/drafts/{id}/approve"),

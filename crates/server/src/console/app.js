@@ -283,6 +283,7 @@ function conversationActions(conv) {
     if (r.ok) { await conversationView(conv.id); banner(okText, true); } else banner(r.data.error);
   };
   const assignee = h('input', { id: 'assign-to', 'aria-label': 'Assign to', placeholder: 'agent name', size: 12 });
+  const reason = h('input', { id: 'escalate-reason', 'aria-label': 'Why a supervisor is needed', placeholder: 'why a supervisor is needed' });
   const question = h('input', { id: 'ask-question', 'aria-label': 'Question for an expert', placeholder: 'question for an expert' });
   return h('div', { class: 'card', id: 'actions' }, h('h2', {}, 'Actions'),
     h('div', { class: 'row' },
@@ -291,7 +292,12 @@ function conversationActions(conv) {
       h('button', { type: 'button', id: 'assign', onclick: async () => done(await api('POST', `/conversations/${enc(conv.id)}/assign`, { agent: assignee.value.trim() || null }), 'Assignment changed.') }, 'Assign')),
     h('div', { class: 'row' }, question,
       h('button', { type: 'button', id: 'ask', onclick: async () => done(await api('POST', `/conversations/${enc(conv.id)}/expert-requests`, { question: question.value }), 'Expert asked.') }, 'Ask an expert')),
+    h('div', { class: 'row' }, reason,
+      h('button', { type: 'button', id: 'escalate', disabled: conv.escalated, onclick: async () =>
+        done(await api('POST', `/conversations/${enc(conv.id)}/escalate`, { reason: reason.value }), 'Escalated: its drafts now need a supervisor.') }, 'Escalate')),
     h('div', { class: 'row' },
+      h('button', { type: 'button', id: 'take-private', disabled: conv.state !== 'open', onclick: async () =>
+        done(await api('POST', `/conversations/${enc(conv.id)}/take-private`), 'Taken private: answer in a private message.') }, 'Take private'),
       h('button', { type: 'button', id: 'resolve', onclick: async () => {
         const r = await api('POST', `/conversations/${enc(conv.id)}/resolve`);
         done(r, r.ok && r.data.survey ? 'Resolved; the satisfaction survey is queued.' : 'Resolved.');
