@@ -167,6 +167,20 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
         .map(str::trim)
 }
 
+/// The console's session cookie (see `console`): the browser's alternative to a bearer token.
+pub const COOKIE: &str = "sb_session";
+
+/// The console session secret from the request's cookie, if any.
+pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|c| c.trim().strip_prefix(COOKIE)?.strip_prefix('='))
+        .filter(|v| !v.is_empty())
+}
+
 fn unauthorized() -> ApiError {
     ApiError::new(
         StatusCode::UNAUTHORIZED,
@@ -212,8 +226,8 @@ pub(super) async fn require(
     role: Role,
 ) -> Result<Actor, ApiError> {
     // A bearer token when one is given; otherwise the console's session cookie (its CSRF
-    // token was checked for every state change by `console::csrf` before this handler ran).
-    let owner = match (bearer(headers), super::console::session_cookie(headers)) {
+    // token was checked for every state change by the console's CSRF layer before this ran).
+    let owner = match (bearer(headers), session_cookie(headers)) {
         (Some(token), _) if is_operator(state, token) => return Ok(Actor("operator".into())),
         (Some(token), _) => state.engine.store.token_owner(token).await,
         (None, Some(session)) => state.engine.store.session_owner(session).await,

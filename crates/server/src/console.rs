@@ -29,14 +29,11 @@ use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::api::{ApiError, body_json, flatten, ok, store_error};
+use super::api::{ApiError, COOKIE, body_json, flatten, ok, session_cookie, store_error};
 use super::{AppState, error_response};
 
 /// How long a console session lasts: a long shift. Signing in again starts a new one.
 pub const SESSION_TTL_MS: i64 = 10 * 60 * 60 * 1000;
-
-/// The session cookie's name.
-const COOKIE: &str = "sb_session";
 
 /// The policy every response carries: only this origin's script and style, no plugins, no
 /// framing, no `<base>` tricks.
@@ -71,17 +68,6 @@ async fn asset(content_type: &'static str, body: &'static str) -> Response {
         body,
     )
         .into_response()
-}
-
-/// The console session secret from the request's cookie, if any.
-pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|c| c.trim().strip_prefix(COOKIE)?.strip_prefix('='))
-        .filter(|v| !v.is_empty())
 }
 
 /// The CSRF token of a session: derived from the secret only the `HttpOnly` cookie holds, so
