@@ -75,12 +75,21 @@ struct Env {
 
 impl Env {
     async fn start() -> Env {
+        Self::start_with("").await
+    }
+
+    /// The example with `extra` appended to its tenant file.
+    async fn start_with(extra: &str) -> Env {
         let state = Arc::new(Mutex::new(Platform::default()));
         let deliver = platform(state.clone()).await;
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         std::fs::create_dir_all(data.join("tenants")).unwrap();
-        std::fs::write(data.join("tenants/acme.toml"), acme_example(&deliver)).unwrap();
+        std::fs::write(
+            data.join("tenants/acme.toml"),
+            acme_example(&deliver) + extra,
+        )
+        .unwrap();
         std::fs::write(data.join("tenants/globex.toml"), GLOBEX).unwrap();
         let server = Server::start(
             runtime(),
@@ -875,7 +884,12 @@ async fn sessions_are_strict_cookies_that_need_csrf_and_end() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_page_renders_for_an_admin_at_desktop_and_phone_width() {
     let _one = BROWSER_LOCK.lock().await;
-    let env = Env::start().await;
+    // A candidate keyword classifier in shadow, for the Plugins page's shadow report.
+    let env = Env::start_with(
+        "\n[[shadow_classifiers]]\nname = \"keywords-v2\"\nplugin = \"keyword-classifier\"\n\
+         replaces = \"keywords\"\n[shadow_classifiers.config.labels]\n\"topic:app\" = [\"app\"]\n",
+    )
+    .await;
     env.post(
         "acme",
         SIGNING,
@@ -900,7 +914,7 @@ async fn every_page_renders_for_an_admin_at_desktop_and_phone_width() {
         ("incidents", "[data-incident]"),
         (&format!("incidents/{incident}") as &str, "svg.chart rect"),
         ("reports", "svg.chart rect"),
-        ("plugins", "td code"),
+        ("plugins", "[data-shadow=\"keywords-v2\"] table"),
         ("audit", "td code"),
     ] {
         c.goto(&format!("{}/#/{page}", env.base)).await.unwrap();

@@ -648,6 +648,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/tenants/{tenant}/conversations/{id}/resolve"),
     ("GET", "/api/tenants/{tenant}/service-levels"),
     ("GET", "/api/tenants/{tenant}/report"),
+    ("GET", "/api/tenants/{tenant}/shadow-report"),
     (
         "POST",
         "/api/tenants/{tenant}/conversations/{id}/participants",

@@ -547,7 +547,7 @@ async function reportsView() {
 
 async function pluginsView() {
   chrome('plugins');
-  const [r, people] = await Promise.all([api('GET', '/plugins'), api('GET', '/tokens')]);
+  const [r, people, shadow] = await Promise.all([api('GET', '/plugins'), api('GET', '/tokens'), api('GET', '/shadow-report')]);
   if (!r.ok) { show(h('h1', {}, 'Plugins'), h('p', { class: 'empty' }, r.data.error)); return; }
   const list = r.data.instances || [];
   show(h('h1', {}, 'Plugins'),
@@ -557,7 +557,24 @@ async function pluginsView() {
         h('tbody', {}, list.map((p) => h('tr', { 'data-instance': p.instance }, h('td', {}, p.instance), h('td', {}, p.role), h('td', {}, p.plugin),
           h('td', {}, p.version), h('td', {}, h('code', { title: p.digest }, (p.digest || '').slice(0, 16))), h('td', {}, swapForm(p)))))))
       : h('p', { class: 'empty' }, 'No plugins.'),
+    shadowCard(shadow),
     peopleCard(people));
+}
+
+// Shadow classifiers against the live ones they would replace: read before promoting one.
+function shadowCard(r) {
+  if (!r.ok) return '';
+  const list = r.data.shadows || [];
+  return h('div', { class: 'card', id: 'shadow-report' }, h('h2', {}, 'Shadow report'),
+    list.length ? list.map((c) => h('div', { 'data-shadow': c.shadow },
+      h('h3', {}, `${c.shadow} in place of ${c.live}`),
+      h('p', {}, `Agreement ${(c.agreement * 100).toFixed(1)}% on ${c.messages} messages; ${c.decisions_changed} decision(s) would change.`),
+      h('div', { class: 'scroll' }, h('table', {}, h('thead', {}, h('tr', {}, ['Label', 'both', `${c.live} only`, `${c.shadow} only`].map((t) => h('th', {}, t)))),
+        h('tbody', {}, Object.entries(c.confusion || {}).map(([label, [both, live, sh]]) => h('tr', {}, h('td', {}, label), h('td', {}, String(both)), h('td', {}, String(live)), h('td', {}, String(sh))))))),
+      Object.keys(c.decision_changes || {}).length
+        ? h('ul', {}, Object.entries(c.decision_changes).map(([change, n]) => h('li', {}, `${change}: ${n}`)))
+        : h('p', { class: 'status' }, 'No decision would change.')))
+      : h('p', { class: 'status' }, 'No shadow classifier runs. Add one under [[shadow_classifiers]] with replaces = "<live classifier>" to compare it on real traffic before swapping.'));
 }
 
 // Pin an instance to a stored plugin version by digest (same route as the API's pin).
