@@ -649,6 +649,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/tenants/{tenant}/service-levels"),
     ("GET", "/api/tenants/{tenant}/report"),
     ("GET", "/api/tenants/{tenant}/shadow-report"),
+    ("GET", "/api/tenants/{tenant}/signoff-queue"),
     (
         "POST",
         "/api/tenants/{tenant}/conversations/{id}/participants",

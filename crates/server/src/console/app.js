@@ -420,25 +420,32 @@ function approveButton(d, after) {
 
 async function signoffView() {
   chrome('signoff');
-  const inbox = await api('GET', '/inbox?limit=500');
-  if (!inbox.ok) { show(h('h1', {}, 'Sign-off'), h('p', { class: 'empty' }, inbox.data.error)); return; }
-  const waiting = inbox.data.conversations.filter((c) => c.proposed_drafts > 0 && c.escalated);
+  const queue = await api('GET', '/signoff-queue');
+  if (!queue.ok) { show(h('h1', {}, 'Sign-off'), h('p', { class: 'empty' }, queue.data.error)); return; }
+  const byConversation = new Map();
+  for (const q of queue.data.drafts) {
+    if (!byConversation.has(q.conversation)) byConversation.set(q.conversation, new Map());
+    byConversation.get(q.conversation).set(q.draft, q.signoff);
+  }
   const cards = [];
-  for (const c of waiting) {
-    const r = await api('GET', `/conversations/${enc(c.id)}`);
+  for (const [cid, drafts] of byConversation) {
+    const r = await api('GET', `/conversations/${enc(cid)}`);
     if (!r.ok) continue;
+    const conv = r.data.conversation;
     for (const m of r.data.messages) {
       for (const d of m.drafts || []) {
-        if (d.status !== 'proposed') continue;
+        const so = drafts.get(d.id);
+        if (!so) continue;
         cards.push(h('div', { class: 'card', 'data-signoff': d.id },
-          h('div', { class: 'row' }, h('a', { href: `#/c/${enc(c.id)}` }, c.customer || c.conversation_key), h('span', { class: 'status' }, ` ${d.purpose} by ${d.suggester}`)),
+          h('div', { class: 'row' }, h('a', { href: `#/c/${enc(cid)}` }, `Conversation ${conv.conversation_key}`),
+            h('span', { class: 'status' }, ` ${d.purpose} by ${d.suggester} · needs ${so.required.join(', then ')} · ${so.approved} of ${so.required.length} approved`)),
           h('p', { class: 'status' }, 'Customer: ', h('span', {}, m.message.text)),
-          draftCard(d, { id: c.id }, signoffView)));
+          draftCard(d, { id: cid }, signoffView)));
       }
     }
   }
   show(h('h1', {}, 'Sign-off'),
-    h('p', { class: 'status' }, 'Drafts of escalated conversations wait here for a supervisor. Editing one restarts its sign-off; the author of a text never approves it.'),
+    h('p', { class: 'status' }, 'Drafts that need a sign-off before they go out (escalated conversations, expert answers, incident statements, new agents). Editing one restarts its sign-off; the author of a text never approves it.'),
     cards.length ? cards : h('p', { class: 'empty' }, 'Nothing waits for sign-off.'));
 }
 
