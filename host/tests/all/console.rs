@@ -6,6 +6,7 @@
 //! it): without it these tests fail, they are never skipped. Each test saves screenshots of the
 //! pages it visits under `target/console-screenshots/` for a reviewer to look at.
 
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -197,7 +198,9 @@ impl Env {
     }
 }
 
-/// chromedriver and its Chromium, killed when dropped (also when a test fails).
+/// chromedriver and its Chromium, killed when dropped (also when a test fails before closing
+/// the session). chromedriver runs in a process group of its own, which its Chromium processes
+/// join: killing the group leaves no browser behind (killing chromedriver alone orphans them).
 struct Driver {
     child: Child,
     port: u16,
@@ -205,6 +208,11 @@ struct Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -235,6 +243,7 @@ async fn browser() -> (Driver, Client) {
         .port();
     let child = Command::new(&chromedriver)
         .arg(format!("--port={port}"))
+        .process_group(0)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
