@@ -304,9 +304,9 @@ enum Command {
     /// $SWITCHBOARD_ADMIN_TOKEN is set). Files changed in `tenants/` or `plugins/` are
     /// reloaded; a file that does not load leaves the old version serving.
     ///
-    /// Webhooks: `/hooks/{tenant}/{connector}`. API description: `/openapi.json`. Health:
-    /// `/healthz`, `/readyz`; metrics (operator token): `/metrics`. Ctrl-C or SIGTERM stops
-    /// taking requests and lets in-flight work finish.
+    /// Agent console: `/`. Webhooks: `/hooks/{tenant}/{connector}`. API description:
+    /// `/openapi.json`. Health: `/healthz`, `/readyz`; metrics (operator token): `/metrics`.
+    /// Ctrl-C or SIGTERM stops taking requests and lets in-flight work finish.
     Serve {
         /// Tenant config files to serve besides those in `<data>/tenants/`.
         #[arg(long = "tenant", value_name = "TENANT.toml")]
@@ -843,6 +843,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let server = switchboard::server::Server::start(rt, options).await?;
             eprintln!(
                 "switchboard serving on http://{} (webhooks at /hooks/TENANT/CONNECTOR, API description at /openapi.json)",
+                server.addr
+            );
+            eprintln!(
+                "agent console: http://{}/ (sign in with a personal key; README, \"Console\")",
                 server.addr
             );
             server.run_until_signal().await?;

@@ -131,7 +131,16 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             "/api/tenants/{tenant}/conversations/{id}/assign",
             post(assign),
         )
+        .route(
+            "/api/tenants/{tenant}/conversations/{id}/escalate",
+            post(escalate),
+        )
+        .route(
+            "/api/tenants/{tenant}/conversations/{id}/take-private",
+            post(take_private),
+        )
         .route("/api/tenants/{tenant}/drafts/{id}/edit", post(edit_draft))
+        .route("/api/tenants/{tenant}/drafts/{id}/check", post(check_draft))
         .route(
             "/api/tenants/{tenant}/drafts/{id}/approve",
             post(approve_draft),
@@ -156,6 +165,20 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
         .ok()?
         .strip_prefix("Bearer ")
         .map(str::trim)
+}
+
+/// The console's session cookie (see `console`): the browser's alternative to a bearer token.
+pub const COOKIE: &str = "sb_session";
+
+/// The console session secret from the request's cookie, if any.
+pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|c| c.trim().strip_prefix(COOKIE)?.strip_prefix('='))
+        .filter(|v| !v.is_empty())
 }
 
 fn unauthorized() -> ApiError {
@@ -202,19 +225,16 @@ pub(super) async fn require(
     tenant: &str,
     role: Role,
 ) -> Result<Actor, ApiError> {
-    let Some(token) = bearer(headers) else {
-        return Err(unauthorized());
-    };
-    if is_operator(state, token) {
-        return Ok(Actor("operator".into()));
+    // A bearer token when one is given; otherwise the console's session cookie (its CSRF
+    // token was checked for every state change by the console's CSRF layer before this ran).
+    let owner = match (bearer(headers), session_cookie(headers)) {
+        (Some(token), _) if is_operator(state, token) => return Ok(Actor("operator".into())),
+        (Some(token), _) => state.engine.store.token_owner(token).await,
+        (None, Some(session)) => state.engine.store.session_owner(session).await,
+        (None, None) => return Err(unauthorized()),
     }
-    let owner = state
-        .engine
-        .store
-        .token_owner(token)
-        .await
-        .map_err(store_error)?
-        .ok_or_else(unauthorized)?;
+    .map_err(store_error)?
+    .ok_or_else(unauthorized)?;
     if owner.tenant != tenant {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -968,6 +988,60 @@ async fn assign(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct EscalateBody {
+    reason: String,
+}
+
+/// An agent raises a conversation to a supervisor: its drafts then need sign-off.
+async fn escalate(
+    State(s): State<AppState>,
+    h: HeaderMap,
+    Path((tenant, id)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    flatten(
+        async {
+            let actor = require(&s, &h, &tenant, Role::Agent).await?;
+            let b: EscalateBody = body_json(&body)?;
+            if b.reason.trim().is_empty() {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "say why the conversation needs a supervisor".into(),
+                ));
+            }
+            s.engine
+                .store
+                .escalate(&tenant, &id, &b.reason, &actor.0)
+                .await
+                .map_err(|e| action_error(e, "such conversation"))?;
+            ok(json!({ "conversation": id, "escalated": true }))
+        }
+        .await,
+    )
+}
+
+/// An agent moves a public conversation to private messages.
+async fn take_private(
+    State(s): State<AppState>,
+    h: HeaderMap,
+    Path((tenant, id)): Path<(String, String)>,
+) -> Response {
+    flatten(
+        async {
+            let actor = require(&s, &h, &tenant, Role::Agent).await?;
+            s.engine
+                .store
+                .take_private(&tenant, &id, &actor.0)
+                .await
+                .map_err(|e| action_error(e, "such conversation"))?;
+            ok(json!({ "conversation": id, "state": "private" }))
+        }
+        .await,
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct EditBody {
     text: String,
 }
@@ -984,23 +1058,7 @@ async fn edit_draft(
         if b.text.trim().is_empty() {
             return Err(ApiError::new(StatusCode::BAD_REQUEST, "a draft cannot be empty".into()));
         }
-        let l = live(&s, &tenant)?;
-        let d = s
-            .engine
-            .store
-            .draft(&tenant, &id)
-            .await
-            .map_err(store_error)?
-            .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no draft `{id}`")))?;
-        let connector = l
-            .tenant
-            .connector(Some(&d.connector))
-            .map_err(|m| ApiError::new(StatusCode::CONFLICT, m))?;
-        // An agent's text goes through the same guards as a suggester's.
-        let (length, findings, _) =
-            switchboard_care::pipeline::check_text(&s.engine.rt, &l.tenant, connector, &b.text).await;
-        let blocked = switchboard_care::guards::blocks(&findings);
-        let findings_json = json!(findings);
+        let (length, findings_json, blocked) = check_draft_text(&s, &tenant, &id, &b.text).await?;
         s.engine
             .store
             .edit_draft(&tenant, &id, &b.text, &findings_json, blocked, &actor.0)
@@ -1008,6 +1066,52 @@ async fn edit_draft(
             .map_err(|e| action_error(e, "such draft"))?;
         ok(json!({ "draft": id, "blocked": blocked, "length": length, "findings": findings_json }))
     }.await)
+}
+
+/// Run a draft's connector length rule and the tenant's guards over `text`, as an edit would:
+/// the length, the findings and whether any of them blocks sending.
+async fn check_draft_text(
+    s: &AppState,
+    tenant: &str,
+    id: &str,
+    text: &str,
+) -> Result<(Value, Value, bool), ApiError> {
+    let l = live(s, tenant)?;
+    let d = s
+        .engine
+        .store
+        .draft(tenant, id)
+        .await
+        .map_err(store_error)?
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no draft `{id}`")))?;
+    let connector = l
+        .tenant
+        .connector(Some(&d.connector))
+        .map_err(|m| ApiError::new(StatusCode::CONFLICT, m))?;
+    // An agent's text goes through the same guards as a suggester's.
+    let (length, findings, _) =
+        switchboard_care::pipeline::check_text(&s.engine.rt, &l.tenant, connector, text).await;
+    let blocked = switchboard_care::guards::blocks(&findings);
+    Ok((json!(length), json!(findings), blocked))
+}
+
+/// What the guards would say of a draft's text, without saving it: the console re-runs them
+/// as an agent types.
+async fn check_draft(
+    State(s): State<AppState>,
+    h: HeaderMap,
+    Path((tenant, id)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    flatten(
+        async {
+            require(&s, &h, &tenant, Role::Agent).await?;
+            let b: EditBody = body_json(&body)?;
+            let (length, findings, blocked) = check_draft_text(&s, &tenant, &id, &b.text).await?;
+            ok(json!({ "draft": id, "blocked": blocked, "length": length, "findings": findings }))
+        }
+        .await,
+    )
 }
 
 async fn approve_draft(

@@ -1,5 +1,5 @@
 //! The care workflow's part of the agent API: the service-level clocks, resolving a
-//! conversation (which sends the satisfaction survey), and the period report. Same access rules
+//! conversation (which sends the satisfaction survey), the period report and the shadow report. Same access rules
 //! as the rest of the API (`super::api`).
 
 use axum::Router;
@@ -22,6 +22,29 @@ pub fn routes() -> Router<AppState> {
             post(resolve),
         )
         .route("/api/tenants/{tenant}/report", get(report))
+        .route("/api/tenants/{tenant}/shadow-report", get(shadow_report))
+}
+
+/// Each shadow classifier against the live one it would replace, on the stored traffic
+/// (agreement, confusion per label, decisions that would change): what an admin reads before
+/// promoting it. Empty when the tenant runs no shadow with `replaces`.
+async fn shadow_report(
+    State(s): State<AppState>,
+    h: HeaderMap,
+    Path(tenant): Path<String>,
+) -> Response {
+    flatten(
+        async {
+            require(&s, &h, &tenant, Role::Admin).await?;
+            let l = live(&s, &tenant)?;
+            let report =
+                switchboard_care::workflow::shadow::shadow_report(&s.engine.store, &l.tenant)
+                    .await
+                    .map_err(store_error)?;
+            ok(json!({ "tenant": tenant, "shadows": report }))
+        }
+        .await,
+    )
 }
 
 /// Running clocks, most urgent first: what is about to breach, what has.

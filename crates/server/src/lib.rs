@@ -4,6 +4,7 @@
 //! - [`workers`]: per-tenant processing, delivery and polling in the background;
 //! - [`registry`]: live tenants and the plugin store, hot-swapped;
 //! - [`api`]: the admin and agent API, with per-tenant tokens and roles;
+//! - [`console`]: the agent console in the browser, at `/`, over the same API;
 //! - operations: `/healthz`, `/readyz`, `/metrics` (Prometheus, [`ops`]), `/openapi.json`.
 //!
 //! The top library layer: it drives the care layer's engine from HTTP and background tasks. It
@@ -12,6 +13,7 @@
 
 pub mod api;
 pub mod care_api;
+pub mod console;
 pub mod incidents_api;
 pub mod ingress;
 pub mod ops;
@@ -130,6 +132,13 @@ pub struct AppState {
     queues_seen: Arc<std::sync::Mutex<std::collections::BTreeSet<(String, String, String)>>>,
 }
 
+impl AppState {
+    /// Serving and not shutting down.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::SeqCst)
+    }
+}
+
 /// A JSON error body: `{"error": "..."}`.
 pub fn error_response(status: StatusCode, message: String) -> Response {
     (status, axum::Json(json!({ "error": message }))).into_response()
@@ -142,6 +151,8 @@ pub struct Server {
     pub admin_token: String,
     shutdown: tokio_watch::Sender<bool>,
     handle: tokio::task::JoinHandle<anyhow::Result<()>>,
+    /// Turned off on shutdown: long-lived responses (the console's event stream) end then.
+    ready: Arc<AtomicBool>,
 }
 
 impl Server {
@@ -188,11 +199,13 @@ impl Server {
             admin_token,
             shutdown,
             handle,
+            ready: state.ready.clone(),
         })
     }
 
     /// Stop taking requests, let in-flight requests and messages finish, and return.
     pub async fn shutdown(self) -> anyhow::Result<()> {
+        self.ready.store(false, Ordering::SeqCst);
         let _ = self.shutdown.send(true);
         self.handle.await?
     }
@@ -404,9 +417,12 @@ fn router(state: AppState) -> Router {
         .merge(care_api::routes())
         .merge(team_api::routes())
         .merge(incidents_api::routes())
+        .merge(console::routes())
         .fallback(|| async { error_response(StatusCode::NOT_FOUND, "no such route".into()) })
         // Handlers log their own failures, rate-limited where strangers can cause them; the
         // trace layer's line per 5xx would be an unlimited copy, so it stays at debug.
+        .layer(axum::middleware::from_fn(console::csrf))
+        .layer(axum::middleware::from_fn(console::security_headers))
         .layer(
             tower_http::trace::TraceLayer::new_for_http().on_failure(
                 tower_http::trace::DefaultOnFailure::new().level(tracing::Level::DEBUG),

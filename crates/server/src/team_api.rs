@@ -33,6 +33,7 @@ pub fn routes() -> Router<AppState> {
             "/api/tenants/{tenant}/expert-requests/{id}/answer",
             post(answer_expert),
         )
+        .route("/api/tenants/{tenant}/signoff-queue", get(signoff_queue))
         .route("/api/tenants/{tenant}/customers/{id}", get(customer))
         .route(
             "/api/tenants/{tenant}/customers/{id}/merge",
@@ -264,6 +265,34 @@ async fn undo_merge(
                 .await
                 .map_err(|e| action_error(e, "such merge"))?;
             ok(json!({ "merge": id, "undone": true }))
+        }
+        .await,
+    )
+}
+
+/// Drafts whose sign-off is not complete, oldest first, with the tiers they need and how many
+/// are approved: the supervisors' queue.
+async fn signoff_queue(
+    State(s): State<AppState>,
+    h: HeaderMap,
+    Path(tenant): Path<String>,
+) -> Response {
+    flatten(
+        async {
+            require(&s, &h, &tenant, Role::Supervisor).await?;
+            let l = live(&s, &tenant)?;
+            let queue = s
+                .engine
+                .signoff_queue(&l.tenant, 500)
+                .await
+                .map_err(store_error)?;
+            let drafts: Vec<_> = queue
+                .into_iter()
+                .map(|(draft, conversation, signoff)| {
+                    json!({ "draft": draft, "conversation": conversation, "signoff": signoff })
+                })
+                .collect();
+            ok(json!({ "drafts": drafts }))
         }
         .await,
     )

@@ -91,6 +91,10 @@ pub struct InboxItem {
     pub last_message_at: i64,
     /// The oldest customer message not yet answered by a sent reply, if any (the SLA clock).
     pub waiting_since: Option<i64>,
+    /// Who the customer is, as the channel shows them (display name, else handle).
+    pub customer: Option<String>,
+    /// The labels its messages carry (score at least 0.5), for the inbox's chips and filter.
+    pub labels: Vec<String>,
 }
 
 /// A draft and the message it answers.
@@ -144,6 +148,90 @@ impl Store {
         .await
         .op("creating a token")?;
         Ok((hash[..16].to_string(), token))
+    }
+
+    /// Open a console session for the person holding `token`, valid for `ttl_ms`: the
+    /// session secret (shown once, for the cookie) and its owner; `None` if the token is
+    /// unknown or revoked. Expired sessions are swept on the way.
+    pub async fn create_session(
+        &self,
+        token: &str,
+        ttl_ms: i64,
+    ) -> Result<Option<(String, TokenOwner)>, StoreError> {
+        let Some(owner) = self.token_owner(token).await? else {
+            return Ok(None);
+        };
+        let now = self.now();
+        sqlx::query("DELETE FROM console_sessions WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .op("sweeping expired sessions")?;
+        let session = new_token();
+        sqlx::query(
+            "INSERT INTO console_sessions (session_hash, token_hash, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(token_hash(&session))
+        .bind(token_hash(token))
+        .bind(now)
+        .bind(now + ttl_ms)
+        .execute(&self.pool)
+        .await
+        .op("opening a session")?;
+        Ok(Some((session, owner)))
+    }
+
+    /// Whose console session this is, if it has not expired, ended, or lost its token.
+    pub async fn session_owner(&self, session: &str) -> Result<Option<TokenOwner>, StoreError> {
+        let row = sqlx::query(
+            "SELECT t.tenant, t.role, t.name FROM console_sessions s JOIN api_tokens t ON t.token_hash = s.token_hash
+             WHERE s.session_hash = $1 AND s.expires_at > $2 AND t.revoked_at IS NULL",
+        )
+        .bind(token_hash(session))
+        .bind(self.now())
+        .fetch_optional(&self.pool)
+        .await
+        .op("checking a session")?;
+        Ok(row.and_then(|r| {
+            Some(TokenOwner {
+                tenant: r.get(0),
+                role: Role::parse(&r.get::<String, _>(1))?,
+                name: r.get(2),
+            })
+        }))
+    }
+
+    /// End a console session (sign-out).
+    pub async fn end_session(&self, session: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM console_sessions WHERE session_hash = $1")
+            .bind(token_hash(session))
+            .execute(&self.pool)
+            .await
+            .op("ending a session")?;
+        Ok(())
+    }
+
+    /// A cheap fingerprint of what the tenant's inbox shows (messages, conversation changes,
+    /// drafts waiting, replies sent): the console's event stream compares it every second
+    /// instead of listing the inbox.
+    pub async fn inbox_version(&self, tenant: &str) -> Result<String, StoreError> {
+        let r = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM messages WHERE tenant = $1),
+                    (SELECT COALESCE(MAX(updated_at), 0) FROM conversations WHERE tenant = $1),
+                    (SELECT COUNT(*) FROM drafts WHERE tenant = $1 AND status = 'proposed'),
+                    (SELECT COUNT(*) FROM outbox WHERE tenant = $1 AND status = 'sent')",
+        )
+        .bind(tenant)
+        .fetch_one(&self.pool)
+        .await
+        .op("fingerprinting the inbox")?;
+        Ok(format!(
+            "{}:{}:{}:{}",
+            r.get::<i64, _>(0),
+            r.get::<i64, _>(1),
+            r.get::<i64, _>(2),
+            r.get::<i64, _>(3)
+        ))
     }
 
     /// Whose token this is, if it exists and was not revoked.
@@ -367,7 +455,10 @@ impl Store {
                 (SELECT COUNT(*) FROM outbox o JOIN messages m ON m.id = o.message_id WHERE m.conversation_id = c.id AND o.status = 'dead'),
                 (SELECT MAX(m.received_at) FROM messages m WHERE m.conversation_id = c.id),
                 (SELECT MIN(m.received_at) FROM messages m WHERE m.conversation_id = c.id
-                    AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.message_id = m.id AND o.status = 'sent'))
+                    AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.message_id = m.id AND o.status = 'sent')),
+                (SELECT COALESCE(i.display_name, i.handle) FROM identities i WHERE i.tenant = c.tenant
+                    AND i.customer_id = c.customer_id AND i.channel = c.channel
+                    ORDER BY i.first_seen_at LIMIT 1)
              FROM conversations c WHERE c.tenant = $1 {clause} AND c.state <> 'ignored'
              ORDER BY c.priority DESC, c.updated_at DESC, c.id LIMIT $3"
         );
@@ -378,7 +469,7 @@ impl Store {
             .fetch_all(&self.pool)
             .await
             .op("listing the inbox")?;
-        Ok(rows
+        let mut items: Vec<InboxItem> = rows
             .iter()
             .map(|r| InboxItem {
                 id: r.get(0),
@@ -394,8 +485,25 @@ impl Store {
                 dead_replies: r.get(10),
                 last_message_at: r.get::<Option<i64>, _>(11).unwrap_or(0),
                 waiting_since: r.get(12),
+                customer: r.get(13),
+                labels: Vec::new(),
             })
-            .collect())
+            .collect();
+        for item in &mut items {
+            item.labels = sqlx::query(
+                "SELECT DISTINCT l.name FROM labels l JOIN messages m ON m.id = l.message_id
+                 WHERE m.conversation_id = $1 AND m.tenant = $2 AND l.score >= 0.5 ORDER BY l.name",
+            )
+            .bind(&item.id)
+            .bind(tenant)
+            .fetch_all(&self.pool)
+            .await
+            .op("listing the inbox's labels")?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        }
+        Ok(items)
     }
 
     /// Replies that failed for good, with their reasons.
@@ -597,6 +705,97 @@ impl Store {
             Ok(None) => ActionError::NotFound,
             Err(e) => e.into(),
         }
+    }
+
+    /// An agent's judgement that a conversation needs a supervisor: its drafts then need
+    /// sign-off, as when a policy rule escalates. Escalating twice is a conflict.
+    pub async fn escalate(
+        &self,
+        tenant: &str,
+        conversation: &str,
+        reason: &str,
+        actor: &str,
+    ) -> Result<(), ActionError> {
+        self.conversation_change(
+            tenant,
+            conversation,
+            "UPDATE conversations SET escalated = 1, updated_at = $1 WHERE tenant = $2 AND id = $3 AND escalated = 0",
+            "conversation.escalated",
+            serde_json::json!({ "to": "supervisor", "why": reason }),
+            actor,
+            "already escalated",
+        )
+        .await
+    }
+
+    /// Continue a public conversation in private (a customer shared something they should
+    /// not have): as the policy's `take-private` does, the public thread is to be closed
+    /// once resolved.
+    pub async fn take_private(
+        &self,
+        tenant: &str,
+        conversation: &str,
+        actor: &str,
+    ) -> Result<(), ActionError> {
+        self.conversation_change(
+            tenant,
+            conversation,
+            "UPDATE conversations SET state = 'private', close_publicly = 'taken private: once resolved, close the loop in the public thread', updated_at = $1 WHERE tenant = $2 AND id = $3 AND state = 'open'",
+            "conversation.taken-private",
+            serde_json::json!({}),
+            actor,
+            "only an open conversation can be taken private",
+        )
+        .await
+    }
+
+    /// One guarded update of a conversation and its audit line: not found if the tenant has
+    /// no such conversation, a conflict (`conflict`) if the update's guard refused it.
+    #[allow(clippy::too_many_arguments)]
+    async fn conversation_change(
+        &self,
+        tenant: &str,
+        conversation: &str,
+        update: &'static str,
+        action: &str,
+        detail: serde_json::Value,
+        actor: &str,
+        conflict: &str,
+    ) -> Result<(), ActionError> {
+        let mut tx = self.begin("changing a conversation").await?;
+        let exists = sqlx::query("SELECT 1 FROM conversations WHERE tenant = $1 AND id = $2")
+            .bind(tenant)
+            .bind(conversation)
+            .fetch_optional(&mut *tx)
+            .await
+            .op("changing a conversation")?;
+        if exists.is_none() {
+            tx.rollback().await.op("changing a conversation")?;
+            return Err(ActionError::NotFound);
+        }
+        let r = sqlx::query(update)
+            .bind(self.now())
+            .bind(tenant)
+            .bind(conversation)
+            .execute(&mut *tx)
+            .await
+            .op("changing a conversation")?;
+        if r.rows_affected() != 1 {
+            tx.rollback().await.op("changing a conversation")?;
+            return Err(ActionError::Conflict(conflict.into()));
+        }
+        audit(
+            &mut tx,
+            self.now(),
+            tenant,
+            actor,
+            action,
+            conversation,
+            &detail,
+        )
+        .await?;
+        tx.commit().await.op("changing a conversation")?;
+        Ok(())
     }
 
     /// Assign a conversation to an agent (or unassign with `None`).

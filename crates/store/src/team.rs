@@ -271,6 +271,27 @@ pub fn actor_name(actor: &str) -> &str {
 }
 
 impl Store {
+    /// Drafts of `tenant` still waiting to go out (proposed, or approved part-way), oldest
+    /// first, with their conversation: the candidates for the sign-off queue.
+    pub async fn waiting_drafts(
+        &self,
+        tenant: &str,
+        limit: i64,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT d.id, m.conversation_id FROM drafts d JOIN messages m ON m.id = d.message_id
+             JOIN conversations c ON c.id = m.conversation_id
+             WHERE d.tenant = $1 AND d.status IN ('proposed', 'approved') AND c.state <> 'ignored'
+             ORDER BY d.created_at, d.id LIMIT $2",
+        )
+        .bind(tenant)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .op("listing drafts waiting to go out")?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
     /// What a draft's sign-off depends on.
     pub async fn draft_facts(
         &self,

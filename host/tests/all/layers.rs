@@ -59,6 +59,7 @@ const MODULES: &[(&str, &[&str])] = &[
             "care_api",
             "incidents_api",
             "team_api",
+            "console",
             "ingress",
             "workers",
         ],

@@ -11,6 +11,7 @@ mod common;
 
 mod care;
 mod cli;
+mod console;
 mod crash;
 mod eval;
 mod hostile;

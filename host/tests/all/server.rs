@@ -737,6 +737,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/tenants/{tenant}/conversations/{id}/resolve"),
     ("GET", "/api/tenants/{tenant}/service-levels"),
     ("GET", "/api/tenants/{tenant}/report"),
+    ("GET", "/api/tenants/{tenant}/shadow-report"),
+    ("GET", "/api/tenants/{tenant}/signoff-queue"),
     (
         "POST",
         "/api/tenants/{tenant}/conversations/{id}/participants",
@@ -756,7 +758,13 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/tenants/{tenant}/incidents/{id}/attach"),
     ("POST", "/api/tenants/{tenant}/incidents/{id}/merge"),
     ("POST", "/api/tenants/{tenant}/incidents/{id}/close"),
+    ("POST", "/api/tenants/{tenant}/conversations/{id}/escalate"),
+    (
+        "POST",
+        "/api/tenants/{tenant}/conversations/{id}/take-private",
+    ),
     ("POST", "/api/tenants/{tenant}/drafts/{id}/edit"),
+    ("POST", "/api/tenants/{tenant}/drafts/{id}/check"),
     ("POST", "/api/tenants/{tenant}/drafts/{id}/approve"),
     ("POST", "/api/tenants/{tenant}/drafts/{id}/reject"),
     ("POST", "/api/tenants/{tenant}/drafts/{id}/send"),

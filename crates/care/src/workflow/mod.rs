@@ -4,6 +4,7 @@
 
 pub mod clocks;
 pub mod incidents;
+pub mod shadow;
 pub mod team;
 
 pub use clocks::{ClockView, SweepReport};

@@ -5,7 +5,7 @@ use crate::care::team::*;
 use crate::tenant::Tenant;
 use crate::worker::Engine;
 use switchboard_contract::Visibility;
-use switchboard_store::{ActionError, DraftRow, Role, StoredDraftFacts};
+use switchboard_store::{ActionError, DraftRow, Role, StoreError, StoredDraftFacts};
 
 fn signoff_of(tenant: &Tenant, facts: &StoredDraftFacts) -> SignoffState {
     let required = tenant.care.signoff.tiers(
@@ -38,6 +38,26 @@ impl Engine {
             .await?
             .ok_or(ActionError::NotFound)?;
         Ok(signoff_of(tenant, &facts))
+    }
+
+    /// Drafts of `tenant` whose sign-off is not complete, oldest first: the supervisors' queue.
+    /// Each with its conversation and how far its sign-off got.
+    pub async fn signoff_queue(
+        &self,
+        tenant: &Tenant,
+        limit: i64,
+    ) -> Result<Vec<(String, String, SignoffState)>, StoreError> {
+        let mut queue = Vec::new();
+        for (draft, conversation) in self.store.waiting_drafts(&tenant.name, limit).await? {
+            let Some(facts) = self.store.draft_facts(&tenant.name, &draft).await? else {
+                continue;
+            };
+            let state = signoff_of(tenant, &facts);
+            if !state.complete {
+                queue.push((draft, conversation, state));
+            }
+        }
+        Ok(queue)
     }
 
     /// Approve the next tier of a draft's sign-off as `actor` with `role`. An approver must
