@@ -349,6 +349,26 @@ enum Command {
         #[arg(long, value_name = "URL")]
         otlp_endpoint: Option<String>,
     },
+    /// Make a personal key for one person of a tenant: what they paste to sign in to the
+    /// console, and their API token. It is printed once (only its hash is stored); revoke it
+    /// from the console's Plugins page or `DELETE /api/tenants/{tenant}/tokens/{id}`. Works
+    /// while the server runs, on the same data folder.
+    Key {
+        /// The tenant the person works for (its `tenant = …` name).
+        tenant: String,
+        /// Who the audit log and the sign-off rules will see (1-64 characters).
+        #[arg(long)]
+        name: String,
+        /// agent, supervisor or admin.
+        #[arg(long, default_value = "agent")]
+        role: String,
+        /// The server's data folder.
+        #[arg(long, default_value = "switchboard-data")]
+        data: PathBuf,
+        /// Store URL or file, when the server was started with --db (or $SWITCHBOARD_DB).
+        #[arg(long, value_name = "URL")]
+        db: Option<String>,
+    },
     /// Measure a classifier on a labelled CSV/TSV file through the real runtime: accuracy,
     /// per-label precision/recall/F1, macro-F1, confusion matrix and cost per message; with
     /// --compare, against a second classifier on the same rows.
@@ -813,6 +833,44 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Incidents { tenant, action } => incidents(&rt, &tenant, action).await,
         Command::Connector(args) => connector(&rt, args).await,
         Command::Inspect { plugin, format } => inspect(&rt, &plugin, format).await,
+        Command::Key {
+            tenant,
+            name,
+            role,
+            data,
+            db,
+        } => {
+            let Some(role) = switchboard::store::Role::parse(&role) else {
+                bail!("--role must be agent, supervisor or admin, not `{role}`");
+            };
+            if name.trim().is_empty() || name.len() > 64 {
+                bail!("--name must be 1-64 characters");
+            }
+            // The same store `serve` uses: --db, else $SWITCHBOARD_DB, else the data folder's.
+            let url = match db.or_else(|| std::env::var("SWITCHBOARD_DB").ok()) {
+                Some(db) => StoreArgs::url_of(&db),
+                None => {
+                    let file = data.join("switchboard.db");
+                    if !file.exists() {
+                        bail!(
+                            "no store at {}: start `switchboard serve --data {}` once first, or \
+                             name the store with --db",
+                            file.display(),
+                            data.display()
+                        );
+                    }
+                    format!("sqlite://{}", file.display())
+                }
+            };
+            let store = Store::open(&url).await.context("opening the store")?;
+            let (id, key) = store.create_token(&tenant, role, &name).await?;
+            eprintln!(
+                "key {id} for {}:{name} of tenant `{tenant}` (shown once; sign in at the console with it):",
+                role.as_str()
+            );
+            println!("{key}");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Serve {
             tenants,
             data,

@@ -597,6 +597,59 @@ fn inspect_reports_kind_contract_capabilities_and_digest() {
     assert_eq!(json["channel"]["length_rule"]["max"], 1000);
 }
 
+/// `switchboard key`: a personal key for the console, stored hashed and tied to its person.
+#[tokio::test]
+async fn key_makes_a_personal_key_for_one_person_of_a_tenant() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .args(["--cache-dir", dir.path().join("cache").to_str().unwrap()])
+            .arg("key")
+            .args(args)
+            .arg("--data")
+            .arg(&data)
+            .env_remove("SWITCHBOARD_DB")
+            .output()
+            .unwrap()
+    };
+    // No store yet: a clear error, not a new empty database.
+    let out = run(&["acme", "--name", "ana"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("switchboard serve"));
+    assert!(!data.join("switchboard.db").exists());
+
+    std::fs::create_dir_all(&data).unwrap();
+    let url = format!("sqlite://{}", data.join("switchboard.db").display());
+    let store = switchboard::store::Store::open(&url).await.unwrap();
+    let out = run(&["acme", "--name", "sam", "--role", "supervisor"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let owner = store
+        .token_owner(&key)
+        .await
+        .unwrap()
+        .expect("the key works");
+    assert_eq!(
+        (
+            owner.tenant.as_str(),
+            owner.role.as_str(),
+            owner.name.as_str()
+        ),
+        ("acme", "supervisor", "sam")
+    );
+
+    let out = run(&["acme", "--name", "x", "--role", "boss"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("agent, supervisor or admin"));
+    let out = run(&["acme", "--name", " "]);
+    assert!(!out.status.success());
+}
+
 /// The README's `serve` command: the real binary starts with nothing but a data folder and a
 /// tenant file, takes a signed webhook, and on SIGTERM finishes its work and exits 0.
 #[cfg(unix)]
