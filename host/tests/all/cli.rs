@@ -615,7 +615,7 @@ async fn key_makes_a_personal_key_for_one_person_of_a_tenant() {
     };
     // No store yet: a clear error, not a new empty database.
     let out = run(&["acme", "--name", "ana"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("switchboard serve"));
     assert!(!data.join("switchboard.db").exists());
 
