@@ -1015,3 +1015,79 @@ async fn an_agent_escalates_and_takes_a_conversation_private() {
     c.close().await.unwrap();
     env.stop().await;
 }
+
+/// A customer who wrote before in another conversation: their earlier messages are shown inline
+/// above the current ones, each linked to its conversation, once an agent has judged the two
+/// identities one person.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_customers_earlier_conversations_are_shown_inline() {
+    let _one = BROWSER_LOCK.lock().await;
+    let env = Env::start().await;
+    let first = env
+        .post(
+            "acme",
+            SIGNING,
+            "tw-7801",
+            ("@lee_park", "Lee Park"),
+            "@AcmeCare my parcel 4471 is two weeks late",
+        )
+        .await;
+    let second = env
+        .post(
+            "acme",
+            SIGNING,
+            "tw-7802",
+            ("@leepark_home", "Lee Park"),
+            "@AcmeCare any news on my parcel?",
+        )
+        .await;
+    let customer_of = |v: &Value| {
+        v["conversation"]["customer_id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (a, b) = (
+        customer_of(
+            &env.get(&format!("/api/tenants/acme/conversations/{first}"))
+                .await,
+        ),
+        customer_of(
+            &env.get(&format!("/api/tenants/acme/conversations/{second}"))
+                .await,
+        ),
+    );
+    assert_ne!(
+        a, b,
+        "two identities are two customers until someone says otherwise"
+    );
+
+    let ana = env.key("acme", "agent", "ana").await;
+    let (_driver, c) = browser().await;
+    sign_in(&c, &env.base, &ana).await;
+    c.goto(&format!("{}/#/c/{second}", env.base)).await.unwrap();
+    wait_for(&c, "#actions").await;
+    // Not yet linked: no history.
+    assert!(c.find(Locator::Css("#history")).await.is_err());
+
+    let r = env
+        .http
+        .post(format!("{}/api/tenants/acme/customers/{a}/merge", env.base))
+        .bearer_auth(OPERATOR)
+        .json(&json!({ "into": b }))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+
+    c.refresh().await.unwrap();
+    let history = text_of(&c, "#history").await;
+    assert!(
+        history.contains("my parcel 4471 is two weeks late"),
+        "{history}"
+    );
+    assert!(!history.contains("any news on my parcel"), "{history}");
+    wait_for(&c, &format!("#history a[href=\"#/c/{first}\"]")).await;
+    screenshot(&c, "customer-history").await;
+    env.stop().await;
+}

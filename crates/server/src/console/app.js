@@ -251,6 +251,7 @@ async function conversationView(id) {
   const history = conv.customer_id ? await api('GET', `/customers/${enc(conv.customer_id)}`) : null;
   const actions = conversationActions(conv);
   const others = history && history.ok ? otherConversations(history.data, conv.id) : null;
+  const earlier = history && history.ok ? await customerHistory(history.data, conv.id) : null;
   show(
     h('h1', {}, `Conversation ${conv.conversation_key}`),
     h('div', { class: 'row' },
@@ -262,7 +263,7 @@ async function conversationView(id) {
       clockChip(running)),
     conv.close_publicly ? h('p', { class: 'status' }, conv.close_publicly) : '',
     h('div', { class: 'cols' },
-      h('section', { 'aria-label': 'Messages' }, v.messages.map((m) => messageCard(m, conv))),
+      h('section', { 'aria-label': 'Messages' }, earlier, v.messages.map((m) => messageCard(m, conv))),
       h('aside', {}, actions, others)),
   );
   view().focus({ preventScroll: true });
@@ -276,6 +277,30 @@ function otherConversations(customer, current) {
     list.length
       ? h('ul', {}, list.map((c) => h('li', {}, h('a', { href: `#/c/${enc(c.id)}` }, `${c.channel} ${c.conversation_key || ''}`), ` ${c.state || ''}`)))
       : h('p', { class: 'status' }, 'No other conversations with this customer.'));
+}
+
+/** The most recent other conversations a conversation view reads the customer's history from. */
+const HISTORY_CONVERSATIONS = 5;
+
+/** The customer's messages in their other conversations (any channel), oldest first, read
+ * only: the context an agent needs before answering, each linked to its conversation. */
+async function customerHistory(customer, current) {
+  const others = (customer.conversations || []).filter((c) => c.id !== current).slice(0, HISTORY_CONVERSATIONS);
+  if (!others.length) return null;
+  const views = await Promise.all(others.map((c) => api('GET', `/conversations/${enc(c.id)}`)));
+  const items = [];
+  views.forEach((r, i) => {
+    if (!r.ok) return;
+    for (const m of r.data.messages || []) items.push({ conv: others[i], m });
+  });
+  items.sort((a, b) => a.m.message.received_at - b.m.message.received_at);
+  return h('details', { class: 'card history', id: 'history', open: true },
+    h('summary', {}, `Earlier with this customer (${items.length} message${items.length === 1 ? '' : 's'} in ${others.length} other conversation${others.length === 1 ? '' : 's'})`),
+    items.map(({ conv, m }) => h('article', { class: 'msg past', 'data-message': m.id },
+      h('div', { class: 'meta' }, `${m.message.channel} · ${when(m.message.received_at)} · `,
+        h('a', { href: `#/c/${enc(conv.id)}` }, `conversation ${conv.conversation_key || conv.id}`)),
+      h('p', { class: 'text' }, m.message.text || ''),
+      h('div', { class: 'labels' }, (m.labels || []).filter((l) => l.score >= 0.5).map((l) => h('span', { class: 'chip' }, l.name))))));
 }
 
 function conversationActions(conv) {
