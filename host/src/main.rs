@@ -1136,7 +1136,7 @@ async fn replay(
         None => {
             let store = store.open().await?;
             (
-                replay::replay_stored(rt, &store, &current, &candidate).await?,
+                replay::replay_stored(rt, &store, &current, &candidate, None).await?,
                 vec![],
             )
         }

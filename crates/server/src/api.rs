@@ -110,6 +110,10 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/api/tenants/{tenant}/reload", post(reload_tenant))
         .route("/api/tenants/{tenant}/plugins", get(tenant_plugins))
         .route("/api/tenants/{tenant}/plugins/{instance}", put(pin_plugin))
+        .route(
+            "/api/tenants/{tenant}/plugins/{instance}/replay",
+            post(replay_pin),
+        )
         .route("/api/tenants/{tenant}/secrets", get(list_secrets))
         .route(
             "/api/tenants/{tenant}/secrets/{instance}/{name}",
@@ -655,6 +659,47 @@ async fn pin_plugin(
             .map(|i| i.plugin.provenance());
         ok(json!({ "tenant": tenant, "instance": instance, "generation": generation, "plugin": now }))
     }.await)
+}
+
+/// The stored messages a replay before a swap runs through the candidate: enough to see what
+/// changes, short enough to answer a person waiting in the console.
+const REPLAY_LATEST: usize = 200;
+
+/// What pinning `instance` as the body says would change on the tenant's latest stored traffic
+/// (labels, decisions, drafts per message, and the totals), without pinning anything.
+async fn replay_pin(
+    State(s): State<AppState>,
+    h: HeaderMap,
+    Path((tenant, instance)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    flatten(
+        async {
+            require(&s, &h, &tenant, Role::Admin).await?;
+            let b: PinBody = body_json(&body)?;
+            let current = live(&s, &tenant)?;
+            let candidate = s
+                .registry
+                .candidate(&tenant, &instance, b.plugin.as_deref(), b.digest.as_deref())
+                .await
+                .map_err(registry_error)?;
+            let mut report = switchboard_care::workflow::replay::replay_stored(
+                &s.engine.rt,
+                &s.engine.store,
+                &current.tenant,
+                &candidate,
+                Some(REPLAY_LATEST),
+            )
+            .await
+            .map_err(store_error)?;
+            // The totals cover every message replayed; the list only those that changed.
+            report
+                .diffs
+                .retain(|d| d.labels_changed || d.decision_changed || d.drafts_changed);
+            ok(json!({ "tenant": tenant, "instance": instance, "replay": report }))
+        }
+        .await,
+    )
 }
 
 async fn list_secrets(

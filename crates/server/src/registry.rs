@@ -230,6 +230,36 @@ impl Registry {
         plugin: Option<&str>,
         digest: Option<&str>,
     ) -> Result<u64, RegistryError> {
+        let text = self.pinned_config(tenant, instance, plugin, digest)?;
+        self.put_config(tenant, &text).await
+    }
+
+    /// The tenant `pin` would install, loaded but not installed: what a replay runs the stored
+    /// traffic through before anyone promotes the swap.
+    pub async fn candidate(
+        &self,
+        tenant: &str,
+        instance: &str,
+        plugin: Option<&str>,
+        digest: Option<&str>,
+    ) -> Result<Tenant, RegistryError> {
+        let text = self.pinned_config(tenant, instance, plugin, digest)?;
+        let live = self
+            .get(tenant)
+            .ok_or_else(|| RegistryError::NotFound(format!("no tenant `{tenant}`")))?;
+        self.load_path(&live.path, Some(&text))
+            .await
+            .map_err(RegistryError::Invalid)
+    }
+
+    /// `tenant`'s config file with `instance` pinned to `plugin` and `digest` (or unpinned).
+    fn pinned_config(
+        &self,
+        tenant: &str,
+        instance: &str,
+        plugin: Option<&str>,
+        digest: Option<&str>,
+    ) -> Result<String, RegistryError> {
         let live = self
             .get(tenant)
             .ok_or_else(|| RegistryError::NotFound(format!("no tenant `{tenant}`")))?;
@@ -272,7 +302,7 @@ impl Registry {
                 "tenant `{tenant}` has no plugin instance `{instance}`"
             )));
         }
-        self.put_config(tenant, &doc.to_string()).await
+        Ok(doc.to_string())
     }
 
     pub async fn set_disabled(&self, name: &str, disabled: bool) -> Result<(), RegistryError> {

@@ -936,6 +936,20 @@ async fn every_page_renders_for_an_admin_at_desktop_and_phone_width() {
         );
         screenshot(&c, &format!("page-{}", page.replace('/', "-"))).await;
     }
+    // A swap is replayed on recent traffic before anyone promotes it; replaying the version
+    // already running changes nothing.
+    c.goto(&format!("{}/#/plugins", env.base)).await.unwrap();
+    wait_for(&c, "tr[data-instance=\"keywords\"] button.replay-swap")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let report = text_of(&c, "#replay-report").await;
+    assert!(
+        report.contains("recent message(s) replayed") && report.contains("Nothing would change"),
+        "{report}"
+    );
+    screenshot(&c, "plugins-replay").await;
     c.set_window_size(390, 844).await.unwrap();
     c.goto(&format!("{}/#/inbox", env.base)).await.unwrap();
     wait_for(&c, "table.inbox").await;

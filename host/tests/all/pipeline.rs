@@ -775,7 +775,7 @@ async fn replay_of_a_changed_classifier_shows_the_exact_decisions_that_change() 
         .replace("[\"credit card\", \"charged\"]", "[\"credit card\"]");
     std::fs::write(&candidate_path, candidate_text).unwrap();
     let candidate = Tenant::load(&candidate_path, &s.engine.rt).await.unwrap();
-    let report = replay::replay_stored(&s.engine.rt, &s.engine.store, &s.tenant, &candidate)
+    let report = replay::replay_stored(&s.engine.rt, &s.engine.store, &s.tenant, &candidate, None)
         .await
         .unwrap();
     assert_eq!(report.messages, 4);
@@ -804,7 +804,7 @@ async fn replay_of_a_changed_classifier_shows_the_exact_decisions_that_change() 
     );
     std::fs::write(&candidate_path, candidate_text).unwrap();
     let candidate = Tenant::load(&candidate_path, &s.engine.rt).await.unwrap();
-    let report = replay::replay_stored(&s.engine.rt, &s.engine.store, &s.tenant, &candidate)
+    let report = replay::replay_stored(&s.engine.rt, &s.engine.store, &s.tenant, &candidate, None)
         .await
         .unwrap();
     assert_eq!(report.decisions_changed, 1);

@@ -724,6 +724,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/tenants/{tenant}/reload"),
     ("GET", "/api/tenants/{tenant}/plugins"),
     ("PUT", "/api/tenants/{tenant}/plugins/{instance}"),
+    ("POST", "/api/tenants/{tenant}/plugins/{instance}/replay"),
     ("GET", "/api/tenants/{tenant}/secrets"),
     ("PUT", "/api/tenants/{tenant}/secrets/{instance}/{name}"),
     ("GET", "/api/tenants/{tenant}/tokens"),
@@ -1515,6 +1516,35 @@ async fn an_upload_named_like_a_built_in_runs_only_where_a_tenant_pins_it() {
     );
     let (_, v) = s.get("/api/tenants/acme/plugins", OPERATOR).await;
     assert_eq!(keywords(&v)["digest"], builtin.as_str(), "{v}");
+
+    // Before acme promotes it, a replay of its stored traffic shows what would change, and
+    // pins nothing.
+    let (status, v) = s
+        .post(
+            "/api/tenants/acme/plugins/keywords/replay",
+            OPERATOR,
+            json!({ "plugin": "keyword-classifier", "digest": up["digest"] }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let replay = &v["replay"];
+    assert_eq!(replay["messages"], 1, "{v}");
+    assert_eq!(replay["labels_changed"], 1, "{v}");
+    let diff = &replay["diffs"][0];
+    assert_eq!(diff["text"], "where is my parcel", "{v}");
+    assert_eq!(diff["candidate"]["labels"]["impostor"], 1.0, "{v}");
+    assert!(diff["current"]["labels"].get("impostor").is_none(), "{v}");
+    let (_, after) = s.get("/api/tenants/acme/plugins", OPERATOR).await;
+    assert_eq!(keywords(&after)["digest"], builtin.as_str(), "{after}");
+    // An unknown instance or version is a clear error.
+    let (status, v) = s
+        .post(
+            "/api/tenants/acme/plugins/nope/replay",
+            OPERATOR,
+            json!({ "digest": up["digest"] }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{v}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,6 +4,7 @@
 
 pub mod clocks;
 pub mod incidents;
+pub mod replay;
 pub mod shadow;
 pub mod team;
 

@@ -613,16 +613,45 @@ function shadowCard(r) {
 function swapForm(p) {
   const plugin = h('input', { 'aria-label': `Plugin for ${p.instance}`, placeholder: p.plugin, size: 14 });
   const digest = h('input', { 'aria-label': `Digest for ${p.instance}`, placeholder: 'sha256 digest', size: 18 });
+  const body = () => {
+    const b = { digest: digest.value.trim() || null };
+    if (plugin.value.trim()) b.plugin = plugin.value.trim();
+    return b;
+  };
   const pin = h('button', { type: 'button' }, 'Pin');
   pin.addEventListener('click', async () => {
-    const body = { digest: digest.value.trim() || null };
-    if (plugin.value.trim()) body.plugin = plugin.value.trim();
-    const r = await api('PUT', `/plugins/${enc(p.instance)}`, body);
+    const r = await api('PUT', `/plugins/${enc(p.instance)}`, body());
     if (!r.ok) { banner(r.data.error); return; }
     await pluginsView();
     banner(`${p.instance} now runs ${r.data.plugin} (generation ${r.data.generation}).`, true);
   });
-  return h('div', { class: 'row' }, plugin, digest, pin);
+  // What the swap would change on recent traffic, before anyone promotes it.
+  const result = h('div', { class: 'replay' });
+  const replay = h('button', { type: 'button', class: 'replay-swap' }, 'Replay first');
+  replay.addEventListener('click', async () => {
+    replay.disabled = true;
+    result.replaceChildren(h('p', { class: 'status' }, 'Replaying recent traffic…'));
+    const r = await api('POST', `/plugins/${enc(p.instance)}/replay`, body());
+    replay.disabled = false;
+    result.replaceChildren(r.ok ? replayReport(r.data.replay) : h('p', { class: 'error' }, r.data.error));
+  });
+  return h('div', {}, h('div', { class: 'row' }, plugin, digest, replay, pin), result);
+}
+
+/** A replay's totals, then each message that would change, current against candidate. */
+function replayReport(rep) {
+  const side = (s) => `${s.decision || 'no decision'} · ${Object.entries(s.labels || {}).filter(([, v]) => v >= 0.5).map(([k]) => k).join(', ') || 'no labels'}`;
+  return h('div', { class: 'card', id: 'replay-report' },
+    h('p', {}, `${rep.messages} recent message(s) replayed: labels change on ${rep.labels_changed}, decisions on ${rep.decisions_changed}, drafts on ${rep.drafts_changed}.`),
+    Object.keys(rep.decision_changes || {}).length
+      ? h('ul', {}, Object.entries(rep.decision_changes).map(([k, n]) => h('li', {}, `${k}: ${n}`)))
+      : '',
+    rep.diffs.length
+      ? h('div', { class: 'scroll' }, h('table', {}, h('thead', {}, h('tr', {}, ['Message', 'Now', 'With the swap'].map((t) => h('th', {}, t)))),
+        h('tbody', {}, rep.diffs.map((d) => h('tr', { class: 'replay-diff' },
+          h('td', {}, d.text), h('td', {}, side(d.current)),
+          h('td', {}, side(d.candidate), d.candidate_errors.length ? h('div', { class: 'error' }, d.candidate_errors.join('; ')) : ''))))))
+      : h('p', { class: 'status' }, 'Nothing would change.'));
 }
 
 // Personal keys: an admin makes one per person; it is shown once, here, to hand over.
