@@ -39,6 +39,10 @@ pub const SESSION_TTL_MS: i64 = 10 * 60 * 60 * 1000;
 /// framing, no `<base>` tricks.
 pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
 
+/// The policy on webhook answers: a sandboxed document with its own opaque origin that may
+/// load nothing, whatever body and content type the connector gave.
+pub const HOOKS_CSP: &str = "sandbox; default-src 'none'; frame-ancestors 'none'";
+
 const INDEX_HTML: &str = include_str!("console/index.html");
 const APP_JS: &str = include_str!("console/app.js");
 const APP_CSS: &str = include_str!("console/app.css");
@@ -129,11 +133,14 @@ pub async fn csrf(request: Request, next: Next) -> Response {
 /// The security headers of every response (JSON included: harmless there, and a browser
 /// opening an API URL directly gets the same protection).
 pub async fn security_headers(request: Request, next: Next) -> Response {
+    // Webhook answers carry what a plugin chose (a challenge, an acknowledgement): on this
+    // origin, which holds the console's session, they must never run as a page or a script.
+    let platform_facing = request.uri().path().starts_with("/hooks/");
     let mut r = next.run(request).await;
     let h = r.headers_mut();
     h.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
+        HeaderValue::from_static(if platform_facing { HOOKS_CSP } else { CSP }),
     );
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,

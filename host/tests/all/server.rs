@@ -586,6 +586,15 @@ async fn a_connectors_own_acknowledgement_reaches_the_platform_after_the_message
         "{:?}",
         r.headers()
     );
+    // The body is the plugin's: on the console's origin it may never run as a page.
+    let csp = r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        csp.starts_with("sandbox;") && csp.contains("default-src 'none'"),
+        "{csp}"
+    );
     // Twilio would text a plain "ok" to the customer; empty TwiML sends nothing.
     assert!(r.text().await.unwrap().ends_with("<Response/>"));
     // Answered only once stored.
