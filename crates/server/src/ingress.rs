@@ -22,7 +22,9 @@ use tracing::field::Empty;
 
 use super::{AppState, error_response};
 use switchboard_care::worker::{IngestError, Intake};
-use switchboard_contract::{AnsweredWebhook, HttpRequest, PluginError, WebhookOutcome};
+use switchboard_contract::{
+    AnsweredWebhook, HttpRequest, HttpResponse, PluginError, WebhookOutcome,
+};
 use switchboard_runtime::CallFailure;
 
 pub async fn webhook(
@@ -184,20 +186,14 @@ async fn handle(
                 ..
             },
             _,
-        )) => {
-            let mut response = Response::builder().status(r.status);
-            for (k, v) in &r.headers {
-                response = response.header(k, v);
-            }
-            response
-                .body(axum::body::Body::from(r.body))
-                .unwrap_or_else(|_| {
-                    error_response(
-                        StatusCode::BAD_GATEWAY,
-                        format!("connector `{connector_name}` answered the challenge with an invalid response"),
-                    )
-                })
-        }
+        )) => plugin_response(r).unwrap_or_else(|_| {
+            error_response(
+                StatusCode::BAD_GATEWAY,
+                format!(
+                    "connector `{connector_name}` answered the challenge with an invalid response"
+                ),
+            )
+        }),
         Ok((
             AnsweredWebhook {
                 outcome: WebhookOutcome::Events(_),
@@ -225,15 +221,9 @@ async fn handle(
             // The connector knows what this platform expects for this request; the tenant's
             // fixed answer is the fallback for connectors that do not say.
             if let Some(ack) = acknowledgement {
-                let mut response = Response::builder().status(ack.status);
-                for (k, v) in &ack.headers {
-                    response = response.header(k, v);
-                }
                 // Checked by the runtime (2xx, safe headers); an unbuildable one still
                 // acknowledges, because the messages are stored.
-                return response
-                    .body(axum::body::Body::from(ack.body))
-                    .unwrap_or_else(|_| StatusCode::OK.into_response());
+                return plugin_response(ack).unwrap_or_else(|_| StatusCode::OK.into_response());
             }
             if let Some(ack) = &connector.ack {
                 return Response::builder()
@@ -299,6 +289,16 @@ async fn handle(
             )
         }
     }
+}
+
+/// A response a connector wrote (a challenge or an acknowledgement), as the platform gets it;
+/// an error when its status or a header is not valid HTTP.
+fn plugin_response(r: HttpResponse) -> Result<Response, axum::http::Error> {
+    let mut response = Response::builder().status(r.status);
+    for (k, v) in &r.headers {
+        response = response.header(k, v);
+    }
+    response.body(axum::body::Body::from(r.body))
 }
 
 fn too_large(limit: usize) -> Response {
