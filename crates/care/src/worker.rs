@@ -22,8 +22,8 @@ use switchboard_contract::{
 };
 use switchboard_runtime::{CallError, CallFailure, Runtime};
 use switchboard_store::{
-    Accepted, ActionError, DraftRow, IncidentReport, LabelRow, OutboxRow, Outcome, QueuedReply,
-    Store, StoreError,
+    Acceptance, Accepted, ActionError, DraftRow, IncidentReport, LabelRow, OutboxRow, Outcome,
+    QueuedReply, Store, StoreError,
 };
 
 /// A runtime and a store: everything needed to move a tenant's messages along.
@@ -92,17 +92,46 @@ impl Engine {
             .answer_webhook(&c.plugin, &c.scope, &connector.channel.channel, request)
             .await
             .map_err(IngestError::Refused)?;
-        let mut intakes = Vec::new();
-        if let WebhookOutcome::Events(events) = &answered.outcome {
-            for event in events {
-                intakes.push(match event {
-                    Event::Message(m) => Intake::Accepted(self.accept(&c.name, m).await?),
-                    Event::Skipped(s) => Intake::Skipped {
-                        event_type: s.event_type.clone(),
-                        reason: s.reason.clone(),
-                    },
+        let Some(events) = (match &answered.outcome {
+            WebhookOutcome::Events(events) => Some(events),
+            _ => None,
+        }) else {
+            return Ok((answered, Vec::new()));
+        };
+        // Every message of the request goes into the same group commit, each in a span of its
+        // own whose trace context is stored with it.
+        let mut spans = Vec::new();
+        let mut acceptances = Vec::new();
+        for event in events {
+            if let Event::Message(m) = event {
+                let span = accept_span(&c.name, m);
+                acceptances.push(Acceptance {
+                    connector: c.name.clone(),
+                    message: m.clone(),
+                    traceparent: traces::traceparent(&span),
                 });
+                spans.push(span);
             }
+        }
+        let mut accepted = self.store.accept_all(acceptances).await?.into_iter();
+        let mut spans = spans.into_iter();
+        let mut intakes = Vec::with_capacity(events.len());
+        for event in events {
+            intakes.push(match event {
+                Event::Message(_) => {
+                    let (Some(result), Some(span)) = (accepted.next(), spans.next()) else {
+                        return Err(StoreError::Data("an acceptance went unanswered".into()).into());
+                    };
+                    let a = result?;
+                    span.record("message", a.message_id.as_str());
+                    span.record("duplicate", a.duplicate);
+                    Intake::Accepted(a)
+                }
+                Event::Skipped(s) => Intake::Skipped {
+                    event_type: s.event_type.clone(),
+                    reason: s.reason.clone(),
+                },
+            });
         }
         Ok((answered, intakes))
     }
@@ -110,14 +139,7 @@ impl Engine {
     /// Store one message (see [`Store::accept_traced`]) in a span of its own, whose trace
     /// context goes into the store with it: processing and delivery continue that trace.
     pub async fn accept(&self, connector: &str, m: &Message) -> Result<Accepted, StoreError> {
-        let span = tracing::info_span!(
-            "accept",
-            tenant = %m.tenant,
-            connector,
-            external_id = %m.external_id,
-            message = Empty,
-            duplicate = Empty,
-        );
+        let span = accept_span(connector, m);
         let traceparent = traces::traceparent(&span);
         let accepted = self
             .store
@@ -686,4 +708,16 @@ pub fn incident_report_for(tenant: &Tenant, t: &Triage) -> Option<IncidentReport
         rule_key,
         rule_actor,
     })
+}
+
+/// The span a message is accepted in; `message` and `duplicate` are recorded once stored.
+fn accept_span(connector: &str, m: &Message) -> tracing::Span {
+    tracing::info_span!(
+        "accept",
+        tenant = %m.tenant,
+        connector,
+        external_id = %m.external_id,
+        message = Empty,
+        duplicate = Empty,
+    )
 }

@@ -12,12 +12,14 @@
 
 mod care;
 pub mod clock;
+mod group;
 mod incidents;
 mod report;
 mod server;
 mod team;
 
 pub use care::{BreachAction, ClockEvent, ClockPlan, ClockRow, Due, ReplyKind, SurveyRequest};
+pub use group::Acceptance;
 pub use incidents::{
     AttachedRow, Attachment, Closed, FollowUp, IncidentDraft, IncidentReport, IncidentRow,
     NewIncident, Opened, ReportRow,
@@ -245,6 +247,11 @@ pub struct Store {
     sqlite: bool,
     /// Every timestamp the store writes comes from here, so tests can move time.
     clock: Clock,
+    /// Acceptances waiting for the next shared transaction (`group.rs`).
+    group: group::Shared,
+    /// `SWITCHBOARD_TEST_ABORT_IN_ACCEPT_BATCH=n`: abort the process after writing n messages of
+    /// a larger group, before its commit. Only the crash test sets it.
+    abort_in_batch: Option<usize>,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -290,6 +297,10 @@ impl Store {
             pool,
             sqlite: url.starts_with("sqlite:"),
             clock: Clock::system(),
+            group: group::Shared::default(),
+            abort_in_batch: std::env::var("SWITCHBOARD_TEST_ABORT_IN_ACCEPT_BATCH")
+                .ok()
+                .and_then(|n| n.parse().ok()),
         })
     }
 
@@ -331,7 +342,8 @@ impl Store {
     }
 
     /// Store a message before it is acknowledged. The same (tenant, channel, external id)
-    /// delivered again is not stored twice: the earlier message's ids come back.
+    /// delivered again is not stored twice: the earlier message's ids come back. Messages
+    /// accepted concurrently share one transaction ([`Self::accept_all`]).
     pub async fn accept(&self, connector: &str, message: &Message) -> Result<Accepted, StoreError> {
         self.accept_traced(connector, message, None).await
     }
@@ -344,16 +356,16 @@ impl Store {
         message: &Message,
         traceparent: Option<&str>,
     ) -> Result<Accepted, StoreError> {
-        match self.accept_once(connector, message, traceparent).await {
-            // Two deliveries of one message raced: the loser finds the winner's row.
-            Err(StoreError::Sql {
-                source: sqlx::Error::Database(e),
-                ..
-            }) if e.is_unique_violation() => {
-                self.accept_once(connector, message, traceparent).await
-            }
-            other => other,
-        }
+        let mut results = self
+            .accept_all(vec![Acceptance {
+                connector: connector.to_string(),
+                message: message.clone(),
+                traceparent: traceparent.map(str::to_string),
+            }])
+            .await?;
+        results
+            .pop()
+            .unwrap_or_else(|| Err(StoreError::Data("an acceptance went unanswered".into())))
     }
 
     /// The trace context a message was accepted under (see [`Self::accept_traced`]).
@@ -366,22 +378,23 @@ impl Store {
         Ok(row.and_then(|r| r.get::<Option<String>, _>(0)))
     }
 
-    async fn accept_once(
+    /// Write one acceptance inside the caller's transaction (a savepoint of a group commit).
+    async fn accept_in(
         &self,
-        connector: &str,
-        message: &Message,
-        traceparent: Option<&str>,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        item: &Acceptance,
     ) -> Result<Accepted, StoreError> {
+        let (connector, message, traceparent) =
+            (&item.connector, &item.message, item.traceparent.as_deref());
         let now = self.now();
         let key = event_key(message);
-        let mut tx = self.begin("beginning accept").await?;
         if let Some(row) = sqlx::query(
             "SELECT id, conversation_id FROM messages WHERE tenant = $1 AND channel = $2 AND event_key = $3",
         )
         .bind(&message.tenant)
         .bind(&message.channel)
         .bind(&key)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut **tx)
         .await
         .op("looking up a message")?
         {
@@ -399,7 +412,7 @@ impl Store {
         .bind(&message.tenant)
         .bind(&message.channel)
         .bind(&message.author.id)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut **tx)
         .await
         .op("looking up an identity")?
         {
@@ -407,7 +420,7 @@ impl Store {
             None => {
                 // A contact the platform verified, already known on another channel: the same
                 // customer. Never by guessing (names, handles).
-                let id = match team::customer_by_contact(&mut tx, &message.tenant, &contacts).await? {
+                let id = match team::customer_by_contact(tx, &message.tenant, &contacts).await? {
                     Some(known) => known,
                     None => {
                         let id = new_id();
@@ -417,7 +430,7 @@ impl Store {
                         .bind(&id)
                         .bind(&message.tenant)
                         .bind(now)
-                        .execute(&mut *tx)
+                        .execute(&mut **tx)
                         .await
                         .op("creating a customer")?;
                         id
@@ -433,13 +446,13 @@ impl Store {
                 .bind(message.author.handle.clone())
                 .bind(message.author.display_name.clone())
                 .bind(now)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await
                 .op("creating an identity")?;
                 id
             }
         };
-        team::remember_contacts(&mut tx, now, &message.tenant, &customer_id, &contacts).await?;
+        team::remember_contacts(tx, now, &message.tenant, &customer_id, &contacts).await?;
 
         let conversation_id: String = match sqlx::query(
             "SELECT id FROM conversations WHERE tenant = $1 AND channel = $2 AND conversation_key = $3",
@@ -447,7 +460,7 @@ impl Store {
         .bind(&message.tenant)
         .bind(&message.channel)
         .bind(&message.conversation_key)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut **tx)
         .await
         .op("looking up a conversation")?
         {
@@ -463,7 +476,7 @@ impl Store {
                 .bind(&message.conversation_key)
                 .bind(&customer_id)
                 .bind(now)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await
                 .op("creating a conversation")?;
                 id
@@ -487,7 +500,7 @@ impl Store {
         .bind(now)
         .bind(&key)
         .bind(traceparent)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await
         .op("storing a message")?;
         sqlx::query(
@@ -497,11 +510,11 @@ impl Store {
         .bind(&message.tenant)
         .bind(&message.channel)
         .bind(&message.author.id)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await
         .op("counting a message")?;
         audit(
-            &mut tx,
+            tx,
             self.now(),
             &message.tenant,
             &format!("connector:{connector}"),
@@ -510,7 +523,7 @@ impl Store {
             &serde_json::json!({ "external_id": message.external_id, "channel": message.channel }),
         )
         .await?;
-        tx.commit().await.op("committing accept")?;
+
         Ok(Accepted {
             message_id: id,
             conversation_id,
@@ -1264,7 +1277,7 @@ mod tests {
         all
     }
 
-    fn message(tenant: &str, channel: &str, author: &str, external: &str) -> Message {
+    pub(crate) fn message(tenant: &str, channel: &str, author: &str, external: &str) -> Message {
         let mut m = Message::example(tenant, "hello");
         m.channel = channel.into();
         m.author.id = author.into();
@@ -1425,6 +1438,8 @@ mod tests {
 
     #[tokio::test]
     async fn the_migration_counts_the_history_already_stored() {
+        // Before the pool connects: run alone, no other test has installed them yet.
+        sqlx::any::install_default_drivers();
         let store = Store {
             pool: AnyPoolOptions::new()
                 .max_connections(1)
@@ -1433,8 +1448,9 @@ mod tests {
                 .unwrap(),
             sqlite: true,
             clock: Clock::system(),
+            group: group::Shared::default(),
+            abort_in_batch: None,
         };
-        sqlx::any::install_default_drivers();
         // The schema as it was before the counters, with a history written by that version.
         MIGRATOR.run_to(6, &store.pool).await.unwrap();
         let rows: &[OldRow] = &[

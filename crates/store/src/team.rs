@@ -203,7 +203,7 @@ async fn add_participant_in(
 /// contacts (`verified-phone`, `verified-email` in `extra`), and remember the contacts.
 /// Returns the customer it belongs to, if any was found.
 pub(super) async fn customer_by_contact(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tx: &mut sqlx::AnyConnection,
     tenant: &str,
     contacts: &[(String, String)],
 ) -> Result<Option<String>, StoreError> {
@@ -214,7 +214,7 @@ pub(super) async fn customer_by_contact(
         .bind(tenant)
         .bind(kind)
         .bind(value)
-        .fetch_optional(&mut **tx)
+        .fetch_optional(&mut *tx)
         .await
         .op("looking up a verified contact")?
         {
@@ -225,7 +225,7 @@ pub(super) async fn customer_by_contact(
 }
 
 pub(super) async fn remember_contacts(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tx: &mut sqlx::AnyConnection,
     now: i64,
     tenant: &str,
     customer: &str,
@@ -240,7 +240,7 @@ pub(super) async fn remember_contacts(
         .bind(value)
         .bind(customer)
         .bind(now)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await
         .op("remembering a verified contact")?;
     }

@@ -241,7 +241,13 @@ async fn sigkill_mid_stream_loses_nothing_and_sends_nothing_twice() {
 
 /// `switchboard serve` on `port`, with `data` as its folder; its start-up line has been seen.
 fn serve(data: &Path, port: u16) -> std::process::Child {
+    serve_with(data, port, &[])
+}
+
+/// [`serve`] with extra environment variables.
+fn serve_with(data: &Path, port: u16, env: &[(&str, &str)]) -> std::process::Child {
     let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .envs(env.iter().copied())
         .args(["serve", "--no-watch", "--data"])
         .arg(data)
         .args(["--listen", &format!("127.0.0.1:{port}")])
@@ -458,4 +464,122 @@ async fn sigkill_of_the_server_under_load_loses_no_acknowledged_message() {
             .filter(|(_, n)| **n > 1)
             .collect::<Vec<_>>()
     );
+}
+
+/// One signed request carrying the given messages as a JSON array.
+fn signed_batch(ids: std::ops::Range<usize>) -> (String, String) {
+    let events: Vec<serde_json::Value> = ids
+        .map(|i| {
+            serde_json::json!({
+                "id": format!("gb-{i}"),
+                "author": { "id": format!("g-{i}"), "handle": format!("@g{i}") },
+                "text": format!("my order {i} never arrived"),
+                "created_at": "2026-11-20T09:12:00Z",
+            })
+        })
+        .collect();
+    let body = serde_json::Value::Array(events).to_string();
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(SECRET).unwrap();
+    mac.update(body.as_bytes());
+    (
+        body,
+        format!("sha256={}", hex::encode(mac.finalize().into_bytes())),
+    )
+}
+
+/// Group commit: the process dies after writing part of a shared transaction of acceptances
+/// and before its commit. Nothing of that group may be visible after the restart (none of it was
+/// acknowledged), what was acknowledged before stays, and the platform's retry stores the group
+/// once and sees it through to delivered replies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_between_a_group_commits_writes_keeps_nothing_of_it_and_the_retry_stores_it_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let platform = Arc::new(Mutex::new(Platform::default()));
+    let deliver_url = start_platform(platform.clone());
+    write_inputs(dir.path(), &deliver_url);
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(data.join("tenants")).unwrap();
+    std::fs::copy(
+        dir.path().join("tenant.toml"),
+        data.join("tenants/crashy.toml"),
+    )
+    .unwrap();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let url = format!("http://127.0.0.1:{port}/hooks/crashy/webhook");
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let post = |(body, signature): (String, String)| {
+        http.post(&url)
+            .header("content-type", "application/json")
+            .header("x-signature-256", signature)
+            .body(body)
+            .send()
+    };
+
+    // Groups of up to 5 commit; a larger one dies after its 5th write.
+    let mut server = serve_with(
+        &data,
+        port,
+        &[("SWITCHBOARD_TEST_ABORT_IN_ACCEPT_BATCH", "5")],
+    );
+    let first = post(signed_batch(0..3)).await.unwrap();
+    assert!(first.status().is_success(), "{}", first.status());
+    let second = post(signed_batch(3..13)).await;
+    assert!(
+        second.is_err(),
+        "the server answered a group it never committed: {:?}",
+        second.map(|r| r.status())
+    );
+    let status = server.wait().unwrap();
+    assert!(
+        !status.success(),
+        "the server should have aborted: {status}"
+    );
+
+    let store = Store::open_file(&data.join("switchboard.db"))
+        .await
+        .unwrap();
+    for (sql, expected) in [
+        ("SELECT COUNT(*) FROM messages WHERE tenant = $1", 3),
+        ("SELECT COUNT(*) FROM identities WHERE tenant = $1", 3),
+        ("SELECT COUNT(*) FROM customers WHERE tenant = $1", 3),
+        ("SELECT COUNT(*) FROM conversations WHERE tenant = $1", 3),
+        (
+            "SELECT COUNT(*) FROM audit WHERE tenant = $1 AND action = 'message.accepted'",
+            3,
+        ),
+    ] {
+        assert_eq!(count(&store, sql).await, expected, "after the kill: {sql}");
+    }
+
+    // The platform retries the unanswered request against the restarted server.
+    server = serve(&data, port);
+    let retried = post(signed_batch(3..13)).await.unwrap();
+    assert!(retried.status().is_success(), "{}", retried.status());
+    wait_for("every reply delivered", 120, || {
+        platform.lock().unwrap().posts.len() == 13
+    })
+    .await;
+    server.kill().unwrap();
+    server.wait().unwrap();
+    for (sql, expected) in [
+        ("SELECT COUNT(*) FROM messages WHERE tenant = $1", 13),
+        (
+            "SELECT COUNT(*) FROM messages WHERE tenant = $1 AND status = 'done'",
+            13,
+        ),
+        ("SELECT COUNT(*) FROM identities WHERE tenant = $1", 13),
+        (
+            "SELECT COUNT(*) FROM audit WHERE tenant = $1 AND action = 'message.accepted'",
+            13,
+        ),
+    ] {
+        assert_eq!(count(&store, sql).await, expected, "after the retry: {sql}");
+    }
+    assert!(platform.lock().unwrap().requests.values().all(|&n| n == 1));
 }

@@ -1,0 +1,298 @@
+//! Group commit for acceptances: messages that arrive while a transaction is being made durable
+//! wait, then share the next one, so one fsync (or one PostgreSQL commit) covers a whole burst
+//! instead of each message paying its own.
+//!
+//! No timer and no background task: the first caller that finds nobody committing spawns a
+//! committer for the burst; it takes everything queued (up to [`MAX_BATCH`] messages), writes each
+//! message under its own savepoint (one bad message never fails its neighbours, and PostgreSQL's
+//! aborted-transaction rule cannot spread), commits, answers every caller, and goes again until
+//! the queue is empty. A quiet store therefore commits each message at once, and a busy one
+//! waits at most for the commit already in flight. A caller hears `Ok` only after the commit
+//! that holds its message returned, which is what lets a webhook be answered 200.
+//!
+//! The committer is spawned, not run inside a caller, so a caller that goes away (a client
+//! hung up) cannot cancel a transaction that others wait on.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use sqlx::Acquire;
+use switchboard_contract::Message;
+use tokio::sync::oneshot;
+
+use crate::{Accepted, Op, Store, StoreError};
+
+/// The most messages one transaction takes; the rest wait for the next one. Bounds how long the
+/// write lock is held and how much one failed commit sends back to be retried.
+pub(crate) const MAX_BATCH: usize = 512;
+
+/// One message to accept.
+#[derive(Debug, Clone)]
+pub struct Acceptance {
+    pub connector: String,
+    pub message: Message,
+    /// W3C `traceparent` of the span that accepted it (see [`Store::accept_traced`]).
+    pub traceparent: Option<String>,
+}
+
+/// One caller's messages (one webhook request's), answered together.
+struct Job {
+    items: Vec<Acceptance>,
+    reply: oneshot::Sender<Vec<Result<Accepted, StoreError>>>,
+}
+
+#[derive(Default)]
+struct Queue {
+    jobs: VecDeque<Job>,
+    committing: bool,
+}
+
+/// The queue of acceptances waiting for a transaction, shared by every clone of a [`Store`].
+#[derive(Default)]
+pub(crate) struct GroupCommit {
+    queue: Mutex<Queue>,
+    /// Transactions committed so far, for the ratio messages per commit.
+    commits: AtomicU64,
+}
+
+impl std::fmt::Debug for GroupCommit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GroupCommit").finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// How many group commits of acceptances this store has made (every clone counts).
+    pub fn acceptance_commits(&self) -> u64 {
+        self.group.commits.load(Ordering::Relaxed)
+    }
+
+    /// Acceptances queued behind the commit in flight.
+    #[cfg(test)]
+    pub(crate) fn queued_acceptances(&self) -> usize {
+        let q = self.group.queue.lock().unwrap_or_else(|e| e.into_inner());
+        q.jobs.iter().map(|j| j.items.len()).sum()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn committing(&self) -> bool {
+        let q = self.group.queue.lock().unwrap_or_else(|e| e.into_inner());
+        q.committing
+    }
+
+    /// Store every message before any is acknowledged, in the next group commit (see the module
+    /// doc). One result per message, in order; a duplicate is reported as in [`Store::accept`].
+    pub async fn accept_all(
+        &self,
+        items: Vec<Acceptance>,
+    ) -> Result<Vec<Result<Accepted, StoreError>>, StoreError> {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (reply, answer) = oneshot::channel();
+        let start = {
+            let mut q = self.group.queue.lock().unwrap_or_else(|e| e.into_inner());
+            q.jobs.push_back(Job { items, reply });
+            !std::mem::replace(&mut q.committing, true)
+        };
+        if start {
+            let store = self.clone();
+            tokio::spawn(async move { store.commit_queued().await });
+        }
+        answer.await.map_err(|_| {
+            StoreError::Data(
+                "the group commit holding this message stopped before answering".into(),
+            )
+        })
+    }
+
+    /// The committer: batches until the queue is empty. Never returns with jobs queued and
+    /// `committing` set, even if it panics (the guard below hands the queue back).
+    async fn commit_queued(&self) {
+        struct Release<'a>(&'a GroupCommit);
+        impl Drop for Release<'_> {
+            fn drop(&mut self) {
+                let mut q = self.0.queue.lock().unwrap_or_else(|e| e.into_inner());
+                q.committing = false;
+                // Only reached with jobs left on a panic: their callers hear an error (their
+                // senders drop) instead of waiting for ever, and nothing was acknowledged.
+                q.jobs.clear();
+            }
+        }
+        let _release = Release(&self.group);
+        loop {
+            let batch = {
+                let mut q = self.group.queue.lock().unwrap_or_else(|e| e.into_inner());
+                let mut batch = Vec::new();
+                let mut messages = 0;
+                while let Some(job) = q.jobs.front() {
+                    if messages > 0 && messages + job.items.len() > MAX_BATCH {
+                        break;
+                    }
+                    messages += job.items.len();
+                    batch.extend(q.jobs.pop_front());
+                }
+                if batch.is_empty() {
+                    q.committing = false;
+                    return;
+                }
+                batch
+            };
+            let results = self.commit_batch(&batch).await;
+            for (job, results) in batch.into_iter().zip(results) {
+                // A caller that went away still had its messages stored; its platform retries
+                // and finds them as duplicates.
+                let _ = job.reply.send(results);
+            }
+        }
+    }
+
+    /// One transaction for the batch; per message a savepoint. Every result is an error when the
+    /// commit itself fails, since then nothing was stored.
+    async fn commit_batch(&self, batch: &[Job]) -> Vec<Vec<Result<Accepted, StoreError>>> {
+        let total: usize = batch.iter().map(|j| j.items.len()).sum();
+        let mut results: Vec<Vec<Result<Accepted, StoreError>>> = Vec::with_capacity(batch.len());
+        let mut tx = match self.begin("beginning a group of acceptances").await {
+            Ok(tx) => tx,
+            Err(e) => return fail_all(batch, &e),
+        };
+        let mut written = 0;
+        for job in batch {
+            let mut answers = Vec::with_capacity(job.items.len());
+            for item in &job.items {
+                answers.push(self.accept_under_savepoint(&mut tx, item).await);
+                written += 1;
+                if self
+                    .abort_in_batch
+                    .is_some_and(|n| written == n && total > n)
+                {
+                    // The crash test's kill point: part of a batch written, nothing committed.
+                    eprintln!("store: aborting after {written} of {total} acceptances (test)");
+                    std::process::abort();
+                }
+            }
+            results.push(answers);
+        }
+        match tx.commit().await.op("committing accepted messages") {
+            Ok(()) => {
+                self.group.commits.fetch_add(1, Ordering::Relaxed);
+                results
+            }
+            Err(e) => fail_all(batch, &e),
+        }
+    }
+
+    async fn accept_under_savepoint(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        item: &Acceptance,
+    ) -> Result<Accepted, StoreError> {
+        let mut attempt = 0;
+        loop {
+            let mut savepoint = tx.begin().await.op("opening a savepoint")?;
+            match self.accept_in(&mut savepoint, item).await {
+                Ok(accepted) => {
+                    savepoint.commit().await.op("releasing a savepoint")?;
+                    return Ok(accepted);
+                }
+                Err(e) => {
+                    savepoint.rollback().await.op("rolling back a savepoint")?;
+                    // The same message accepted at once by another process (PostgreSQL, two
+                    // nodes): the second attempt finds the winner's row.
+                    let raced = matches!(&e, StoreError::Sql { source: sqlx::Error::Database(d), .. } if d.is_unique_violation());
+                    if !raced || attempt > 0 {
+                        return Err(e);
+                    }
+                    attempt += 1;
+                }
+            }
+        }
+    }
+}
+
+fn fail_all(batch: &[Job], e: &StoreError) -> Vec<Vec<Result<Accepted, StoreError>>> {
+    batch
+        .iter()
+        .map(|job| {
+            job.items
+                .iter()
+                .map(|_| {
+                    Err(StoreError::Data(
+                        e.to_string().trim_start_matches("store: ").to_string(),
+                    ))
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Shared between clones of a store.
+pub(crate) type Shared = Arc<GroupCommit>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tests::message;
+
+    /// Messages that arrive while a commit waits on the write lock all go into the next one,
+    /// each answered with its own ids; the same message twice in one group is stored once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn acceptances_that_arrive_during_a_commit_share_the_next_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_file(&dir.path().join("s.db")).await.unwrap();
+        // Someone else holds SQLite's write lock, so the first commit waits.
+        let mut blocker = store.pool.acquire().await.unwrap();
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut *blocker)
+            .await
+            .unwrap();
+        let first = tokio::spawn({
+            let store = store.clone();
+            async move { store.accept("w", &message("t", "x", "first", "m0")).await }
+        });
+        // The first is in the committer's hands (waiting for the lock) before the others come.
+        while !(store.committing() && store.queued_acceptances() == 0) {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        let mut waiting = Vec::new();
+        for i in 1..=40 {
+            let store = store.clone();
+            // m7 twice: the second finds the first in the same transaction.
+            let id = if i == 40 { 7 } else { i };
+            waiting.push(tokio::spawn(async move {
+                store
+                    .accept(
+                        "w",
+                        &message("t", "x", &format!("a{id}"), &format!("m{id}")),
+                    )
+                    .await
+            }));
+        }
+        while store.queued_acceptances() < 40 {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        sqlx::query("ROLLBACK")
+            .execute(&mut *blocker)
+            .await
+            .unwrap();
+        drop(blocker);
+        assert!(!first.await.unwrap().unwrap().duplicate);
+        let mut results = Vec::new();
+        for w in waiting {
+            results.push(w.await.unwrap().unwrap());
+        }
+        assert_eq!(
+            store.acceptance_commits(),
+            2,
+            "one for the first, one for the other 40"
+        );
+        assert_eq!(results.iter().filter(|a| a.duplicate).count(), 1);
+        assert_eq!(results[6].message_id, results[39].message_id);
+        let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM messages")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(stored, 40);
+    }
+}
