@@ -91,7 +91,7 @@ fn clock_row(r: &sqlx::any::AnyRow) -> ClockRow {
 /// Start a clock for `stored` unless one is already running for its conversation (the oldest
 /// waiting message holds the clock). First or next: whether a response was ever sent there.
 pub(super) async fn start_clock(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     now: i64,
     stored: &StoredMessage,
     plan: &ClockPlan,
@@ -149,7 +149,7 @@ pub(super) async fn start_clock(
 
 /// A sent reply of kind `response` stops its conversation's running clock.
 pub(super) async fn stop_clock(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     now: i64,
     tenant: &str,
     message_id: &str,

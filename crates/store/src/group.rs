@@ -21,7 +21,7 @@ use sqlx::Acquire;
 use switchboard_contract::Message;
 use tokio::sync::oneshot;
 
-use crate::{Accepted, Op, Store, StoreError};
+use crate::{Accepted, Op, Outcome, Store, StoreError, StoredMessage};
 
 /// The most messages one transaction takes; the rest wait for the next one. Bounds how long the
 /// write lock is held and how much one failed commit sends back to be retried.
@@ -36,10 +36,33 @@ pub struct Acceptance {
     pub traceparent: Option<String>,
 }
 
-/// One caller's messages (one webhook request's), answered together.
-struct Job {
-    items: Vec<Acceptance>,
-    reply: oneshot::Sender<Vec<Result<Accepted, StoreError>>>,
+/// One caller's writes: a webhook request's messages, answered together, or one processed
+/// message's outcome.
+enum Job {
+    Accept {
+        items: Vec<Acceptance>,
+        reply: oneshot::Sender<Vec<Result<Accepted, StoreError>>>,
+    },
+    Outcome {
+        stored: Box<StoredMessage>,
+        outcome: Box<Outcome>,
+        reply: oneshot::Sender<Result<bool, StoreError>>,
+    },
+}
+
+impl Job {
+    fn messages(&self) -> usize {
+        match self {
+            Job::Accept { items, .. } => items.len(),
+            Job::Outcome { .. } => 1,
+        }
+    }
+}
+
+/// What a job's writes came to, before the commit decides whether they stand.
+enum Written {
+    Accept(Vec<Result<Accepted, StoreError>>),
+    Outcome(Result<bool, StoreError>),
 }
 
 #[derive(Default)]
@@ -63,8 +86,8 @@ impl std::fmt::Debug for GroupCommit {
 }
 
 impl Store {
-    /// How many group commits of acceptances this store has made (every clone counts).
-    pub fn acceptance_commits(&self) -> u64 {
+    /// How many group commits (acceptances and outcomes) this store has made (every clone counts).
+    pub fn group_commits(&self) -> u64 {
         self.group.commits.load(Ordering::Relaxed)
     }
 
@@ -72,7 +95,7 @@ impl Store {
     #[cfg(test)]
     pub(crate) fn queued_acceptances(&self) -> usize {
         let q = self.group.queue.lock().unwrap_or_else(|e| e.into_inner());
-        q.jobs.iter().map(|j| j.items.len()).sum()
+        q.jobs.iter().map(Job::messages).sum()
     }
 
     #[cfg(test)]
@@ -91,20 +114,35 @@ impl Store {
             return Ok(Vec::new());
         }
         let (reply, answer) = oneshot::channel();
+        self.enqueue(Job::Accept { items, reply });
+        answer.await.map_err(|_| stopped())
+    }
+
+    /// Write what processing decided for `stored` ([`Store::commit`]) in the next group commit.
+    pub(crate) async fn commit_in_group(
+        &self,
+        stored: &StoredMessage,
+        outcome: &Outcome,
+    ) -> Result<bool, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.enqueue(Job::Outcome {
+            stored: Box::new(stored.clone()),
+            outcome: Box::new(outcome.clone()),
+            reply,
+        });
+        answer.await.map_err(|_| stopped())?
+    }
+
+    fn enqueue(&self, job: Job) {
         let start = {
             let mut q = self.group.queue.lock().unwrap_or_else(|e| e.into_inner());
-            q.jobs.push_back(Job { items, reply });
+            q.jobs.push_back(job);
             !std::mem::replace(&mut q.committing, true)
         };
         if start {
             let store = self.clone();
             tokio::spawn(async move { store.commit_queued().await });
         }
-        answer.await.map_err(|_| {
-            StoreError::Data(
-                "the group commit holding this message stopped before answering".into(),
-            )
-        })
     }
 
     /// The committer: batches until the queue is empty. Never returns with jobs queued and
@@ -127,10 +165,10 @@ impl Store {
                 let mut batch = Vec::new();
                 let mut messages = 0;
                 while let Some(job) = q.jobs.front() {
-                    if messages > 0 && messages + job.items.len() > MAX_BATCH {
+                    if messages > 0 && messages + job.messages() > MAX_BATCH {
                         break;
                     }
-                    messages += job.items.len();
+                    messages += job.messages();
                     batch.extend(q.jobs.pop_front());
                 }
                 if batch.is_empty() {
@@ -140,46 +178,87 @@ impl Store {
                 batch
             };
             let results = self.commit_batch(&batch).await;
-            for (job, results) in batch.into_iter().zip(results) {
-                // A caller that went away still had its messages stored; its platform retries
-                // and finds them as duplicates.
-                let _ = job.reply.send(results);
+            for (job, written) in batch.into_iter().zip(results) {
+                // A caller that went away still had its writes committed: a platform retries
+                // and finds its messages as duplicates; an outcome is found done.
+                match (job, written) {
+                    (Job::Accept { reply, .. }, Written::Accept(r)) => {
+                        let _ = reply.send(r);
+                    }
+                    (Job::Outcome { reply, .. }, Written::Outcome(r)) => {
+                        let _ = reply.send(r);
+                    }
+                    // Never built: results are made in the jobs' own order and kind.
+                    _ => {}
+                }
             }
         }
     }
 
     /// One transaction for the batch; per message a savepoint. Every result is an error when the
     /// commit itself fails, since then nothing was stored.
-    async fn commit_batch(&self, batch: &[Job]) -> Vec<Vec<Result<Accepted, StoreError>>> {
-        let total: usize = batch.iter().map(|j| j.items.len()).sum();
-        let mut results: Vec<Vec<Result<Accepted, StoreError>>> = Vec::with_capacity(batch.len());
-        let mut tx = match self.begin("beginning a group of acceptances").await {
+    async fn commit_batch(&self, batch: &[Job]) -> Vec<Written> {
+        let total: usize = batch.iter().map(Job::messages).sum();
+        let mut results = Vec::with_capacity(batch.len());
+        let mut tx = match self.begin("beginning a group commit").await {
             Ok(tx) => tx,
             Err(e) => return fail_all(batch, &e),
         };
         let mut written = 0;
         for job in batch {
-            let mut answers = Vec::with_capacity(job.items.len());
-            for item in &job.items {
-                answers.push(self.accept_under_savepoint(&mut tx, item).await);
-                written += 1;
-                if self
-                    .abort_in_batch
-                    .is_some_and(|n| written == n && total > n)
-                {
-                    // The crash test's kill point: part of a batch written, nothing committed.
-                    eprintln!("store: aborting after {written} of {total} acceptances (test)");
-                    std::process::abort();
+            match job {
+                Job::Accept { items, .. } => {
+                    let mut answers = Vec::with_capacity(items.len());
+                    for item in items {
+                        answers.push(self.accept_under_savepoint(&mut tx, item).await);
+                        written += 1;
+                        if self
+                            .abort_in_batch
+                            .is_some_and(|n| written == n && total > n)
+                        {
+                            // The crash test's kill point: part of a group written, nothing
+                            // committed.
+                            eprintln!("store: aborting after {written} of {total} writes (test)");
+                            std::process::abort();
+                        }
+                    }
+                    results.push(Written::Accept(answers));
+                }
+                Job::Outcome {
+                    stored, outcome, ..
+                } => {
+                    results.push(Written::Outcome(
+                        self.outcome_under_savepoint(&mut tx, stored, outcome).await,
+                    ));
+                    written += 1;
                 }
             }
-            results.push(answers);
         }
-        match tx.commit().await.op("committing accepted messages") {
+        match tx.commit().await.op("committing a group of writes") {
             Ok(()) => {
                 self.group.commits.fetch_add(1, Ordering::Relaxed);
                 results
             }
             Err(e) => fail_all(batch, &e),
+        }
+    }
+
+    async fn outcome_under_savepoint(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        stored: &StoredMessage,
+        outcome: &Outcome,
+    ) -> Result<bool, StoreError> {
+        let mut savepoint = tx.begin().await.op("opening a savepoint")?;
+        match self.commit_in(&mut savepoint, stored, outcome).await {
+            Ok(true) => {
+                savepoint.commit().await.op("releasing a savepoint")?;
+                Ok(true)
+            }
+            other => {
+                savepoint.rollback().await.op("rolling back a savepoint")?;
+                other
+            }
         }
     }
 
@@ -211,20 +290,21 @@ impl Store {
     }
 }
 
-fn fail_all(batch: &[Job], e: &StoreError) -> Vec<Vec<Result<Accepted, StoreError>>> {
+fn fail_all(batch: &[Job], e: &StoreError) -> Vec<Written> {
+    let failed = || StoreError::Data(e.to_string().trim_start_matches("store: ").to_string());
     batch
         .iter()
-        .map(|job| {
-            job.items
-                .iter()
-                .map(|_| {
-                    Err(StoreError::Data(
-                        e.to_string().trim_start_matches("store: ").to_string(),
-                    ))
-                })
-                .collect()
+        .map(|job| match job {
+            Job::Accept { items, .. } => {
+                Written::Accept(items.iter().map(|_| Err(failed())).collect())
+            }
+            Job::Outcome { .. } => Written::Outcome(Err(failed())),
         })
         .collect()
+}
+
+fn stopped() -> StoreError {
+    StoreError::Data("the group commit holding this write stopped before answering".into())
 }
 
 /// Shared between clones of a store.
@@ -283,7 +363,7 @@ mod tests {
             results.push(w.await.unwrap().unwrap());
         }
         assert_eq!(
-            store.acceptance_commits(),
+            store.group_commits(),
             2,
             "one for the first, one for the other 40"
         );

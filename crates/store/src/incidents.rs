@@ -163,11 +163,11 @@ fn report_row(r: &sqlx::any::AnyRow) -> ReportRow {
     }
 }
 
-type Tx = sqlx::Transaction<'static, sqlx::Any>;
+type Tx<'c> = sqlx::Transaction<'c, sqlx::Any>;
 
 /// Record `stored` for the detector, in the transaction of its outcome.
 pub(super) async fn queue_report(
-    tx: &mut Tx,
+    tx: &mut Tx<'_>,
     now: i64,
     stored: &StoredMessage,
     report: &IncidentReport,
@@ -192,7 +192,7 @@ pub(super) async fn queue_report(
 
 /// Mark a report settled (with the incident it went to). False if it already was.
 async fn settle(
-    tx: &mut Tx,
+    tx: &mut Tx<'_>,
     now: i64,
     tenant: &str,
     message_id: &str,
@@ -213,7 +213,7 @@ async fn settle(
 
 /// Store a draft of the incident workflow with `status`; returns its id.
 async fn insert_draft(
-    tx: &mut Tx,
+    tx: &mut Tx<'_>,
     now: i64,
     tenant: &str,
     d: &IncidentDraft,
@@ -256,7 +256,7 @@ async fn insert_draft(
 /// Insert a pending outbox row unless a reply with the same idempotency key exists (then
 /// nothing happens and false comes back).
 async fn queue_reply(
-    tx: &mut Tx,
+    tx: &mut Tx<'_>,
     now: i64,
     tenant: &str,
     connector: &str,
@@ -293,7 +293,7 @@ async fn queue_reply(
 /// Attach one conversation (if it is not attached yet) with its reply draft; returns whether
 /// it was new.
 async fn attach(
-    tx: &mut Tx,
+    tx: &mut Tx<'_>,
     now: i64,
     tenant: &str,
     incident: &str,
@@ -412,7 +412,7 @@ async fn attach(
 /// Store the public statement's draft: never sent without a supervisor's approval, so its
 /// conversation is marked escalated (drafts of escalated conversations need sign-off).
 async fn add_statement(
-    tx: &mut Tx,
+    tx: &mut Tx<'_>,
     now: i64,
     tenant: &str,
     incident: &str,

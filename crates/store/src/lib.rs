@@ -83,7 +83,7 @@ impl<T> Op<T> for Result<T, sqlx::Error> {
 /// replays and redeliveries cannot count it twice. The tests are the ones author history always
 /// applied to decisions and labels.
 pub(crate) async fn count_outcome(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     stored: &StoredMessage,
 ) -> Result<(), StoreError> {
     sqlx::query(
@@ -694,19 +694,28 @@ impl Store {
         stored: &StoredMessage,
         outcome: &Outcome,
     ) -> Result<bool, StoreError> {
+        self.commit_in_group(stored, outcome).await
+    }
+
+    /// [`Self::commit`]'s writes, inside a savepoint of a group commit. `false` (and the caller
+    /// rolls back) when the message was already done.
+    async fn commit_in(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        stored: &StoredMessage,
+        outcome: &Outcome,
+    ) -> Result<bool, StoreError> {
         let now = self.now();
         let tenant = &stored.tenant;
-        let mut tx = self.begin("beginning commit").await?;
         let claimed = sqlx::query(
             "UPDATE messages SET status = 'done', degraded = $1, last_error = NULL WHERE id = $2 AND status IN ('accepted', 'held')",
         )
         .bind(json(&outcome.degraded))
         .bind(&stored.id)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await
         .op("marking a message done")?;
         if claimed.rows_affected() != 1 {
-            tx.rollback().await.op("rolling back commit")?;
             return Ok(false);
         }
         for l in &outcome.labels {
@@ -720,7 +729,7 @@ impl Store {
             .bind(l.score)
             .bind(json(&l.evidence))
             .bind(&l.plugin)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
             .op("storing a label")?;
         }
@@ -733,10 +742,10 @@ impl Store {
         .bind(json(&outcome.fired))
         .bind(json(&outcome.shadows))
         .bind(now)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await
         .op("storing a decision")?;
-        count_outcome(&mut tx, stored).await?;
+        count_outcome(tx, stored).await?;
         // The out-of-hours reply goes out once per conversation: a second one is not even kept
         // as a draft.
         let wants_away = outcome.outbox.iter().any(|q| q.kind == ReplyKind::Away);
@@ -746,7 +755,7 @@ impl Store {
             )
             .bind(now)
             .bind(&stored.conversation_id)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
             .op("recording the away reply")?
             .rows_affected()
@@ -779,7 +788,7 @@ impl Store {
             .bind(json(&d.findings))
             .bind(&d.status)
             .bind(now)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
             .op("storing a draft")?;
         }
@@ -799,7 +808,7 @@ impl Store {
             .bind(json(&q.reply))
             .bind(now)
             .bind(q.kind.as_str())
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
             .op("queueing a reply")?;
         }
@@ -814,22 +823,15 @@ impl Store {
         .bind(now)
         .bind(&stored.conversation_id)
         .bind(i64::from(outcome.reopen))
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await
         .op("updating a conversation")?;
         if let Some(plan) = &outcome.clock {
-            care::start_clock(&mut tx, now, stored, plan).await?;
+            care::start_clock(tx, now, stored, plan).await?;
         }
         if let Some(plan) = &outcome.assign {
-            team::assign_round_robin(
-                &mut tx,
-                now,
-                &stored.tenant,
-                &stored.conversation_id,
-                plan,
-                None,
-            )
-            .await?;
+            team::assign_round_robin(tx, now, &stored.tenant, &stored.conversation_id, plan, None)
+                .await?;
         }
         if outcome.advocate {
             let flagged = sqlx::query(
@@ -837,12 +839,12 @@ impl Store {
             )
             .bind(now)
             .bind(&stored.customer_id)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
             .op("flagging an advocate")?;
             if flagged.rows_affected() == 1 {
                 audit(
-                    &mut tx,
+                    tx,
                     now,
                     tenant,
                     "policy",
@@ -854,7 +856,7 @@ impl Store {
             }
         }
         if let Some(report) = &outcome.incident_report {
-            incidents::queue_report(&mut tx, now, stored, report).await?;
+            incidents::queue_report(tx, now, stored, report).await?;
         }
         if outcome.block_customer {
             sqlx::query(
@@ -862,14 +864,13 @@ impl Store {
             )
             .bind(now)
             .bind(&stored.customer_id)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
             .op("blocking a customer")?;
         }
         for (actor, action, detail) in &outcome.audit {
-            audit(&mut tx, now, tenant, actor, action, &stored.id, detail).await?;
+            audit(tx, now, tenant, actor, action, &stored.id, detail).await?;
         }
-        tx.commit().await.op("committing a message's outcome")?;
         Ok(true)
     }
 

@@ -52,7 +52,7 @@ const OPEN_STATES: &str = "('open', 'private', 'monitored')";
 /// team's last assignee (round robin) with room under their capacity, skilled members first,
 /// never `exclude` (who just breached on it). Nobody with room: it stays in the team's queue.
 pub(super) async fn assign_round_robin(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     now: i64,
     tenant: &str,
     conversation: &str,
@@ -166,7 +166,7 @@ pub(super) async fn assign_round_robin(
 }
 
 async fn add_participant_in(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     now: i64,
     tenant: &str,
     conversation: &str,
@@ -836,7 +836,7 @@ impl Store {
 /// Point every row keyed by (tenant, `a`, `b`) at customer `to`, for each `(sql, op)`:
 /// `$1` is the customer, `$2` the tenant, `$3` and `$4` the key.
 async fn repoint(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     statements: &[(&'static str, &'static str)],
     to: &str,
     tenant: &str,
@@ -858,7 +858,7 @@ async fn repoint(
 }
 
 async fn move_contacts(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     tenant: &str,
     contacts: &[(String, String)],
     to: &str,
@@ -882,7 +882,7 @@ async fn move_contacts(
 
 /// An identity, its messages and its conversations move together.
 async fn move_identities(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     tenant: &str,
     identities: &[(String, String)],
     to: &str,
