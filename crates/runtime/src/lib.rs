@@ -261,7 +261,54 @@ struct Inner {
     /// Each tenant's share of the instance pool (see [`RuntimeOptions::tenant_share`]).
     tenant_share: u32,
     tenant_slots: TenantSlots,
+    /// Plugins loaded from files, shared by every tenant that names the same unchanged file.
+    files: LoadedFiles,
     _ticker: EpochTicker,
+}
+
+/// What identifies a file's contents without reading it: a replaced or rewritten file changes
+/// its inode or its change time, which no tool can set back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct FileStamp {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+    changed: (i64, i64),
+}
+
+impl FileStamp {
+    fn of(m: &std::fs::Metadata) -> FileStamp {
+        use std::os::unix::fs::MetadataExt;
+        FileStamp {
+            dev: m.dev(),
+            ino: m.ino(),
+            len: m.len(),
+            modified: m.modified().ok(),
+            changed: (m.ctime(), m.ctime_nsec()),
+        }
+    }
+}
+
+/// Plugins by the file they were loaded from. Weak: a plugin no tenant holds any more is freed,
+/// and its entry pruned on the next insert.
+#[derive(Default)]
+struct LoadedFiles(Mutex<HashMap<PathBuf, (FileStamp, std::sync::Weak<Plugin>)>>);
+
+impl LoadedFiles {
+    fn get(&self, path: &Path, stamp: &FileStamp) -> Option<Arc<Plugin>> {
+        let files = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        files
+            .get(path)
+            .filter(|(known, _)| known == stamp)
+            .and_then(|(_, plugin)| plugin.upgrade())
+    }
+
+    fn put(&self, path: &Path, stamp: FileStamp, plugin: &Arc<Plugin>) {
+        let mut files = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        files.retain(|_, (_, p)| p.strong_count() > 0);
+        files.insert(path.to_path_buf(), (stamp, Arc::downgrade(plugin)));
+    }
 }
 
 /// A fixed number of slots per tenant, each tenant's own: one tenant waiting for a slot never
@@ -394,6 +441,7 @@ impl Runtime {
                 ceilings: options.ceilings,
                 tenant_share: options.tenant_share.clamp(1, n),
                 tenant_slots: TenantSlots::new(options.tenant_share.clamp(1, n) as usize),
+                files: LoadedFiles::default(),
                 _ticker: EpochTicker {
                     stop,
                     thread: Some(thread),
@@ -427,16 +475,25 @@ impl Runtime {
             })
     }
 
-    /// Load a plugin file.
+    /// Load a plugin file. A file already loaded and unchanged since (same inode, size,
+    /// modification and change times) gives back the same [`Plugin`]: ten thousand tenants
+    /// naming `keyword-classifier` share one compiled component and one `InstancePre`, and
+    /// neither read nor hash the file again. Sharing code is safe: every call still gets a
+    /// fresh instance with its own tenant's scope.
     pub async fn load_file(&self, path: &Path) -> Result<Arc<Plugin>, LoadError> {
         let origin = path.display().to_string();
-        let bytes = tokio::fs::read(path)
-            .await
-            .map_err(|source| LoadError::Read {
-                origin: origin.clone(),
-                source,
-            })?;
-        self.load_bytes(&bytes, &origin).await
+        let read_error = |source| LoadError::Read {
+            origin: origin.clone(),
+            source,
+        };
+        let stamp = FileStamp::of(&tokio::fs::metadata(path).await.map_err(read_error)?);
+        if let Some(plugin) = self.inner.files.get(path, &stamp) {
+            return Ok(plugin);
+        }
+        let bytes = tokio::fs::read(path).await.map_err(read_error)?;
+        let plugin = self.load_bytes(&bytes, &origin).await?;
+        self.inner.files.put(path, stamp, &plugin);
+        Ok(plugin)
     }
 
     /// Load a plugin from its bytes; `origin` names it in errors.

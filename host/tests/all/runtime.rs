@@ -229,3 +229,33 @@ async fn a_connector_built_against_contract_0_1_0_still_runs() {
     assert_eq!(twilio.extra_channels, ["whatsapp"]);
     assert_eq!(twilio.contract_version, "0.1.1");
 }
+
+/// Tenants naming the same plugin file share one loaded plugin (one compiled component, one
+/// `InstancePre`); a file replaced on disk is loaded again, never served from the old one.
+#[tokio::test]
+async fn tenants_share_a_loaded_plugin_until_its_file_changes() {
+    let rt = Runtime::new(RuntimeOptions::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("plugin.wasm");
+    std::fs::copy(plugin_path("keyword-classifier"), &path).unwrap();
+    let a = rt.load_file(&path).await.unwrap();
+    let b = rt.load_file(&path).await.unwrap();
+    assert!(
+        std::sync::Arc::ptr_eq(&a, &b),
+        "the second load compiled again"
+    );
+
+    // Replaced, as an operator's deploy does it: another plugin under the same name.
+    let staged = dir.path().join("staged.wasm");
+    std::fs::copy(plugin_path("spam-classifier"), &staged).unwrap();
+    std::fs::rename(&staged, &path).unwrap();
+    let c = rt.load_file(&path).await.unwrap();
+    assert_eq!(c.info.name, "spam-classifier");
+    assert_ne!(c.digest, a.digest);
+
+    // Rewritten in place, same length: the change time moves.
+    let bytes = std::fs::read(plugin_path("keyword-classifier")).unwrap();
+    std::fs::write(&path, &bytes).unwrap();
+    let d = rt.load_file(&path).await.unwrap();
+    assert_eq!(d.digest, a.digest);
+}
