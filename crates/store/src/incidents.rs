@@ -4,6 +4,8 @@
 //! change is one transaction with its audit rows. Every query is scoped by tenant: another
 //! tenant's incident is simply not found.
 
+use std::collections::HashMap;
+
 use serde::Serialize;
 use sqlx::Row;
 
@@ -150,6 +152,7 @@ fn incident_row(r: &sqlx::any::AnyRow) -> IncidentRow {
 }
 
 const REPORT_COLUMNS: &str = "r.message_id, r.conversation_id, r.customer_id, r.received_at, r.text, r.rule_key, r.rule_actor";
+const REPORT_COLUMNS_WITHOUT_TEXT: &str = "r.message_id, r.conversation_id, r.customer_id, r.received_at, '' AS text, r.rule_key, r.rule_actor";
 
 fn report_row(r: &sqlx::any::AnyRow) -> ReportRow {
     ReportRow {
@@ -508,6 +511,63 @@ impl Store {
         to: i64,
         usual: bool,
     ) -> Result<Vec<ReportRow>, StoreError> {
+        self.reports_between(tenant, label, from, to, usual, REPORT_COLUMNS)
+            .await
+    }
+
+    /// [`Self::incident_reports_between`] with every `text` left empty: the detector keeps
+    /// what it needs of the texts it has seen, and reads only the others
+    /// ([`Self::incident_report_texts`]). A window of hundreds of reports is read for every
+    /// report in a burst, so leaving the texts out is most of the read.
+    pub async fn incident_reports_between_without_text(
+        &self,
+        tenant: &str,
+        label: Option<(&str, f64)>,
+        from: i64,
+        to: i64,
+        usual: bool,
+    ) -> Result<Vec<ReportRow>, StoreError> {
+        self.reports_between(tenant, label, from, to, usual, REPORT_COLUMNS_WITHOUT_TEXT)
+            .await
+    }
+
+    /// The texts of `tenant`'s reports among `ids` (ids not found are left out).
+    pub async fn incident_report_texts(
+        &self,
+        tenant: &str,
+        ids: &[&str],
+    ) -> Result<HashMap<String, String>, StoreError> {
+        let mut texts = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(200) {
+            let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+            let sql = format!(
+                "SELECT message_id, text FROM incident_reports WHERE tenant = $1 AND message_id IN ({})",
+                marks.join(", ")
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant);
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            for row in query
+                .fetch_all(&self.pool)
+                .await
+                .op("reading incident report texts")?
+            {
+                texts.insert(row.get(0), row.get(1));
+            }
+        }
+        Ok(texts)
+    }
+
+    async fn reports_between(
+        &self,
+        tenant: &str,
+        label: Option<(&str, f64)>,
+        from: i64,
+        to: i64,
+        usual: bool,
+        columns: &str,
+    ) -> Result<Vec<ReportRow>, StoreError> {
         let labelled = if label.is_some() {
             "AND EXISTS (SELECT 1 FROM labels l WHERE l.message_id = r.message_id AND l.role = 'live' AND l.name = $4 AND l.score >= $5)"
         } else {
@@ -520,7 +580,7 @@ impl Store {
         };
         let (name, score) = label.unwrap_or(("", 0.0));
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {REPORT_COLUMNS} FROM incident_reports r WHERE r.tenant = $1 AND r.received_at > $2 AND r.received_at <= $3 {labelled} AND {attached} ORDER BY r.received_at, r.message_id"
+            "SELECT {columns} FROM incident_reports r WHERE r.tenant = $1 AND r.received_at > $2 AND r.received_at <= $3 {labelled} AND {attached} ORDER BY r.received_at, r.message_id"
         )))
         .bind(tenant)
         .bind(from)

@@ -38,7 +38,7 @@
 //! it during `baseline_h` before the window, outside any incident, scaled to the window).
 //! Without `[incidents]`, rules still open and attach incidents, but no texts are drafted.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use serde::Deserialize;
@@ -250,15 +250,44 @@ pub fn words(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// The word pairs (shingles of two) of a text; `None` when it is too short to compare.
-pub fn shingles(text: &str) -> Option<HashSet<(String, String)>> {
+/// The word pairs (shingles of two) of a text, each hashed to 64 bits, sorted and without
+/// repeats; `None` when it is too short to compare. Hashed because comparing a report with a
+/// window of hundreds is the detector's inner loop: a merge of two short sorted `u64` lists
+/// instead of hashing strings into sets. Two pairs colliding in 64 bits is not a concern here.
+pub fn shingles(text: &str) -> Option<Shingles> {
+    use std::hash::{Hash, Hasher};
     let w = words(text);
-    (w.len() >= MIN_WORDS).then(|| w.windows(2).map(|p| (p[0].clone(), p[1].clone())).collect())
+    if w.len() < MIN_WORDS {
+        return None;
+    }
+    let mut pairs: Vec<u64> = w
+        .windows(2)
+        .map(|p| {
+            // SipHash with fixed keys: the same pair hashes the same in every process.
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            (&p[0], &p[1]).hash(&mut h);
+            h.finish()
+        })
+        .collect();
+    pairs.sort_unstable();
+    pairs.dedup();
+    Some(pairs)
 }
 
 /// Jaccard similarity of two shingle sets: shared over all.
-pub fn jaccard(a: &HashSet<(String, String)>, b: &HashSet<(String, String)>) -> f64 {
-    let shared = a.intersection(b).count();
+pub fn jaccard(a: &Shingles, b: &Shingles) -> f64 {
+    let (mut i, mut j, mut shared) = (0, 0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                shared += 1;
+                i += 1;
+                j += 1;
+            }
+        }
+    }
     let all = a.len() + b.len() - shared;
     if all == 0 {
         0.0
@@ -267,8 +296,8 @@ pub fn jaccard(a: &HashSet<(String, String)>, b: &HashSet<(String, String)>) -> 
     }
 }
 
-/// A text's word pairs, as [`shingles`] makes them.
-pub type Shingles = HashSet<(String, String)>;
+/// A text's word pairs, as [`shingles`] makes them: sorted distinct hashes.
+pub type Shingles = Vec<u64>;
 
 /// Whether two shingle sets are near-identical at `threshold`: [`jaccard`], after a size-band
 /// check that answers most pairs without intersecting (shared pairs cannot outnumber the smaller
@@ -314,6 +343,13 @@ impl TextWindow {
         t.by_id.insert(message_id.to_string(), computed.clone());
         t.by_time.insert((received_at, message_id.to_string()));
         computed
+    }
+
+    /// Whether report `message_id`'s shingles are kept (its text need not be read again).
+    pub fn knows(&self, tenant: &str, message_id: &str) -> bool {
+        self.tenants
+            .get(tenant)
+            .is_some_and(|t| t.by_id.contains_key(message_id))
     }
 
     /// Forget `tenant`'s reports received at or before `until`: no window reaches them now.

@@ -231,31 +231,38 @@ impl Engine {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .forget_until(&tenant.name, from - baseline_ms);
-        let like = |rows: Vec<ReportRow>| -> Vec<ReportRow> {
-            let mut texts = self.texts.lock().unwrap_or_else(|e| e.into_inner());
-            rows.into_iter()
-                .filter(|w| {
-                    w.message_id == r.message_id
-                        || texts
-                            .shingles(&tenant.name, &w.message_id, w.received_at, &w.text)
-                            .is_some_and(|s| near(text, &s, config.similar_text))
-                })
-                .collect()
-        };
-        let window = like(
-            store
-                .incident_reports_between(&tenant.name, None, from, anchor, false)
-                .await?,
-        );
+        let window = self
+            .near_reports(
+                tenant,
+                r,
+                text,
+                config.similar_text,
+                store
+                    .incident_reports_between_without_text(&tenant.name, None, from, anchor, false)
+                    .await?,
+            )
+            .await?;
         let reports = customers(&window.iter().collect::<Vec<_>>());
         if reports < config.min_reports as usize {
             return Ok(None);
         }
-        let before = like(
-            store
-                .incident_reports_between(&tenant.name, None, from - baseline_ms, from, true)
-                .await?,
-        );
+        let before = self
+            .near_reports(
+                tenant,
+                r,
+                text,
+                config.similar_text,
+                store
+                    .incident_reports_between_without_text(
+                        &tenant.name,
+                        None,
+                        from - baseline_ms,
+                        from,
+                        true,
+                    )
+                    .await?,
+            )
+            .await?;
         let usual_count = customers(&before.iter().collect::<Vec<_>>());
         let usual = usual_count as f64 * scale;
         if !config.is_burst(reports, usual) {
@@ -270,6 +277,53 @@ impl Engine {
             sample: Some(r.text.clone()),
         };
         Ok(Some(self.open_for_report(tenant, &new, r, &window).await?))
+    }
+
+    /// The reports among `rows` (read without their texts) whose text is near `text`, and `r`
+    /// itself. Shingles come from the tenant's window state; only texts it has not seen are
+    /// read from the store, in one query.
+    async fn near_reports(
+        &self,
+        tenant: &Tenant,
+        r: &ReportRow,
+        text: &Arc<Shingles>,
+        threshold: f64,
+        rows: Vec<ReportRow>,
+    ) -> Result<Vec<ReportRow>, StoreError> {
+        let unseen: Vec<&str> = {
+            let texts = self.texts.lock().unwrap_or_else(|e| e.into_inner());
+            rows.iter()
+                .filter(|w| {
+                    w.message_id != r.message_id && !texts.knows(&tenant.name, &w.message_id)
+                })
+                .map(|w| w.message_id.as_str())
+                .collect()
+        };
+        let read = if unseen.is_empty() {
+            Default::default()
+        } else {
+            self.store
+                .incident_report_texts(&tenant.name, &unseen)
+                .await?
+        };
+        let mut texts = self.texts.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(rows
+            .into_iter()
+            .filter(|w| {
+                if w.message_id == r.message_id {
+                    return true;
+                }
+                // Known: the text is not needed. Unknown and not read (gone meanwhile): no.
+                let source = match read.get(&w.message_id) {
+                    Some(t) => t.as_str(),
+                    None if texts.knows(&tenant.name, &w.message_id) => "",
+                    None => return false,
+                };
+                texts
+                    .shingles(&tenant.name, &w.message_id, w.received_at, source)
+                    .is_some_and(|s| near(text, &s, threshold))
+            })
+            .collect())
     }
 
     /// Open `new` for report `r`, attaching the latest message of each conversation among
