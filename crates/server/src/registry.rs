@@ -168,12 +168,11 @@ impl Registry {
     pub async fn reload_all(&self) -> BTreeMap<String, String> {
         let _guard = self.reload.lock().await;
         let mut failed = BTreeMap::new();
-        let mut seen = Vec::new();
+        let mut loaded = Vec::new();
         for path in self.config_files() {
             match self.load_path(&path, None).await {
                 Ok(t) => {
-                    seen.push(t.name.clone());
-                    self.install(t, &path).await;
+                    loaded.push((self.live_tenant(t, &path).await, path));
                 }
                 Err(e) => {
                     tracing::error!(file = %path.display(), error = %e, "tenant config not loaded; the previous version (if any) keeps serving");
@@ -182,6 +181,7 @@ impl Registry {
                 }
             }
         }
+        self.publish(loaded);
         failed
     }
 
@@ -332,32 +332,50 @@ impl Registry {
     }
 
     async fn install(&self, tenant: Tenant, path: &Path) -> u64 {
-        self.record_error(path, None);
+        let live = self.live_tenant(tenant, path).await;
+        let generation = live.generation;
+        self.publish(vec![(live, path.to_path_buf())]);
+        generation
+    }
+
+    /// Make loaded tenants the live ones, in one swap of the map: installing ten thousand at
+    /// start one by one copied the growing map for each (quadratic).
+    fn publish(&self, tenants: Vec<(Arc<LiveTenant>, PathBuf)>) {
+        if tenants.is_empty() {
+            return;
+        }
+        for (live, path) in &tenants {
+            self.record_error(path, None);
+            tracing::info!(tenant = %live.tenant.name, generation = live.generation, "tenant loaded");
+        }
+        self.live.rcu(|map| {
+            let mut map = (**map).clone();
+            for (live, _) in &tenants {
+                map.insert(live.tenant.name.clone(), live.clone());
+            }
+            map
+        });
+        self.changed.notify_waiters();
+    }
+
+    /// `tenant` as it will serve: its disabled flag, generation and rate limiter.
+    async fn live_tenant(&self, tenant: Tenant, path: &Path) -> Arc<LiveTenant> {
         let disabled = self.store.is_disabled(&tenant.name).await.unwrap_or(false);
         let generation = self
             .generation
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
             + 1;
-        let name = tenant.name.clone();
         let quota = governor::Quota::per_second(
             std::num::NonZeroU32::new(tenant.ingress.requests_per_second).unwrap_or(nonzero(1)),
         )
         .allow_burst(std::num::NonZeroU32::new(tenant.ingress.burst).unwrap_or(nonzero(1)));
-        let live = Arc::new(LiveTenant {
+        Arc::new(LiveTenant {
             tenant: Arc::new(tenant),
             path: path.to_path_buf(),
             disabled,
             generation,
             limiter: Arc::new(governor::RateLimiter::direct(quota)),
-        });
-        self.live.rcu(|map| {
-            let mut map = (**map).clone();
-            map.insert(name.clone(), live.clone());
-            map
-        });
-        tracing::info!(tenant = %name, generation, "tenant loaded");
-        self.changed.notify_waiters();
-        generation
+        })
     }
 
     fn record_error(&self, path: &Path, error: Option<String>) {

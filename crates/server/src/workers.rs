@@ -29,14 +29,26 @@ pub async fn supervise(
 ) {
     let mut running: HashMap<String, u64> = HashMap::new();
     let mut tasks = JoinSet::new();
+    // Replies caught mid-send by a crash go back to the queue (same idempotency key): for every
+    // tenant in one statement at start, not one write per tenant.
+    let at_start = registry.all();
+    let names: Vec<&str> = at_start.keys().map(String::as_str).collect();
+    let at_start = match engine.store.requeue_interrupted_all(&names).await {
+        Ok(_) => at_start.clone(),
+        Err(e) => {
+            tracing::error!(error = %e, "could not requeue interrupted replies");
+            Default::default()
+        }
+    };
     loop {
         for (name, live) in registry.all().iter() {
             // One set of workers per tenant; they read the live version for every message, so
             // a reload needs no restart. Pollers are keyed by generation (intervals may change).
             let started = running.get(name).copied();
             if started.is_none() {
-                // Replies caught mid-send by a crash go back to the queue (same idempotency key).
-                if let Err(e) = engine.store.requeue_interrupted(name).await {
+                if !at_start.contains_key(name)
+                    && let Err(e) = engine.store.requeue_interrupted(name).await
+                {
                     tracing::error!(tenant = %name, error = %e, "could not requeue interrupted replies");
                 }
                 tasks.spawn(process_loop(

@@ -874,8 +874,31 @@ impl Store {
         Ok(true)
     }
 
-    /// After a restart: replies caught mid-send go back to pending. They are sent again with the
-    /// same idempotency key, so a platform that honours it posts them once.
+    /// After a restart: replies of `tenants` caught mid-send go back to pending. They are sent
+    /// again with the same idempotency key, so a platform that honours it posts them once. One
+    /// statement per 500 tenants, for a server that starts with thousands.
+    pub async fn requeue_interrupted_all(&self, tenants: &[&str]) -> Result<u64, StoreError> {
+        let mut requeued = 0;
+        for chunk in tenants.chunks(500) {
+            let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE outbox SET status = 'pending', updated_at = $1 WHERE status = 'sending' AND tenant IN ({})",
+                marks.join(", ")
+            )))
+            .bind(self.now());
+            for t in chunk {
+                query = query.bind(*t);
+            }
+            requeued += query
+                .execute(&self.pool)
+                .await
+                .op("requeueing interrupted replies")?
+                .rows_affected();
+        }
+        Ok(requeued)
+    }
+
+    /// [`Self::requeue_interrupted_all`] for one tenant (one added while the server runs).
     pub async fn requeue_interrupted(&self, tenant: &str) -> Result<u64, StoreError> {
         let r = sqlx::query(
             "UPDATE outbox SET status = 'pending', updated_at = $1 WHERE tenant = $2 AND status = 'sending'",
