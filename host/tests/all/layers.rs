@@ -40,7 +40,15 @@ const MODULES: &[(&str, &[&str])] = &[
     ),
     (
         "crates/store",
-        &["clock", "team", "care", "incidents", "server", "report"],
+        &[
+            "clock",
+            "group",
+            "team",
+            "care",
+            "incidents",
+            "server",
+            "report",
+        ],
     ),
     (
         "crates/care",
