@@ -18,6 +18,7 @@ mod hostile;
 mod incidents;
 mod layers;
 mod pipeline;
+mod preinit;
 mod runtime;
 mod server;
 mod suggesters;
