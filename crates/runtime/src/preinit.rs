@@ -31,10 +31,10 @@ pub fn wants_preinit(bytes: &[u8]) -> bool {
             return false;
         };
         match payload {
-            Payload::Version { encoding, .. } if depth == 0 && names.is_empty() => {
-                if encoding != wasmparser::Encoding::Component {
-                    return false;
-                }
+            Payload::Version { encoding, .. }
+                if depth == 0 && encoding != wasmparser::Encoding::Component =>
+            {
+                return false;
             }
             Payload::ModuleSection { .. } | Payload::ComponentSection { .. } => depth += 1,
             Payload::End(_) => depth = depth.saturating_sub(1),
