@@ -142,7 +142,9 @@ fn main() {
         "topic:refund": ["Hi {name}, refunds take 5-7 days. DM us your booking and we'll check. {signature}"],
     })
     .to_string();
-    let cases: Vec<(&str, &str, Vec<(&str, String)>)> = vec![
+    // (shown name, plugin file, the tenant's config)
+    type Case<'a> = (&'a str, &'a str, Vec<(&'a str, String)>);
+    let cases: Vec<Case> = vec![
         (
             "keyword-classifier",
             "keyword-classifier",
