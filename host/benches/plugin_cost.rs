@@ -4,6 +4,7 @@
 //!   through the host (fresh instance per call, as production does), and with one reused instance;
 //! - instantiation alone;
 //! - messages per second through connector + classifier + suggester (+ length check);
+//! - the statistical and rule classifiers natively and as components (fresh and reused instance);
 //! - every first-party classifier and suggester through the host (fresh instance per call, its
 //!   config read through the host as in production): microseconds per message. The LLM
 //!   suggester is measured against a loopback chat-completions mock that answers at once, so
@@ -198,6 +199,41 @@ fn main() {
             Box::new(|t: &str| {
                 topic_classifier::classify_text(intent_model.as_ref(), &[], t, 0.0).len()
             }),
+        ),
+        // The rule plugins. Natively their patterns are built once per process (so this is
+        // what a pre-initialised plugin can approach), and with the host's `regex` rather than
+        // the plugins' `regex-lite` (cargo unifies textscan's `full-regex` feature here).
+        (
+            "abuse-classifier",
+            "abuse-classifier",
+            vec![],
+            Box::new(|t: &str| abuse_classifier::classify(t, &Default::default()).len()),
+        ),
+        (
+            "private-data-classifier",
+            "private-data-classifier",
+            vec![("allowed_contacts", "acme.example")],
+            Box::new(|t: &str| {
+                private_data_classifier::classify(t, &["acme.example".to_string()]).len()
+            }),
+        ),
+        (
+            "urgency-classifier",
+            "urgency-classifier",
+            vec![],
+            Box::new(|t: &str| urgency_classifier::classify(t, &Default::default()).len()),
+        ),
+        (
+            "brand-care-classifier",
+            "brand-care-classifier",
+            vec![],
+            Box::new(|t: &str| brand_care_classifier::classify(t, &[]).len()),
+        ),
+        (
+            "advocate-classifier",
+            "advocate-classifier",
+            vec![],
+            Box::new(|t: &str| advocate_classifier::classify(t).len()),
         ),
     ];
     for (name, file, config, native_fn) in &cases {

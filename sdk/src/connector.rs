@@ -115,8 +115,13 @@ impl<T: ChannelAdapter> channel_answers::Guest for T {
 }
 
 /// Export a [`ChannelAdapter`] implementation as this component's connector.
+/// `init = f` also exports `f` as its pre-initialisation (see the crate docs).
 #[macro_export]
 macro_rules! export_connector {
+    ($t:ident, init = $init:path) => {
+        $crate::export_connector!($t);
+        $crate::export_init!($init);
+    };
     ($t:ident) => {
         // Only a wasm build is a component; native builds (tests, clippy) skip the exports.
         #[cfg(target_arch = "wasm32")]

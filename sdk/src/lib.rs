@@ -26,6 +26,20 @@
 //! switchboard_sdk::export_classifier!(Shouting);
 //! ```
 //!
+//! State that does not depend on the tenant (compiled patterns, parsed models) can be built once,
+//! when the host loads the plugin, rather than on every call: name a function that builds it
+//! and the host runs it once and starts every call from a snapshot of the result (contract
+//! 0.1.2's `preinit`). It may call no host import (config, kv, log, clock, randomness: a
+//! `HashMap` with the default hasher asks for randomness), or the plugin does not load:
+//!
+//! ```ignore
+//! static PATTERN: LazyLock<Regex> = LazyLock::new(|| Regex::new("(?i)refund").unwrap());
+//! fn init() {
+//!     LazyLock::force(&PATTERN);
+//! }
+//! switchboard_sdk::export_classifier!(Shouting, init = init);
+//! ```
+//!
 //! Everything a plugin can reach goes through the host: [`config`] (and secrets), [`kv`],
 //! [`log`] and [`http`]. The host scopes each of them to one tenant and one plugin.
 
@@ -96,8 +110,13 @@ mod suggester_glue {
 }
 
 /// Export a [`Classifier`] implementation as this component's classifier.
+/// `init = f` also exports `f` as its pre-initialisation (see the crate docs).
 #[macro_export]
 macro_rules! export_classifier {
+    ($t:ident, init = $init:path) => {
+        $crate::export_classifier!($t);
+        $crate::export_init!($init);
+    };
     ($t:ident) => {
         // Only a wasm build is a component; native builds (tests, clippy) skip the exports.
         #[cfg(target_arch = "wasm32")]
@@ -115,8 +134,13 @@ macro_rules! export_classifier {
 }
 
 /// Export a [`ReplySuggester`] implementation as this component's reply-suggester.
+/// `init = f` also exports `f` as its pre-initialisation (see the crate docs).
 #[macro_export]
 macro_rules! export_suggester {
+    ($t:ident, init = $init:path) => {
+        $crate::export_suggester!($t);
+        $crate::export_init!($init);
+    };
     ($t:ident) => {
         // Only a wasm build is a component; native builds (tests, clippy) skip the exports.
         #[cfg(target_arch = "wasm32")]
@@ -130,6 +154,29 @@ macro_rules! export_suggester {
             let _ = <$t as $crate::ReplySuggester>::info;
             let _ = <$t as $crate::ReplySuggester>::suggest;
         };
+    };
+}
+
+/// Export `init` as the component's pre-initialisation (contract 0.1.2's `preinit.init`): the
+/// host calls it once at load, with every import refused, and starts each call from a snapshot
+/// of what it built. Used through the `init = …` form of the export macros.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! export_init {
+    ($init:path) => {
+        #[cfg(target_arch = "wasm32")]
+        mod __switchboard_preinit_exports {
+            use super::*;
+            pub struct Preinit;
+            impl $crate::bindings::preinit::exports::switchboard::plugin::preinit::Guest for Preinit {
+                fn init() {
+                    $init()
+                }
+            }
+            $crate::bindings::preinit::__switchboard_export_preinit_world!(Preinit with_types_in $crate::bindings::preinit);
+        }
+        #[cfg(not(target_arch = "wasm32"))]
+        const _: fn() = $init;
     };
 }
 

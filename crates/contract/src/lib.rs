@@ -8,7 +8,7 @@ use std::fmt;
 
 wasmtime::component::bindgen!({
     path: "../../wit",
-    world: "switchboard:plugin/host-view@0.1.1",
+    world: "switchboard:plugin/host-view@0.1.2",
     imports: { default: async },
     exports: { default: async },
     additional_derives: [PartialEq, serde::Serialize, serde::Deserialize],
@@ -139,11 +139,17 @@ pub fn language_tag(raw: &str) -> Option<String> {
 /// The WIT package every plugin must target.
 pub const PACKAGE: &str = "switchboard:plugin";
 /// The contract version this host implements. Plugins built against any `0.1.x` load; what
-/// 0.1.1 added (`channel-answers`) is used when a connector exports it.
-pub const VERSION: &str = "0.1.1";
+/// 0.1.1 added (`channel-answers`) is used when a connector exports it, and what 0.1.2 added
+/// (`preinit`) when any plugin does.
+pub const VERSION: &str = "0.1.2";
 
 /// The interface a connector exports, since 0.1.1, to answer platforms itself.
 pub const CHANNEL_ANSWERS: &str = "channel-answers";
+
+/// The interface any plugin exports, since 0.1.2, to have its state built once at load.
+pub const PREINIT: &str = "preinit";
+/// Its one function.
+pub const PREINIT_FUNCTION: &str = "init";
 
 /// The exact export name of `interface` among a component's exports, if it exports a version
 /// of it this host can run.
@@ -364,6 +370,26 @@ mod tests {
         );
         assert_eq!(
             find_interface(["other:plugin/channel-answers@0.1.1"], CHANNEL_ANSWERS),
+            None
+        );
+    }
+
+    #[test]
+    fn preinit_is_found_beside_any_kind() {
+        let names = [
+            "switchboard:plugin/classify@0.1.2",
+            "switchboard:plugin/preinit@0.1.2",
+        ];
+        assert_eq!(
+            find_interface(names, PREINIT),
+            Some("switchboard:plugin/preinit@0.1.2")
+        );
+        assert_eq!(
+            find_interface(["switchboard:plugin/classify@0.1.1"], PREINIT),
+            None
+        );
+        assert_eq!(
+            find_interface(["switchboard:plugin/preinit@0.2.0"], PREINIT),
             None
         );
     }

@@ -1,8 +1,11 @@
 //! Compiled components cached on disk by content digest and engine fingerprint, so a restart
-//! loads native code instead of recompiling.
+//! loads native code instead of recompiling. Pre-initialised snapshots (see [`crate::preinit`])
+//! are cached beside them, and, when there is no cache folder, in memory for the process.
 
+use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use sha2::{Digest, Sha256};
 use wasmtime::Engine;
@@ -12,6 +15,14 @@ use wasmtime::component::Component;
 pub fn digest(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
+
+/// Compiled pre-initialised snapshots by key (digest, marker, engine tag), for runtimes without a
+/// cache folder: a process that builds many runtimes (the tests, most with no folder) makes each
+/// snapshot once rather than paying wizer and a second compile on every load. One entry per
+/// plugin build ever loaded; a snapshot holds code and what `init` computed without any import,
+/// so it is the same for every tenant and runtime.
+static SNAPSHOTS: LazyLock<Mutex<HashMap<String, Arc<[u8]>>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
 
 /// A folder of precompiled components.
 #[derive(Debug, Clone)]
@@ -44,6 +55,78 @@ impl CompileCache {
         self.dir
             .as_ref()
             .map(|d| d.join(format!("{digest}-{}.cwasm", self.engine_tag)))
+    }
+
+    fn preinit_key(&self, digest: &str) -> String {
+        format!("{digest}-preinit-{}", self.engine_tag)
+    }
+
+    /// The compiled pre-initialised snapshot of the plugin whose binary has `digest`: from the
+    /// cache folder (or, without one, from this process's memory), else built by `snapshot` (the
+    /// snapshot's bytes, or why it could not be made), compiled and stored. The key is the
+    /// original binary's digest, which stays the plugin's identity. Errors are one line.
+    pub fn load_preinitialised(
+        &self,
+        engine: &Engine,
+        digest: &str,
+        snapshot: impl FnOnce() -> Result<Vec<u8>, String>,
+    ) -> Result<(Component, CacheOutcome), String> {
+        let key = self.preinit_key(digest);
+        let path = self.dir.as_ref().map(|d| d.join(format!("{key}.cwasm")));
+        match &path {
+            Some(path) => {
+                if let Ok(entry) = std::fs::read(path) {
+                    match verified(&entry) {
+                        // SAFETY: as in `load`: written by `Component::serialize` of an engine
+                        // with this compatibility hash (in the name), checksum verified.
+                        Some(compiled) => match unsafe { Component::deserialize(engine, compiled) }
+                        {
+                            Ok(c) => return Ok((c, CacheOutcome::Hit)),
+                            Err(e) => {
+                                tracing::warn!(path = %path.display(), "ignoring unusable cache entry: {e}")
+                            }
+                        },
+                        None => {
+                            tracing::warn!(path = %path.display(), "ignoring damaged cache entry (checksum mismatch)")
+                        }
+                    }
+                }
+            }
+            None => {
+                let shared = SNAPSHOTS
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get(&key)
+                    .cloned();
+                if let Some(compiled) = shared {
+                    // SAFETY: serialized by `Component::serialize` in this process, by an engine
+                    // with this compatibility hash (in the key), and never written since.
+                    if let Ok(c) = unsafe { Component::deserialize(engine, &*compiled) } {
+                        return Ok((c, CacheOutcome::Hit));
+                    }
+                }
+            }
+        }
+        let wasm = snapshot()?;
+        let component = Component::from_binary(engine, &wasm)
+            .map_err(|e| format!("cannot compile the snapshot: {}", crate::first_line(&e)))?;
+        match &path {
+            Some(path) => {
+                if let Err(e) = self.store(&component, path) {
+                    tracing::warn!(path = %path.display(), "could not write compile cache: {e}");
+                }
+            }
+            None => match component.serialize() {
+                Ok(compiled) => {
+                    SNAPSHOTS
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(key, compiled.into());
+                }
+                Err(e) => tracing::warn!("could not keep the snapshot in memory: {e}"),
+            },
+        }
+        Ok((component, CacheOutcome::Compiled))
     }
 
     /// Load the compiled form of `bytes` from the cache, or compile and store it.

@@ -41,6 +41,10 @@ pub enum LoadError {
     Link { origin: String, detail: String },
     #[error("{origin}: plugin could not describe itself: {detail}")]
     About { origin: String, detail: String },
+    /// The plugin exports `preinit` and its `init` could not be run and snapshotted (it trapped,
+    /// called an import, overran the deadline or the memory limit): it does not load.
+    #[error("{origin}: pre-initialisation failed: {detail}")]
+    Preinit { origin: String, detail: String },
     #[error("{origin}: compile cache: {detail}")]
     Cache { origin: String, detail: String },
 }

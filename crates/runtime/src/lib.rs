@@ -17,6 +17,7 @@ pub mod capabilities;
 pub mod error;
 pub mod limits;
 pub mod metrics;
+pub mod preinit;
 mod validate;
 
 use std::collections::HashMap;
@@ -169,6 +170,9 @@ pub struct Plugin {
     pub origin: String,
     pub size_bytes: usize,
     pub cache: CacheOutcome,
+    /// Whether calls start from a snapshot taken after the plugin's own `init` (contract
+    /// 0.1.2's `preinit`) rather than from its binary as built.
+    pub preinitialised: bool,
     /// Channel names besides the connector's own that its messages may carry (0.1.1's
     /// `extra-channels`); empty for other kinds and older connectors.
     pub extra_channels: Vec<String>,
@@ -503,19 +507,35 @@ impl Runtime {
         let inner = self.inner.clone();
         let owned = bytes.to_vec();
         let digest_for_compile = digest.clone();
-        // Compiling is CPU-heavy: keep it off the async workers.
+        let origin_for_compile = origin.clone();
+        // Compiling (and pre-initialising) is CPU-heavy: keep it off the async workers.
         let compiled = tokio::task::spawn_blocking(move || {
-            inner.cache.load(&inner.engine, &owned, &digest_for_compile)
+            if preinit::wants_preinit(&owned) {
+                let snapshot = || preinit::snapshot(&owned, &inner.defaults);
+                return inner
+                    .cache
+                    .load_preinitialised(&inner.engine, &digest_for_compile, snapshot)
+                    .map(|(c, outcome)| (c, outcome, true))
+                    .map_err(|detail| LoadError::Preinit {
+                        origin: origin_for_compile.clone(),
+                        detail,
+                    });
+            }
+            inner
+                .cache
+                .load(&inner.engine, &owned, &digest_for_compile)
+                .map(|(c, outcome)| (c, outcome, false))
+                .map_err(|e| LoadError::NotAComponent {
+                    origin: origin_for_compile.clone(),
+                    detail: first_line(&e),
+                })
         })
         .await
         .map_err(|e| LoadError::NotAComponent {
             origin: origin.clone(),
             detail: e.to_string(),
         })?;
-        let (component, cache) = compiled.map_err(|e| LoadError::NotAComponent {
-            origin: origin.clone(),
-            detail: first_line(&e),
-        })?;
+        let (component, cache, preinitialised) = compiled?;
 
         let ty = component.component_type();
         let names: Vec<String> = ty
@@ -616,6 +636,7 @@ impl Runtime {
             origin: origin.clone(),
             size_bytes: bytes.len(),
             cache,
+            preinitialised,
             extra_channels: Vec::new(),
             pre,
             funcs,

@@ -579,7 +579,7 @@ fn inspect_reports_kind_contract_capabilities_and_digest() {
     assert_eq!(json["kind"], "connector");
     assert_eq!(
         json["world"],
-        "switchboard:plugin/answering-channel-adapter@0.1.1"
+        "switchboard:plugin/answering-channel-adapter@0.1.2"
     );
     assert_eq!(json["egress"], serde_json::json!(["*"]));
     assert!(

@@ -502,7 +502,7 @@ async fn incompatible_contract_versions_are_refused_by_name() {
         "future-contract-plugin.wasm",
         "switchboard:plugin/classify@0.2.0",
         "0.2.0",
-        "supports switchboard:plugin@0.1.1",
+        "supports switchboard:plugin@0.1.2",
     ] {
         assert!(err.contains(part), "`{err}` lacks `{part}`");
     }

@@ -32,6 +32,7 @@ const MODULES: &[(&str, &[&str])] = &[
         &[
             "error",
             "limits",
+            "preinit",
             "cache",
             "validate",
             "metrics",

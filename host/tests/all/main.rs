@@ -19,6 +19,7 @@ mod incidents;
 mod layers;
 mod pipeline;
 mod postgres;
+mod preinit;
 mod runtime;
 mod server;
 mod suggesters;

@@ -227,7 +227,7 @@ async fn a_connector_built_against_contract_0_1_0_still_runs() {
         .unwrap();
     assert!(twilio.answers_webhooks());
     assert_eq!(twilio.extra_channels, ["whatsapp"]);
-    assert_eq!(twilio.contract_version, "0.1.1");
+    assert_eq!(twilio.contract_version, "0.1.2");
 }
 
 /// Tenants naming the same plugin file share one loaded plugin (one compiled component, one

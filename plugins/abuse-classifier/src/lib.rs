@@ -192,7 +192,17 @@ impl Classifier for AbuseClassifier {
     }
 }
 
-switchboard_sdk::export_classifier!(AbuseClassifier);
+/// Pre-initialisation: the patterns are built once when the host loads the plugin, not on
+/// every call (they depend on no tenant's config).
+fn init() {
+    LazyLock::force(&TARGET);
+    LazyLock::force(&THING);
+    LazyLock::force(&DIRECTED);
+    switchboard_textscan::rude::warm();
+    switchboard_textscan::cues::warm();
+}
+
+switchboard_sdk::export_classifier!(AbuseClassifier, init = init);
 
 #[cfg(test)]
 mod tests {

@@ -218,7 +218,18 @@ impl Classifier for Advocate {
     }
 }
 
-switchboard_sdk::export_classifier!(Advocate);
+/// Pre-initialisation: the patterns are built once when the host loads the plugin, not on
+/// every call (they depend on no tenant's config).
+fn init() {
+    LazyLock::force(&PRAISE);
+    LazyLock::force(&MARKER);
+    LazyLock::force(&MISFORTUNE);
+    LazyLock::force(&REMEDY);
+    LazyLock::force(&CONTRAST);
+    switchboard_textscan::cues::warm();
+}
+
+switchboard_sdk::export_classifier!(Advocate, init = init);
 
 #[cfg(test)]
 mod tests {

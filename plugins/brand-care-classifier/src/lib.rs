@@ -134,7 +134,16 @@ impl Classifier for BrandCare {
     }
 }
 
-switchboard_sdk::export_classifier!(BrandCare);
+/// Pre-initialisation: the patterns are built once when the host loads the plugin, not on
+/// every call (they depend on no tenant's config).
+fn init() {
+    LazyLock::force(&OWN);
+    LazyLock::force(&BRAND);
+    LazyLock::force(&OPINION);
+    switchboard_textscan::cues::warm();
+}
+
+switchboard_sdk::export_classifier!(BrandCare, init = init);
 
 #[cfg(test)]
 mod tests {

@@ -150,4 +150,11 @@ impl ReplySuggester for CannedReplies {
     }
 }
 
-switchboard_sdk::export_suggester!(CannedReplies);
+/// Pre-initialisation: the patterns are built once when the host loads the plugin, not on
+/// every call (they depend on no tenant's config).
+fn init() {
+    suggest::warm();
+    switchboard_textscan::pii::warm();
+}
+
+switchboard_sdk::export_suggester!(CannedReplies, init = init);

@@ -33,6 +33,11 @@ static ORDER_REF: LazyLock<Regex> = LazyLock::new(|| {
     )
 });
 
+/// Build this module's patterns now (the plugin's pre-initialisation).
+pub fn warm() {
+    LazyLock::force(&ORDER_REF);
+}
+
 /// The order id the customer wrote (`order #48213`, `booking ref AB12CD`, `#48213`), if any:
 /// it must contain a digit and must not be a card or phone number. Never guessed.
 pub fn order_id(text: &str) -> Option<String> {

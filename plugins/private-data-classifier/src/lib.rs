@@ -131,7 +131,13 @@ impl Classifier for PrivateData {
     }
 }
 
-switchboard_sdk::export_classifier!(PrivateData);
+/// Pre-initialisation: the patterns are built once when the host loads the plugin, not on
+/// every call (they depend on no tenant's config).
+fn init() {
+    switchboard_textscan::pii::warm();
+}
+
+switchboard_sdk::export_classifier!(PrivateData, init = init);
 
 #[cfg(test)]
 mod tests {

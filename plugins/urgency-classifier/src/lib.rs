@@ -133,7 +133,15 @@ impl Classifier for Urgency {
     }
 }
 
-switchboard_sdk::export_classifier!(Urgency);
+/// Pre-initialisation: the patterns are built once when the host loads the plugin, not on
+/// every call (they depend on no tenant's config).
+fn init() {
+    LazyLock::force(&RULES);
+    LazyLock::force(&SOON);
+    switchboard_textscan::cues::warm();
+}
+
+switchboard_sdk::export_classifier!(Urgency, init = init);
 
 #[cfg(test)]
 mod tests {

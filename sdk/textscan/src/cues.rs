@@ -61,6 +61,15 @@ pub fn has_care_matter(text: &str) -> bool {
     !care_cues(text).is_empty()
 }
 
+/// Build every pattern of this module now: a plugin's pre-initialisation calls this (through
+/// [`crate::warm`]) so that calls start with the patterns compiled rather than compiling them.
+pub fn warm() {
+    LazyLock::force(&MATTER);
+    LazyLock::force(&PROBLEM);
+    LazyLock::force(&QUESTION);
+    LazyLock::force(&REFERENCE);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

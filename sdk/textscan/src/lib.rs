@@ -29,8 +29,17 @@ pub use regex::{Regex, escape};
 #[cfg(not(feature = "full-regex"))]
 pub use regex_lite::{Regex, escape};
 
-/// Compile a built-in pattern. Plugins run in a fresh instance per message, so every pattern
-/// is compiled on every call: `regex-lite` does that several times faster than `regex` (no
+/// Build every built-in pattern and the rude-word lexicon now, for a plugin's pre-initialisation
+/// (see `switchboard_sdk`'s `init = …`): with it, a call finds them built instead of building
+/// them. Calls no host import, so it is safe in `init`.
+pub fn warm() {
+    cues::warm();
+    pii::warm();
+    rude::warm();
+}
+
+/// Compile a built-in pattern. Plugins run in a fresh instance per message, so a pattern not
+/// built by the plugin's pre-initialisation ([`warm`]) is compiled on every call: `regex-lite` does that several times faster than `regex` (no
 /// Unicode tables, no DFA), which decides what a rule plugin costs per message. Classes,
 /// `\b` and case folding are ASCII; the word lists are written for that. With the
 /// `full-regex` feature (the host, which compiles once per process) the `regex` crate is used,

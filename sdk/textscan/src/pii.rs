@@ -425,6 +425,21 @@ pub fn find_addresses(text: &str) -> Vec<(usize, usize, &'static str)> {
     out
 }
 
+/// Build every pattern of this module now: a plugin's pre-initialisation calls this (through
+/// [`crate::warm`]) so that calls start with the patterns compiled rather than compiling them.
+pub fn warm() {
+    LazyLock::force(&CARD_SHAPE);
+    LazyLock::force(&IBAN_CANDIDATE);
+    LazyLock::force(&SORT_CODE_ACCOUNT);
+    LazyLock::force(&LABELLED_ACCOUNT);
+    LazyLock::force(&EMAIL);
+    LazyLock::force(&PHONE);
+    LazyLock::force(&PHONE_CUE);
+    LazyLock::force(&STREET);
+    LazyLock::force(&UK_POSTCODE);
+    LazyLock::force(&US_ZIP);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

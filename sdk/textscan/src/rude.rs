@@ -307,6 +307,14 @@ impl PhraseList {
     }
 }
 
+/// Build every pattern of this module now: a plugin's pre-initialisation calls this (through
+/// [`crate::warm`]) so that calls start with the patterns compiled rather than compiling them.
+pub fn warm() {
+    LazyLock::force(&LEXICON);
+    LazyLock::force(&WORDS);
+    LazyLock::force(&PATTERNS);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
