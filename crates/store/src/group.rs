@@ -151,10 +151,16 @@ impl Store {
         struct Release<'a>(&'a GroupCommit);
         impl Drop for Release<'_> {
             fn drop(&mut self) {
+                // A normal return has already released the queue, under its lock; by now a new
+                // caller may have queued a job and started the next committer, which this must
+                // not disturb.
+                if !std::thread::panicking() {
+                    return;
+                }
                 let mut q = self.0.queue.lock().unwrap_or_else(|e| e.into_inner());
                 q.committing = false;
-                // Only reached with jobs left on a panic: their callers hear an error (their
-                // senders drop) instead of waiting for ever, and nothing was acknowledged.
+                // The jobs left are answered with an error (their senders drop) instead of
+                // waiting for ever; nothing of them was acknowledged.
                 q.jobs.clear();
             }
         }
