@@ -363,7 +363,11 @@ impl Store {
         id_or_key: &str,
     ) -> Result<Option<(String, String, Option<String>, Option<String>)>, StoreError> {
         let row = sqlx::query(
-            "SELECT id, state, assignee, team FROM conversations WHERE tenant = $1 AND (id = $2 OR conversation_key = $2) ORDER BY created_at LIMIT 1",
+            // Two indexed lookups: SQLite answers `id = $2 OR conversation_key = $2` by reading
+            // every conversation of the tenant.
+            "SELECT id, state, assignee, team, created_at FROM conversations WHERE tenant = $1 AND id = $2 \
+             UNION ALL SELECT id, state, assignee, team, created_at FROM conversations WHERE tenant = $1 AND conversation_key = $2 \
+             ORDER BY created_at LIMIT 1",
         )
         .bind(tenant)
         .bind(id_or_key)

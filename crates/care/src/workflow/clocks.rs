@@ -81,18 +81,25 @@ impl Engine {
         let warn = warn_ms(Some(levels));
         for clock in self.store.running_clocks(&tenant.name).await? {
             report.running += 1;
-            // Where a reassignment goes: the next member of the conversation's team with room.
-            let team = match self
-                .store
-                .conversation_ref(&tenant.name, &clock.conversation_id)
-                .await?
-            {
-                Some((_, _, _, Some(team))) => {
-                    crate::care::team::assign_plan(&tenant.care.agents, &team, &[])
-                }
-                _ => None,
-            };
             let reached = |due: Option<i64>, before: i64| due.is_some_and(|d| now >= d - before);
+            let breach = (clock.internal_breached_at.is_none()
+                && reached(clock.internal_due_at, 0))
+                || (clock.published_breached_at.is_none() && reached(clock.published_due_at, 0));
+            // Where a reassignment goes: the next member of the conversation's team with room.
+            // Looked up only for a clock that breaches now, not for every running one.
+            let team = match breach {
+                false => None,
+                true => match self
+                    .store
+                    .conversation_ref(&tenant.name, &clock.conversation_id)
+                    .await?
+                {
+                    Some((_, _, _, Some(team))) => {
+                        crate::care::team::assign_plan(&tenant.care.agents, &team, &[])
+                    }
+                    _ => None,
+                },
+            };
             // Record in order: a sweep that wakes late still warns before it breaches.
             if clock.warned_at.is_none()
                 && reached(clock.internal_due_at, warn)
