@@ -200,6 +200,10 @@ fn init() {
     LazyLock::force(&DIRECTED);
     switchboard_textscan::rude::warm();
     switchboard_textscan::cues::warm();
+    // Run the rules once, so the automata states they build are in the snapshot too.
+    for text in switchboard_textscan::WARM_UP_TEXTS {
+        let _ = classify(text, &Extra::default());
+    }
 }
 
 switchboard_sdk::export_classifier!(AbuseClassifier, init = init);

@@ -227,6 +227,10 @@ fn init() {
     LazyLock::force(&REMEDY);
     LazyLock::force(&CONTRAST);
     switchboard_textscan::cues::warm();
+    // Run the rules once, so the automata states they build are in the snapshot too.
+    for text in switchboard_textscan::WARM_UP_TEXTS {
+        let _ = classify(text);
+    }
 }
 
 switchboard_sdk::export_classifier!(Advocate, init = init);

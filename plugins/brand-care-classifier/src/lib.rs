@@ -141,6 +141,10 @@ fn init() {
     LazyLock::force(&BRAND);
     LazyLock::force(&OPINION);
     switchboard_textscan::cues::warm();
+    // Run the rules once, so the automata states they build are in the snapshot too.
+    for text in switchboard_textscan::WARM_UP_TEXTS {
+        let _ = classify(text, &[]);
+    }
 }
 
 switchboard_sdk::export_classifier!(BrandCare, init = init);

@@ -135,6 +135,10 @@ impl Classifier for PrivateData {
 /// every call (they depend on no tenant's config).
 fn init() {
     switchboard_textscan::pii::warm();
+    // Run the rules once, so the automata states they build are in the snapshot too.
+    for text in switchboard_textscan::WARM_UP_TEXTS {
+        let _ = classify(text, &[]);
+    }
 }
 
 switchboard_sdk::export_classifier!(PrivateData, init = init);

@@ -139,6 +139,10 @@ fn init() {
     LazyLock::force(&RULES);
     LazyLock::force(&SOON);
     switchboard_textscan::cues::warm();
+    // Run the rules once, so the automata states they build are in the snapshot too.
+    for text in switchboard_textscan::WARM_UP_TEXTS {
+        let _ = classify(text, &BTreeMap::new());
+    }
 }
 
 switchboard_sdk::export_classifier!(Urgency, init = init);

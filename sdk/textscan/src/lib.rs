@@ -38,12 +38,26 @@ pub fn warm() {
     rude::warm();
 }
 
+/// Customer messages a plugin's pre-initialisation runs its own rules over once, after
+/// [`warm`]: the `regex` crate builds its automata's states lazily, on the text it meets, so
+/// states built here are in the snapshot and every call starts with them. Varied on purpose
+/// (complaint, praise, contact details, a threat, abuse, non-English); any text is correct,
+/// these only make calls cheaper.
+pub const WARM_UP_TEXTS: &[&str] = &[
+    "@airline my flight UA123 was delayed 3 hours and my bag never arrived. Worst service ever, I want a refund!!",
+    "Thanks so much @acme, the team sorted my order in minutes. Brilliant customer service :) #happy",
+    "Call me on +44 7700 900123 or mail jo.bloggs@example.com, card 4111 1111 1111 1111 was charged twice",
+    "This is f***ing useless, you idiots. I'll see you in court, my lawyer will be in touch. Is the app down?",
+    "There's smoke in the cabin and people are stuck on the tarmac right now, please help asap",
+    "¿Dónde está mi pedido? Je n'ai toujours rien reçu. Wo bleibt meine Bestellung? great, another delay...",
+];
+
 /// Compile a built-in pattern. Plugins run in a fresh instance per message, so a pattern not
-/// built by the plugin's pre-initialisation ([`warm`]) is compiled on every call: `regex-lite` does that several times faster than `regex` (no
-/// Unicode tables, no DFA), which decides what a rule plugin costs per message. Classes,
-/// `\b` and case folding are ASCII; the word lists are written for that. With the
-/// `full-regex` feature (the host, which compiles once per process) the `regex` crate is used,
-/// with Unicode off so that matches are the same.
+/// built by the plugin's pre-initialisation ([`warm`]) is compiled on every call: without the
+/// `full-regex` feature `regex-lite` does that several times faster than `regex` (no Unicode
+/// tables, no DFA). With it (the host, and the rule plugins, which build every pattern in their
+/// `init`) the `regex` crate is used, with Unicode off so that matches are the same: classes,
+/// `\b` and case folding are ASCII; the word lists are written for that.
 pub fn pattern(pattern: &str) -> Regex {
     try_pattern(pattern).unwrap_or_else(|| panic!("built-in pattern {pattern:?} does not compile"))
 }
