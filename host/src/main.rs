@@ -620,14 +620,24 @@ fn main() -> ExitCode {
     // The log filter is the log's own: `--log warn` must not hide spans from the exporter.
     let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    // The filter's most verbose level, also on the closure filter: without a hint there, the
+    // combined filter has none, `log`'s global maximum stays at TRACE, and every `log::trace!`
+    // in the plugin compiler (Cranelift) went through the tracing bridge to be dropped there
+    // (half the CPU of compiling the example's plugins).
+    let most_verbose = filter
+        .max_level_hint()
+        .unwrap_or(tracing_subscriber::filter::LevelFilter::TRACE);
     tracing_subscriber::registry()
         .with(otel)
         .with(
             tracing_subscriber::fmt::layer()
                 .with_writer(std::io::stderr)
-                .with_filter(filter.and(tracing_subscriber::filter::filter_fn(
-                    switchboard::traces::log_filter,
-                ))),
+                .with_filter(
+                    filter.and(
+                        tracing_subscriber::filter::filter_fn(switchboard::traces::log_filter)
+                            .with_max_level_hint(most_verbose),
+                    ),
+                ),
         )
         .init();
     let result = runtime.block_on(dispatch(cli));
