@@ -155,6 +155,10 @@ impl ReplySuggester for CannedReplies {
 fn init() {
     suggest::warm();
     switchboard_textscan::pii::warm();
+    // Look for order numbers once, so the automata states that builds are in the snapshot too.
+    for text in switchboard_textscan::WARM_UP_TEXTS {
+        let _ = suggest::order_id(text);
+    }
 }
 
 switchboard_sdk::export_suggester!(CannedReplies, init = init);

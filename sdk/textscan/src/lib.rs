@@ -41,10 +41,10 @@ pub fn warm() {
 /// Customer messages a plugin's pre-initialisation runs its own rules over once, after
 /// [`warm`]: the `regex` crate builds its automata's states lazily, on the text it meets, so
 /// states built here are in the snapshot and every call starts with them. Varied on purpose
-/// (complaint, praise, contact details, a threat, abuse, non-English); any text is correct,
+/// (complaint with an order number, praise, contact details, a threat, abuse, non-English); any text is correct,
 /// these only make calls cheaper.
 pub const WARM_UP_TEXTS: &[&str] = &[
-    "@airline my flight UA123 was delayed 3 hours and my bag never arrived. Worst service ever, I want a refund!!",
+    "@airline my flight UA123 was delayed 3 hours and my bag never arrived (order #48213). Worst service ever, I want a refund!!",
     "Thanks so much @acme, the team sorted my order in minutes. Brilliant customer service :) #happy",
     "Call me on +44 7700 900123 or mail jo.bloggs@example.com, card 4111 1111 1111 1111 was charged twice",
     "This is f***ing useless, you idiots. I'll see you in court, my lawyer will be in touch. Is the app down?",
