@@ -21,7 +21,7 @@
 //! of plugins skipped by a fail-open failure). Function `score(name)` is a label's score, 0 when
 //! absent (`labels['x']` is an error when `x` is absent; `'x' in labels` tests for it).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use cel_interpreter::{Context, Program, Value};
@@ -161,7 +161,7 @@ pub struct Rule {
     pub when: String,
     pub why: Option<String>,
     pub actions: Vec<Action>,
-    program: Program,
+    program: Arc<Program>,
     /// Variables the condition reads (recorded with a decision).
     reads: Vec<String>,
 }
@@ -250,7 +250,7 @@ const PARSE_STACK_BYTES: usize = 256 << 20;
 /// Parse one condition within the limits above, on a thread with a stack deep enough for it.
 /// A `when` is a tenant's input (configs arrive over the API too): whatever it says must be a
 /// load error, never a crash of the host.
-fn parse_when(when: &str) -> Result<Program, String> {
+fn parse_when(when: &str) -> Result<Arc<Program>, String> {
     if when.len() > MAX_WHEN_BYTES {
         return Err(format!(
             "the expression is {} bytes, more than the {MAX_WHEN_BYTES} allowed",
@@ -267,29 +267,91 @@ fn parse_when(when: &str) -> Result<Program, String> {
             "write `!(!x)` for a double negation: the CEL parser reads `!!x` as `!x`".to_string(),
         );
     }
-    let source = when.to_string();
-    let parse = move || {
-        // The CEL parser panics on some malformed input instead of returning an error.
-        std::panic::catch_unwind(move || {
-            let tree = cel_parser::Parser::default()
-                .parse(&source)
-                .map_err(|e| e.to_string())?;
-            if deeper_than(&tree, MAX_NESTING) {
-                return Err(format!(
-                    "the expression nests more than {MAX_NESTING} levels deep"
-                ));
-            }
-            Program::compile(&source).map_err(|e| e.to_string())
-        })
+    if let Some(program) = shared_program(when) {
+        return Ok(program);
+    }
+    let program = Arc::new(parse_on_deep_stack(when.to_string())?);
+    share_program(when, &program);
+    Ok(program)
+}
+
+/// Compiled conditions by their text, shared by every policy that holds them: tenants
+/// started from the same template repeat the same conditions, and parsing is most of what a
+/// tenant costs to load. An entry lives only while some policy holds its program, so strangers'
+/// configs cannot grow this map beyond what is loaded.
+static SHARED_PROGRAMS: std::sync::Mutex<SharedPrograms> = std::sync::Mutex::new(SharedPrograms {
+    by_text: None,
+    prune_at: 64,
+});
+
+struct SharedPrograms {
+    by_text: Option<HashMap<String, std::sync::Weak<Program>>>,
+    /// Forget the programs no policy holds any more when the map reaches this size.
+    prune_at: usize,
+}
+
+fn shared_program(when: &str) -> Option<Arc<Program>> {
+    let shared = SHARED_PROGRAMS.lock().unwrap_or_else(|p| p.into_inner());
+    shared.by_text.as_ref()?.get(when)?.upgrade()
+}
+
+fn share_program(when: &str, program: &Arc<Program>) {
+    let mut shared = SHARED_PROGRAMS.lock().unwrap_or_else(|p| p.into_inner());
+    let SharedPrograms { by_text, prune_at } = &mut *shared;
+    let by_text = by_text.get_or_insert_with(HashMap::new);
+    by_text.insert(when.to_string(), Arc::downgrade(program));
+    if by_text.len() >= *prune_at {
+        by_text.retain(|_, p| p.strong_count() > 0);
+        *prune_at = (by_text.len() * 2).max(64);
+    }
+}
+
+/// A condition to parse and where its result goes.
+type ParseJob = (String, std::sync::mpsc::SyncSender<Result<Program, String>>);
+
+/// Parse on the one long-lived thread with a deep stack. A thread per condition cost ten
+/// thread starts (each mapping and unmapping the 256 MiB stack) per tenant: with ten thousand
+/// tenants that was most of the server's start-up.
+fn parse_on_deep_stack(source: String) -> Result<Program, String> {
+    static PARSER: std::sync::OnceLock<Result<std::sync::mpsc::Sender<ParseJob>, String>> =
+        std::sync::OnceLock::new();
+    let parser = PARSER.get_or_init(|| {
+        let (jobs, inbox) = std::sync::mpsc::channel::<ParseJob>();
+        std::thread::Builder::new()
+            .name("policy-parse".into())
+            .stack_size(PARSE_STACK_BYTES)
+            .spawn(move || {
+                for (source, answer) in inbox {
+                    let _ = answer.send(parse_and_compile(&source));
+                }
+            })
+            .map_err(|e| format!("cannot start the parser thread: {e}"))?;
+        Ok(jobs)
+    });
+    let jobs = parser.as_ref().map_err(Clone::clone)?;
+    let (answer, result) = std::sync::mpsc::sync_channel(1);
+    jobs.send((source, answer))
+        .map_err(|_| "the parser thread has stopped".to_string())?;
+    result
+        .recv()
         .unwrap_or_else(|_| Err("the expression is malformed".to_string()))
-    };
-    std::thread::Builder::new()
-        .name("policy-parse".into())
-        .stack_size(PARSE_STACK_BYTES)
-        .spawn(parse)
-        .map_err(|e| format!("cannot start the parser thread: {e}"))?
-        .join()
-        .unwrap_or_else(|_| Err("the expression is malformed".to_string()))
+}
+
+fn parse_and_compile(source: &str) -> Result<Program, String> {
+    // The CEL parser panics on some malformed input instead of returning an error; the
+    // thread carries on with the next condition.
+    std::panic::catch_unwind(|| {
+        let tree = cel_parser::Parser::default()
+            .parse(source)
+            .map_err(|e| e.to_string())?;
+        if deeper_than(&tree, MAX_NESTING) {
+            return Err(format!(
+                "the expression nests more than {MAX_NESTING} levels deep"
+            ));
+        }
+        Program::compile(source).map_err(|e| e.to_string())
+    })
+    .unwrap_or_else(|_| Err("the expression is malformed".to_string()))
 }
 
 /// The deepest nesting of brackets outside string literals.
@@ -660,6 +722,45 @@ mod tests {
             }],
             ..PolicyConfig::default()
         })
+    }
+
+    #[test]
+    fn tenants_with_the_same_condition_share_one_program_while_they_hold_it() {
+        let when = "labels['sharing-test'] > 0.5 && channel == 'x'";
+        let first = one_rule(when).unwrap();
+        let second = one_rule(when).unwrap();
+        assert!(Arc::ptr_eq(
+            &first.rules[0].program,
+            &second.rules[0].program
+        ));
+        // Sharing changes nothing a policy decides.
+        assert_eq!(
+            second.decide(&facts(&[("sharing-test", 0.9)])).fired.len(),
+            1
+        );
+        drop((first, second));
+        assert!(
+            shared_program(when).is_none(),
+            "kept after its last policy went"
+        );
+    }
+
+    #[test]
+    fn conditions_no_policy_holds_are_forgotten() {
+        for i in 0..1000 {
+            one_rule(&format!("labels['forget-{i}'] > 0.5")).unwrap();
+        }
+        let held = SHARED_PROGRAMS
+            .lock()
+            .unwrap()
+            .by_text
+            .as_ref()
+            .map_or(0, HashMap::len);
+        // Other tests compile policies at the same time; a few hundred entries at most stay.
+        assert!(
+            held < 600,
+            "{held} conditions kept after their policies went"
+        );
     }
 
     #[test]
