@@ -490,7 +490,9 @@ impl Runtime {
             origin: origin.clone(),
             source,
         };
-        let stamp = FileStamp::of(&tokio::fs::metadata(path).await.map_err(read_error)?);
+        // A plain stat, not `tokio::fs`: that hands every call to a blocking thread and back,
+        // and loading ten thousand tenants at start asks for a hundred thousand stamps.
+        let stamp = FileStamp::of(&std::fs::metadata(path).map_err(read_error)?);
         if let Some(plugin) = self.inner.files.get(path, &stamp) {
             return Ok(plugin);
         }

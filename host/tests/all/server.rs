@@ -1227,6 +1227,58 @@ async fn agents_work_a_conversation_and_secrets_stay_write_only() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_keeps_each_tenants_api_secrets_and_disabled_flag() {
+    // At start the server reads every tenant's stored secrets and flags in one pass; each
+    // must still reach its own tenant, and only it.
+    let mut s = TestServer::start(&[
+        ("acme", acme("http://127.0.0.1:9/none", false)),
+        ("globex", GLOBEX.into()),
+    ])
+    .await;
+    let admin = s.token("acme", "admin", "ada").await;
+    let rotated = "acme-rotated-before-restart";
+    let r = s
+        .http
+        .put(s.url("/api/tenants/acme/secrets/webhook/signing-secret"))
+        .bearer_auth(&admin)
+        .body(rotated)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let (status, _) = s
+        .post("/admin/tenants/globex/disable", OPERATOR, json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    s.stop().await;
+    let data = s.data.clone();
+    let s = TestServer::start_in(&data, false).await;
+    let (status, _) = s
+        .post_signed("acme", rotated, &message("r-1", "u-1", "hello"))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "acme's API-written secret is in use"
+    );
+    let (status, _) = s
+        .post_signed("acme", "acme-signing", &message("r-2", "u-1", "hello"))
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "not the file's secret");
+    let (status, _) = s
+        .post_signed("globex", "globex-signing", &message("r-3", "u-1", "hi"))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "globex is still disabled");
+    s.post("/admin/tenants/globex/enable", OPERATOR, json!({}))
+        .await;
+    let (status, _) = s
+        .post_signed("globex", "globex-signing", &message("r-4", "u-1", "hi"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "globex keeps its own secret");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hot_swap_while_messages_flow_loses_nothing_and_processes_nothing_twice() {
     let s = TestServer::start(&[("acme", acme("http://127.0.0.1:9/none", false))]).await;
     let store = s.store().await;
