@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -15,10 +15,14 @@ use switchboard_care::worker::{Engine, Processed};
 use switchboard_contract::{Event, PluginError};
 use switchboard_runtime::CallFailure;
 
-/// How long an idle worker sleeps before looking again (a wake-up cuts it short).
-const IDLE: Duration = Duration::from_millis(500);
+/// How often the server asks the store which tenants have work due, and wakes their workers.
+/// Idle workers ask nothing themselves: ten thousand tenants polling every half second took
+/// both cores of an idle server.
+const DUE_CHECK_EVERY: Duration = Duration::from_millis(500);
 /// How often a tenant's running response clocks are checked for warnings and breaches.
 const SWEEP_EVERY: Duration = Duration::from_secs(10);
+/// Longest an idle deliverer sleeps unwoken: a safety net should a due check fail.
+const DELIVER_IDLE: Duration = Duration::from_secs(60);
 
 /// Start and stop tenants' workers until `shutdown` turns true; then wait for them to finish
 /// what they are doing.
@@ -40,6 +44,11 @@ pub async fn supervise(
             Default::default()
         }
     };
+    tasks.spawn(wake_tenants_with_due_work(
+        registry.clone(),
+        engine.clone(),
+        shutdown.clone(),
+    ));
     loop {
         for (name, live) in registry.all().iter() {
             // One set of workers per tenant; they read the live version for every message, so
@@ -90,6 +99,38 @@ pub async fn supervise(
     while tasks.join_next().await.is_some() {}
 }
 
+/// Every `DUE_CHECK_EVERY`, wake the workers of the tenants with work due: messages accepted
+/// (by any process sharing the store) or held and due for a retry, and replies due for
+/// delivery. A wake-up that finds a worker busy is kept for it (`notify_one`).
+async fn wake_tenants_with_due_work(
+    registry: Arc<Registry>,
+    engine: Engine,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        match engine.store.tenants_with_due_work(engine.store.now()).await {
+            Ok(due) => {
+                for tenant in &due.messages {
+                    registry.waker(tenant).notify_one();
+                }
+                for tenant in &due.replies {
+                    registry.waker(&deliver_key(tenant)).notify_one();
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "cannot list tenants with due work"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(DUE_CHECK_EVERY) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// The waker of `tenant`'s deliverer.
+pub(crate) fn deliver_key(tenant: &str) -> String {
+    format!("{tenant}#deliver")
+}
+
 /// Wait for a wake-up, `dur`, or shutdown. Returns false on shutdown.
 async fn idle(
     registry: &Registry,
@@ -111,8 +152,17 @@ async fn process_loop(
     tenant: String,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let mut last_sweep: Option<std::time::Instant> = None;
+    // Sweeps of different tenants spread over the interval rather than all at once.
+    let mut next_sweep = Instant::now() + SWEEP_EVERY.mul_f64(fastrand::f64());
+    // Nothing is looked up at start: the due check wakes the tenants that have work.
+    let mut busy = false;
     loop {
+        if !busy {
+            let until_sweep = next_sweep.saturating_duration_since(Instant::now());
+            if !idle(&registry, &tenant, until_sweep, &mut shutdown).await {
+                return;
+            }
+        }
         if *shutdown.borrow() {
             return;
         }
@@ -120,14 +170,13 @@ async fn process_loop(
             return;
         };
         if live.disabled {
-            if !idle(&registry, &tenant, IDLE, &mut shutdown).await {
-                return;
-            }
+            busy = false;
+            next_sweep = Instant::now() + SWEEP_EVERY;
             continue;
         }
         // Service-level warnings and breaches: minutes matter, not milliseconds.
-        if last_sweep.is_none_or(|t| t.elapsed() >= SWEEP_EVERY) {
-            last_sweep = Some(std::time::Instant::now());
+        if Instant::now() >= next_sweep {
+            next_sweep = Instant::now() + SWEEP_EVERY;
             match engine.sweep_service_levels(&live.tenant).await {
                 Ok(r) if r.warned + r.internal_breaches + r.published_breaches > 0 => {
                     tracing::info!(%tenant, warned = r.warned, internal_breaches = r.internal_breaches, published_breaches = r.published_breaches, "service levels");
@@ -179,11 +228,9 @@ async fn process_loop(
             }
         }
         if queued {
-            registry.waker(&format!("{tenant}#deliver")).notify_one();
+            registry.waker(&deliver_key(&tenant)).notify_one();
         }
-        if due.is_empty() && !idle(&registry, &tenant, IDLE, &mut shutdown).await {
-            return;
-        }
+        busy = !due.is_empty();
     }
 }
 
@@ -193,7 +240,7 @@ async fn deliver_loop(
     tenant: String,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let key = format!("{tenant}#deliver");
+    let key = deliver_key(&tenant);
     loop {
         if *shutdown.borrow() {
             return;
@@ -211,7 +258,7 @@ async fn deliver_loop(
                 Err(e) => tracing::error!(%tenant, error = %e, "delivery pass failed"),
             }
         }
-        if !idle(&registry, &key, IDLE, &mut shutdown).await {
+        if !idle(&registry, &key, DELIVER_IDLE, &mut shutdown).await {
             return;
         }
     }

@@ -543,6 +543,30 @@ impl Store {
         stored_message(&row)
     }
 
+    /// The tenants with work due now: messages waiting for the pipeline (as `due_messages`),
+    /// and replies waiting for delivery. One pair of queries for the whole server, so idle
+    /// tenants' workers need not each ask again and again.
+    pub async fn tenants_with_due_work(&self, now: i64) -> Result<DueTenants, StoreError> {
+        let messages = sqlx::query(
+            "SELECT DISTINCT tenant FROM messages WHERE status = 'accepted' OR (status = 'held' AND next_attempt_at <= $1)",
+        )
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await
+        .op("listing tenants with due messages")?;
+        let replies = sqlx::query(
+            "SELECT DISTINCT tenant FROM outbox WHERE status = 'pending' AND next_attempt_at <= $1",
+        )
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await
+        .op("listing tenants with due replies")?;
+        Ok(DueTenants {
+            messages: messages.iter().map(|r| r.get(0)).collect(),
+            replies: replies.iter().map(|r| r.get(0)).collect(),
+        })
+    }
+
     /// Messages of `tenant` waiting for the pipeline: accepted and not processed, or held by a
     /// fail-closed stage and due for a retry. Oldest first.
     pub async fn due_messages(
@@ -1253,6 +1277,13 @@ async fn audit(
     .await
     .op("writing the audit log")?;
     Ok(())
+}
+
+/// Which tenants have work due: see [`Store::tenants_with_due_work`].
+#[derive(Debug, Default)]
+pub struct DueTenants {
+    pub messages: Vec<String>,
+    pub replies: Vec<String>,
 }
 
 #[cfg(test)]
