@@ -3,7 +3,7 @@
 //! them as tenants appear and they stop when the tenant goes, is disabled, or the server shuts
 //! down — always between two messages, never in the middle of one.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -44,9 +44,11 @@ pub async fn supervise(
             Default::default()
         }
     };
+    let to_sweep = Arc::new(ToSweep::default());
     tasks.spawn(wake_tenants_with_due_work(
         registry.clone(),
         engine.clone(),
+        to_sweep.clone(),
         shutdown.clone(),
     ));
     loop {
@@ -63,6 +65,7 @@ pub async fn supervise(
                 tasks.spawn(process_loop(
                     registry.clone(),
                     engine.clone(),
+                    to_sweep.clone(),
                     name.clone(),
                     shutdown.clone(),
                 ));
@@ -105,9 +108,19 @@ pub async fn supervise(
 async fn wake_tenants_with_due_work(
     registry: Arc<Registry>,
     engine: Engine,
+    to_sweep: Arc<ToSweep>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let mut next_sweep_check = Instant::now();
     loop {
+        if Instant::now() >= next_sweep_check {
+            next_sweep_check = Instant::now() + SWEEP_EVERY;
+            let tenants = engine.store.tenants_to_sweep().await;
+            if let Err(e) = &tenants {
+                tracing::error!(error = %e, "cannot list tenants to sweep; sweeping every tenant");
+            }
+            to_sweep.tenants.store(tenants.ok().map(Arc::new));
+        }
         match engine.store.tenants_with_due_work(engine.store.now()).await {
             Ok(due) => {
                 for tenant in &due.messages {
@@ -126,29 +139,52 @@ async fn wake_tenants_with_due_work(
     }
 }
 
+/// The tenants with running clocks or unsettled incident reports, as of the last check;
+/// `None` (not known yet, or the check failed) sweeps every tenant.
+#[derive(Default)]
+struct ToSweep {
+    tenants: arc_swap::ArcSwapOption<HashSet<String>>,
+}
+
+impl ToSweep {
+    fn includes(&self, tenant: &str) -> bool {
+        self.tenants
+            .load()
+            .as_ref()
+            .is_none_or(|t| t.contains(tenant))
+    }
+}
+
 /// The waker of `tenant`'s deliverer.
 pub(crate) fn deliver_key(tenant: &str) -> String {
     format!("{tenant}#deliver")
 }
 
-/// Wait for a wake-up, `dur`, or shutdown. Returns false on shutdown.
-async fn idle(
+enum Wake {
+    Notified,
+    TimedOut,
+    Shutdown,
+}
+
+/// Wait for a wake-up, `dur`, or shutdown.
+async fn wait(
     registry: &Registry,
-    tenant: &str,
+    key: &str,
     dur: Duration,
     shutdown: &mut watch::Receiver<bool>,
-) -> bool {
-    let waker = registry.waker(tenant);
+) -> Wake {
+    let waker = registry.waker(key);
     tokio::select! {
-        _ = waker.notified() => true,
-        _ = tokio::time::sleep(dur) => true,
-        _ = shutdown.changed() => false,
+        _ = waker.notified() => Wake::Notified,
+        _ = tokio::time::sleep(dur) => Wake::TimedOut,
+        _ = shutdown.changed() => Wake::Shutdown,
     }
 }
 
 async fn process_loop(
     registry: Arc<Registry>,
     engine: Engine,
+    to_sweep: Arc<ToSweep>,
     tenant: String,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -157,10 +193,13 @@ async fn process_loop(
     // Nothing is looked up at start: the due check wakes the tenants that have work.
     let mut busy = false;
     loop {
+        let mut woken = busy;
         if !busy {
             let until_sweep = next_sweep.saturating_duration_since(Instant::now());
-            if !idle(&registry, &tenant, until_sweep, &mut shutdown).await {
-                return;
+            match wait(&registry, &tenant, until_sweep, &mut shutdown).await {
+                Wake::Shutdown => return,
+                Wake::Notified => woken = true,
+                Wake::TimedOut => {}
             }
         }
         if *shutdown.borrow() {
@@ -174,9 +213,10 @@ async fn process_loop(
             next_sweep = Instant::now() + SWEEP_EVERY;
             continue;
         }
-        // Service-level warnings and breaches: minutes matter, not milliseconds.
-        if Instant::now() >= next_sweep {
-            next_sweep = Instant::now() + SWEEP_EVERY;
+        // Service-level warnings and breaches: minutes matter, not milliseconds. A tenant with
+        // nothing running is not swept: a clock started since the last check waits one more
+        // interval at most.
+        if Instant::now() >= next_sweep && to_sweep.includes(&tenant) {
             match engine.sweep_service_levels(&live.tenant).await {
                 Ok(r) if r.warned + r.internal_breaches + r.published_breaches > 0 => {
                     tracing::info!(%tenant, warned = r.warned, internal_breaches = r.internal_breaches, published_breaches = r.published_breaches, "service levels");
@@ -189,6 +229,13 @@ async fn process_loop(
             if let Err(e) = engine.settle_incident_reports(&live.tenant).await {
                 tracing::warn!(%tenant, error = %e, "incident reports left pending");
             }
+        }
+        if Instant::now() >= next_sweep {
+            next_sweep = Instant::now() + SWEEP_EVERY;
+        }
+        if !woken {
+            // The sweep's timer: any due message would have come with a wake-up.
+            continue;
         }
         let due = match engine
             .store
@@ -258,7 +305,7 @@ async fn deliver_loop(
                 Err(e) => tracing::error!(%tenant, error = %e, "delivery pass failed"),
             }
         }
-        if !idle(&registry, &key, DELIVER_IDLE, &mut shutdown).await {
+        if let Wake::Shutdown = wait(&registry, &key, DELIVER_IDLE, &mut shutdown).await {
             return;
         }
     }

@@ -190,16 +190,26 @@ pub(super) async fn stop_clock(
     Ok(())
 }
 
+/// A conversation by id or channel key, as two indexed lookups: SQLite answers
+/// `id = $2 OR conversation_key = $2` by reading every conversation of the tenant.
+pub(crate) const CONVERSATION_REF: &str = "SELECT id, state, assignee, team, created_at FROM conversations WHERE tenant = $1 AND id = $2 \
+     UNION ALL SELECT id, state, assignee, team, created_at FROM conversations WHERE tenant = $1 AND conversation_key = $2 \
+     ORDER BY created_at LIMIT 1";
+
+pub(crate) fn running_clocks_sql() -> String {
+    format!(
+        "SELECT {CLOCK_COLUMNS} FROM response_clocks WHERE tenant = $1 AND stopped_at IS NULL ORDER BY started_at, id"
+    )
+}
+
 impl Store {
     /// Every clock of `tenant` still running (no response yet), oldest first.
     pub async fn running_clocks(&self, tenant: &str) -> Result<Vec<ClockRow>, StoreError> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {CLOCK_COLUMNS} FROM response_clocks WHERE tenant = $1 AND stopped_at IS NULL ORDER BY started_at, id"
-        )))
-        .bind(tenant)
-        .fetch_all(&self.pool)
-        .await
-        .op("listing running clocks")?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(running_clocks_sql()))
+            .bind(tenant)
+            .fetch_all(&self.pool)
+            .await
+            .op("listing running clocks")?;
         Ok(rows.iter().map(clock_row).collect())
     }
 
@@ -362,18 +372,12 @@ impl Store {
         tenant: &str,
         id_or_key: &str,
     ) -> Result<Option<(String, String, Option<String>, Option<String>)>, StoreError> {
-        let row = sqlx::query(
-            // Two indexed lookups: SQLite answers `id = $2 OR conversation_key = $2` by reading
-            // every conversation of the tenant.
-            "SELECT id, state, assignee, team, created_at FROM conversations WHERE tenant = $1 AND id = $2 \
-             UNION ALL SELECT id, state, assignee, team, created_at FROM conversations WHERE tenant = $1 AND conversation_key = $2 \
-             ORDER BY created_at LIMIT 1",
-        )
-        .bind(tenant)
-        .bind(id_or_key)
-        .fetch_optional(&self.pool)
-        .await
-        .op("loading a conversation")?;
+        let row = sqlx::query(CONVERSATION_REF)
+            .bind(tenant)
+            .bind(id_or_key)
+            .fetch_optional(&self.pool)
+            .await
+            .op("loading a conversation")?;
         Ok(row.map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))))
     }
 

@@ -481,6 +481,12 @@ fn is_unique_violation(e: &StoreError) -> bool {
     matches!(e, StoreError::Sql { source: sqlx::Error::Database(d), .. } if d.is_unique_violation())
 }
 
+pub(crate) fn pending_reports_sql() -> String {
+    format!(
+        "SELECT {REPORT_COLUMNS} FROM incident_reports r WHERE r.tenant = $1 AND r.settled_at IS NULL ORDER BY r.created_at, r.message_id LIMIT $2"
+    )
+}
+
 impl Store {
     /// Reports of `tenant` the detector has not looked at yet, oldest first.
     pub async fn pending_incident_reports(
@@ -488,14 +494,12 @@ impl Store {
         tenant: &str,
         limit: i64,
     ) -> Result<Vec<ReportRow>, StoreError> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {REPORT_COLUMNS} FROM incident_reports r WHERE r.tenant = $1 AND r.settled_at IS NULL ORDER BY r.created_at, r.message_id LIMIT $2"
-        )))
-        .bind(tenant)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await
-        .op("listing pending incident reports")?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(pending_reports_sql()))
+            .bind(tenant)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .op("listing pending incident reports")?;
         Ok(rows.iter().map(report_row).collect())
     }
 

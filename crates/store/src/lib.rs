@@ -567,6 +567,16 @@ impl Store {
         })
     }
 
+    /// The tenants a service-level sweep has work for: running response clocks, or incident
+    /// reports not yet settled. Idle tenants are not swept at all.
+    pub async fn tenants_to_sweep(&self) -> Result<std::collections::HashSet<String>, StoreError> {
+        let rows = sqlx::query(TENANTS_TO_SWEEP)
+            .fetch_all(&self.pool)
+            .await
+            .op("listing tenants to sweep")?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
     /// Messages of `tenant` waiting for the pipeline: accepted and not processed, or held by a
     /// fail-closed stage and due for a retry. Oldest first.
     pub async fn due_messages(
@@ -1279,6 +1289,8 @@ async fn audit(
     Ok(())
 }
 
+const TENANTS_TO_SWEEP: &str = "SELECT DISTINCT tenant FROM response_clocks WHERE stopped_at IS NULL UNION SELECT DISTINCT tenant FROM incident_reports WHERE settled_at IS NULL";
+
 /// Which tenants have work due: see [`Store::tenants_with_due_work`].
 #[derive(Debug, Default)]
 pub struct DueTenants {
@@ -1289,6 +1301,42 @@ pub struct DueTenants {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What SQLite plans for `sql`: one line per step.
+    async fn query_plan(store: &Store, sql: &str) -> String {
+        sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")))
+            .bind("t")
+            .bind("x")
+            .fetch_all(&store.pool)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get::<String, _>(3))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[tokio::test]
+    async fn lookups_run_on_every_sweep_use_their_indexes() {
+        // Each of these once read every row of its table, per running clock or per tenant, and
+        // made a busy server's sweep slower than its interval. A lost index would not fail a
+        // behaviour test, only the plan.
+        let store = Store::in_memory().await.unwrap();
+        for (sql, index) in [
+            (care::CONVERSATION_REF.to_string(), "conversations_key"),
+            (team::agent_load_sql(), "conversations_assignee"),
+            (TENANTS_TO_SWEEP.to_string(), "response_clocks_running"),
+            (TENANTS_TO_SWEEP.to_string(), "incident_reports_unsettled"),
+            (care::running_clocks_sql(), "response_clocks_running"),
+            (
+                incidents::pending_reports_sql(),
+                "incident_reports_unsettled",
+            ),
+        ] {
+            let plan = query_plan(&store, &sql).await;
+            assert!(plan.contains(index), "{sql}\nplanned as:\n{plan}");
+        }
+    }
 
     /// Author history as it was computed before the counters: a scan of every earlier message
     /// of the customer. The reference the counters must keep agreeing with.

@@ -48,6 +48,13 @@ pub struct ExpertRequest {
 /// Conversations that count against an agent's capacity.
 const OPEN_STATES: &str = "('open', 'private', 'monitored')";
 
+/// An agent's load: the open conversations assigned to them.
+pub(crate) fn agent_load_sql() -> String {
+    format!(
+        "SELECT COUNT(*) FROM conversations WHERE tenant = $1 AND assignee = $2 AND state IN {OPEN_STATES}"
+    )
+}
+
 /// Assign a conversation routed to `plan.team`, if nobody has it: the next member after the
 /// team's last assignee (round robin) with room under their capacity, skilled members first,
 /// never `exclude` (who just breached on it). Nobody with room: it stays in the team's queue.
@@ -94,15 +101,13 @@ pub(super) async fn assign_round_robin(
             {
                 continue;
             }
-            let load: i64 = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SELECT COUNT(*) FROM conversations WHERE tenant = $1 AND assignee = $2 AND state IN {OPEN_STATES}"
-            )))
-            .bind(tenant)
-            .bind(agent)
-            .fetch_one(&mut **tx)
-            .await
-            .op("measuring an agent's load")?
-            .get(0);
+            let load: i64 = sqlx::query(sqlx::AssertSqlSafe(agent_load_sql()))
+                .bind(tenant)
+                .bind(agent)
+                .fetch_one(&mut **tx)
+                .await
+                .op("measuring an agent's load")?
+                .get(0);
             if load < *capacity {
                 chosen = Some(agent.clone());
                 break;
