@@ -202,6 +202,128 @@ pub(crate) fn running_clocks_sql() -> String {
     )
 }
 
+/// One clock event to record: see [`Store::clock_events`].
+pub struct ClockEventItem<'a> {
+    pub clock: &'a ClockRow,
+    pub event: ClockEvent,
+    pub actions: &'a [BreachAction],
+    /// Where a reassignment goes.
+    pub team: Option<&'a AssignPlan>,
+}
+
+async fn clock_event_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    now: i64,
+    tenant: &str,
+    item: &ClockEventItem<'_>,
+) -> Result<bool, StoreError> {
+    let ClockEventItem {
+        clock,
+        event,
+        actions,
+        team,
+    } = *item;
+    let marked = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE response_clocks SET {col} = $1 WHERE tenant = $2 AND id = $3 AND {col} IS NULL AND stopped_at IS NULL",
+        col = event.column()
+    )))
+    .bind(now)
+    .bind(tenant)
+    .bind(&clock.id)
+    .execute(&mut **tx)
+    .await
+    .op("recording a clock event")?;
+    if marked.rows_affected() != 1 {
+        // Nothing was written for it: recorded already, or the clock stopped.
+        return Ok(false);
+    }
+    let due = match event {
+        ClockEvent::PublishedBreach => clock.published_due_at,
+        _ => clock.internal_due_at,
+    };
+    audit(
+        tx,
+        now,
+        tenant,
+        "sla",
+        event.audit_action(),
+        &clock.conversation_id,
+        &serde_json::json!({ "clock": clock.id, "kind": clock.kind, "due_at": due, "actions": actions }),
+    )
+    .await?;
+    for action in actions {
+        match action {
+            BreachAction::RaisePriority => {
+                sqlx::query(
+                    "UPDATE conversations SET priority = priority + 1, updated_at = $1 WHERE tenant = $2 AND id = $3",
+                )
+                .bind(now)
+                .bind(tenant)
+                .bind(&clock.conversation_id)
+                .execute(&mut **tx)
+                .await
+                .op("raising a conversation's priority")?;
+            }
+            BreachAction::Reassign => {
+                let previous =
+                    sqlx::query("SELECT assignee FROM conversations WHERE tenant = $1 AND id = $2")
+                        .bind(tenant)
+                        .bind(&clock.conversation_id)
+                        .fetch_one(&mut **tx)
+                        .await
+                        .op("reading an assignee")?
+                        .get::<Option<String>, _>(0);
+                if previous.is_some() {
+                    sqlx::query(
+                        "UPDATE conversations SET assignee = NULL, updated_at = $1 WHERE tenant = $2 AND id = $3",
+                    )
+                    .bind(now)
+                    .bind(tenant)
+                    .bind(&clock.conversation_id)
+                    .execute(&mut **tx)
+                    .await
+                    .op("returning a conversation to its queue")?;
+                    audit(
+                        tx,
+                        now,
+                        tenant,
+                        "sla",
+                        "conversation.reassigned",
+                        &clock.conversation_id,
+                        &serde_json::json!({ "from": previous, "why": event.audit_action() }),
+                    )
+                    .await?;
+                    // To the next member of its team with room, else the team's queue.
+                    if let Some(plan) = team {
+                        super::team::assign_round_robin(
+                            tx,
+                            now,
+                            tenant,
+                            &clock.conversation_id,
+                            plan,
+                            previous.as_deref(),
+                        )
+                        .await?;
+                    }
+                }
+            }
+            BreachAction::NotifySupervisor => {
+                audit(
+                    tx,
+                    now,
+                    tenant,
+                    "sla",
+                    "supervisor.notified",
+                    &clock.conversation_id,
+                    &serde_json::json!({ "clock": clock.id, "why": event.audit_action() }),
+                )
+                .await?;
+            }
+        }
+    }
+    Ok(true)
+}
+
 impl Store {
     /// Every clock of `tenant` still running (no response yet), oldest first.
     pub async fn running_clocks(&self, tenant: &str) -> Result<Vec<ClockRow>, StoreError> {
@@ -244,109 +366,36 @@ impl Store {
         actions: &[BreachAction],
         team: Option<&AssignPlan>,
     ) -> Result<bool, StoreError> {
+        let recorded = self
+            .clock_events(
+                tenant,
+                &[ClockEventItem {
+                    clock,
+                    event,
+                    actions,
+                    team,
+                }],
+            )
+            .await?;
+        Ok(recorded.first().copied().unwrap_or(false))
+    }
+
+    /// Record several clock events in one transaction: a sweep that finds a backlog breaching
+    /// at once makes one commit per chunk, not one (and one fsync) per event. Says, per event,
+    /// whether it was recorded (as [`Store::clock_event`]).
+    pub async fn clock_events(
+        &self,
+        tenant: &str,
+        items: &[ClockEventItem<'_>],
+    ) -> Result<Vec<bool>, StoreError> {
         let now = self.now();
-        let mut tx = self.begin("beginning a clock event").await?;
-        let marked = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE response_clocks SET {col} = $1 WHERE tenant = $2 AND id = $3 AND {col} IS NULL AND stopped_at IS NULL",
-            col = event.column()
-        )))
-        .bind(now)
-        .bind(tenant)
-        .bind(&clock.id)
-        .execute(&mut *tx)
-        .await
-        .op("recording a clock event")?;
-        if marked.rows_affected() != 1 {
-            tx.rollback().await.op("recording a clock event")?;
-            return Ok(false);
+        let mut tx = self.begin("beginning clock events").await?;
+        let mut recorded = Vec::with_capacity(items.len());
+        for item in items {
+            recorded.push(clock_event_in(&mut tx, now, tenant, item).await?);
         }
-        let due = match event {
-            ClockEvent::PublishedBreach => clock.published_due_at,
-            _ => clock.internal_due_at,
-        };
-        audit(
-            &mut tx,
-            now,
-            tenant,
-            "sla",
-            event.audit_action(),
-            &clock.conversation_id,
-            &serde_json::json!({ "clock": clock.id, "kind": clock.kind, "due_at": due, "actions": actions }),
-        )
-        .await?;
-        for action in actions {
-            match action {
-                BreachAction::RaisePriority => {
-                    sqlx::query(
-                        "UPDATE conversations SET priority = priority + 1, updated_at = $1 WHERE tenant = $2 AND id = $3",
-                    )
-                    .bind(now)
-                    .bind(tenant)
-                    .bind(&clock.conversation_id)
-                    .execute(&mut *tx)
-                    .await
-                    .op("raising a conversation's priority")?;
-                }
-                BreachAction::Reassign => {
-                    let previous = sqlx::query(
-                        "SELECT assignee FROM conversations WHERE tenant = $1 AND id = $2",
-                    )
-                    .bind(tenant)
-                    .bind(&clock.conversation_id)
-                    .fetch_one(&mut *tx)
-                    .await
-                    .op("reading an assignee")?
-                    .get::<Option<String>, _>(0);
-                    if previous.is_some() {
-                        sqlx::query(
-                            "UPDATE conversations SET assignee = NULL, updated_at = $1 WHERE tenant = $2 AND id = $3",
-                        )
-                        .bind(now)
-                        .bind(tenant)
-                        .bind(&clock.conversation_id)
-                        .execute(&mut *tx)
-                        .await
-                        .op("returning a conversation to its queue")?;
-                        audit(
-                            &mut tx,
-                            now,
-                            tenant,
-                            "sla",
-                            "conversation.reassigned",
-                            &clock.conversation_id,
-                            &serde_json::json!({ "from": previous, "why": event.audit_action() }),
-                        )
-                        .await?;
-                        // To the next member of its team with room, else the team's queue.
-                        if let Some(plan) = team {
-                            super::team::assign_round_robin(
-                                &mut tx,
-                                now,
-                                tenant,
-                                &clock.conversation_id,
-                                plan,
-                                previous.as_deref(),
-                            )
-                            .await?;
-                        }
-                    }
-                }
-                BreachAction::NotifySupervisor => {
-                    audit(
-                        &mut tx,
-                        now,
-                        tenant,
-                        "sla",
-                        "supervisor.notified",
-                        &clock.conversation_id,
-                        &serde_json::json!({ "clock": clock.id, "why": event.audit_action() }),
-                    )
-                    .await?;
-                }
-            }
-        }
-        tx.commit().await.op("recording a clock event")?;
-        Ok(true)
+        tx.commit().await.op("recording clock events")?;
+        Ok(recorded)
     }
 
     /// The latest customer message of a conversation of `tenant` (what a survey answers to).

@@ -18,7 +18,9 @@ mod report;
 mod server;
 mod team;
 
-pub use care::{BreachAction, ClockEvent, ClockPlan, ClockRow, Due, ReplyKind, SurveyRequest};
+pub use care::{
+    BreachAction, ClockEvent, ClockEventItem, ClockPlan, ClockRow, Due, ReplyKind, SurveyRequest,
+};
 pub use group::Acceptance;
 pub use incidents::{
     AttachedRow, Attachment, Closed, FollowUp, IncidentDraft, IncidentReport, IncidentRow,

@@ -157,6 +157,55 @@ impl Setup {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_breaching_at_once_is_recorded_in_full_and_once() {
+    // 150 conversations waiting since Tuesday morning: one sweep at noon finds every clock past
+    // both targets. Their events are written a chunk per transaction; each must be recorded
+    // exactly once, with its actions, across the chunks.
+    let s = setup("2026-10-27T08:00:00Z").await;
+    let n = 150;
+    for i in 0..n {
+        s.take(msg(
+            &format!("b-{i}"),
+            &format!("backlog-{i}"),
+            "my parcel has not arrived",
+            "2026-10-27T08:00:00Z",
+        ))
+        .await;
+    }
+    let r = s.at("2026-10-27T12:00:00Z").await;
+    assert_eq!(
+        (
+            r.running,
+            r.warned,
+            r.internal_breaches,
+            r.published_breaches
+        ),
+        (n, n, n, n)
+    );
+    for sql in [
+        "SELECT COUNT(*) FROM audit WHERE tenant = $1 AND action = 'sla.warning'",
+        "SELECT COUNT(*) FROM audit WHERE tenant = $1 AND action = 'sla.internal-breach'",
+        "SELECT COUNT(*) FROM audit WHERE tenant = $1 AND action = 'sla.breach'",
+    ] {
+        assert_eq!(s.count(sql).await, n as i64, "{sql}");
+    }
+    // Both breaches raised every conversation's priority.
+    let inbox = s.engine.store.inbox("harbour", None, 500).await.unwrap();
+    assert_eq!(inbox.len(), n);
+    assert!(inbox.iter().all(|c| c.priority == 2), "{inbox:?}");
+    // Nothing is recorded twice.
+    let again = s.at("2026-10-27T12:05:00Z").await;
+    assert_eq!(
+        (
+            again.warned,
+            again.internal_breaches,
+            again.published_breaches
+        ),
+        (0, 0, 0)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_clock_runs_in_business_hours_warns_breaches_and_stops_only_on_a_real_response() {
     // Friday 23 October 2026, 19:55 in London (BST). The message came at 19:50: ten minutes
     // before closing. Saturday and Sunday are closed, summer time ends on Sunday, and Monday

@@ -9,10 +9,12 @@ use crate::tenant::Tenant;
 use crate::worker::{Engine, Processed, idempotency_key};
 use switchboard_contract::{MessageAction, OutboundReply, Visibility};
 use switchboard_store::{
-    ActionError, ClockEvent, ClockRow, StoreError, StoredMessage, SurveyRequest,
+    ActionError, ClockEvent, ClockEventItem, ClockRow, StoreError, StoredMessage, SurveyRequest,
 };
 
 const MINUTE: i64 = 60_000;
+/// Clock events a sweep records per transaction.
+const EVENTS_PER_COMMIT: usize = 100;
 
 /// What one sweep recorded.
 #[derive(Debug, Default, Clone, Serialize, PartialEq, Eq)]
@@ -79,15 +81,17 @@ impl Engine {
         };
         let now = self.store.now();
         let warn = warn_ms(Some(levels));
-        for clock in self.store.running_clocks(&tenant.name).await? {
-            report.running += 1;
-            let reached = |due: Option<i64>, before: i64| due.is_some_and(|d| now >= d - before);
+        let clocks = self.store.running_clocks(&tenant.name).await?;
+        report.running = clocks.len();
+        let reached = |due: Option<i64>, before: i64| due.is_some_and(|d| now >= d - before);
+        // Where each breaching clock's reassignment goes: the next member of its conversation's
+        // team with room. Looked up only for a clock that breaches now, not every running one.
+        let mut teams = Vec::with_capacity(clocks.len());
+        for clock in &clocks {
             let breach = (clock.internal_breached_at.is_none()
                 && reached(clock.internal_due_at, 0))
                 || (clock.published_breached_at.is_none() && reached(clock.published_due_at, 0));
-            // Where a reassignment goes: the next member of the conversation's team with room.
-            // Looked up only for a clock that breaches now, not for every running one.
-            let team = match breach {
+            teams.push(match breach {
                 false => None,
                 true => match self
                     .store
@@ -99,46 +103,47 @@ impl Engine {
                     }
                     _ => None,
                 },
-            };
-            // Record in order: a sweep that wakes late still warns before it breaches.
-            if clock.warned_at.is_none()
-                && reached(clock.internal_due_at, warn)
-                && self
-                    .store
-                    .clock_event(&tenant.name, &clock, ClockEvent::Warned, &[], None)
-                    .await?
-            {
-                report.warned += 1;
+            });
+        }
+        // In order per clock: a sweep that wakes late still warns before it breaches.
+        let mut events = Vec::new();
+        for (clock, team) in clocks.iter().zip(&teams) {
+            if clock.warned_at.is_none() && reached(clock.internal_due_at, warn) {
+                events.push(ClockEventItem {
+                    clock,
+                    event: ClockEvent::Warned,
+                    actions: &[],
+                    team: None,
+                });
             }
-            if clock.internal_breached_at.is_none()
-                && reached(clock.internal_due_at, 0)
-                && self
-                    .store
-                    .clock_event(
-                        &tenant.name,
-                        &clock,
-                        ClockEvent::InternalBreach,
-                        &levels.on_internal_breach,
-                        team.as_ref(),
-                    )
-                    .await?
-            {
-                report.internal_breaches += 1;
+            if clock.internal_breached_at.is_none() && reached(clock.internal_due_at, 0) {
+                events.push(ClockEventItem {
+                    clock,
+                    event: ClockEvent::InternalBreach,
+                    actions: &levels.on_internal_breach,
+                    team: team.as_ref(),
+                });
             }
-            if clock.published_breached_at.is_none()
-                && reached(clock.published_due_at, 0)
-                && self
-                    .store
-                    .clock_event(
-                        &tenant.name,
-                        &clock,
-                        ClockEvent::PublishedBreach,
-                        &levels.on_published_breach,
-                        team.as_ref(),
-                    )
-                    .await?
-            {
-                report.published_breaches += 1;
+            if clock.published_breached_at.is_none() && reached(clock.published_due_at, 0) {
+                events.push(ClockEventItem {
+                    clock,
+                    event: ClockEvent::PublishedBreach,
+                    actions: &levels.on_published_breach,
+                    team: team.as_ref(),
+                });
+            }
+        }
+        // A backlog breaches thousands of clocks at once: one commit per chunk, not per event.
+        for chunk in events.chunks(EVENTS_PER_COMMIT) {
+            let recorded = self.store.clock_events(&tenant.name, chunk).await?;
+            for (item, recorded) in chunk.iter().zip(recorded) {
+                if recorded {
+                    match item.event {
+                        ClockEvent::Warned => report.warned += 1,
+                        ClockEvent::InternalBreach => report.internal_breaches += 1,
+                        ClockEvent::PublishedBreach => report.published_breaches += 1,
+                    }
+                }
             }
         }
         Ok(report)
