@@ -1242,7 +1242,7 @@ async fn send_draft(
             .send_draft(&l.tenant, &id, b.counts_as, &actor.0)
             .await
             .map_err(|e| action_error(e, "such draft"))?;
-        s.registry.waker(&crate::workers::deliver_key(&tenant)).notify_one();
+        s.registry.deliver_waker(&tenant).notify_one();
         Ok((StatusCode::ACCEPTED, axum::Json(json!({ "draft": id, "status": "queued", "idempotency_key": key, "counts_as": kind }))).into_response())
     }.await)
 }

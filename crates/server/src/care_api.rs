@@ -83,9 +83,7 @@ async fn resolve(
                 .await
                 .map_err(|e| action_error(e, "such conversation"))?;
             if survey.is_some() {
-                s.registry
-                    .waker(&crate::workers::deliver_key(&tenant))
-                    .notify_one();
+                s.registry.deliver_waker(&tenant).notify_one();
             }
             ok(json!({ "conversation": conversation, "state": "resolved", "survey": survey }))
         }

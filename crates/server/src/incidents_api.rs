@@ -213,7 +213,7 @@ async fn close(
                 .await
                 .map_err(|e| action_error(e, "such incident"))?;
             if follow_ups > 0 {
-                s.registry.waker(&crate::workers::deliver_key(&tenant)).notify_one();
+                s.registry.deliver_waker(&tenant).notify_one();
             }
             ok(
                 json!({ "incident": id, "status": "closed", "follow_ups": follow_ups, "blocked": blocked }),

@@ -150,6 +150,11 @@ impl Registry {
             .clone()
     }
 
+    /// The notifier that wakes `tenant`'s deliverer (a reply queued or due).
+    pub fn deliver_waker(&self, tenant: &str) -> Arc<Notify> {
+        self.waker(&deliver_key(tenant))
+    }
+
     fn config_files(&self) -> Vec<PathBuf> {
         let mut files: Vec<PathBuf> = std::fs::read_dir(self.dirs.tenants())
             .map(|rd| {
@@ -605,6 +610,11 @@ impl StoredState {
             disabled: store.disabled_tenants().await?,
         })
     }
+}
+
+/// The key of `tenant`'s deliverer among the wakers.
+pub(crate) fn deliver_key(tenant: &str) -> String {
+    format!("{tenant}#deliver")
 }
 
 fn nonzero(n: u32) -> std::num::NonZeroU32 {

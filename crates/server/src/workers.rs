@@ -127,7 +127,7 @@ async fn wake_tenants_with_due_work(
                     registry.waker(tenant).notify_one();
                 }
                 for tenant in &due.replies {
-                    registry.waker(&deliver_key(tenant)).notify_one();
+                    registry.deliver_waker(tenant).notify_one();
                 }
             }
             Err(e) => tracing::error!(error = %e, "cannot list tenants with due work"),
@@ -153,11 +153,6 @@ impl ToSweep {
             .as_ref()
             .is_none_or(|t| t.contains(tenant))
     }
-}
-
-/// The waker of `tenant`'s deliverer.
-pub(crate) fn deliver_key(tenant: &str) -> String {
-    format!("{tenant}#deliver")
 }
 
 enum Wake {
@@ -275,7 +270,7 @@ async fn process_loop(
             }
         }
         if queued {
-            registry.waker(&deliver_key(&tenant)).notify_one();
+            registry.deliver_waker(&tenant).notify_one();
         }
         busy = !due.is_empty();
     }
@@ -287,7 +282,7 @@ async fn deliver_loop(
     tenant: String,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let key = deliver_key(&tenant);
+    let key = super::registry::deliver_key(&tenant);
     loop {
         if *shutdown.borrow() {
             return;
