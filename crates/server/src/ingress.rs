@@ -93,11 +93,12 @@ async fn handle(
     body: Body,
 ) -> Response {
     // Unknown and disabled tenants look alike from outside: nothing here for the caller.
+    // Every answer before the body is read closes the connection: see [`closing`].
     let Some(live) = state.registry.get(tenant_name).filter(|l| !l.disabled) else {
-        return error_response(
+        return closing(error_response(
             StatusCode::NOT_FOUND,
             format!("no tenant `{tenant_name}` takes webhooks here"),
-        );
+        ));
     };
     let tenant = live.tenant.clone();
     let Some(connector) = tenant
@@ -105,16 +106,16 @@ async fn handle(
         .iter()
         .find(|c| c.instance.name == connector_name)
     else {
-        return error_response(
+        return closing(error_response(
             StatusCode::NOT_FOUND,
             format!("tenant `{tenant_name}` has no connector `{connector_name}`"),
-        );
+        ));
     };
     if live.limiter.check().is_err() {
-        let mut r = error_response(
+        let mut r = closing(error_response(
             StatusCode::TOO_MANY_REQUESTS,
             format!("tenant `{tenant_name}` is over its webhook rate limit"),
-        );
+        ));
         r.headers_mut()
             .insert("retry-after", axum::http::HeaderValue::from_static("1"));
         return r;
@@ -138,10 +139,10 @@ async fn handle(
         Ok(Ok(body)) => body,
         Ok(Err(e)) if is_over_limit(&e) => return too_large(limit),
         Ok(Err(_)) | Err(_) => {
-            return error_response(
+            return closing(error_response(
                 StatusCode::REQUEST_TIMEOUT,
                 "the request body did not arrive in time".into(),
-            );
+            ));
         }
     };
     let Some(_slot) = state
@@ -302,10 +303,21 @@ fn plugin_response(r: HttpResponse) -> Result<Response, axum::http::Error> {
 }
 
 fn too_large(limit: usize) -> Response {
-    error_response(
+    closing(error_response(
         StatusCode::PAYLOAD_TOO_LARGE,
         format!("webhook bodies are limited to {limit} bytes"),
-    )
+    ))
+}
+
+/// Marks a response sent before the request body was read to its end: the server drops the
+/// connection after it, and `Connection: close` tells the client not to pool it. Without it a
+/// client still writing the refused body may send its next request down a closed socket.
+fn closing(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        axum::http::header::CONNECTION,
+        axum::http::HeaderValue::from_static("close"),
+    );
+    response
 }
 
 /// Whether reading a body failed because it passed the length limit (rather than the client

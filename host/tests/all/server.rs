@@ -360,10 +360,24 @@ async fn webhooks_are_verified_stored_once_and_acknowledged_after_acceptance() {
     let (status, v) = s.post_signed("acme", "acme-signing", "{\"id\": ").await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
 
-    // Oversized: refused before any plugin sees it.
+    // Oversized: refused before any plugin sees it, and the connection is not offered for
+    // reuse (the rest of the body was never read; a client that pooled it would send its next
+    // request down a closed socket).
     let huge = message("m-3", "u-3", &"a".repeat(2 << 20));
-    let (status, _) = s.post_signed("acme", "acme-signing", &huge).await;
-    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    let r = s
+        .http
+        .post(s.url("/hooks/acme/webhook"))
+        .header("content-type", "application/json")
+        .header("x-signature-256", sign("acme-signing", huge.as_bytes()))
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        r.headers().get("connection").map(|v| v.as_bytes()),
+        Some(&b"close"[..])
+    );
 
     // Unknown tenant or connector: a clear 404.
     let (status, v) = s.post_signed("initech", "x", &other).await;
