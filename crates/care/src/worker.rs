@@ -4,6 +4,7 @@
 //! not committed is processed again from the start (plugin calls have no side effects; the
 //! commit happens once), and replies caught mid-send are sent again with the same key.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
@@ -34,6 +35,8 @@ pub struct Engine {
     /// Shingles of recent incident reports, shared by the engine's clones (rebuilt on demand
     /// after a restart).
     pub(crate) texts: Arc<Mutex<TextWindow>>,
+    /// Each tenant's turn to settle incident reports (see `settle_incident_reports`).
+    pub(crate) settling: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
 }
 
 /// What became of one event of a webhook request.
@@ -75,6 +78,7 @@ impl Engine {
             rt,
             store,
             texts: Arc::default(),
+            settling: Arc::default(),
         }
     }
 

@@ -154,6 +154,23 @@ fn incident_row(r: &sqlx::any::AnyRow) -> IncidentRow {
 const REPORT_COLUMNS: &str = "r.message_id, r.conversation_id, r.customer_id, r.received_at, r.text, r.rule_key, r.rule_actor";
 const REPORT_COLUMNS_WITHOUT_TEXT: &str = "r.message_id, r.conversation_id, r.customer_id, r.received_at, '' AS text, r.rule_key, r.rule_actor";
 
+/// The conditions of a window of reports: with live label `$4` scoring at least `$5` (when
+/// `labelled`; otherwise both parameters are still used, as PostgreSQL wants every one), and
+/// outside any incident (`usual`, a baseline) or outside open ones only.
+fn report_filters(labelled: bool, usual: bool) -> (&'static str, &'static str) {
+    let labelled = if labelled {
+        "AND EXISTS (SELECT 1 FROM labels l WHERE l.message_id = r.message_id AND l.role = 'live' AND l.name = $4 AND l.score >= $5)"
+    } else {
+        "AND $4 = $4 AND $5 = $5"
+    };
+    let attached = if usual {
+        "r.incident_id IS NULL"
+    } else {
+        "NOT EXISTS (SELECT 1 FROM incidents i WHERE i.id = r.incident_id AND i.status <> 'closed')"
+    };
+    (labelled, attached)
+}
+
 fn report_row(r: &sqlx::any::AnyRow) -> ReportRow {
     ReportRow {
         message_id: r.get(0),
@@ -519,22 +536,6 @@ impl Store {
             .await
     }
 
-    /// [`Self::incident_reports_between`] with every `text` left empty: the detector keeps
-    /// what it needs of the texts it has seen, and reads only the others
-    /// ([`Self::incident_report_texts`]). A window of hundreds of reports is read for every
-    /// report in a burst, so leaving the texts out is most of the read.
-    pub async fn incident_reports_between_without_text(
-        &self,
-        tenant: &str,
-        label: Option<(&str, f64)>,
-        from: i64,
-        to: i64,
-        usual: bool,
-    ) -> Result<Vec<ReportRow>, StoreError> {
-        self.reports_between(tenant, label, from, to, usual, REPORT_COLUMNS_WITHOUT_TEXT)
-            .await
-    }
-
     /// The texts of `tenant`'s reports among `ids` (ids not found are left out).
     pub async fn incident_report_texts(
         &self,
@@ -563,6 +564,109 @@ impl Store {
         Ok(texts)
     }
 
+    /// How many customers reported in `(from, to]`, counted as
+    /// [`Self::incident_reports_between`] would list them. The detector needs only this
+    /// number for most reports; reading the window's rows for each one made a burst cost
+    /// O(n²) rows.
+    pub async fn incident_report_customers(
+        &self,
+        tenant: &str,
+        label: Option<(&str, f64)>,
+        from: i64,
+        to: i64,
+        usual: bool,
+    ) -> Result<i64, StoreError> {
+        let (labelled, attached) = report_filters(label.is_some(), usual);
+        let (name, score) = label.unwrap_or(("", 0.0));
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT COUNT(DISTINCT r.customer_id) FROM incident_reports r WHERE r.tenant = $1 AND r.received_at > $2 AND r.received_at <= $3 {labelled} AND {attached}"
+        )))
+        .bind(tenant)
+        .bind(from)
+        .bind(to)
+        .bind(name)
+        .bind(score)
+        .fetch_one(&self.pool)
+        .await
+        .op("counting incident reports")?;
+        Ok(row.get(0))
+    }
+
+    /// How many reports of `tenant` were received in `(from, to]`, attached or not: what a
+    /// copy of the window kept in memory is checked against.
+    pub async fn count_incident_reports(
+        &self,
+        tenant: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<i64, StoreError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) FROM incident_reports r WHERE r.tenant = $1 AND r.received_at > $2 AND r.received_at <= $3",
+        )
+        .bind(tenant)
+        .bind(from)
+        .bind(to)
+        .fetch_one(&self.pool)
+        .await
+        .op("counting incident reports")?;
+        Ok(row.get(0))
+    }
+
+    /// The id and time of every report of `tenant` received in `(from, to]`, attached or not.
+    pub async fn incident_report_times(
+        &self,
+        tenant: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT r.message_id, r.received_at FROM incident_reports r WHERE r.tenant = $1 AND r.received_at > $2 AND r.received_at <= $3",
+        )
+        .bind(tenant)
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await
+        .op("listing incident report times")?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    /// [`Self::incident_reports_between`] among the reports `ids` only, with every `text` left
+    /// empty: the detector picks the near-identical reports from the texts it keeps, and asks
+    /// the store only which of those the window counts.
+    pub async fn incident_reports_among(
+        &self,
+        tenant: &str,
+        ids: &[String],
+        from: i64,
+        to: i64,
+        usual: bool,
+    ) -> Result<Vec<ReportRow>, StoreError> {
+        let (_, attached) = report_filters(false, usual);
+        let mut out = Vec::new();
+        for chunk in ids.chunks(200) {
+            let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 4)).collect();
+            let sql = format!(
+                "SELECT {REPORT_COLUMNS_WITHOUT_TEXT} FROM incident_reports r WHERE r.tenant = $1 AND r.received_at > $2 AND r.received_at <= $3 AND r.message_id IN ({}) AND {attached}",
+                marks.join(", ")
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(tenant)
+                .bind(from)
+                .bind(to);
+            for id in chunk {
+                query = query.bind(id.as_str());
+            }
+            let rows = query
+                .fetch_all(&self.pool)
+                .await
+                .op("listing incident reports")?;
+            out.extend(rows.iter().map(report_row));
+        }
+        out.sort_by(|a, b| (a.received_at, &a.message_id).cmp(&(b.received_at, &b.message_id)));
+        Ok(out)
+    }
+
     async fn reports_between(
         &self,
         tenant: &str,
@@ -572,16 +676,7 @@ impl Store {
         usual: bool,
         columns: &str,
     ) -> Result<Vec<ReportRow>, StoreError> {
-        let labelled = if label.is_some() {
-            "AND EXISTS (SELECT 1 FROM labels l WHERE l.message_id = r.message_id AND l.role = 'live' AND l.name = $4 AND l.score >= $5)"
-        } else {
-            "AND $4 = $4 AND $5 = $5"
-        };
-        let attached = if usual {
-            "r.incident_id IS NULL"
-        } else {
-            "NOT EXISTS (SELECT 1 FROM incidents i WHERE i.id = r.incident_id AND i.status <> 'closed')"
-        };
+        let (labelled, attached) = report_filters(label.is_some(), usual);
         let (name, score) = label.unwrap_or(("", 0.0));
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {columns} FROM incident_reports r WHERE r.tenant = $1 AND r.received_at > $2 AND r.received_at <= $3 {labelled} AND {attached} ORDER BY r.received_at, r.message_id"

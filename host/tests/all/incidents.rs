@@ -5,8 +5,9 @@
 //! topic; a policy rule's `incident` action and the detector share one table; incidents are
 //! opened, attached, merged and closed by hand; closing follows up once per customer through
 //! the platform mock and stops their clocks; a crash between a message's commit and the
-//! incident step loses nothing; and through the real server, agents and supervisors work
-//! incidents while another tenant sees none of them. Complaint texts are real tweets from
+//! incident step loses nothing; two processes sharing a store count each other's reports; the
+//! same bursts open the same incidents on PostgreSQL; and through the real server, agents and
+//! supervisors work incidents while another tenant sees none of them. Complaint texts are real tweets from
 //! `../shared/data/datasets/airline_sentiment.train.csv`.
 
 use std::sync::{Arc, Mutex};
@@ -135,18 +136,25 @@ struct Setup {
 }
 
 async fn setup() -> Setup {
+    setup_on(None).await
+}
+
+/// [`setup`] with the store at `url` (PostgreSQL) instead of an SQLite file.
+async fn setup_on(url: Option<&str>) -> Setup {
     let platform = Arc::new(Mutex::new(Platform::default()));
-    let url = crate::common::platform(platform.clone()).await;
+    let deliver_url = crate::common::platform(platform.clone()).await;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tenant.toml");
-    std::fs::write(&path, TENANT.replace("DELIVER_URL", &url)).unwrap();
+    std::fs::write(&path, TENANT.replace("DELIVER_URL", &deliver_url)).unwrap();
     let rt = runtime();
     let tenant = Tenant::load(&path, &rt).await.unwrap();
     let clock = Clock::manual(T0);
-    let store = Store::open_file(&dir.path().join("store.db"))
-        .await
-        .unwrap()
-        .with_clock(clock.clone());
+    let store = match url {
+        Some(url) => Store::open(url).await,
+        None => Store::open_file(&dir.path().join("store.db")).await,
+    }
+    .unwrap()
+    .with_clock(clock.clone());
     Setup {
         dir: dir.path().to_path_buf(),
         _dir: dir,
@@ -516,6 +524,75 @@ async fn near_identical_texts_without_a_topic_label_group_into_one_incident() {
     assert!(attached.contains(&copy));
     assert!(!attached.contains(&other));
     assert_eq!(s.incidents().await.len(), 1);
+}
+
+/// Two processes sharing one store (two servers, or the CLI beside a server) each keep the
+/// texts they have seen in memory: the reports the other one settled still count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn near_identical_texts_settled_by_two_processes_group_into_one_incident() {
+    let s = setup().await;
+    let other = Engine::new(
+        runtime(),
+        Store::open_file(&s.dir.join("store.db"))
+            .await
+            .unwrap()
+            .with_clock(s.clock.clone()),
+    );
+    let mut posts = vec![SABRE.to_string()];
+    posts.extend(SABRE_COPIES.iter().map(|t| t.to_string()));
+    for (i, text) in posts.iter().take(5).enumerate() {
+        let m = post(
+            &format!("pax{i}"),
+            &format!("s-{i}"),
+            text,
+            T0 + i as i64 * 3 * MIN,
+        );
+        // Alternately: each engine settles reports the other has never seen.
+        let engine = if i % 2 == 0 { &s.engine } else { &other };
+        s.clock.set(m.received_at);
+        let a = engine.store.accept("webhook", &m).await.unwrap();
+        let p = engine.process(&s.tenant, &a.message_id).await.unwrap();
+        assert!(matches!(p, Processed::Done(_)), "{p:?}");
+    }
+    let incidents = s.incidents().await;
+    assert_eq!(incidents.len(), 1, "{incidents:?}");
+    assert!(incidents[0].group_key.starts_with("text:"), "{incidents:?}");
+    assert_eq!(incidents[0].conversations, 5);
+}
+
+/// The detector's counts are SQL of their own (customers in a window, reports among the
+/// near-identical ones): the same bursts open the same incidents on PostgreSQL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bursts_by_topic_and_by_text_open_incidents_on_postgresql() {
+    let pg = crate::postgres::Postgres::start();
+    let s = setup_on(Some(&pg.url())).await;
+    let texts = airline_texts();
+    for (i, site) in SITE_DOWN.iter().take(5).enumerate() {
+        let text = real(site, &texts);
+        s.take(post(
+            &format!("web{i}"),
+            &format!("w-{i}"),
+            &text,
+            T0 + i as i64 * MIN,
+        ))
+        .await;
+    }
+    let mut posts = vec![SABRE.to_string()];
+    posts.extend(SABRE_COPIES.iter().map(|t| t.to_string()));
+    for (i, text) in posts.iter().take(5).enumerate() {
+        let at = T0 + 60 * MIN + i as i64 * 3 * MIN;
+        s.take(post(&format!("pax{i}"), &format!("s-{i}"), text, at))
+            .await;
+    }
+    let mut incidents = s.incidents().await;
+    incidents.sort_by(|a, b| a.group_key.cmp(&b.group_key));
+    assert_eq!(incidents.len(), 2, "{incidents:?}");
+    assert!(incidents[0].group_key.starts_with("text:"), "{incidents:?}");
+    assert_eq!(incidents[1].group_key, "topic:website");
+    assert!(
+        incidents.iter().all(|i| i.conversations == 5),
+        "{incidents:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

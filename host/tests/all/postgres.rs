@@ -10,7 +10,7 @@ use crate::common::*;
 use switchboard::store::Store;
 
 /// A PostgreSQL server of our own, one per test; stopped (fast shutdown) when dropped.
-struct Postgres {
+pub(crate) struct Postgres {
     _dir: tempfile::TempDir,
     data: PathBuf,
     bin: PathBuf,
@@ -36,7 +36,7 @@ fn postgres_bin() -> PathBuf {
 }
 
 impl Postgres {
-    fn start() -> Postgres {
+    pub(crate) fn start() -> Postgres {
         let bin = postgres_bin();
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
@@ -112,7 +112,7 @@ impl Postgres {
         cmd
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("postgres://sb@127.0.0.1:{}/postgres", self.port)
     }
 }

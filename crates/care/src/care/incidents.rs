@@ -326,6 +326,21 @@ struct TenantTexts {
     by_time: BTreeSet<(i64, String)>,
 }
 
+impl TenantTexts {
+    /// Entries received in `(from, to]`.
+    fn between(&self, from: i64, to: i64) -> impl Iterator<Item = &(i64, String)> {
+        let bounds = (from < to).then(|| {
+            (
+                (from.saturating_add(1), String::new()),
+                (to.saturating_add(1), String::new()),
+            )
+        });
+        bounds
+            .into_iter()
+            .flat_map(|(start, end)| self.by_time.range(start..end))
+    }
+}
+
 impl TextWindow {
     /// The shingles of report `message_id` (its `text`, received at `received_at`).
     pub fn shingles(
@@ -364,6 +379,36 @@ impl TextWindow {
             t.by_time.pop_first();
             t.by_id.remove(&id);
         }
+    }
+
+    /// How many reports of `tenant` received in `(from, to]` are kept.
+    pub fn count_between(&self, tenant: &str, from: i64, to: i64) -> usize {
+        self.tenants
+            .get(tenant)
+            .map_or(0, |t| t.between(from, to).count())
+    }
+
+    /// The reports of `tenant` received in `(from, to]` whose text is near `text`.
+    pub fn near_between(
+        &self,
+        tenant: &str,
+        from: i64,
+        to: i64,
+        text: &Shingles,
+        threshold: f64,
+    ) -> Vec<String> {
+        let Some(t) = self.tenants.get(tenant) else {
+            return Vec::new();
+        };
+        t.between(from, to)
+            .filter(|(_, id)| {
+                t.by_id
+                    .get(id)
+                    .and_then(Option::as_ref)
+                    .is_some_and(|s| near(text, s, threshold))
+            })
+            .map(|(_, id)| id.clone())
+            .collect()
     }
 
     /// How many reports' shingles are kept for `tenant`.

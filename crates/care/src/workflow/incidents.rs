@@ -70,10 +70,27 @@ fn reply_to(m: &StoredMessage, key: String, text: String, visibility: Visibility
     }
 }
 
+/// How many unsettled reports the detector reads to bring its text window up to date before
+/// it falls back to listing the window: a burst's reports waiting behind the one settled.
+const PENDING_READ_FOR_WINDOW: i64 = 200;
+
+/// How many times the detector reads the pending reports before listing the window.
+const PENDING_READS_FOR_WINDOW: usize = 3;
+
 impl Engine {
     /// Look at every report of `tenant` not looked at yet: attach it to its incident, open one
     /// (a rule's, or a burst), or leave it. Returns how many were settled.
     pub async fn settle_incident_reports(&self, tenant: &Tenant) -> Result<usize, StoreError> {
+        // One pass per tenant at a time: concurrent workers would each settle the same
+        // pending reports. A caller that waited then finds what was committed meanwhile.
+        let turn = self
+            .settling
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(tenant.name.clone())
+            .or_default()
+            .clone();
+        let _turn = turn.lock().await;
         let mut settled = 0;
         loop {
             let pending = self
@@ -187,16 +204,11 @@ impl Engine {
             })
         };
         for key in groups {
-            let window = store
-                .incident_reports_between(
-                    &tenant.name,
-                    Some((key, config.min_score)),
-                    from,
-                    anchor,
-                    false,
-                )
-                .await?;
-            let reports = customers(&window.iter().collect::<Vec<_>>());
+            let label = Some((key.as_str(), config.min_score));
+            // Counted in the store; the rows are read only for a burst, to attach them.
+            let reports = store
+                .incident_report_customers(&tenant.name, label, from, anchor, false)
+                .await? as usize;
             if reports < config.min_reports as usize {
                 continue;
             }
@@ -213,6 +225,9 @@ impl Engine {
             if !config.is_burst(reports, usual) {
                 continue;
             }
+            let window = store
+                .incident_reports_between(&tenant.name, label, from, anchor, false)
+                .await?;
             let new = NewIncident {
                 group_key: key.clone(),
                 title: title_for(Some(config), key),
@@ -225,43 +240,29 @@ impl Engine {
         let Some(text) = text else {
             return Ok(None);
         };
-        // Nothing older than this report's baseline is needed for it; the shingles of what is
-        // in reach are kept, so the window's texts are tokenised once, not once per report.
-        self.texts
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .forget_until(&tenant.name, from - baseline_ms);
-        let window = self
-            .near_reports(
-                tenant,
-                r,
-                text,
-                config.similar_text,
-                store
-                    .incident_reports_between_without_text(&tenant.name, None, from, anchor, false)
-                    .await?,
+        // Nearness is decided on the texts kept in memory (tokenised once each), made to hold
+        // every report this window and its baseline reach; the store is asked only which of
+        // the near ones each count takes.
+        let since = from - baseline_ms;
+        self.complete_text_window(&tenant.name, since, anchor)
+            .await?;
+        let (near_now, near_before) = {
+            let texts = self.texts.lock().unwrap_or_else(|e| e.into_inner());
+            let threshold = config.similar_text;
+            (
+                texts.near_between(&tenant.name, from, anchor, text, threshold),
+                texts.near_between(&tenant.name, since, from, text, threshold),
             )
+        };
+        let window = store
+            .incident_reports_among(&tenant.name, &near_now, from, anchor, false)
             .await?;
         let reports = customers(&window.iter().collect::<Vec<_>>());
         if reports < config.min_reports as usize {
             return Ok(None);
         }
-        let before = self
-            .near_reports(
-                tenant,
-                r,
-                text,
-                config.similar_text,
-                store
-                    .incident_reports_between_without_text(
-                        &tenant.name,
-                        None,
-                        from - baseline_ms,
-                        from,
-                        true,
-                    )
-                    .await?,
-            )
+        let before = store
+            .incident_reports_among(&tenant.name, &near_before, since, from, true)
             .await?;
         let usual_count = customers(&before.iter().collect::<Vec<_>>());
         let usual = usual_count as f64 * scale;
@@ -279,51 +280,63 @@ impl Engine {
         Ok(Some(self.open_for_report(tenant, &new, r, &window).await?))
     }
 
-    /// The reports among `rows` (read without their texts) whose text is near `text`, and `r`
-    /// itself. Shingles come from the tenant's window state; only texts it has not seen are
-    /// read from the store, in one query.
-    async fn near_reports(
+    /// Make the tenant's text window hold every report received in `(since, until]`, and
+    /// drop what no window reaches any more. Reports are never deleted and every kept one was
+    /// read from the store, so equal counts mean the same reports. A report this process has
+    /// not seen is usually one still unsettled (read with the few others pending); one
+    /// settled by another process sharing the store is found by reading the range's ids.
+    async fn complete_text_window(
         &self,
-        tenant: &Tenant,
-        r: &ReportRow,
-        text: &Arc<Shingles>,
-        threshold: f64,
-        rows: Vec<ReportRow>,
-    ) -> Result<Vec<ReportRow>, StoreError> {
+        tenant: &str,
+        since: i64,
+        until: i64,
+    ) -> Result<(), StoreError> {
+        let store = &self.store;
+        self.texts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .forget_until(tenant, since);
+        let kept = |this: &Self| {
+            this.texts
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .count_between(tenant, since, until)
+        };
+        // Reports committed meanwhile by concurrent workers can make one count miss; a
+        // second look at the pending ones usually catches up.
+        for _ in 0..PENDING_READS_FOR_WINDOW {
+            let stored = store.count_incident_reports(tenant, since, until).await? as usize;
+            if kept(self) == stored {
+                return Ok(());
+            }
+            let pending = store
+                .pending_incident_reports(tenant, PENDING_READ_FOR_WINDOW)
+                .await?;
+            let mut texts = self.texts.lock().unwrap_or_else(|e| e.into_inner());
+            for p in &pending {
+                texts.shingles(tenant, &p.message_id, p.received_at, &p.text);
+            }
+        }
+        if kept(self) == store.count_incident_reports(tenant, since, until).await? as usize {
+            return Ok(());
+        }
+        let times = store.incident_report_times(tenant, since, until).await?;
         let unseen: Vec<&str> = {
             let texts = self.texts.lock().unwrap_or_else(|e| e.into_inner());
-            rows.iter()
-                .filter(|w| {
-                    w.message_id != r.message_id && !texts.knows(&tenant.name, &w.message_id)
-                })
-                .map(|w| w.message_id.as_str())
+            times
+                .iter()
+                .filter(|(id, _)| !texts.knows(tenant, id))
+                .map(|(id, _)| id.as_str())
                 .collect()
         };
-        let read = if unseen.is_empty() {
-            Default::default()
-        } else {
-            self.store
-                .incident_report_texts(&tenant.name, &unseen)
-                .await?
-        };
+        let read = store.incident_report_texts(tenant, &unseen).await?;
         let mut texts = self.texts.lock().unwrap_or_else(|e| e.into_inner());
-        Ok(rows
-            .into_iter()
-            .filter(|w| {
-                if w.message_id == r.message_id {
-                    return true;
-                }
-                // Known: the text is not needed. Unknown and not read (gone meanwhile): no.
-                let source = match read.get(&w.message_id) {
-                    Some(t) => t.as_str(),
-                    None if texts.knows(&tenant.name, &w.message_id) => "",
-                    None => return false,
-                };
-                texts
-                    .shingles(&tenant.name, &w.message_id, w.received_at, source)
-                    .is_some_and(|s| near(text, &s, threshold))
-            })
-            .collect())
+        for (id, at) in &times {
+            if let Some(text) = read.get(id) {
+                texts.shingles(tenant, id, *at, text);
+            }
+        }
+        Ok(())
     }
 
     /// Open `new` for report `r`, attaching the latest message of each conversation among
