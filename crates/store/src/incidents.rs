@@ -784,6 +784,38 @@ impl Store {
         Ok(done)
     }
 
+    /// Settle reports `ids` of `tenant` that went to no incident, in one transaction: the
+    /// detector settles a batch of reports with one commit, not one each. A report an incident
+    /// took meanwhile keeps its incident.
+    pub async fn settle_reports_outside_incidents(
+        &self,
+        tenant: &str,
+        ids: &[String],
+    ) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let now = self.now();
+        let mut tx = self.begin("beginning to settle reports").await?;
+        for chunk in ids.chunks(200) {
+            let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 3)).collect();
+            let sql = format!(
+                "UPDATE incident_reports SET settled_at = $1 WHERE tenant = $2 AND settled_at IS NULL AND message_id IN ({})",
+                marks.join(", ")
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(tenant);
+            for id in chunk {
+                query = query.bind(id.as_str());
+            }
+            query
+                .execute(&mut *tx)
+                .await
+                .op("settling incident reports")?;
+        }
+        tx.commit().await.op("settling incident reports")?;
+        Ok(())
+    }
+
     /// Open an incident with its conversations, their reply drafts and the statement draft,
     /// settling `report` (the message that opened it), in one transaction.
     pub async fn open_incident(

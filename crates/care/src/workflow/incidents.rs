@@ -70,6 +70,14 @@ fn reply_to(m: &StoredMessage, key: String, text: String, visibility: Visibility
     }
 }
 
+/// What settling one report left to do.
+enum Settled {
+    /// It went to an incident, settled in that incident's transaction.
+    Written,
+    /// It went to none: to be marked settled with the rest of its batch.
+    Alone,
+}
+
 /// How many unsettled reports the detector reads to bring its text window up to date before
 /// it falls back to listing the window: a burst's reports waiting behind the one settled.
 const PENDING_READ_FOR_WINDOW: i64 = 200;
@@ -100,14 +108,31 @@ impl Engine {
             if pending.is_empty() {
                 return Ok(settled);
             }
+            // Reports that went to no incident are marked settled together, one commit for
+            // the batch. A crash before that leaves them pending, to be looked at again: the
+            // same decision, as nothing else was written for them.
+            let mut alone = Vec::new();
             for r in &pending {
-                self.settle_report(tenant, r).await?;
+                match self.settle_report(tenant, r).await {
+                    Ok(Settled::Alone) => alone.push(r.message_id.clone()),
+                    Ok(Settled::Written) => {}
+                    Err(e) => {
+                        let _ = self
+                            .store
+                            .settle_reports_outside_incidents(&tenant.name, &alone)
+                            .await;
+                        return Err(e);
+                    }
+                }
                 settled += 1;
             }
+            self.store
+                .settle_reports_outside_incidents(&tenant.name, &alone)
+                .await?;
         }
     }
 
-    async fn settle_report(&self, tenant: &Tenant, r: &ReportRow) -> Result<(), StoreError> {
+    async fn settle_report(&self, tenant: &Tenant, r: &ReportRow) -> Result<Settled, StoreError> {
         let store = &self.store;
         let config = tenant.care.incidents.as_ref();
         // Two tries: an incident opened by someone else meanwhile is attached to instead.
@@ -115,7 +140,8 @@ impl Engine {
             if let Some(key) = &r.rule_key {
                 let actor = r.rule_actor.as_deref().unwrap_or("policy");
                 if let Some(open) = store.open_incident_for(&tenant.name, key).await? {
-                    return self.attach_report(tenant, &open, r, actor).await;
+                    self.attach_report(tenant, &open, r, actor).await?;
+                    return Ok(Settled::Written);
                 }
                 let new = NewIncident {
                     group_key: key.clone(),
@@ -129,20 +155,18 @@ impl Engine {
                     .await?
                 {
                     Opened::KeyTaken => continue,
-                    _ => return Ok(()),
+                    _ => return Ok(Settled::Written),
                 }
             }
             let Some(config) = config else {
-                store
-                    .settle_incident_report(&tenant.name, &r.message_id)
-                    .await?;
-                return Ok(());
+                return Ok(Settled::Alone);
             };
             let labels = store.labels(&r.message_id).await?;
             let groups = config.groups(&labels);
             for key in &groups {
                 if let Some(open) = store.open_incident_for(&tenant.name, key).await? {
-                    return self.attach_report(tenant, &open, r, DETECTOR).await;
+                    self.attach_report(tenant, &open, r, DETECTOR).await?;
+                    return Ok(Settled::Written);
                 }
             }
             let text = self
@@ -151,7 +175,8 @@ impl Engine {
             if let Some(text) = &text {
                 for (open, sample) in store.open_text_incidents(&tenant.name).await? {
                     if shingles(&sample).is_some_and(|s| near(text, &s, config.similar_text)) {
-                        return self.attach_report(tenant, &open, r, DETECTOR).await;
+                        self.attach_report(tenant, &open, r, DETECTOR).await?;
+                        return Ok(Settled::Written);
                     }
                 }
             }
@@ -160,14 +185,11 @@ impl Engine {
                 .await?
             {
                 Some(Opened::KeyTaken) => continue,
-                Some(_) => return Ok(()),
+                Some(_) => return Ok(Settled::Written),
                 None => break,
             }
         }
-        store
-            .settle_incident_report(&tenant.name, &r.message_id)
-            .await?;
-        Ok(())
+        Ok(Settled::Alone)
     }
 
     /// The shingles of report `r`'s text, from the tenant's window state.
