@@ -142,6 +142,14 @@ pub struct StoredMessage {
     pub attempts: i64,
 }
 
+/// A message due for processing, with what orders it against others.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueMessage {
+    pub id: String,
+    pub conversation_id: String,
+    pub customer_id: String,
+}
+
 /// What accepting a message did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Accepted {
@@ -597,6 +605,34 @@ impl Store {
         .await
         .op("listing due messages")?;
         Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    /// [`Self::due_messages`] with each message's conversation and customer: what a processor
+    /// needs to work on several at once while keeping each conversation's and customer's
+    /// messages in order.
+    pub async fn due_messages_with_keys(
+        &self,
+        tenant: &str,
+        now: i64,
+        limit: i64,
+    ) -> Result<Vec<DueMessage>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, conversation_id, customer_id FROM messages WHERE tenant = $1 AND (status = 'accepted' OR (status = 'held' AND next_attempt_at <= $2)) ORDER BY accepted_at, id LIMIT $3",
+        )
+        .bind(tenant)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .op("listing due messages")?;
+        Ok(rows
+            .iter()
+            .map(|r| DueMessage {
+                id: r.get(0),
+                conversation_id: r.get(1),
+                customer_id: r.get(2),
+            })
+            .collect())
     }
 
     /// Count messages of `tenant` by status.
