@@ -543,11 +543,11 @@ impl Store {
         ids: &[&str],
     ) -> Result<HashMap<String, String>, StoreError> {
         let mut texts = HashMap::with_capacity(ids.len());
-        for chunk in ids.chunks(200) {
-            let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+        for chunk in ids.chunks(crate::IN_LIST_CHUNK) {
+            let marks = crate::in_list(2, chunk.len());
             let sql = format!(
                 "SELECT message_id, text FROM incident_reports WHERE tenant = $1 AND message_id IN ({})",
-                marks.join(", ")
+                marks
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant);
             for id in chunk {
@@ -644,11 +644,11 @@ impl Store {
     ) -> Result<Vec<ReportRow>, StoreError> {
         let (_, attached) = report_filters(false, usual);
         let mut out = Vec::new();
-        for chunk in ids.chunks(200) {
-            let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 4)).collect();
+        for chunk in ids.chunks(crate::IN_LIST_CHUNK) {
+            let marks = crate::in_list(4, chunk.len());
             let sql = format!(
                 "SELECT {REPORT_COLUMNS_WITHOUT_TEXT} FROM incident_reports r WHERE r.tenant = $1 AND r.received_at > $2 AND r.received_at <= $3 AND r.message_id IN ({}) AND {attached}",
-                marks.join(", ")
+                marks
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(tenant)
@@ -797,11 +797,11 @@ impl Store {
         }
         let now = self.now();
         let mut tx = self.begin("beginning to settle reports").await?;
-        for chunk in ids.chunks(200) {
-            let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 3)).collect();
+        for chunk in ids.chunks(crate::IN_LIST_CHUNK) {
+            let marks = crate::in_list(3, chunk.len());
             let sql = format!(
                 "UPDATE incident_reports SET settled_at = $1 WHERE tenant = $2 AND settled_at IS NULL AND message_id IN ({})",
-                marks.join(", ")
+                marks
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(tenant);
             for id in chunk {

@@ -142,6 +142,18 @@ pub struct StoredMessage {
     pub attempts: i64,
 }
 
+/// `$first, $first+1, …` for `n` values: the parameters of an `IN (…)` list after the
+/// query's own. Callers chunk long lists (see [`IN_LIST_CHUNK`]).
+pub(crate) fn in_list(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Ids per `IN (…)` list: far below SQLite's and PostgreSQL's parameter limits.
+pub(crate) const IN_LIST_CHUNK: usize = 200;
+
 /// A message due for processing, with what orders it against others.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DueMessage {
@@ -595,16 +607,8 @@ impl Store {
         now: i64,
         limit: i64,
     ) -> Result<Vec<String>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id FROM messages WHERE tenant = $1 AND (status = 'accepted' OR (status = 'held' AND next_attempt_at <= $2)) ORDER BY accepted_at, id LIMIT $3",
-        )
-        .bind(tenant)
-        .bind(now)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await
-        .op("listing due messages")?;
-        Ok(rows.iter().map(|r| r.get(0)).collect())
+        let due = self.due_messages_with_keys(tenant, now, limit).await?;
+        Ok(due.into_iter().map(|m| m.id).collect())
     }
 
     /// [`Self::due_messages`] with each message's conversation and customer: what a processor
@@ -952,10 +956,10 @@ impl Store {
     pub async fn requeue_interrupted_all(&self, tenants: &[&str]) -> Result<u64, StoreError> {
         let mut requeued = 0;
         for chunk in tenants.chunks(500) {
-            let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+            let marks = in_list(2, chunk.len());
             let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "UPDATE outbox SET status = 'pending', updated_at = $1 WHERE status = 'sending' AND tenant IN ({})",
-                marks.join(", ")
+                marks
             )))
             .bind(self.now());
             for t in chunk {
