@@ -532,8 +532,20 @@ impl Store {
         to: i64,
         usual: bool,
     ) -> Result<Vec<ReportRow>, StoreError> {
-        self.reports_between(tenant, label, from, to, usual, REPORT_COLUMNS)
-            .await
+        let (labelled, attached) = report_filters(label.is_some(), usual);
+        let (name, score) = label.unwrap_or(("", 0.0));
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {REPORT_COLUMNS} FROM incident_reports r WHERE r.tenant = $1 AND r.received_at > $2 AND r.received_at <= $3 {labelled} AND {attached} ORDER BY r.received_at, r.message_id"
+        )))
+        .bind(tenant)
+        .bind(from)
+        .bind(to)
+        .bind(name)
+        .bind(score)
+        .fetch_all(&self.pool)
+        .await
+        .op("listing incident reports")?;
+        Ok(rows.iter().map(report_row).collect())
     }
 
     /// The texts of `tenant`'s reports among `ids` (ids not found are left out).
@@ -565,7 +577,8 @@ impl Store {
     }
 
     /// How many customers reported in `(from, to]`, counted as
-    /// [`Self::incident_reports_between`] would list them. The detector needs only this
+    /// [`Self::incident_reports_between`] would list them (with `usual`: the baseline a window
+    /// is measured against). The detector needs only this
     /// number for most reports; reading the window's rows for each one made a burst cost
     /// O(n²) rows.
     pub async fn incident_report_customers(
@@ -665,55 +678,6 @@ impl Store {
         }
         out.sort_by(|a, b| (a.received_at, &a.message_id).cmp(&(b.received_at, &b.message_id)));
         Ok(out)
-    }
-
-    async fn reports_between(
-        &self,
-        tenant: &str,
-        label: Option<(&str, f64)>,
-        from: i64,
-        to: i64,
-        usual: bool,
-        columns: &str,
-    ) -> Result<Vec<ReportRow>, StoreError> {
-        let (labelled, attached) = report_filters(label.is_some(), usual);
-        let (name, score) = label.unwrap_or(("", 0.0));
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {columns} FROM incident_reports r WHERE r.tenant = $1 AND r.received_at > $2 AND r.received_at <= $3 {labelled} AND {attached} ORDER BY r.received_at, r.message_id"
-        )))
-        .bind(tenant)
-        .bind(from)
-        .bind(to)
-        .bind(name)
-        .bind(score)
-        .fetch_all(&self.pool)
-        .await
-        .op("listing incident reports")?;
-        Ok(rows.iter().map(report_row).collect())
-    }
-
-    /// How many customers of `tenant` reported `label` in `(from, to]` outside any incident:
-    /// the usual rate the detector measures a window against.
-    pub async fn usual_reports(
-        &self,
-        tenant: &str,
-        label: &str,
-        min_score: f64,
-        from: i64,
-        to: i64,
-    ) -> Result<i64, StoreError> {
-        let row = sqlx::query(
-            "SELECT COUNT(DISTINCT r.customer_id) FROM incident_reports r WHERE r.tenant = $1 AND r.received_at > $2 AND r.received_at <= $3 AND r.incident_id IS NULL AND EXISTS (SELECT 1 FROM labels l WHERE l.message_id = r.message_id AND l.role = 'live' AND l.name = $4 AND l.score >= $5)",
-        )
-        .bind(tenant)
-        .bind(from)
-        .bind(to)
-        .bind(label)
-        .bind(min_score)
-        .fetch_one(&self.pool)
-        .await
-        .op("counting usual reports")?;
-        Ok(row.get(0))
     }
 
     /// The open incident of `tenant` for `group_key`: the one with that key, or the open one

@@ -235,13 +235,7 @@ impl Engine {
                 continue;
             }
             let usual_count = store
-                .usual_reports(
-                    &tenant.name,
-                    key,
-                    config.min_score,
-                    from - baseline_ms,
-                    from,
-                )
+                .incident_report_customers(&tenant.name, label, from - baseline_ms, from, true)
                 .await? as usize;
             let usual = usual_count as f64 * scale;
             if !config.is_burst(reports, usual) {
