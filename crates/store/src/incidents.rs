@@ -231,6 +231,31 @@ async fn settle(
     Ok(r.rows_affected() == 1)
 }
 
+/// Mark reports `ids` of `tenant` settled with no incident; one already settled (an incident
+/// took it meanwhile) is left as it is.
+pub(super) async fn settle_outside_incidents(
+    tx: &mut Tx<'_>,
+    now: i64,
+    tenant: &str,
+    ids: &[String],
+) -> Result<(), StoreError> {
+    for chunk in ids.chunks(crate::IN_LIST_CHUNK) {
+        let sql = format!(
+            "UPDATE incident_reports SET settled_at = $1 WHERE tenant = $2 AND settled_at IS NULL AND message_id IN ({})",
+            crate::in_list(3, chunk.len())
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(tenant);
+        for id in chunk {
+            query = query.bind(id.as_str());
+        }
+        query
+            .execute(&mut **tx)
+            .await
+            .op("settling incident reports")?;
+    }
+    Ok(())
+}
+
 /// Store a draft of the incident workflow with `status`; returns its id.
 async fn insert_draft(
     tx: &mut Tx<'_>,
@@ -759,23 +784,8 @@ impl Store {
         if ids.is_empty() {
             return Ok(());
         }
-        let now = self.now();
         let mut tx = self.begin("beginning to settle reports").await?;
-        for chunk in ids.chunks(crate::IN_LIST_CHUNK) {
-            let marks = crate::in_list(3, chunk.len());
-            let sql = format!(
-                "UPDATE incident_reports SET settled_at = $1 WHERE tenant = $2 AND settled_at IS NULL AND message_id IN ({})",
-                marks
-            );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(tenant);
-            for id in chunk {
-                query = query.bind(id.as_str());
-            }
-            query
-                .execute(&mut *tx)
-                .await
-                .op("settling incident reports")?;
-        }
+        settle_outside_incidents(&mut tx, self.now(), tenant, ids).await?;
         tx.commit().await.op("settling incident reports")?;
         Ok(())
     }

@@ -154,6 +154,31 @@ pub(crate) fn in_list(first: usize, n: usize) -> String {
 /// Ids per `IN (…)` list: far below SQLite's and PostgreSQL's parameter limits.
 pub(crate) const IN_LIST_CHUNK: usize = 200;
 
+/// `row` (a `VALUES` row with `?` for each parameter) repeated `rows` times, its parameters
+/// numbered `$1, $2, …` across the rows: one multi-row `INSERT` instead of a statement per row.
+pub(crate) fn values_rows(rows: usize, row: &str) -> String {
+    let mut next = 0;
+    let mut out = String::with_capacity(rows * (row.len() + 16));
+    for r in 0..rows {
+        if r > 0 {
+            out.push_str(", ");
+        }
+        for c in row.chars() {
+            if c == '?' {
+                next += 1;
+                out.push('$');
+                out.push_str(&next.to_string());
+            } else {
+                out.push(c);
+            }
+        }
+    }
+    out
+}
+
+/// Rows per multi-row `INSERT`: at 14 parameters a row, far below SQLite's parameter limit.
+pub(crate) const ROWS_PER_INSERT: usize = 100;
+
 /// A message due for processing, with what orders it against others.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DueMessage {
@@ -250,6 +275,9 @@ pub struct Outcome {
     pub incident: Option<String>,
     /// Hand the message to the incident detector, which settles it right after the commit.
     pub incident_report: Option<IncidentReport>,
+    /// Earlier reports of the same tenant that went to no incident, marked settled in this
+    /// transaction rather than one of their own (see `Engine::process_in_burst`).
+    pub settle_reports: Vec<String>,
     pub close_publicly: Option<String>,
     pub block_customer: bool,
     pub degraded: Vec<String>,
@@ -794,20 +822,23 @@ impl Store {
         if claimed.rows_affected() != 1 {
             return Ok(false);
         }
-        for l in &outcome.labels {
-            sqlx::query(
-                "INSERT INTO labels (message_id, role, classifier, name, score, evidence, plugin) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(&stored.id)
-            .bind(&l.role)
-            .bind(&l.classifier)
-            .bind(&l.name)
-            .bind(l.score)
-            .bind(json(&l.evidence))
-            .bind(&l.plugin)
-            .execute(&mut **tx)
-            .await
-            .op("storing a label")?;
+        for chunk in outcome.labels.chunks(ROWS_PER_INSERT) {
+            let sql = format!(
+                "INSERT INTO labels (message_id, role, classifier, name, score, evidence, plugin) VALUES {}",
+                values_rows(chunk.len(), "(?, ?, ?, ?, ?, ?, ?)")
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for l in chunk {
+                query = query
+                    .bind(&stored.id)
+                    .bind(&l.role)
+                    .bind(&l.classifier)
+                    .bind(&l.name)
+                    .bind(l.score)
+                    .bind(json(&l.evidence))
+                    .bind(&l.plugin);
+            }
+            query.execute(&mut **tx).await.op("storing labels")?;
         }
         sqlx::query(
             "INSERT INTO decisions (message_id, tenant, actions, fired, shadows, decided_at) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -842,51 +873,61 @@ impl Store {
             .filter(|q| q.kind == ReplyKind::Away && !away_allowed)
             .filter_map(|q| q.draft_id.as_deref())
             .collect();
-        for d in outcome
+        let drafts: Vec<&DraftRow> = outcome
             .drafts
             .iter()
             .filter(|d| !skipped.contains(&d.id.as_str()))
-        {
-            sqlx::query(
-                "INSERT INTO drafts (id, tenant, message_id, suggester, purpose, text, visibility, confidence, rationale, length, length_limit, findings, status, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-            )
-            .bind(&d.id)
-            .bind(tenant)
-            .bind(&stored.id)
-            .bind(&d.suggester)
-            .bind(&d.purpose)
-            .bind(&d.text)
-            .bind(&d.visibility)
-            .bind(d.confidence)
-            .bind(&d.rationale)
-            .bind(d.length)
-            .bind(d.length_limit)
-            .bind(json(&d.findings))
-            .bind(&d.status)
-            .bind(now)
-            .execute(&mut **tx)
-            .await
-            .op("storing a draft")?;
-        }
-        for q in &outcome.outbox {
-            if q.kind == ReplyKind::Away && !away_allowed {
-                continue;
+            .collect();
+        for chunk in drafts.chunks(ROWS_PER_INSERT) {
+            let sql = format!(
+                "INSERT INTO drafts (id, tenant, message_id, suggester, purpose, text, visibility, confidence, rationale, length, length_limit, findings, status, created_at) VALUES {}",
+                values_rows(chunk.len(), "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for d in chunk {
+                query = query
+                    .bind(&d.id)
+                    .bind(tenant)
+                    .bind(&stored.id)
+                    .bind(&d.suggester)
+                    .bind(&d.purpose)
+                    .bind(&d.text)
+                    .bind(&d.visibility)
+                    .bind(d.confidence)
+                    .bind(&d.rationale)
+                    .bind(d.length)
+                    .bind(d.length_limit)
+                    .bind(json(&d.findings))
+                    .bind(&d.status)
+                    .bind(now);
             }
-            sqlx::query(
-                "INSERT INTO outbox (id, tenant, connector, message_id, draft_id, idempotency_key, reply, status, created_at, updated_at, kind) VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $8, $9)",
-            )
-            .bind(new_id())
-            .bind(tenant)
-            .bind(&stored.connector)
-            .bind(&stored.id)
-            .bind(q.draft_id.clone())
-            .bind(&q.reply.idempotency_key)
-            .bind(json(&q.reply))
-            .bind(now)
-            .bind(q.kind.as_str())
-            .execute(&mut **tx)
-            .await
-            .op("queueing a reply")?;
+            query.execute(&mut **tx).await.op("storing drafts")?;
+        }
+        let queued: Vec<&QueuedReply> = outcome
+            .outbox
+            .iter()
+            .filter(|q| q.kind != ReplyKind::Away || away_allowed)
+            .collect();
+        for chunk in queued.chunks(ROWS_PER_INSERT) {
+            let sql = format!(
+                "INSERT INTO outbox (id, tenant, connector, message_id, draft_id, idempotency_key, reply, status, created_at, updated_at, kind) VALUES {}",
+                values_rows(chunk.len(), "(?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)")
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for q in chunk {
+                query = query
+                    .bind(new_id())
+                    .bind(tenant)
+                    .bind(&stored.connector)
+                    .bind(&stored.id)
+                    .bind(q.draft_id.clone())
+                    .bind(&q.reply.idempotency_key)
+                    .bind(json(&q.reply))
+                    .bind(now)
+                    .bind(now)
+                    .bind(q.kind.as_str());
+            }
+            query.execute(&mut **tx).await.op("queueing replies")?;
         }
         sqlx::query(
             "UPDATE conversations SET state = COALESCE($1, CASE WHEN state = 'resolved' AND $8 = 1 THEN 'open' ELSE state END), team = COALESCE($2, team), escalated = CASE WHEN $3 = 1 THEN 1 ELSE escalated END, incident = COALESCE($4, incident), close_publicly = COALESCE($5, close_publicly), updated_at = $6 WHERE id = $7",
@@ -934,6 +975,9 @@ impl Store {
         if let Some(report) = &outcome.incident_report {
             incidents::queue_report(tx, now, stored, report).await?;
         }
+        if !outcome.settle_reports.is_empty() {
+            incidents::settle_outside_incidents(tx, now, tenant, &outcome.settle_reports).await?;
+        }
         if outcome.block_customer {
             sqlx::query(
                 "UPDATE customers SET blocked_at = $1 WHERE id = $2 AND blocked_at IS NULL",
@@ -944,8 +988,23 @@ impl Store {
             .await
             .op("blocking a customer")?;
         }
-        for (actor, action, detail) in &outcome.audit {
-            audit(tx, now, tenant, actor, action, &stored.id, detail).await?;
+        for chunk in outcome.audit.chunks(ROWS_PER_INSERT) {
+            let sql = format!(
+                "INSERT INTO audit (id, tenant, at, actor, action, subject, detail) VALUES {}",
+                values_rows(chunk.len(), "(?, ?, ?, ?, ?, ?, ?)")
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (actor, action, detail) in chunk {
+                query = query
+                    .bind(new_id())
+                    .bind(tenant)
+                    .bind(now)
+                    .bind(actor)
+                    .bind(action)
+                    .bind(&stored.id)
+                    .bind(json(detail));
+            }
+            query.execute(&mut **tx).await.op("writing the audit log")?;
         }
         Ok(true)
     }
@@ -1470,6 +1529,63 @@ mod tests {
         &'static str,
         &'static [(&'static str, f64)],
     );
+
+    #[test]
+    fn values_rows_number_parameters_across_rows() {
+        assert_eq!(values_rows(1, "(?)"), "($1)");
+        assert_eq!(
+            values_rows(3, "(?, 'x', ?)"),
+            "($1, 'x', $2), ($3, 'x', $4), ($5, 'x', $6)"
+        );
+    }
+
+    /// Labels and audit rows go in multi-row inserts of at most [`ROWS_PER_INSERT`]: more
+    /// than one insert's worth is stored whole, each row with its own values.
+    #[tokio::test]
+    async fn an_outcome_larger_than_one_insert_is_stored_whole() {
+        let url = std::env::var("SWITCHBOARD_TEST_POSTGRES").unwrap_or("sqlite::memory:".into());
+        let store = Store::open(&url).await.unwrap();
+        let a = store
+            .accept("webhook", &message("t", "x", "ana", "big"))
+            .await
+            .unwrap();
+        let stored = store.message(&a.message_id).await.unwrap();
+        let n = ROWS_PER_INSERT * 2 + 7;
+        let names: Vec<String> = (0..n).map(|i| format!("label-{i:03}")).collect();
+        let labels: Vec<(&str, &str, f64)> = names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| ("live", name.as_str(), i as f64 / n as f64))
+            .collect();
+        let mut out = outcome(&["respond"], &labels);
+        out.audit = (0..n)
+            .map(|i| {
+                (
+                    "policy".to_string(),
+                    format!("test.{i}"),
+                    serde_json::json!({ "i": i }),
+                )
+            })
+            .collect();
+        assert!(store.commit(&stored, &out).await.unwrap());
+        let stored_labels = store.labels(&a.message_id).await.unwrap();
+        assert_eq!(stored_labels.len(), n);
+        for (i, l) in stored_labels.iter().enumerate() {
+            assert_eq!(l.name, names[i]);
+            assert_eq!(l.score, i as f64 / n as f64);
+        }
+        let audit = store.audit_log("t", 1_000).await.unwrap();
+        let mut seen: Vec<i64> = audit
+            .iter()
+            .filter(|e| e["action"].as_str().is_some_and(|a| a.starts_with("test.")))
+            .map(|e| {
+                assert_eq!(e["action"], format!("test.{}", e["detail"]["i"]));
+                e["detail"]["i"].as_i64().unwrap()
+            })
+            .collect();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..n as i64).collect::<Vec<_>>());
+    }
 
     #[tokio::test]
     async fn counted_history_equals_the_scan_over_a_mixed_history() {
