@@ -7,7 +7,9 @@
 //!
 //! Run: `cargo bench -p switchboard --bench durable_pipeline`. Texts are real tweets from
 //! `../shared/data/datasets/airline_sentiment.train.csv`; `BENCH_MESSAGES` sets how many
-//! (default 1000), `BENCH_TASKS` how many concurrent workers (default 4).
+//! (default 1000), `BENCH_TASKS` how many concurrent workers (default 4). Each worker's
+//! messages but its last go through `Engine::process_in_burst`, as a server's lanes do;
+//! `BENCH_SETTLE=each` sends every message through `Engine::process` instead.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -110,6 +112,9 @@ async fn run(
     run_id: &str,
 ) -> f64 {
     let engine = Engine::new(rt.clone(), store);
+    // `BENCH_SETTLE=each`: every message through `process`, each settle mark a commit of its
+    // own (what every message did before marks rode on the next commit).
+    let settle_each = std::env::var("BENCH_SETTLE").is_ok_and(|v| v == "each");
     let started = Instant::now();
     let chunks: Vec<Vec<(usize, String)>> = (0..tasks)
         .map(|t| {
@@ -126,6 +131,7 @@ async fn run(
         .map(|chunk| {
             let (engine, tenant, run_id) = (engine.clone(), tenant.clone(), run_id.to_string());
             tokio::spawn(async move {
+                let last = chunk.last().map(|(i, _)| *i);
                 for (i, text) in chunk {
                     let mut m = Message::example("bench", &text);
                     m.channel = "x".into();
@@ -133,11 +139,14 @@ async fn run(
                     m.conversation_key = m.external_id.clone();
                     m.author.id = format!("u-{}", i % 97);
                     let a = engine.store.accept("webhook", &m).await.expect("accept");
-                    match engine
-                        .process(&tenant, &a.message_id)
-                        .await
-                        .expect("process")
-                    {
+                    // As the server's lanes do: until the last, settle marks ride on the
+                    // next commit.
+                    let processed = if settle_each || Some(i) == last {
+                        engine.process(&tenant, &a.message_id).await
+                    } else {
+                        engine.process_in_burst(&tenant, &a.message_id).await
+                    };
+                    match processed.expect("process") {
                         Processed::Done(t) => assert!(t.errors.is_empty(), "{:?}", t.errors),
                         other => panic!("{other:?}"),
                     }

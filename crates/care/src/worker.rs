@@ -37,6 +37,27 @@ pub struct Engine {
     pub(crate) texts: Arc<Mutex<TextWindow>>,
     /// Each tenant's turn to settle incident reports (see `settle_incident_reports`).
     pub(crate) settling: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+    /// Reports settled outside incidents whose mark waits for a commit (see
+    /// [`Engine::process_in_burst`]), by tenant.
+    pub(crate) unmarked: Arc<Mutex<HashMap<String, Unmarked>>>,
+}
+
+/// When reports that go to no incident are marked settled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Settling {
+    /// Before the pass returns: the store shows every report looked at.
+    Now,
+    /// With a later commit (another message's outcome), or when enough wait.
+    Later,
+}
+
+/// A tenant's reports settled outside incidents whose mark is not written yet.
+#[derive(Debug, Default)]
+pub(crate) struct Unmarked {
+    /// Waiting for the next commit to carry their mark.
+    pub(crate) waiting: Vec<String>,
+    /// In a commit under way.
+    pub(crate) riding: Vec<String>,
 }
 
 /// What became of one event of a webhook request.
@@ -79,6 +100,7 @@ impl Engine {
             store,
             texts: Arc::default(),
             settling: Arc::default(),
+            unmarked: Arc::default(),
         }
     }
 
@@ -162,6 +184,29 @@ impl Engine {
         tenant: &Tenant,
         message_id: &str,
     ) -> Result<Processed, StoreError> {
+        self.process_as(tenant, message_id, Settling::Now).await
+    }
+
+    /// [`Self::process`] for a message with more of the tenant's to follow at once (a backlog,
+    /// a burst): a report that goes to no incident is marked settled by a later message's
+    /// commit instead of a commit of its own. The last message of the burst goes through
+    /// [`Self::process`], which marks whatever is left. A crash meanwhile leaves those reports
+    /// pending, to be looked at again on restart: the same decision, as nothing else was
+    /// written for them.
+    pub async fn process_in_burst(
+        &self,
+        tenant: &Tenant,
+        message_id: &str,
+    ) -> Result<Processed, StoreError> {
+        self.process_as(tenant, message_id, Settling::Later).await
+    }
+
+    async fn process_as(
+        &self,
+        tenant: &Tenant,
+        message_id: &str,
+        settling: Settling,
+    ) -> Result<Processed, StoreError> {
         let span = tracing::info_span!(
             "process",
             tenant = %tenant.name,
@@ -170,7 +215,7 @@ impl Engine {
         );
         traces::set_parent(&span, self.traceparent(message_id).await.as_deref());
         let result = self
-            .process_traced(tenant, message_id)
+            .process_traced(tenant, message_id, settling)
             .instrument(span.clone())
             .await;
         span.record(
@@ -199,6 +244,7 @@ impl Engine {
         &self,
         tenant: &Tenant,
         message_id: &str,
+        settling: Settling,
     ) -> Result<Processed, StoreError> {
         let stored = self.store.message(message_id).await?;
         if stored.tenant != tenant.name {
@@ -241,13 +287,20 @@ impl Engine {
                 status,
             });
         }
-        let outcome = outcome(tenant, &stored.id, &triage, &history);
-        if !self.store.commit(&stored, &outcome).await? {
+        let mut outcome = outcome(tenant, &stored.id, &triage, &history);
+        outcome.settle_reports = self.take_unmarked(&tenant.name);
+        let committed = self.store.commit(&stored, &outcome).await;
+        self.unmarked_landed(
+            &tenant.name,
+            &outcome.settle_reports,
+            matches!(committed, Ok(true)),
+        );
+        if !committed? {
             return Ok(Processed::AlreadyDone);
         }
         // Incidents are settled after the commit (they call plugins to check their drafts); a
         // failure leaves the report pending for the next message, never the message undone.
-        if let Err(e) = self.settle_incident_reports(tenant).await {
+        if let Err(e) = self.settle_reports_as(tenant, settling).await {
             tracing::warn!(tenant = %tenant.name, error = %e, "incident reports left pending");
         }
         Ok(Processed::Done(Box::new(triage)))

@@ -378,7 +378,7 @@ async fn process_lane(
     shutdown: watch::Receiver<bool>,
 ) -> LaneEnd {
     let mut queued = false;
-    for id in &lane {
+    for (i, id) in lane.iter().enumerate() {
         if *shutdown.borrow() {
             return LaneEnd::Stop;
         }
@@ -386,8 +386,14 @@ async fn process_lane(
         let Some(live) = registry.get(&tenant) else {
             return LaneEnd::Stop;
         };
-        // `process` opens its own span, a child of the trace the message was accepted in.
-        match engine.process(&live.tenant, id).await {
+        // `process` opens its own span, a child of the trace the message was accepted in. Until
+        // the lane's last message, a report's settle mark rides on the next commit.
+        let processed = if i + 1 < lane.len() {
+            engine.process_in_burst(&live.tenant, id).await
+        } else {
+            engine.process(&live.tenant, id).await
+        };
+        match processed {
             Ok(Processed::Done(t)) => {
                 crate::ops::processed(&tenant, "done");
                 queued |= !t.drafts.is_empty();
