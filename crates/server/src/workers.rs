@@ -246,7 +246,6 @@ async fn process_loop(
         };
         busy = !due.is_empty();
         let mut lanes = lanes(due, PROCESS_LANES).into_iter();
-        let mut queued = false;
         // One lane runs here; the others, if any, on tasks of their own (both cores).
         let here = lanes.next().unwrap_or_default();
         let mut others = JoinSet::new();
@@ -269,18 +268,15 @@ async fn process_loop(
         )
         .await
         {
-            LaneEnd::Done { queued: q } => queued |= q,
+            LaneEnd::Done => {}
             LaneEnd::Stop => stop = true,
         }
         while let Some(end) = others.join_next().await {
             match end {
-                Ok(LaneEnd::Done { queued: q }) => queued |= q,
+                Ok(LaneEnd::Done) => {}
                 Ok(LaneEnd::Stop) => stop = true,
                 Err(e) => tracing::error!(%tenant, error = %e, "a processing lane failed"),
             }
-        }
-        if queued {
-            registry.deliver_waker(&tenant).notify_one();
         }
         if stop {
             return;
@@ -296,8 +292,8 @@ const PROCESS_LANES: usize = 2;
 
 /// How a lane ended.
 enum LaneEnd {
-    /// Every message was taken through; `queued`: some reply was queued.
-    Done { queued: bool },
+    /// Every message was taken through.
+    Done,
     /// Shutdown, or the tenant is gone: the processor stops.
     Stop,
 }
@@ -377,7 +373,6 @@ async fn process_lane(
     lane: Vec<String>,
     shutdown: watch::Receiver<bool>,
 ) -> LaneEnd {
-    let mut queued = false;
     for (i, id) in lane.iter().enumerate() {
         if *shutdown.borrow() {
             return LaneEnd::Stop;
@@ -396,7 +391,12 @@ async fn process_lane(
         match processed {
             Ok(Processed::Done(t)) => {
                 crate::ops::processed(&tenant, "done");
-                queued |= !t.drafts.is_empty();
+                // Its replies go out now, not when the lane's batch ends: in a backlog of
+                // 64 messages the first reply would otherwise wait for all of them. A
+                // deliverer busy sending keeps the wake-up for its next pass.
+                if !t.drafts.is_empty() {
+                    registry.deliver_waker(&tenant).notify_one();
+                }
             }
             Ok(Processed::Held { status, .. }) => crate::ops::processed(&tenant, &status),
             Ok(Processed::AlreadyDone) => {}
@@ -407,7 +407,7 @@ async fn process_lane(
             }
         }
     }
-    LaneEnd::Done { queued }
+    LaneEnd::Done
 }
 
 async fn deliver_loop(
