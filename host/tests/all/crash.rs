@@ -324,8 +324,11 @@ async fn send_until_acknowledged(
                     }
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
-                // Spread the load so that the kills find all three stages busy.
-                tokio::time::sleep(Duration::from_millis(40)).await;
+                // Spread the load so that the kills find all three stages busy: acceptance
+                // must not outrun the slow platform's first deliveries (at 40 ms, once
+                // instance resets got cheaper, all 300 were acknowledged before the second
+                // kill in two runs of three).
+                tokio::time::sleep(Duration::from_millis(80)).await;
             }
         }));
     }
