@@ -7,9 +7,10 @@
 //!
 //! Run: `cargo bench -p switchboard --bench durable_pipeline`. Texts are real tweets from
 //! `../shared/data/datasets/airline_sentiment.train.csv`; `BENCH_MESSAGES` sets how many
-//! (default 1000), `BENCH_TASKS` how many concurrent workers (default 4). Each worker's
-//! messages but its last go through `Engine::process_in_burst`, as a server's lanes do;
-//! `BENCH_SETTLE=each` sends every message through `Engine::process` instead.
+//! (default 1000), `BENCH_TASKS` how many concurrent workers (default 4). As a server's lanes
+//! do, workers process messages without settling their incident reports and settle them every
+//! [`SETTLE_EVERY`] messages (a server's batch of 64 over four workers); `BENCH_SETTLE=each`
+//! settles after every message (`Engine::process`) instead.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -102,6 +103,9 @@ fn texts(n: usize) -> Vec<String> {
         .collect()
 }
 
+/// How many messages a worker processes between two settle passes.
+const SETTLE_EVERY: usize = 16;
+
 async fn run(
     label: &str,
     rt: &Runtime,
@@ -112,8 +116,8 @@ async fn run(
     run_id: &str,
 ) -> f64 {
     let engine = Engine::new(rt.clone(), store);
-    // `BENCH_SETTLE=each`: every message through `process`, each settle mark a commit of its
-    // own (what every message did before marks rode on the next commit).
+    // `BENCH_SETTLE=each`: every message through `process`, its report settled (and marked, a
+    // commit of its own) right after its commit.
     let settle_each = std::env::var("BENCH_SETTLE").is_ok_and(|v| v == "each");
     let started = Instant::now();
     let chunks: Vec<Vec<(usize, String)>> = (0..tasks)
@@ -131,24 +135,28 @@ async fn run(
         .map(|chunk| {
             let (engine, tenant, run_id) = (engine.clone(), tenant.clone(), run_id.to_string());
             tokio::spawn(async move {
-                let last = chunk.last().map(|(i, _)| *i);
-                for (i, text) in chunk {
+                let count = chunk.len();
+                for (n, (i, text)) in chunk.into_iter().enumerate() {
                     let mut m = Message::example("bench", &text);
                     m.channel = "x".into();
                     m.external_id = format!("{run_id}-{i}");
                     m.conversation_key = m.external_id.clone();
                     m.author.id = format!("u-{}", i % 97);
                     let a = engine.store.accept("webhook", &m).await.expect("accept");
-                    // As the server's lanes do: until the last, settle marks ride on the
-                    // next commit.
-                    let processed = if settle_each || Some(i) == last {
+                    let processed = if settle_each {
                         engine.process(&tenant, &a.message_id).await
                     } else {
-                        engine.process_in_burst(&tenant, &a.message_id).await
+                        engine.process_unsettled(&tenant, &a.message_id).await
                     };
                     match processed.expect("process") {
                         Processed::Done(t) => assert!(t.errors.is_empty(), "{:?}", t.errors),
                         other => panic!("{other:?}"),
+                    }
+                    if !settle_each && ((n + 1) % SETTLE_EVERY == 0 || n + 1 == count) {
+                        engine
+                            .settle_incident_reports(&tenant)
+                            .await
+                            .expect("settle");
                     }
                 }
             })

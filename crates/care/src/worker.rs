@@ -37,27 +37,6 @@ pub struct Engine {
     pub(crate) texts: Arc<Mutex<TextWindow>>,
     /// Each tenant's turn to settle incident reports (see `settle_incident_reports`).
     pub(crate) settling: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
-    /// Reports settled outside incidents whose mark waits for a commit (see
-    /// [`Engine::process_in_burst`]), by tenant.
-    pub(crate) unmarked: Arc<Mutex<HashMap<String, Unmarked>>>,
-}
-
-/// When reports that go to no incident are marked settled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Settling {
-    /// Before the pass returns: the store shows every report looked at.
-    Now,
-    /// With a later commit (another message's outcome), or when enough wait.
-    Later,
-}
-
-/// A tenant's reports settled outside incidents whose mark is not written yet.
-#[derive(Debug, Default)]
-pub(crate) struct Unmarked {
-    /// Waiting for the next commit to carry their mark.
-    pub(crate) waiting: Vec<String>,
-    /// In a commit under way.
-    pub(crate) riding: Vec<String>,
 }
 
 /// What became of one event of a webhook request.
@@ -100,7 +79,6 @@ impl Engine {
             store,
             texts: Arc::default(),
             settling: Arc::default(),
-            unmarked: Arc::default(),
         }
     }
 
@@ -184,28 +162,27 @@ impl Engine {
         tenant: &Tenant,
         message_id: &str,
     ) -> Result<Processed, StoreError> {
-        self.process_as(tenant, message_id, Settling::Now).await
+        self.process_as(tenant, message_id, true).await
     }
 
-    /// [`Self::process`] for a message with more of the tenant's to follow at once (a backlog,
-    /// a burst): a report that goes to no incident is marked settled by a later message's
-    /// commit instead of a commit of its own. The last message of the burst goes through
-    /// [`Self::process`], which marks whatever is left. A crash meanwhile leaves those reports
-    /// pending, to be looked at again on restart: the same decision, as nothing else was
-    /// written for them.
-    pub async fn process_in_burst(
+    /// [`Self::process`] without the incident step: the message's report stays pending until
+    /// the caller runs [`Self::settle_incident_reports`] (or a sweep, or a restart's resume
+    /// does). For a batch processed in lanes: its messages commit out of received order, and
+    /// the detector must see a window's reports in order, or the last of a burst to commit
+    /// counts a window that misses one committed after it and the burst goes unseen.
+    pub async fn process_unsettled(
         &self,
         tenant: &Tenant,
         message_id: &str,
     ) -> Result<Processed, StoreError> {
-        self.process_as(tenant, message_id, Settling::Later).await
+        self.process_as(tenant, message_id, false).await
     }
 
     async fn process_as(
         &self,
         tenant: &Tenant,
         message_id: &str,
-        settling: Settling,
+        settle: bool,
     ) -> Result<Processed, StoreError> {
         let span = tracing::info_span!(
             "process",
@@ -215,7 +192,7 @@ impl Engine {
         );
         traces::set_parent(&span, self.traceparent(message_id).await.as_deref());
         let result = self
-            .process_traced(tenant, message_id, settling)
+            .process_traced(tenant, message_id, settle)
             .instrument(span.clone())
             .await;
         span.record(
@@ -244,7 +221,7 @@ impl Engine {
         &self,
         tenant: &Tenant,
         message_id: &str,
-        settling: Settling,
+        settle: bool,
     ) -> Result<Processed, StoreError> {
         let stored = self.store.message(message_id).await?;
         if stored.tenant != tenant.name {
@@ -287,20 +264,13 @@ impl Engine {
                 status,
             });
         }
-        let mut outcome = outcome(tenant, &stored.id, &triage, &history);
-        outcome.settle_reports = self.take_unmarked(&tenant.name);
-        let committed = self.store.commit(&stored, &outcome).await;
-        self.unmarked_landed(
-            &tenant.name,
-            &outcome.settle_reports,
-            matches!(committed, Ok(true)),
-        );
-        if !committed? {
+        let outcome = outcome(tenant, &stored.id, &triage, &history);
+        if !self.store.commit(&stored, &outcome).await? {
             return Ok(Processed::AlreadyDone);
         }
         // Incidents are settled after the commit (they call plugins to check their drafts); a
         // failure leaves the report pending for the next message, never the message undone.
-        if let Err(e) = self.settle_reports_as(tenant, settling).await {
+        if settle && let Err(e) = self.settle_incident_reports(tenant).await {
             tracing::warn!(tenant = %tenant.name, error = %e, "incident reports left pending");
         }
         Ok(Processed::Done(Box::new(triage)))

@@ -279,7 +279,13 @@ async fn process_loop(
             }
         }
         if stop {
+            // The batch's reports stay pending for the sweep, or the next process's.
             return;
+        }
+        // The batch's incident reports, oldest first now that every lane's commits are in: the
+        // lanes committed them out of order (see `Engine::process_unsettled`).
+        if busy && let Err(e) = engine.settle_incident_reports(&live.tenant).await {
+            tracing::warn!(%tenant, error = %e, "incident reports left pending");
         }
     }
 }
@@ -373,7 +379,7 @@ async fn process_lane(
     lane: Vec<String>,
     shutdown: watch::Receiver<bool>,
 ) -> LaneEnd {
-    for (i, id) in lane.iter().enumerate() {
+    for id in &lane {
         if *shutdown.borrow() {
             return LaneEnd::Stop;
         }
@@ -381,14 +387,9 @@ async fn process_lane(
         let Some(live) = registry.get(&tenant) else {
             return LaneEnd::Stop;
         };
-        // `process` opens its own span, a child of the trace the message was accepted in. Until
-        // the lane's last message, a report's settle mark rides on the next commit.
-        let processed = if i + 1 < lane.len() {
-            engine.process_in_burst(&live.tenant, id).await
-        } else {
-            engine.process(&live.tenant, id).await
-        };
-        match processed {
+        // `process_unsettled` opens its own span, a child of the trace the message was accepted
+        // in. Its incident report is settled with the batch's, when every lane is done.
+        match engine.process_unsettled(&live.tenant, id).await {
             Ok(Processed::Done(t)) => {
                 crate::ops::processed(&tenant, "done");
                 // Its replies go out now, not when the lane's batch ends: in a backlog of

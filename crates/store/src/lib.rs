@@ -275,9 +275,6 @@ pub struct Outcome {
     pub incident: Option<String>,
     /// Hand the message to the incident detector, which settles it right after the commit.
     pub incident_report: Option<IncidentReport>,
-    /// Earlier reports of the same tenant that went to no incident, marked settled in this
-    /// transaction rather than one of their own (see `Engine::process_in_burst`).
-    pub settle_reports: Vec<String>,
     pub close_publicly: Option<String>,
     pub block_customer: bool,
     pub degraded: Vec<String>,
@@ -974,9 +971,6 @@ impl Store {
         }
         if let Some(report) = &outcome.incident_report {
             incidents::queue_report(tx, now, stored, report).await?;
-        }
-        if !outcome.settle_reports.is_empty() {
-            incidents::settle_outside_incidents(tx, now, tenant, &outcome.settle_reports).await?;
         }
         if outcome.block_customer {
             sqlx::query(

@@ -967,55 +967,47 @@ async fn a_report_left_unsettled_by_a_crash_is_settled_on_restart() {
     );
 }
 
-/// What the server's lanes do with a backlog: each message but the last goes through
-/// `process_in_burst`, so a report that goes to no incident is marked settled by the next
-/// message's commit, not by a commit of its own. The decisions are the ones `process` makes,
-/// and a crash with a mark still unwritten only means the report is looked at again.
+/// What the server's lanes do with a backlog: two lanes commit messages out of their received
+/// order (the fifth complaint before the fourth), and the tenant's reports are settled once the
+/// batch is in, oldest first. Settled as each commit landed, the fifth would have counted four
+/// customers (the fourth not in yet) and the fourth's window ends before the fifth: no
+/// incident. A crash between the commits and the settle pass leaves the reports pending, and
+/// a restart opens the same incident.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn settle_marks_carried_by_later_commits_decide_the_same_and_survive_a_crash() {
+async fn a_batch_committed_out_of_order_is_settled_oldest_first_and_opens_the_incident() {
     let s = setup().await;
     let texts = airline_texts();
-    let quiet: Vec<&String> = texts
-        .iter()
-        .filter(|t| {
-            let t = t.to_lowercase();
-            !t.contains("site") && !t.contains("app")
-        })
-        .take(6)
-        .collect();
-    let mut posts: Vec<String> = quiet[..3].iter().map(|t| t.to_string()).collect();
-    posts.extend(SITE_DOWN[..5].iter().map(|o| real(o, &texts)));
-    posts.extend(quiet[3..5].iter().map(|t| t.to_string()));
-    for (i, text) in posts.iter().enumerate() {
+    let mut ids = Vec::new();
+    for (i, opening) in SITE_DOWN[..5].iter().enumerate() {
         let m = post(
             &format!("c{i}"),
             &format!("c-{i}"),
-            text,
+            &real(opening, &texts),
             T0 + i as i64 * MIN,
         );
         s.clock.set(m.received_at);
-        let a = s.engine.store.accept("webhook", &m).await.unwrap();
+        ids.push(
+            s.engine
+                .store
+                .accept("webhook", &m)
+                .await
+                .unwrap()
+                .message_id,
+        );
+    }
+    const UNSETTLED: &str =
+        "SELECT COUNT(*) FROM incident_reports WHERE tenant = $1 AND settled_at IS NULL";
+    for i in [0, 1, 2, 4, 3] {
         let p = s
             .engine
-            .process_in_burst(&s.tenant, &a.message_id)
+            .process_unsettled(&s.tenant, &ids[i])
             .await
             .unwrap();
         assert!(matches!(p, Processed::Done(_)), "{p:?}");
     }
-    const UNSETTLED: &str =
-        "SELECT COUNT(*) FROM incident_reports WHERE tenant = $1 AND settled_at IS NULL";
-    // Each commit carried the marks left before it: only the last report's still waits.
-    assert_eq!(
-        s.count("SELECT COUNT(*) FROM incident_reports WHERE tenant = $1")
-            .await,
-        10
-    );
-    assert_eq!(s.count(UNSETTLED).await, 1);
-    let incidents = s.incidents().await;
-    assert_eq!(incidents.len(), 1, "{incidents:?}");
-    assert_eq!(incidents[0].group_key, "topic:website");
-    assert_eq!(incidents[0].conversations, 5);
-    // The process dies with that mark unwritten: a new one looks at the report again, once.
+    assert_eq!(s.count(UNSETTLED).await, 5);
+    assert!(s.incidents().await.is_empty());
+    // The process dies before its settle pass: a new one settles on resume.
     let store = Store::open_file(&s.dir.join("store.db"))
         .await
         .unwrap()
@@ -1023,18 +1015,16 @@ async fn settle_marks_carried_by_later_commits_decide_the_same_and_survive_a_cra
     let restarted = Engine::new(s.engine.rt.clone(), store);
     restarted.resume(&s.tenant).await.unwrap();
     assert_eq!(s.count(UNSETTLED).await, 0);
-    let after = s.incidents().await;
-    assert_eq!(after.len(), 1, "{after:?}");
-    assert_eq!(after[0].conversations, 5);
-    // A burst's last message goes through `process`: nothing is left waiting.
-    let last = post("c10", "c-10", quiet[5], T0 + 10 * MIN);
-    s.take(last).await;
-    assert_eq!(s.count(UNSETTLED).await, 0);
+    let incidents = s.incidents().await;
+    assert_eq!(incidents.len(), 1, "{incidents:?}");
+    assert_eq!(incidents[0].group_key, "topic:website");
+    assert_eq!(incidents[0].conversations, 5);
+    // The running process's own pass finds nothing left and opens nothing twice.
     assert_eq!(
-        s.count("SELECT COUNT(*) FROM incident_reports WHERE tenant = $1")
-            .await,
-        11
+        s.engine.settle_incident_reports(&s.tenant).await.unwrap(),
+        0
     );
+    assert_eq!(s.incidents().await.len(), 1);
 }
 
 // ---- through the real server ------------------------------------------------------------

@@ -10,7 +10,7 @@ use serde_json::json;
 use crate::care::incidents::*;
 use crate::pipeline;
 use crate::tenant::{Connector, Tenant};
-use crate::worker::{Engine, Settling, idempotency_key};
+use crate::worker::{Engine, idempotency_key};
 use switchboard_contract::{Message, OutboundReply, Visibility};
 use switchboard_store::{
     ActionError, Attachment, Closed, FollowUp, IncidentDraft, IncidentRow, NewIncident, Opened,
@@ -88,22 +88,10 @@ const PENDING_READS_FOR_WINDOW: usize = 3;
 /// How many reports of a tenant are settled per read of the pending ones.
 const SETTLE_BATCH: i64 = 50;
 
-/// How many marks may wait for a later commit before a pass writes them itself.
-const UNMARKED_AT_MOST: usize = 50;
-
 impl Engine {
     /// Look at every report of `tenant` not looked at yet: attach it to its incident, open one
-    /// (a rule's, or a burst), or leave it. Returns how many were settled. Marks left waiting
-    /// by [`Engine::process_in_burst`] are written too.
+    /// (a rule's, or a burst), or leave it. Returns how many were settled.
     pub async fn settle_incident_reports(&self, tenant: &Tenant) -> Result<usize, StoreError> {
-        self.settle_reports_as(tenant, Settling::Now).await
-    }
-
-    pub(crate) async fn settle_reports_as(
-        &self,
-        tenant: &Tenant,
-        when: Settling,
-    ) -> Result<usize, StoreError> {
         // One pass per tenant at a time: concurrent workers would each settle the same
         // pending reports. A caller that waited then finds what was committed meanwhile.
         let turn = self
@@ -116,100 +104,35 @@ impl Engine {
         let _turn = turn.lock().await;
         let mut settled = 0;
         loop {
-            // Reports whose mark waits are still pending in the store: passed over here.
-            let unmarked = self.unmarked_ids(&tenant.name);
-            let pending: Vec<ReportRow> = self
+            let pending = self
                 .store
-                .pending_incident_reports(&tenant.name, SETTLE_BATCH + unmarked.len() as i64)
-                .await?
-                .into_iter()
-                .filter(|r| !unmarked.contains(&r.message_id))
-                .collect();
+                .pending_incident_reports(&tenant.name, SETTLE_BATCH)
+                .await?;
             if pending.is_empty() {
-                if when == Settling::Now {
-                    self.mark_unmarked(&tenant.name).await?;
-                }
                 return Ok(settled);
             }
             // Reports that went to no incident are marked settled together, one commit for
-            // the batch (or none, carried by a later commit). A crash before that leaves
-            // them pending, to be looked at again: the same decision, as nothing else was
-            // written for them.
+            // the batch. A crash before that leaves them pending, to be looked at again: the
+            // same decision, as nothing else was written for them.
+            let mut alone = Vec::new();
             for r in &pending {
                 match self.settle_report(tenant, r).await {
-                    Ok(Settled::Alone) => self.leave_unmarked(&tenant.name, &r.message_id),
+                    Ok(Settled::Alone) => alone.push(r.message_id.clone()),
                     Ok(Settled::Written) => {}
                     Err(e) => {
-                        if when == Settling::Now {
-                            let _ = self.mark_unmarked(&tenant.name).await;
-                        }
+                        let _ = self
+                            .store
+                            .settle_reports_outside_incidents(&tenant.name, &alone)
+                            .await;
                         return Err(e);
                     }
                 }
                 settled += 1;
             }
-            if when == Settling::Now || self.unmarked_ids(&tenant.name).len() >= UNMARKED_AT_MOST {
-                self.mark_unmarked(&tenant.name).await?;
-            }
+            self.store
+                .settle_reports_outside_incidents(&tenant.name, &alone)
+                .await?;
         }
-    }
-
-    fn unmarked_ids(&self, tenant: &str) -> HashSet<String> {
-        let all = self.unmarked.lock().unwrap_or_else(|e| e.into_inner());
-        all.get(tenant)
-            .map(|u| u.waiting.iter().chain(&u.riding).cloned().collect())
-            .unwrap_or_default()
-    }
-
-    fn leave_unmarked(&self, tenant: &str, id: &str) {
-        let mut all = self.unmarked.lock().unwrap_or_else(|e| e.into_inner());
-        all.entry(tenant.to_string())
-            .or_default()
-            .waiting
-            .push(id.to_string());
-    }
-
-    /// The marks waiting for a commit, handed to the one about to be made.
-    pub(crate) fn take_unmarked(&self, tenant: &str) -> Vec<String> {
-        let mut all = self.unmarked.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(u) = all.get_mut(tenant) else {
-            return Vec::new();
-        };
-        let taken = std::mem::take(&mut u.waiting);
-        u.riding.extend(taken.iter().cloned());
-        taken
-    }
-
-    /// The commit carrying `ids` returned: they are written, or (`landed` false) wait again.
-    pub(crate) fn unmarked_landed(&self, tenant: &str, ids: &[String], landed: bool) {
-        if ids.is_empty() {
-            return;
-        }
-        let mut all = self.unmarked.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(u) = all.get_mut(tenant) else {
-            return;
-        };
-        u.riding.retain(|r| !ids.contains(r));
-        if !landed {
-            u.waiting.extend(ids.iter().cloned());
-        }
-        if u.waiting.is_empty() && u.riding.is_empty() {
-            all.remove(tenant);
-        }
-    }
-
-    /// Write the waiting marks in a commit of their own.
-    async fn mark_unmarked(&self, tenant: &str) -> Result<(), StoreError> {
-        let ids = self.take_unmarked(tenant);
-        if ids.is_empty() {
-            return Ok(());
-        }
-        let written = self
-            .store
-            .settle_reports_outside_incidents(tenant, &ids)
-            .await;
-        self.unmarked_landed(tenant, &ids, written.is_ok());
-        written
     }
 
     async fn settle_report(&self, tenant: &Tenant, r: &ReportRow) -> Result<Settled, StoreError> {
