@@ -1170,17 +1170,31 @@ impl Store {
         .fetch_all(&self.pool)
         .await
         .op("loading labels")?;
-        Ok(rows
-            .iter()
-            .map(|r| LabelRow {
-                role: r.get(0),
-                classifier: r.get(1),
-                name: r.get(2),
-                score: r.get(3),
-                evidence: serde_json::from_str(&r.get::<String, _>(4)).unwrap_or_default(),
-                plugin: r.get(5),
-            })
-            .collect())
+        Ok(rows.iter().map(label_row).collect())
+    }
+
+    /// The labels of each of `message_ids` (one with none is absent), ordered as
+    /// [`Store::labels`] orders them: for a batch, a statement per chunk rather than per message.
+    pub async fn labels_of(
+        &self,
+        message_ids: &[String],
+    ) -> Result<std::collections::HashMap<String, Vec<LabelRow>>, StoreError> {
+        let mut labels: std::collections::HashMap<String, Vec<LabelRow>> = Default::default();
+        for chunk in message_ids.chunks(IN_LIST_CHUNK) {
+            let sql = format!(
+                "SELECT role, classifier, name, score, evidence, plugin, message_id FROM labels WHERE message_id IN ({}) ORDER BY message_id, role, classifier, name",
+                in_list(1, chunk.len())
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                query = query.bind(id.as_str());
+            }
+            let rows = query.fetch_all(&self.pool).await.op("loading labels")?;
+            for r in &rows {
+                labels.entry(r.get(6)).or_default().push(label_row(r));
+            }
+        }
+        Ok(labels)
     }
 
     /// The shadow classifiers that ran on a message.
@@ -1356,6 +1370,17 @@ fn reply_kind(s: &str) -> ReplyKind {
         "follow-up" => ReplyKind::FollowUp,
         "statement" => ReplyKind::Statement,
         _ => ReplyKind::Response,
+    }
+}
+
+fn label_row(r: &sqlx::any::AnyRow) -> LabelRow {
+    LabelRow {
+        role: r.get(0),
+        classifier: r.get(1),
+        name: r.get(2),
+        score: r.get(3),
+        evidence: serde_json::from_str(&r.get::<String, _>(4)).unwrap_or_default(),
+        plugin: r.get(5),
     }
 }
 
@@ -1579,6 +1604,61 @@ mod tests {
             .collect();
         seen.sort_unstable();
         assert_eq!(seen, (0..n as i64).collect::<Vec<_>>());
+    }
+
+    /// A settle pass reads its batch's labels in one go: the same labels, in the same order,
+    /// as reading each message's, across more messages than one IN list holds.
+    #[tokio::test]
+    async fn labels_of_a_batch_are_each_messages_labels() {
+        let url = std::env::var("SWITCHBOARD_TEST_POSTGRES").unwrap_or("sqlite::memory:".into());
+        let store = Store::open(&url).await.unwrap();
+        let mut ids = Vec::new();
+        for i in 0..IN_LIST_CHUNK + 3 {
+            let a = store
+                .accept(
+                    "webhook",
+                    &message("t", "x", &format!("c{i}"), &format!("m{i}")),
+                )
+                .await
+                .unwrap();
+            let stored = store.message(&a.message_id).await.unwrap();
+            // Every fourth message has no labels; the others one to three.
+            let names = ["topic:b", "topic:a", "urgent"];
+            let labels: Vec<(&str, &str, f64)> = names[..i % 4]
+                .iter()
+                .map(|n| ("live", *n, 0.5 + (i % 7) as f64 / 20.0))
+                .collect();
+            assert!(
+                store
+                    .commit(&stored, &outcome(&["respond"], &labels))
+                    .await
+                    .unwrap()
+            );
+            ids.push(a.message_id);
+        }
+        ids.push("no-such-message".into());
+        let batch = store.labels_of(&ids).await.unwrap();
+        for id in &ids {
+            let one = store.labels(id).await.unwrap();
+            let got = batch.get(id).cloned().unwrap_or_default();
+            let key = |l: &LabelRow| {
+                (
+                    l.role.clone(),
+                    l.classifier.clone(),
+                    l.name.clone(),
+                    l.score,
+                )
+            };
+            assert_eq!(
+                got.iter().map(key).collect::<Vec<_>>(),
+                one.iter().map(key).collect::<Vec<_>>(),
+                "{id}"
+            );
+        }
+        assert_eq!(
+            batch.values().map(Vec::len).sum::<usize>(),
+            (0..IN_LIST_CHUNK + 3).map(|i| i % 4).sum::<usize>()
+        );
     }
 
     #[tokio::test]

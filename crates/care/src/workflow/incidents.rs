@@ -2,7 +2,7 @@
 //! drafting the statement and the replies, attach, merge and close with the follow-up. The
 //! rules these apply (configuration, grouping, texts) are in [`crate::care::incidents`].
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use serde_json::json;
@@ -13,8 +13,8 @@ use crate::tenant::{Connector, Tenant};
 use crate::worker::{Engine, idempotency_key};
 use switchboard_contract::{Message, OutboundReply, Visibility};
 use switchboard_store::{
-    ActionError, Attachment, Closed, FollowUp, IncidentDraft, IncidentRow, NewIncident, Opened,
-    ReportRow, StoreError, StoredMessage,
+    ActionError, Attachment, Closed, FollowUp, IncidentDraft, IncidentRow, LabelRow, NewIncident,
+    Opened, ReportRow, StoreError, StoredMessage,
 };
 
 /// The latest report of each conversation among `reports` (oldest conversation first).
@@ -78,6 +78,16 @@ enum Settled {
     Alone,
 }
 
+/// What a settle pass reads once for its batch of reports rather than once per report.
+#[derive(Default)]
+struct PassReads {
+    /// Each pending report's labels (what its groups come from).
+    labels: HashMap<String, Vec<LabelRow>>,
+    /// The open text incidents with their samples' shingles; `None` after a write that may
+    /// have changed them (read again when next needed).
+    open_texts: Option<Vec<(IncidentRow, Option<Shingles>)>>,
+}
+
 /// How many unsettled reports the detector reads to bring its text window up to date before
 /// it falls back to listing the window: a burst's reports waiting behind the one settled.
 const PENDING_READ_FOR_WINDOW: i64 = 200;
@@ -115,10 +125,16 @@ impl Engine {
             // the batch. A crash before that leaves them pending, to be looked at again: the
             // same decision, as nothing else was written for them.
             let mut alone = Vec::new();
+            let mut reads = PassReads::default();
+            if tenant.care.incidents.is_some() {
+                let ids: Vec<String> = pending.iter().map(|r| r.message_id.clone()).collect();
+                reads.labels = self.store.labels_of(&ids).await?;
+            }
             for r in &pending {
-                match self.settle_report(tenant, r).await {
+                match self.settle_report(tenant, r, &mut reads).await {
                     Ok(Settled::Alone) => alone.push(r.message_id.clone()),
-                    Ok(Settled::Written) => {}
+                    // What it wrote may have opened a text incident or closed one.
+                    Ok(Settled::Written) => reads.open_texts = None,
                     Err(e) => {
                         let _ = self
                             .store
@@ -135,11 +151,19 @@ impl Engine {
         }
     }
 
-    async fn settle_report(&self, tenant: &Tenant, r: &ReportRow) -> Result<Settled, StoreError> {
+    async fn settle_report(
+        &self,
+        tenant: &Tenant,
+        r: &ReportRow,
+        reads: &mut PassReads,
+    ) -> Result<Settled, StoreError> {
         let store = &self.store;
         let config = tenant.care.incidents.as_ref();
         // Two tries: an incident opened by someone else meanwhile is attached to instead.
-        for _ in 0..2 {
+        for attempt in 0..2 {
+            if attempt > 0 {
+                reads.open_texts = None;
+            }
             if let Some(key) = &r.rule_key {
                 let actor = r.rule_actor.as_deref().unwrap_or("policy");
                 if let Some(open) = store.open_incident_for(&tenant.name, key).await? {
@@ -164,8 +188,11 @@ impl Engine {
             let Some(config) = config else {
                 return Ok(Settled::Alone);
             };
-            let labels = store.labels(&r.message_id).await?;
-            let groups = config.groups(&labels);
+            let labels = reads
+                .labels
+                .get(&r.message_id)
+                .map_or(&[][..], Vec::as_slice);
+            let groups = config.groups(labels);
             for key in &groups {
                 if let Some(open) = store.open_incident_for(&tenant.name, key).await? {
                     self.attach_report(tenant, &open, r, DETECTOR).await?;
@@ -176,11 +203,23 @@ impl Engine {
                 .report_shingles(&tenant.name, r)
                 .filter(|_| config.similar_text > 0.0);
             if let Some(text) = &text {
-                for (open, sample) in store.open_text_incidents(&tenant.name).await? {
-                    if shingles(&sample).is_some_and(|s| near(text, &s, config.similar_text)) {
-                        self.attach_report(tenant, &open, r, DETECTOR).await?;
-                        return Ok(Settled::Written);
-                    }
+                if reads.open_texts.is_none() {
+                    let open = store.open_text_incidents(&tenant.name).await?;
+                    reads.open_texts = Some(
+                        open.into_iter()
+                            .map(|(incident, sample)| (incident, shingles(&sample)))
+                            .collect(),
+                    );
+                }
+                let open_texts = reads.open_texts.as_deref().unwrap_or_default();
+                let found = open_texts.iter().find(|(_, sample)| {
+                    sample
+                        .as_ref()
+                        .is_some_and(|s| near(text, s, config.similar_text))
+                });
+                if let Some((open, _)) = found {
+                    self.attach_report(tenant, open, r, DETECTOR).await?;
+                    return Ok(Settled::Written);
                 }
             }
             match self
