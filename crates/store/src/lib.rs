@@ -1444,7 +1444,7 @@ mod tests {
         let store = Store::in_memory().await.unwrap();
         for (sql, index) in [
             (care::CONVERSATION_REF.to_string(), "conversations_key"),
-            (team::agent_load_sql(), "conversations_assignee"),
+            (team::agent_loads_sql(1), "conversations_assignee"),
             (TENANTS_TO_SWEEP.to_string(), "response_clocks_running"),
             (TENANTS_TO_SWEEP.to_string(), "incident_reports_unsettled"),
             (care::running_clocks_sql(), "response_clocks_running"),

@@ -2,6 +2,8 @@
 //! requests, draft approvals, verified contacts and reversible customer merges. Every query is
 //! scoped by tenant.
 
+use std::collections::HashMap;
+
 use serde::Serialize;
 use sqlx::Row;
 
@@ -48,11 +50,37 @@ pub struct ExpertRequest {
 /// Conversations that count against an agent's capacity.
 const OPEN_STATES: &str = "('open', 'private', 'monitored')";
 
-/// An agent's load: the open conversations assigned to them.
-pub(crate) fn agent_load_sql() -> String {
+/// The load of `n` agents (`$2`…), the open conversations assigned to each; an agent with
+/// none has no row.
+pub(crate) fn agent_loads_sql(n: usize) -> String {
     format!(
-        "SELECT COUNT(*) FROM conversations WHERE tenant = $1 AND assignee = $2 AND state IN {OPEN_STATES}"
+        "SELECT assignee, COUNT(*) FROM conversations WHERE tenant = $1 AND assignee IN ({}) AND state IN {OPEN_STATES} GROUP BY assignee",
+        crate::in_list(2, n)
     )
+}
+
+/// The loads of `agents`, in one statement per chunk: a team whose members were all at
+/// capacity cost a statement per member for every message routed to it.
+async fn agent_loads(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tenant: &str,
+    agents: &[&str],
+) -> Result<HashMap<String, i64>, StoreError> {
+    let mut loads = HashMap::new();
+    for chunk in agents.chunks(crate::IN_LIST_CHUNK) {
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(agent_loads_sql(chunk.len()))).bind(tenant);
+        for agent in chunk {
+            query = query.bind(*agent);
+        }
+        for row in query
+            .fetch_all(&mut **tx)
+            .await
+            .op("measuring agents' load")?
+        {
+            loads.insert(row.get::<String, _>(0), row.get::<i64, _>(1));
+        }
+    }
+    Ok(loads)
 }
 
 /// Assign a conversation routed to `plan.team`, if nobody has it: the next member after the
@@ -94,6 +122,12 @@ pub(super) async fn assign_round_robin(
         .skip(start)
         .take(plan.members.len())
         .collect();
+    let candidates: Vec<&str> = order
+        .iter()
+        .map(|(agent, _)| agent.as_str())
+        .filter(|agent| exclude != Some(*agent))
+        .collect();
+    let loads = agent_loads(tx, tenant, &candidates).await?;
     let mut chosen = None;
     for skilled_only in [true, false] {
         for (agent, capacity) in &order {
@@ -101,13 +135,7 @@ pub(super) async fn assign_round_robin(
             {
                 continue;
             }
-            let load: i64 = sqlx::query(sqlx::AssertSqlSafe(agent_load_sql()))
-                .bind(tenant)
-                .bind(agent)
-                .fetch_one(&mut **tx)
-                .await
-                .op("measuring an agent's load")?
-                .get(0);
+            let load = loads.get(agent.as_str()).copied().unwrap_or(0);
             if load < *capacity {
                 chosen = Some(agent.clone());
                 break;
