@@ -133,7 +133,7 @@ impl Engine {
             for r in &pending {
                 match self.settle_report(tenant, r, &mut reads).await {
                     Ok(Settled::Alone) => alone.push(r.message_id.clone()),
-                    // What it wrote may have opened a text incident or closed one.
+                    // It may have opened a text incident, or found one closed meanwhile.
                     Ok(Settled::Written) => reads.open_texts = None,
                     Err(e) => {
                         let _ = self
