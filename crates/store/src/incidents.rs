@@ -233,7 +233,7 @@ async fn settle(
 
 /// Mark reports `ids` of `tenant` settled with no incident; one already settled (an incident
 /// took it meanwhile) is left as it is.
-pub(super) async fn settle_outside_incidents(
+async fn settle_outside_incidents(
     tx: &mut Tx<'_>,
     now: i64,
     tenant: &str,
