@@ -5,6 +5,8 @@
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
+use crate::tx::Tx;
+
 use super::{ActionError, AssignPlan, Op, Store, StoreError, StoredMessage, audit, json, new_id};
 use switchboard_contract::OutboundReply;
 
@@ -91,7 +93,7 @@ fn clock_row(r: &sqlx::any::AnyRow) -> ClockRow {
 /// Start a clock for `stored` unless one is already running for its conversation (the oldest
 /// waiting message holds the clock). First or next: whether a response was ever sent there.
 pub(super) async fn start_clock(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tx: &mut Tx<'_>,
     now: i64,
     stored: &StoredMessage,
     plan: &ClockPlan,
@@ -100,7 +102,7 @@ pub(super) async fn start_clock(
         "SELECT id FROM response_clocks WHERE conversation_id = $1 AND stopped_at IS NULL",
     )
     .bind(&stored.conversation_id)
-    .fetch_optional(&mut **tx)
+    .fetch_optional(tx.conn().await?)
     .await
     .op("looking for a running clock")?;
     if running.is_some() {
@@ -110,7 +112,7 @@ pub(super) async fn start_clock(
         "SELECT COUNT(*) FROM outbox o JOIN messages m ON m.id = o.message_id WHERE m.conversation_id = $1 AND o.status = 'sent' AND o.kind = 'response'",
     )
     .bind(&stored.conversation_id)
-    .fetch_one(&mut **tx)
+    .fetch_one(tx.conn().await?)
     .await
     .op("looking for earlier responses")?
     .get(0);
@@ -120,9 +122,7 @@ pub(super) async fn start_clock(
         ("first", plan.first)
     };
     let id = new_id();
-    sqlx::query(
-        "INSERT INTO response_clocks (id, tenant, conversation_id, channel, message_id, kind, started_at, internal_due_at, published_due_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-    )
+    tx.defer("starting a response clock", "INSERT INTO response_clocks (id, tenant, conversation_id, channel, message_id, kind, started_at, internal_due_at, published_due_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
     .bind(&id)
     .bind(&stored.tenant)
     .bind(&stored.conversation_id)
@@ -131,10 +131,7 @@ pub(super) async fn start_clock(
     .bind(kind)
     .bind(plan.started_at)
     .bind(due.internal)
-    .bind(due.published)
-    .execute(&mut **tx)
-    .await
-    .op("starting a response clock")?;
+    .bind(due.published);
     audit(
         tx,
         now,
@@ -149,7 +146,7 @@ pub(super) async fn start_clock(
 
 /// A sent reply of kind `response` stops its conversation's running clock.
 pub(super) async fn stop_clock(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tx: &mut Tx<'_>,
     now: i64,
     tenant: &str,
     message_id: &str,
@@ -159,7 +156,7 @@ pub(super) async fn stop_clock(
         "SELECT c.id, c.assignee, c.team FROM conversations c JOIN messages m ON m.conversation_id = c.id WHERE m.id = $1",
     )
     .bind(message_id)
-    .fetch_optional(&mut **tx)
+    .fetch_optional(tx.conn().await?)
     .await
     .op("finding a reply's conversation")?;
     let Some(row) = row else { return Ok(()) };
@@ -172,7 +169,7 @@ pub(super) async fn stop_clock(
     .bind(row.get::<Option<String>, _>(1))
     .bind(row.get::<Option<String>, _>(2))
     .bind(&conversation)
-    .execute(&mut **tx)
+    .execute(tx.conn().await?)
     .await
     .op("stopping a response clock")?;
     if stopped.rows_affected() > 0 {
@@ -212,7 +209,7 @@ pub struct ClockEventItem<'a> {
 }
 
 async fn clock_event_in(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tx: &mut Tx<'_>,
     now: i64,
     tenant: &str,
     item: &ClockEventItem<'_>,
@@ -230,7 +227,7 @@ async fn clock_event_in(
     .bind(now)
     .bind(tenant)
     .bind(&clock.id)
-    .execute(&mut **tx)
+    .execute(tx.conn().await?)
     .await
     .op("recording a clock event")?;
     if marked.rows_affected() != 1 {
@@ -254,35 +251,25 @@ async fn clock_event_in(
     for action in actions {
         match action {
             BreachAction::RaisePriority => {
-                sqlx::query(
-                    "UPDATE conversations SET priority = priority + 1, updated_at = $1 WHERE tenant = $2 AND id = $3",
-                )
+                tx.defer("raising a conversation's priority", "UPDATE conversations SET priority = priority + 1, updated_at = $1 WHERE tenant = $2 AND id = $3")
                 .bind(now)
                 .bind(tenant)
-                .bind(&clock.conversation_id)
-                .execute(&mut **tx)
-                .await
-                .op("raising a conversation's priority")?;
+                .bind(&clock.conversation_id);
             }
             BreachAction::Reassign => {
                 let previous =
                     sqlx::query("SELECT assignee FROM conversations WHERE tenant = $1 AND id = $2")
                         .bind(tenant)
                         .bind(&clock.conversation_id)
-                        .fetch_one(&mut **tx)
+                        .fetch_one(tx.conn().await?)
                         .await
                         .op("reading an assignee")?
                         .get::<Option<String>, _>(0);
                 if previous.is_some() {
-                    sqlx::query(
-                        "UPDATE conversations SET assignee = NULL, updated_at = $1 WHERE tenant = $2 AND id = $3",
-                    )
+                    tx.defer("returning a conversation to its queue", "UPDATE conversations SET assignee = NULL, updated_at = $1 WHERE tenant = $2 AND id = $3")
                     .bind(now)
                     .bind(tenant)
-                    .bind(&clock.conversation_id)
-                    .execute(&mut **tx)
-                    .await
-                    .op("returning a conversation to its queue")?;
+                    .bind(&clock.conversation_id);
                     audit(
                         tx,
                         now,
@@ -394,7 +381,7 @@ impl Store {
         for item in items {
             recorded.push(clock_event_in(&mut tx, now, tenant, item).await?);
         }
-        tx.commit().await.op("recording clock events")?;
+        tx.commit("recording clock events").await?;
         Ok(recorded)
     }
 
@@ -446,39 +433,29 @@ impl Store {
         )
         .bind(tenant)
         .bind(conversation)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(tx.conn().await?)
         .await
         .op("loading a conversation")?
         .ok_or(ActionError::NotFound)?;
         let state: String = row.get(0);
         if state == "resolved" {
-            tx.rollback().await.op("beginning a resolution")?;
+            tx.rollback("beginning a resolution").await?;
             return Err(ActionError::Conflict(format!(
                 "conversation {conversation} is already resolved"
             )));
         }
-        sqlx::query(
-            "UPDATE conversations SET state = 'resolved', resolved_at = $1, resolved_by = $2, updated_at = $1 WHERE id = $3",
-        )
+        tx.defer("resolving a conversation", "UPDATE conversations SET state = 'resolved', resolved_at = $1, resolved_by = $2, updated_at = $1 WHERE id = $3")
         .bind(now)
         .bind(actor)
-        .bind(conversation)
-        .execute(&mut *tx)
-        .await
-        .op("resolving a conversation")?;
+        .bind(conversation);
         // Nobody is waiting any more: a running clock stops with the resolution (the report
         // still judges it against its due times).
-        sqlx::query(
-            "UPDATE response_clocks SET stopped_at = $1, stopped_by = $2, assignee = $3, team = $4 WHERE conversation_id = $5 AND stopped_at IS NULL",
-        )
+        tx.defer("stopping a resolved conversation's clock", "UPDATE response_clocks SET stopped_at = $1, stopped_by = $2, assignee = $3, team = $4 WHERE conversation_id = $5 AND stopped_at IS NULL")
         .bind(now)
         .bind(format!("resolution:{actor}"))
         .bind(row.get::<Option<String>, _>(1))
         .bind(row.get::<Option<String>, _>(2))
-        .bind(conversation)
-        .execute(&mut *tx)
-        .await
-        .op("stopping a resolved conversation's clock")?;
+        .bind(conversation);
         audit(
             &mut tx,
             now,
@@ -492,9 +469,7 @@ impl Store {
         let mut survey_id = None;
         if let Some(s) = survey {
             let id = new_id();
-            sqlx::query(
-                "INSERT INTO surveys (id, tenant, conversation_id, channel, assignee, team, requested_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
+            tx.defer("opening a survey", "INSERT INTO surveys (id, tenant, conversation_id, channel, assignee, team, requested_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
             .bind(&id)
             .bind(tenant)
             .bind(conversation)
@@ -502,13 +477,8 @@ impl Store {
             .bind(row.get::<Option<String>, _>(1))
             .bind(row.get::<Option<String>, _>(2))
             .bind(now)
-            .bind(s.expires_at)
-            .execute(&mut *tx)
-            .await
-            .op("opening a survey")?;
-            sqlx::query(
-                "INSERT INTO outbox (id, tenant, connector, message_id, draft_id, idempotency_key, reply, status, next_attempt_at, created_at, updated_at, kind) VALUES ($1, $2, $3, $4, NULL, $5, $6, 'pending', $7, $8, $8, $9)",
-            )
+            .bind(s.expires_at);
+            tx.defer("queueing a survey", "INSERT INTO outbox (id, tenant, connector, message_id, draft_id, idempotency_key, reply, status, next_attempt_at, created_at, updated_at, kind) VALUES ($1, $2, $3, $4, NULL, $5, $6, 'pending', $7, $8, $8, $9)")
             .bind(new_id())
             .bind(tenant)
             .bind(&s.connector)
@@ -517,10 +487,7 @@ impl Store {
             .bind(json(&s.reply))
             .bind(s.send_at)
             .bind(now)
-            .bind(ReplyKind::Survey.as_str())
-            .execute(&mut *tx)
-            .await
-            .op("queueing a survey")?;
+            .bind(ReplyKind::Survey.as_str());
             audit(
                 &mut tx,
                 now,
@@ -533,7 +500,7 @@ impl Store {
             .await?;
             survey_id = Some(id);
         }
-        tx.commit().await.op("committing a resolution")?;
+        tx.commit("committing a resolution").await?;
         Ok(survey_id)
     }
 
@@ -569,35 +536,25 @@ impl Store {
             "UPDATE messages SET status = 'done', last_error = NULL WHERE id = $1 AND status IN ('accepted', 'held')",
         )
         .bind(&stored.id)
-        .execute(&mut *tx)
+        .execute(tx.conn().await?)
         .await
         .op("marking a message done")?;
         if claimed.rows_affected() != 1 {
-            tx.rollback().await.op("recording a survey answer")?;
+            tx.rollback("recording a survey answer").await?;
             return Ok(false);
         }
-        sqlx::query(
-            "UPDATE surveys SET answered_at = $1, score = $2, form = $3, answer_message_id = $4 WHERE id = $5 AND answered_at IS NULL",
-        )
+        tx.defer("recording a survey answer", "UPDATE surveys SET answered_at = $1, score = $2, form = $3, answer_message_id = $4 WHERE id = $5 AND answered_at IS NULL")
         .bind(now)
         .bind(i64::from(score))
         .bind(form)
         .bind(&stored.id)
-        .bind(survey)
-        .execute(&mut *tx)
-        .await
-        .op("recording a survey answer")?;
+        .bind(survey);
         let fired = serde_json::json!({ "actions": [], "fired": [], "survey_answer": { "survey": survey, "score": score, "form": form } });
-        sqlx::query(
-            "INSERT INTO decisions (message_id, tenant, actions, fired, shadows, decided_at) VALUES ($1, $2, '[]', $3, '[]', $4)",
-        )
+        tx.defer("storing a decision", "INSERT INTO decisions (message_id, tenant, actions, fired, shadows, decided_at) VALUES ($1, $2, '[]', $3, '[]', $4)")
         .bind(&stored.id)
         .bind(&stored.tenant)
         .bind(json(&fired))
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .op("storing a decision")?;
+        .bind(now);
         crate::count_outcome(&mut tx, stored).await?;
         audit(
             &mut tx,
@@ -609,7 +566,7 @@ impl Store {
             &serde_json::json!({ "survey": survey, "score": score, "form": form }),
         )
         .await?;
-        tx.commit().await.op("recording a survey answer")?;
+        tx.commit("recording a survey answer").await?;
         Ok(true)
     }
 }

@@ -17,11 +17,11 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use sqlx::Acquire;
+use crate::tx::Tx;
 use switchboard_contract::Message;
 use tokio::sync::oneshot;
 
-use crate::{Accepted, Op, Outcome, Store, StoreError, StoredMessage};
+use crate::{Accepted, Outcome, Store, StoreError, StoredMessage};
 
 /// The most messages one transaction takes; the rest wait for the next one. Bounds how long the
 /// write lock is held and how much one failed commit sends back to be retried.
@@ -205,6 +205,9 @@ impl Store {
     /// commit itself fails, since then nothing was stored.
     async fn commit_batch(&self, batch: &[Job]) -> Vec<Written> {
         let total: usize = batch.iter().map(Job::messages).sum();
+        if total == 1 {
+            return vec![self.commit_alone(&batch[0]).await];
+        }
         let mut results = Vec::with_capacity(batch.len());
         let mut tx = match self.begin("beginning a group commit").await {
             Ok(tx) => tx,
@@ -240,7 +243,7 @@ impl Store {
                 }
             }
         }
-        match tx.commit().await.op("committing a group of writes") {
+        match tx.commit("committing a group of writes").await {
             Ok(()) => {
                 self.group.commits.fetch_add(1, Ordering::Relaxed);
                 results
@@ -249,20 +252,74 @@ impl Store {
         }
     }
 
+    /// A group of one message (a quiet store, `switchboard run`): the transaction itself plays
+    /// the savepoint's part, so a failure or a message already done rolls back the lot. Two
+    /// round trips fewer than a savepoint inside it.
+    async fn commit_alone(&self, job: &Job) -> Written {
+        match job {
+            Job::Accept { items, .. } => {
+                let mut attempt = 0;
+                let answer = loop {
+                    let result = async {
+                        let mut tx = self.begin("beginning a group commit").await?;
+                        match self.accept_in(&mut tx, &items[0]).await {
+                            Ok(accepted) => {
+                                tx.commit("committing a group of writes").await?;
+                                Ok(accepted)
+                            }
+                            Err(e) => {
+                                tx.rollback("rolling back a group of writes").await?;
+                                Err(e)
+                            }
+                        }
+                    }
+                    .await;
+                    match result {
+                        Err(e) if raced(&e) && attempt == 0 => attempt += 1,
+                        other => break other,
+                    }
+                };
+                if answer.is_ok() {
+                    self.group.commits.fetch_add(1, Ordering::Relaxed);
+                }
+                Written::Accept(vec![answer])
+            }
+            Job::Outcome {
+                stored, outcome, ..
+            } => Written::Outcome(
+                async {
+                    let mut tx = self.begin("beginning a group commit").await?;
+                    match self.commit_in(&mut tx, stored, outcome).await {
+                        Ok(true) => {
+                            tx.commit("committing a group of writes").await?;
+                            self.group.commits.fetch_add(1, Ordering::Relaxed);
+                            Ok(true)
+                        }
+                        other => {
+                            tx.rollback("rolling back a group of writes").await?;
+                            other
+                        }
+                    }
+                }
+                .await,
+            ),
+        }
+    }
+
     async fn outcome_under_savepoint(
         &self,
-        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        tx: &mut Tx<'static>,
         stored: &StoredMessage,
         outcome: &Outcome,
     ) -> Result<bool, StoreError> {
-        let mut savepoint = tx.begin().await.op("opening a savepoint")?;
+        let mut savepoint = tx.savepoint().await?;
         match self.commit_in(&mut savepoint, stored, outcome).await {
             Ok(true) => {
-                savepoint.commit().await.op("releasing a savepoint")?;
+                savepoint.commit("releasing a savepoint").await?;
                 Ok(true)
             }
             other => {
-                savepoint.rollback().await.op("rolling back a savepoint")?;
+                savepoint.rollback("rolling back a savepoint").await?;
                 other
             }
         }
@@ -270,23 +327,26 @@ impl Store {
 
     async fn accept_under_savepoint(
         &self,
-        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        tx: &mut Tx<'static>,
         item: &Acceptance,
     ) -> Result<Accepted, StoreError> {
         let mut attempt = 0;
         loop {
-            let mut savepoint = tx.begin().await.op("opening a savepoint")?;
-            match self.accept_in(&mut savepoint, item).await {
+            let mut savepoint = tx.savepoint().await?;
+            // The deferred writes run inside the savepoint, so their failure (a unique
+            // violation below) rolls back this message only.
+            let written = match self.accept_in(&mut savepoint, item).await {
+                Ok(accepted) => savepoint.flush().await.map(|()| accepted),
+                Err(e) => Err(e),
+            };
+            match written {
                 Ok(accepted) => {
-                    savepoint.commit().await.op("releasing a savepoint")?;
+                    savepoint.commit("releasing a savepoint").await?;
                     return Ok(accepted);
                 }
                 Err(e) => {
-                    savepoint.rollback().await.op("rolling back a savepoint")?;
-                    // The same message accepted at once by another process (PostgreSQL, two
-                    // nodes): the second attempt finds the winner's row.
-                    let raced = matches!(&e, StoreError::Sql { source: sqlx::Error::Database(d), .. } if d.is_unique_violation());
-                    if !raced || attempt > 0 {
+                    savepoint.rollback("rolling back a savepoint").await?;
+                    if !raced(&e) || attempt > 0 {
                         return Err(e);
                     }
                     attempt += 1;
@@ -294,6 +354,14 @@ impl Store {
             }
         }
     }
+}
+
+/// The same message accepted at once by another process (PostgreSQL, two nodes): the second
+/// attempt finds the winner's row.
+fn raced(e: &StoreError) -> bool {
+    matches!(e,
+        StoreError::Sql { source: sqlx::Error::Database(d), .. }
+        | StoreError::Sent { source: sqlx::Error::Database(d), .. } if d.is_unique_violation())
 }
 
 fn fail_all(batch: &[Job], e: &StoreError) -> Vec<Written> {

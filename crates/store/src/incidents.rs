@@ -11,6 +11,7 @@ use sqlx::Row;
 
 use super::{ActionError, Op, Store, StoreError, StoredMessage, audit, json, new_id};
 use crate::care::ReplyKind;
+use crate::tx::Tx;
 use switchboard_contract::OutboundReply;
 
 /// An incident as stored, with how many conversations it affects.
@@ -183,8 +184,6 @@ fn report_row(r: &sqlx::any::AnyRow) -> ReportRow {
     }
 }
 
-type Tx<'c> = sqlx::Transaction<'c, sqlx::Any>;
-
 /// Record `stored` for the detector, in the transaction of its outcome.
 pub(super) async fn queue_report(
     tx: &mut Tx<'_>,
@@ -192,9 +191,7 @@ pub(super) async fn queue_report(
     stored: &StoredMessage,
     report: &IncidentReport,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO incident_reports (message_id, tenant, conversation_id, customer_id, received_at, text, rule_key, rule_actor, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-    )
+    tx.defer("recording an incident report", "INSERT INTO incident_reports (message_id, tenant, conversation_id, customer_id, received_at, text, rule_key, rule_actor, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
     .bind(&stored.id)
     .bind(&stored.tenant)
     .bind(&stored.conversation_id)
@@ -203,10 +200,7 @@ pub(super) async fn queue_report(
     .bind(&stored.message.text)
     .bind(report.rule_key.clone())
     .bind(report.rule_actor.clone())
-    .bind(now)
-    .execute(&mut **tx)
-    .await
-    .op("recording an incident report")?;
+    .bind(now);
     Ok(())
 }
 
@@ -225,7 +219,7 @@ async fn settle(
     .bind(incident.map(str::to_string))
     .bind(tenant)
     .bind(message_id)
-    .execute(&mut **tx)
+    .execute(tx.conn().await?)
     .await
     .op("settling an incident report")?;
     Ok(r.rows_affected() == 1)
@@ -249,7 +243,7 @@ async fn settle_outside_incidents(
             query = query.bind(id.as_str());
         }
         query
-            .execute(&mut **tx)
+            .execute(tx.conn().await?)
             .await
             .op("settling incident reports")?;
     }
@@ -265,9 +259,7 @@ async fn insert_draft(
     status: &str,
 ) -> Result<String, StoreError> {
     let id = new_id();
-    sqlx::query(
-        "INSERT INTO drafts (id, tenant, message_id, suggester, purpose, text, visibility, confidence, rationale, length, length_limit, findings, status, created_at) VALUES ($1, $2, $3, 'incidents', $4, $5, $6, 1.0, $7, $8, $9, $10, $11, $12)",
-    )
+    tx.defer("storing an incident draft", "INSERT INTO drafts (id, tenant, message_id, suggester, purpose, text, visibility, confidence, rationale, length, length_limit, findings, status, created_at) VALUES ($1, $2, $3, 'incidents', $4, $5, $6, 1.0, $7, $8, $9, $10, $11, $12)")
     .bind(&id)
     .bind(tenant)
     .bind(&d.message_id)
@@ -279,10 +271,7 @@ async fn insert_draft(
     .bind(d.length_limit)
     .bind(json(&d.findings))
     .bind(status)
-    .bind(now)
-    .execute(&mut **tx)
-    .await
-    .op("storing an incident draft")?;
+    .bind(now);
     if d.blocked {
         audit(
             tx,
@@ -311,15 +300,13 @@ async fn queue_reply(
 ) -> Result<bool, StoreError> {
     let exists = sqlx::query("SELECT 1 FROM outbox WHERE idempotency_key = $1")
         .bind(&reply.idempotency_key)
-        .fetch_optional(&mut **tx)
+        .fetch_optional(tx.conn().await?)
         .await
         .op("looking for a queued reply")?;
     if exists.is_some() {
         return Ok(false);
     }
-    sqlx::query(
-        "INSERT INTO outbox (id, tenant, connector, message_id, draft_id, idempotency_key, reply, status, created_at, updated_at, kind) VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $8, $9)",
-    )
+    tx.defer("queueing an incident reply", "INSERT INTO outbox (id, tenant, connector, message_id, draft_id, idempotency_key, reply, status, created_at, updated_at, kind) VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $8, $9)")
     .bind(new_id())
     .bind(tenant)
     .bind(connector)
@@ -328,10 +315,7 @@ async fn queue_reply(
     .bind(&reply.idempotency_key)
     .bind(json(reply))
     .bind(now)
-    .bind(kind.as_str())
-    .execute(&mut **tx)
-    .await
-    .op("queueing an incident reply")?;
+    .bind(kind.as_str());
     Ok(true)
 }
 
@@ -351,43 +335,34 @@ async fn attach(
     )
     .bind(incident)
     .bind(&a.conversation_id)
-    .fetch_optional(&mut **tx)
+    .fetch_optional(tx.conn().await?)
     .await
     .op("looking for an attachment")?;
     if there.is_some() {
         return Ok(false);
     }
-    sqlx::query(
-        "INSERT INTO incident_conversations (incident_id, conversation_id, tenant, message_id, attached_at, attached_by) VALUES ($1, $2, $3, $4, $5, $6)",
-    )
+    tx.defer("attaching a conversation to an incident", "INSERT INTO incident_conversations (incident_id, conversation_id, tenant, message_id, attached_at, attached_by) VALUES ($1, $2, $3, $4, $5, $6)")
     .bind(incident)
     .bind(&a.conversation_id)
     .bind(tenant)
     .bind(&a.message_id)
     .bind(now)
-    .bind(actor)
-    .execute(&mut **tx)
-    .await
-    .op("attaching a conversation to an incident")?;
-    sqlx::query(
+    .bind(actor);
+    tx.defer(
+        "marking a conversation's incident",
         "UPDATE conversations SET incident = $1, updated_at = $2 WHERE tenant = $3 AND id = $4",
     )
     .bind(group_key)
     .bind(now)
     .bind(tenant)
-    .bind(&a.conversation_id)
-    .execute(&mut **tx)
-    .await
-    .op("marking a conversation's incident")?;
-    sqlx::query(
+    .bind(&a.conversation_id);
+    tx.defer(
+        "linking a report to its incident",
         "UPDATE incident_reports SET incident_id = $1 WHERE tenant = $2 AND message_id = $3",
     )
     .bind(incident)
     .bind(tenant)
-    .bind(&a.message_id)
-    .execute(&mut **tx)
-    .await
-    .op("linking a report to its incident")?;
+    .bind(&a.message_id);
     let mut reply_id = None;
     let mut queued = false;
     if let Some(d) = &a.reply {
@@ -399,7 +374,7 @@ async fn attach(
                     "SELECT c.escalated, (SELECT COUNT(*) FROM outbox o WHERE o.message_id = $1), m.connector FROM messages m JOIN conversations c ON c.id = m.conversation_id WHERE m.id = $1",
                 )
                 .bind(&d.message_id)
-                .fetch_one(&mut **tx)
+                .fetch_one(tx.conn().await?)
                 .await
                 .op("checking whether a reply may go out")?;
                 (row.get::<i64, _>(0) == 0 && row.get::<i64, _>(1) == 0)
@@ -472,16 +447,16 @@ async fn add_statement(
         if d.blocked { "blocked" } else { "proposed" },
     )
     .await?;
-    sqlx::query("UPDATE incidents SET statement_draft_id = $1 WHERE tenant = $2 AND id = $3")
-        .bind(&id)
-        .bind(tenant)
-        .bind(incident)
-        .execute(&mut **tx)
-        .await
-        .op("recording an incident's statement")?;
+    tx.defer(
+        "recording an incident's statement",
+        "UPDATE incidents SET statement_draft_id = $1 WHERE tenant = $2 AND id = $3",
+    )
+    .bind(&id)
+    .bind(tenant)
+    .bind(incident);
     let conversation: String = sqlx::query("SELECT conversation_id FROM messages WHERE id = $1")
         .bind(&d.message_id)
-        .fetch_one(&mut **tx)
+        .fetch_one(tx.conn().await?)
         .await
         .op("finding a statement's conversation")?
         .get(0);
@@ -491,7 +466,7 @@ async fn add_statement(
     .bind(now)
     .bind(tenant)
     .bind(&conversation)
-    .execute(&mut **tx)
+    .execute(tx.conn().await?)
     .await
     .op("escalating a statement's conversation")?;
     if escalated.rows_affected() == 1 {
@@ -769,7 +744,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin("beginning to settle a report").await?;
         let done = settle(&mut tx, self.now(), tenant, message_id, None).await?;
-        tx.commit().await.op("settling a report")?;
+        tx.commit("settling a report").await?;
         Ok(done)
     }
 
@@ -786,7 +761,7 @@ impl Store {
         }
         let mut tx = self.begin("beginning to settle reports").await?;
         settle_outside_incidents(&mut tx, self.now(), tenant, ids).await?;
-        tx.commit().await.op("settling incident reports")?;
+        tx.commit("settling incident reports").await?;
         Ok(())
     }
 
@@ -814,13 +789,13 @@ impl Store {
         .bind(now)
         .bind(new.sample.clone())
         .bind(json(&new.evidence))
-        .execute(&mut *tx)
+        .execute(tx.conn().await?)
         .await
         .op("opening an incident");
         match inserted {
             Ok(_) => {}
             Err(e) if is_unique_violation(&e) => {
-                tx.rollback().await.op("opening an incident")?;
+                tx.rollback("opening an incident").await?;
                 return Ok(Opened::KeyTaken);
             }
             Err(e) => return Err(e),
@@ -828,7 +803,7 @@ impl Store {
         if let Some(r) = report
             && !settle(&mut tx, now, tenant, r, Some(&id)).await?
         {
-            tx.rollback().await.op("opening an incident")?;
+            tx.rollback("opening an incident").await?;
             return Ok(Opened::AlreadySettled);
         }
         audit(
@@ -847,7 +822,7 @@ impl Store {
         if let Some(d) = statement {
             add_statement(&mut tx, now, tenant, &id, &new.opened_by, d).await?;
         }
-        tx.commit().await.op("committing an incident")?;
+        tx.commit("committing an incident").await?;
         Ok(Opened::Opened(id))
     }
 
@@ -870,16 +845,16 @@ impl Store {
         )
         .bind(tenant)
         .bind(incident)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(tx.conn().await?)
         .await
         .op("loading an incident")?;
         let Some(row) = row else {
-            tx.rollback().await.op("attaching to an incident")?;
+            tx.rollback("attaching to an incident").await?;
             return Err(ActionError::NotFound);
         };
         let status: String = row.get(0);
         if status != "open" {
-            tx.rollback().await.op("attaching to an incident")?;
+            tx.rollback("attaching to an incident").await?;
             return Err(ActionError::Conflict(format!(
                 "incident {incident} is {status}: only an open incident takes conversations"
             )));
@@ -887,7 +862,7 @@ impl Store {
         if let Some(r) = report
             && !settle(&mut tx, now, tenant, r, Some(incident)).await?
         {
-            tx.rollback().await.op("attaching to an incident")?;
+            tx.rollback("attaching to an incident").await?;
             return Ok(0);
         }
         let key: String = row.get(1);
@@ -902,7 +877,7 @@ impl Store {
         {
             add_statement(&mut tx, now, tenant, incident, actor, d).await?;
         }
-        tx.commit().await.op("committing an attachment")?;
+        tx.commit("committing an attachment").await?;
         Ok(added)
     }
 
@@ -995,16 +970,16 @@ impl Store {
             )
             .bind(tenant)
             .bind(id)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(tx.conn().await?)
             .await
             .op("loading an incident")?;
             let Some(row) = row else {
-                tx.rollback().await.op("merging incidents")?;
+                tx.rollback("merging incidents").await?;
                 return Err(ActionError::NotFound);
             };
             let status: String = row.get(0);
             if status != "open" {
-                tx.rollback().await.op("merging incidents")?;
+                tx.rollback("merging incidents").await?;
                 return Err(ActionError::Conflict(format!(
                     "incident {id} is {status}: only open incidents merge"
                 )));
@@ -1017,38 +992,28 @@ impl Store {
         )
         .bind(from)
         .bind(into)
-        .fetch_all(&mut *tx)
+        .fetch_all(tx.conn().await?)
         .await
         .op("listing an incident's conversations")?;
         for r in &moving {
-            sqlx::query(
-                "INSERT INTO incident_conversations (incident_id, conversation_id, tenant, message_id, attached_at, attached_by) VALUES ($1, $2, $3, $4, $5, $6)",
-            )
+            tx.defer("moving a conversation", "INSERT INTO incident_conversations (incident_id, conversation_id, tenant, message_id, attached_at, attached_by) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(into)
             .bind(r.get::<String, _>(0))
             .bind(tenant)
             .bind(r.get::<String, _>(1))
             .bind(r.get::<i64, _>(2))
-            .bind(r.get::<String, _>(3))
-            .execute(&mut *tx)
-            .await
-            .op("moving a conversation")?;
+            .bind(r.get::<String, _>(3));
         }
-        sqlx::query("DELETE FROM incident_conversations WHERE incident_id = $1")
-            .bind(from)
-            .execute(&mut *tx)
-            .await
-            .op("moving conversations")?;
-        sqlx::query(
-            "UPDATE conversations SET incident = $1, updated_at = $2 WHERE tenant = $3 AND id IN (SELECT conversation_id FROM incident_conversations WHERE incident_id = $4)",
+        tx.defer(
+            "moving conversations",
+            "DELETE FROM incident_conversations WHERE incident_id = $1",
         )
+        .bind(from);
+        tx.defer("marking conversations' incident", "UPDATE conversations SET incident = $1, updated_at = $2 WHERE tenant = $3 AND id IN (SELECT conversation_id FROM incident_conversations WHERE incident_id = $4)")
         .bind(&into_key)
         .bind(now)
         .bind(tenant)
-        .bind(into)
-        .execute(&mut *tx)
-        .await
-        .op("marking conversations' incident")?;
+        .bind(into);
         for sql in [
             "UPDATE incident_reports SET incident_id = $1 WHERE tenant = $2 AND incident_id = $3",
             "UPDATE incidents SET merged_into = $1 WHERE tenant = $2 AND merged_into = $3",
@@ -1057,21 +1022,16 @@ impl Store {
                 .bind(into)
                 .bind(tenant)
                 .bind(from)
-                .execute(&mut *tx)
+                .execute(tx.conn().await?)
                 .await
                 .op("pointing at the merged incident")?;
         }
-        sqlx::query(
-            "UPDATE incidents SET status = 'merged', merged_into = $1, closed_at = $2, closed_by = $3 WHERE tenant = $4 AND id = $5",
-        )
+        tx.defer("merging an incident", "UPDATE incidents SET status = 'merged', merged_into = $1, closed_at = $2, closed_by = $3 WHERE tenant = $4 AND id = $5")
         .bind(into)
         .bind(now)
         .bind(actor)
         .bind(tenant)
-        .bind(from)
-        .execute(&mut *tx)
-        .await
-        .op("merging an incident")?;
+        .bind(from);
         let mut withdrawn = None;
         if let Some(d) = &rows[0].1 {
             let r = sqlx::query(
@@ -1081,7 +1041,7 @@ impl Store {
             .bind(format!("incident merged into {into}: one statement per problem"))
             .bind(tenant)
             .bind(d)
-            .execute(&mut *tx)
+            .execute(tx.conn().await?)
             .await
             .op("withdrawing a statement")?;
             if r.rows_affected() == 1 {
@@ -1109,7 +1069,7 @@ impl Store {
             &serde_json::json!({ "from": from, "conversations_moved": moved }),
         )
         .await?;
-        tx.commit().await.op("committing a merge")?;
+        tx.commit("committing a merge").await?;
         Ok(moved)
     }
 
@@ -1133,11 +1093,11 @@ impl Store {
         .bind(actor)
         .bind(tenant)
         .bind(id)
-        .execute(&mut *tx)
+        .execute(tx.conn().await?)
         .await
         .op("closing an incident")?;
         if r.rows_affected() != 1 {
-            tx.rollback().await.op("closing an incident")?;
+            tx.rollback("closing an incident").await?;
             return Err(match self.incident(tenant, id).await? {
                 None => ActionError::NotFound,
                 Some(i) => ActionError::Conflict(format!("incident {id} is already {}", i.status)),
@@ -1147,7 +1107,7 @@ impl Store {
             "SELECT conversation_id FROM incident_conversations WHERE incident_id = $1 ORDER BY conversation_id",
         )
         .bind(id)
-        .fetch_all(&mut *tx)
+        .fetch_all(tx.conn().await?)
         .await
         .op("listing an incident's conversations")?
         .iter()
@@ -1159,7 +1119,7 @@ impl Store {
             seen.sort();
             seen.dedup();
             if seen != attached {
-                tx.rollback().await.op("closing an incident")?;
+                tx.rollback("closing an incident").await?;
                 return Ok(Closed::Stale);
             }
             for f in follow_ups {
@@ -1211,7 +1171,7 @@ impl Store {
             &serde_json::json!({ "conversations": attached.len(), "follow_ups": queued, "blocked": blocked }),
         )
         .await?;
-        tx.commit().await.op("committing a closure")?;
+        tx.commit("committing a closure").await?;
         Ok(Closed::Closed {
             follow_ups: queued,
             blocked,

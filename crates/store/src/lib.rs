@@ -17,6 +17,7 @@ mod incidents;
 mod report;
 mod server;
 mod team;
+mod tx;
 
 pub use care::{
     BreachAction, ClockEvent, ClockEventItem, ClockPlan, ClockRow, Due, ReplyKind, SurveyRequest,
@@ -53,6 +54,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Row};
 
 use crate::clock::Clock;
+use crate::tx::Tx;
 use switchboard_contract::{Message, MessageAction, OutboundReply};
 
 /// Why a store operation failed (the message names the operation; never a secret).
@@ -68,6 +70,13 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("store: {0}")]
     Data(String),
+    /// Writes sent together in one round trip ([`tx`]'s deferred writes on SQLite).
+    #[error("store: {ops}: {source}")]
+    Sent {
+        ops: String,
+        #[source]
+        source: sqlx::Error,
+    },
 }
 
 trait Op<T> {
@@ -85,29 +94,19 @@ impl<T> Op<T> for Result<T, sqlx::Error> {
 /// replays and redeliveries cannot count it twice. The tests are the ones author history always
 /// applied to decisions and labels.
 pub(crate) async fn count_outcome(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tx: &mut Tx<'_>,
     stored: &StoredMessage,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE messages SET \
+    tx.defer("marking offence and praise", "UPDATE messages SET \
            offence = CASE WHEN EXISTS (SELECT 1 FROM decisions d WHERE d.message_id = messages.id AND (d.actions LIKE '%\"ignore\"%' OR d.actions LIKE '%\"monitor\"%' OR d.actions LIKE '%\"block\"%')) THEN 1 ELSE 0 END, \
            praise = CASE WHEN EXISTS (SELECT 1 FROM labels l WHERE l.message_id = messages.id AND l.role = 'live' AND l.name = 'advocate' AND l.score >= 0.5) THEN 1 ELSE 0 END \
-         WHERE id = $1",
-    )
-    .bind(&stored.id)
-    .execute(&mut **tx)
-    .await
-    .op("marking offence and praise")?;
-    sqlx::query(
-        "UPDATE author_counters SET \
+         WHERE id = $1")
+    .bind(&stored.id);
+    tx.defer("counting offence and praise", "UPDATE author_counters SET \
            offences = offences + (SELECT offence FROM messages WHERE id = $1), \
            praise = author_counters.praise + (SELECT praise FROM messages WHERE id = $1) \
-         WHERE (tenant, channel, author_id) = (SELECT tenant, channel, author_id FROM messages WHERE id = $1)",
-    )
-    .bind(&stored.id)
-    .execute(&mut **tx)
-    .await
-    .op("counting offence and praise")?;
+         WHERE (tenant, channel, author_id) = (SELECT tenant, channel, author_id FROM messages WHERE id = $1)")
+    .bind(&stored.id);
     Ok(())
 }
 
@@ -367,15 +366,13 @@ impl Store {
     }
 
     /// Begin a write transaction.
-    async fn begin(
-        &self,
-        op: &'static str,
-    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
-        if self.sqlite {
-            self.pool.begin_with("BEGIN IMMEDIATE").await.op(op)
+    async fn begin(&self, op: &'static str) -> Result<Tx<'static>, StoreError> {
+        let inner = if self.sqlite {
+            self.pool.begin_with("BEGIN IMMEDIATE").await.op(op)?
         } else {
-            self.pool.begin().await.op(op)
-        }
+            self.pool.begin().await.op(op)?
+        };
+        Ok(Tx::new(inner, self.sqlite))
     }
 
     /// Open an SQLite file.
@@ -426,11 +423,7 @@ impl Store {
     }
 
     /// Write one acceptance inside the caller's transaction (a savepoint of a group commit).
-    async fn accept_in(
-        &self,
-        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-        item: &Acceptance,
-    ) -> Result<Accepted, StoreError> {
+    async fn accept_in(&self, tx: &mut Tx<'_>, item: &Acceptance) -> Result<Accepted, StoreError> {
         let (connector, message, traceparent) =
             (&item.connector, &item.message, item.traceparent.as_deref());
         let now = self.now();
@@ -441,7 +434,7 @@ impl Store {
         .bind(&message.tenant)
         .bind(&message.channel)
         .bind(&key)
-        .fetch_optional(&mut **tx)
+        .fetch_optional(tx.conn().await?)
         .await
         .op("looking up a message")?
         {
@@ -459,7 +452,7 @@ impl Store {
         .bind(&message.tenant)
         .bind(&message.channel)
         .bind(&message.author.id)
-        .fetch_optional(&mut **tx)
+        .fetch_optional(tx.conn().await?)
         .await
         .op("looking up an identity")?
         {
@@ -471,31 +464,21 @@ impl Store {
                     Some(known) => known,
                     None => {
                         let id = new_id();
-                        sqlx::query(
-                            "INSERT INTO customers (id, tenant, created_at) VALUES ($1, $2, $3)",
-                        )
+                        tx.defer("creating a customer", "INSERT INTO customers (id, tenant, created_at) VALUES ($1, $2, $3)")
                         .bind(&id)
                         .bind(&message.tenant)
-                        .bind(now)
-                        .execute(&mut **tx)
-                        .await
-                        .op("creating a customer")?;
+                        .bind(now);
                         id
                     }
                 };
-                sqlx::query(
-                    "INSERT INTO identities (tenant, channel, author_id, customer_id, handle, display_name, first_seen_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                )
+                tx.defer("creating an identity", "INSERT INTO identities (tenant, channel, author_id, customer_id, handle, display_name, first_seen_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
                 .bind(&message.tenant)
                 .bind(&message.channel)
                 .bind(&message.author.id)
                 .bind(&id)
                 .bind(message.author.handle.clone())
                 .bind(message.author.display_name.clone())
-                .bind(now)
-                .execute(&mut **tx)
-                .await
-                .op("creating an identity")?;
+                .bind(now);
                 id
             }
         };
@@ -507,33 +490,26 @@ impl Store {
         .bind(&message.tenant)
         .bind(&message.channel)
         .bind(&message.conversation_key)
-        .fetch_optional(&mut **tx)
+        .fetch_optional(tx.conn().await?)
         .await
         .op("looking up a conversation")?
         {
             Some(row) => row.get(0),
             None => {
                 let id = new_id();
-                sqlx::query(
-                    "INSERT INTO conversations (id, tenant, channel, conversation_key, customer_id, state, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'open', $6, $6)",
-                )
+                tx.defer("creating a conversation", "INSERT INTO conversations (id, tenant, channel, conversation_key, customer_id, state, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'open', $6, $6)")
                 .bind(&id)
                 .bind(&message.tenant)
                 .bind(&message.channel)
                 .bind(&message.conversation_key)
                 .bind(&customer_id)
-                .bind(now)
-                .execute(&mut **tx)
-                .await
-                .op("creating a conversation")?;
+                .bind(now);
                 id
             }
         };
 
         let id = new_id();
-        sqlx::query(
-            "INSERT INTO messages (id, tenant, channel, connector, external_id, event_key, conversation_id, customer_id, author_id, body, received_at, accepted_at, status, traceparent) VALUES ($1, $2, $3, $4, $5, $12, $6, $7, $8, $9, $10, $11, 'accepted', $13)",
-        )
+        tx.defer("storing a message", "INSERT INTO messages (id, tenant, channel, connector, external_id, event_key, conversation_id, customer_id, author_id, body, received_at, accepted_at, status, traceparent) VALUES ($1, $2, $3, $4, $5, $12, $6, $7, $8, $9, $10, $11, 'accepted', $13)")
         .bind(&id)
         .bind(&message.tenant)
         .bind(&message.channel)
@@ -546,20 +522,12 @@ impl Store {
         .bind(message.received_at)
         .bind(now)
         .bind(&key)
-        .bind(traceparent)
-        .execute(&mut **tx)
-        .await
-        .op("storing a message")?;
-        sqlx::query(
-            "INSERT INTO author_counters (tenant, channel, author_id, messages, offences, praise) VALUES ($1, $2, $3, 1, 0, 0) \
-             ON CONFLICT (tenant, channel, author_id) DO UPDATE SET messages = author_counters.messages + 1",
-        )
+        .bind(traceparent);
+        tx.defer("counting a message", "INSERT INTO author_counters (tenant, channel, author_id, messages, offences, praise) VALUES ($1, $2, $3, 1, 0, 0) \
+             ON CONFLICT (tenant, channel, author_id) DO UPDATE SET messages = author_counters.messages + 1")
         .bind(&message.tenant)
         .bind(&message.channel)
-        .bind(&message.author.id)
-        .execute(&mut **tx)
-        .await
-        .op("counting a message")?;
+        .bind(&message.author.id);
         audit(
             tx,
             self.now(),
@@ -748,7 +716,7 @@ impl Store {
         let mut tx = self.begin("beginning hold").await?;
         let row = sqlx::query("SELECT tenant, attempts FROM messages WHERE id = $1")
             .bind(id)
-            .fetch_one(&mut *tx)
+            .fetch_one(tx.conn().await?)
             .await
             .op("loading a held message")?;
         let tenant: String = row.get(0);
@@ -758,17 +726,12 @@ impl Store {
         } else {
             "held"
         };
-        sqlx::query(
-            "UPDATE messages SET status = $1, attempts = $2, next_attempt_at = $3, last_error = $4 WHERE id = $5 AND status IN ('accepted', 'held')",
-        )
+        tx.defer("holding a message", "UPDATE messages SET status = $1, attempts = $2, next_attempt_at = $3, last_error = $4 WHERE id = $5 AND status IN ('accepted', 'held')")
         .bind(status)
         .bind(attempts)
         .bind(next_at)
         .bind(error)
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .op("holding a message")?;
+        .bind(id);
         audit(
             &mut tx,
             self.now(),
@@ -783,7 +746,7 @@ impl Store {
             &serde_json::json!({ "error": error, "attempts": attempts }),
         )
         .await?;
-        tx.commit().await.op("committing hold")?;
+        tx.commit("committing hold").await?;
         Ok(status.to_string())
     }
 
@@ -802,7 +765,7 @@ impl Store {
     /// rolls back) when the message was already done.
     async fn commit_in(
         &self,
-        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        tx: &mut Tx<'_>,
         stored: &StoredMessage,
         outcome: &Outcome,
     ) -> Result<bool, StoreError> {
@@ -813,42 +776,34 @@ impl Store {
         )
         .bind(json(&outcome.degraded))
         .bind(&stored.id)
-        .execute(&mut **tx)
+        .execute(tx.conn().await?)
         .await
         .op("marking a message done")?;
         if claimed.rows_affected() != 1 {
             return Ok(false);
         }
-        for chunk in outcome.labels.chunks(ROWS_PER_INSERT) {
-            let sql = format!(
-                "INSERT INTO labels (message_id, role, classifier, name, score, evidence, plugin) VALUES {}",
-                values_rows(chunk.len(), "(?, ?, ?, ?, ?, ?, ?)")
-            );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for l in chunk {
-                query = query
-                    .bind(&stored.id)
+        tx.defer_rows(
+            "storing labels",
+            "INSERT INTO labels (message_id, role, classifier, name, score, evidence, plugin)",
+            "(?, ?, ?, ?, ?, ?, ?)",
+            &outcome.labels,
+            |row, l| {
+                row.bind(&stored.id)
                     .bind(&l.role)
                     .bind(&l.classifier)
                     .bind(&l.name)
                     .bind(l.score)
                     .bind(json(&l.evidence))
                     .bind(&l.plugin);
-            }
-            query.execute(&mut **tx).await.op("storing labels")?;
-        }
-        sqlx::query(
-            "INSERT INTO decisions (message_id, tenant, actions, fired, shadows, decided_at) VALUES ($1, $2, $3, $4, $5, $6)",
-        )
+            },
+        );
+        tx.defer("storing a decision", "INSERT INTO decisions (message_id, tenant, actions, fired, shadows, decided_at) VALUES ($1, $2, $3, $4, $5, $6)")
         .bind(&stored.id)
         .bind(tenant)
         .bind(json(&outcome.actions))
         .bind(json(&outcome.fired))
         .bind(json(&outcome.shadows))
-        .bind(now)
-        .execute(&mut **tx)
-        .await
-        .op("storing a decision")?;
+        .bind(now);
         count_outcome(tx, stored).await?;
         // The out-of-hours reply goes out once per conversation: a second one is not even kept
         // as a draft.
@@ -859,7 +814,7 @@ impl Store {
             )
             .bind(now)
             .bind(&stored.conversation_id)
-            .execute(&mut **tx)
+            .execute(tx.conn().await?)
             .await
             .op("recording the away reply")?
             .rows_affected()
@@ -875,15 +830,13 @@ impl Store {
             .iter()
             .filter(|d| !skipped.contains(&d.id.as_str()))
             .collect();
-        for chunk in drafts.chunks(ROWS_PER_INSERT) {
-            let sql = format!(
-                "INSERT INTO drafts (id, tenant, message_id, suggester, purpose, text, visibility, confidence, rationale, length, length_limit, findings, status, created_at) VALUES {}",
-                values_rows(chunk.len(), "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-            );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for d in chunk {
-                query = query
-                    .bind(&d.id)
+        tx.defer_rows(
+            "storing drafts",
+            "INSERT INTO drafts (id, tenant, message_id, suggester, purpose, text, visibility, confidence, rationale, length, length_limit, findings, status, created_at)",
+            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            &drafts,
+            |row, d| {
+                row.bind(&d.id)
                     .bind(tenant)
                     .bind(&stored.id)
                     .bind(&d.suggester)
@@ -897,23 +850,20 @@ impl Store {
                     .bind(json(&d.findings))
                     .bind(&d.status)
                     .bind(now);
-            }
-            query.execute(&mut **tx).await.op("storing drafts")?;
-        }
+            },
+        );
         let queued: Vec<&QueuedReply> = outcome
             .outbox
             .iter()
             .filter(|q| q.kind != ReplyKind::Away || away_allowed)
             .collect();
-        for chunk in queued.chunks(ROWS_PER_INSERT) {
-            let sql = format!(
-                "INSERT INTO outbox (id, tenant, connector, message_id, draft_id, idempotency_key, reply, status, created_at, updated_at, kind) VALUES {}",
-                values_rows(chunk.len(), "(?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)")
-            );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for q in chunk {
-                query = query
-                    .bind(new_id())
+        tx.defer_rows(
+            "queueing replies",
+            "INSERT INTO outbox (id, tenant, connector, message_id, draft_id, idempotency_key, reply, status, created_at, updated_at, kind)",
+            "(?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
+            &queued,
+            |row, q| {
+                row.bind(new_id())
                     .bind(tenant)
                     .bind(&stored.connector)
                     .bind(&stored.id)
@@ -923,12 +873,9 @@ impl Store {
                     .bind(now)
                     .bind(now)
                     .bind(q.kind.as_str());
-            }
-            query.execute(&mut **tx).await.op("queueing replies")?;
-        }
-        sqlx::query(
-            "UPDATE conversations SET state = COALESCE($1, CASE WHEN state = 'resolved' AND $8 = 1 THEN 'open' ELSE state END), team = COALESCE($2, team), escalated = CASE WHEN $3 = 1 THEN 1 ELSE escalated END, incident = COALESCE($4, incident), close_publicly = COALESCE($5, close_publicly), updated_at = $6 WHERE id = $7",
-        )
+            },
+        );
+        tx.defer("updating a conversation", "UPDATE conversations SET state = COALESCE($1, CASE WHEN state = 'resolved' AND $8 = 1 THEN 'open' ELSE state END), team = COALESCE($2, team), escalated = CASE WHEN $3 = 1 THEN 1 ELSE escalated END, incident = COALESCE($4, incident), close_publicly = COALESCE($5, close_publicly), updated_at = $6 WHERE id = $7")
         .bind(outcome.conversation_state.clone())
         .bind(outcome.team.clone())
         .bind(i64::from(outcome.escalated))
@@ -936,10 +883,7 @@ impl Store {
         .bind(outcome.close_publicly.clone())
         .bind(now)
         .bind(&stored.conversation_id)
-        .bind(i64::from(outcome.reopen))
-        .execute(&mut **tx)
-        .await
-        .op("updating a conversation")?;
+        .bind(i64::from(outcome.reopen));
         if let Some(plan) = &outcome.clock {
             care::start_clock(tx, now, stored, plan).await?;
         }
@@ -953,7 +897,7 @@ impl Store {
             )
             .bind(now)
             .bind(&stored.customer_id)
-            .execute(&mut **tx)
+            .execute(tx.conn().await?)
             .await
             .op("flagging an advocate")?;
             if flagged.rows_affected() == 1 {
@@ -973,33 +917,28 @@ impl Store {
             incidents::queue_report(tx, now, stored, report).await?;
         }
         if outcome.block_customer {
-            sqlx::query(
+            tx.defer(
+                "blocking a customer",
                 "UPDATE customers SET blocked_at = $1 WHERE id = $2 AND blocked_at IS NULL",
             )
             .bind(now)
-            .bind(&stored.customer_id)
-            .execute(&mut **tx)
-            .await
-            .op("blocking a customer")?;
+            .bind(&stored.customer_id);
         }
-        for chunk in outcome.audit.chunks(ROWS_PER_INSERT) {
-            let sql = format!(
-                "INSERT INTO audit (id, tenant, at, actor, action, subject, detail) VALUES {}",
-                values_rows(chunk.len(), "(?, ?, ?, ?, ?, ?, ?)")
-            );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for (actor, action, detail) in chunk {
-                query = query
-                    .bind(new_id())
+        tx.defer_rows(
+            "writing the audit log",
+            "INSERT INTO audit (id, tenant, at, actor, action, subject, detail)",
+            "(?, ?, ?, ?, ?, ?, ?)",
+            &outcome.audit,
+            |row, (actor, action, detail)| {
+                row.bind(new_id())
                     .bind(tenant)
                     .bind(now)
                     .bind(actor)
                     .bind(action)
                     .bind(&stored.id)
                     .bind(json(detail));
-            }
-            query.execute(&mut **tx).await.op("writing the audit log")?;
-        }
+            },
+        );
         Ok(true)
     }
 
@@ -1112,26 +1051,21 @@ impl Store {
     ) -> Result<(), StoreError> {
         let now = self.now();
         let mut tx = self.begin("beginning delivery record").await?;
-        sqlx::query(
-            "UPDATE outbox SET status = $1, receipt = COALESCE($2, receipt), last_error = $3, next_attempt_at = $4, updated_at = $5, sent_at = CASE WHEN $1 = 'sent' THEN $5 ELSE sent_at END WHERE id = $6",
-        )
+        tx.defer("recording a delivery", "UPDATE outbox SET status = $1, receipt = COALESCE($2, receipt), last_error = $3, next_attempt_at = $4, updated_at = $5, sent_at = CASE WHEN $1 = 'sent' THEN $5 ELSE sent_at END WHERE id = $6")
         .bind(status)
         .bind(receipt.map(str::to_string))
         .bind(error.map(str::to_string))
         .bind(next_at)
         .bind(now)
-        .bind(&row.id)
-        .execute(&mut *tx)
-        .await
-        .op("recording a delivery")?;
+        .bind(&row.id);
         if status == "sent"
             && let Some(d) = &row.draft_id
         {
-            sqlx::query("UPDATE drafts SET status = 'sent' WHERE id = $1")
-                .bind(d)
-                .execute(&mut *tx)
-                .await
-                .op("marking a draft sent")?;
+            tx.defer(
+                "marking a draft sent",
+                "UPDATE drafts SET status = 'sent' WHERE id = $1",
+            )
+            .bind(d);
         }
         if status == "sent" && row.kind.stops_clock() {
             care::stop_clock(&mut tx, now, &row.tenant, &row.message_id, &row.id).await?;
@@ -1146,7 +1080,7 @@ impl Store {
             &serde_json::json!({ "idempotency_key": row.idempotency_key, "attempts": row.attempts, "receipt": receipt, "error": error }),
         )
         .await?;
-        tx.commit().await.op("committing a delivery record")?;
+        tx.commit("committing a delivery record").await?;
         Ok(())
     }
 
@@ -1385,7 +1319,7 @@ fn label_row(r: &sqlx::any::AnyRow) -> LabelRow {
 }
 
 async fn audit(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tx: &mut Tx<'_>,
     at: i64,
     tenant: &str,
     actor: &str,
@@ -1393,19 +1327,14 @@ async fn audit(
     subject: &str,
     detail: &serde_json::Value,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO audit (id, tenant, at, actor, action, subject, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
+    tx.defer("writing the audit log", "INSERT INTO audit (id, tenant, at, actor, action, subject, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)")
     .bind(new_id())
     .bind(tenant)
     .bind(at)
     .bind(actor)
     .bind(action)
     .bind(subject)
-    .bind(json(detail))
-    .execute(&mut **tx)
-    .await
-    .op("writing the audit log")?;
+    .bind(json(detail));
     Ok(())
 }
 

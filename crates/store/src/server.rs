@@ -294,19 +294,19 @@ impl Store {
 
     pub async fn set_disabled(&self, tenant: &str, disabled: bool) -> Result<(), StoreError> {
         let mut tx = self.begin("beginning a tenant state change").await?;
-        sqlx::query("DELETE FROM tenant_state WHERE tenant = $1")
-            .bind(tenant)
-            .execute(&mut *tx)
-            .await
-            .op("changing tenant state")?;
-        sqlx::query("INSERT INTO tenant_state (tenant, disabled, updated_at) VALUES ($1, $2, $3)")
-            .bind(tenant)
-            .bind(i64::from(disabled))
-            .bind(self.now())
-            .execute(&mut *tx)
-            .await
-            .op("changing tenant state")?;
-        tx.commit().await.op("changing tenant state")
+        tx.defer(
+            "changing tenant state",
+            "DELETE FROM tenant_state WHERE tenant = $1",
+        )
+        .bind(tenant);
+        tx.defer(
+            "changing tenant state",
+            "INSERT INTO tenant_state (tenant, disabled, updated_at) VALUES ($1, $2, $3)",
+        )
+        .bind(tenant)
+        .bind(i64::from(disabled))
+        .bind(self.now());
+        tx.commit("changing tenant state").await
     }
 
     pub async fn is_disabled(&self, tenant: &str) -> Result<bool, StoreError> {
@@ -328,24 +328,19 @@ impl Store {
         actor: &str,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin("beginning a secret write").await?;
-        sqlx::query("DELETE FROM tenant_secrets WHERE tenant = $1 AND instance = $2 AND name = $3")
-            .bind(tenant)
-            .bind(instance)
-            .bind(name)
-            .execute(&mut *tx)
-            .await
-            .op("writing a secret")?;
-        sqlx::query(
-            "INSERT INTO tenant_secrets (tenant, instance, name, value, updated_at) VALUES ($1, $2, $3, $4, $5)",
+        tx.defer(
+            "writing a secret",
+            "DELETE FROM tenant_secrets WHERE tenant = $1 AND instance = $2 AND name = $3",
         )
+        .bind(tenant)
+        .bind(instance)
+        .bind(name);
+        tx.defer("writing a secret", "INSERT INTO tenant_secrets (tenant, instance, name, value, updated_at) VALUES ($1, $2, $3, $4, $5)")
         .bind(tenant)
         .bind(instance)
         .bind(name)
         .bind(value)
-        .bind(self.now())
-        .execute(&mut *tx)
-        .await
-        .op("writing a secret")?;
+        .bind(self.now());
         audit(
             &mut tx,
             self.now(),
@@ -356,7 +351,7 @@ impl Store {
             &serde_json::json!({ "instance": instance, "name": name }),
         )
         .await?;
-        tx.commit().await.op("writing a secret")
+        tx.commit("writing a secret").await
     }
 
     /// Secrets of `tenant` written through the API: (instance, name, value). Only the tenant
@@ -436,7 +431,7 @@ impl Store {
         )
         .bind(tenant)
         .bind(connector)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(tx.conn().await?)
         .await
         .op("reading a poll cursor")?;
         let (old_cursor, old_failures) = row
@@ -444,25 +439,20 @@ impl Store {
             .unwrap_or((None, 0));
         let failures = if error.is_some() { old_failures + 1 } else { 0 };
         let cursor = cursor.map(str::to_string).or(old_cursor);
-        sqlx::query("DELETE FROM poll_cursors WHERE tenant = $1 AND connector = $2")
-            .bind(tenant)
-            .bind(connector)
-            .execute(&mut *tx)
-            .await
-            .op("writing a poll cursor")?;
-        sqlx::query(
-            "INSERT INTO poll_cursors (tenant, connector, cursor, polled_at, failures, last_error) VALUES ($1, $2, $3, $4, $5, $6)",
+        tx.defer(
+            "writing a poll cursor",
+            "DELETE FROM poll_cursors WHERE tenant = $1 AND connector = $2",
         )
+        .bind(tenant)
+        .bind(connector);
+        tx.defer("writing a poll cursor", "INSERT INTO poll_cursors (tenant, connector, cursor, polled_at, failures, last_error) VALUES ($1, $2, $3, $4, $5, $6)")
         .bind(tenant)
         .bind(connector)
         .bind(cursor)
         .bind(self.now())
         .bind(failures)
-        .bind(error.map(str::to_string))
-        .execute(&mut *tx)
-        .await
-        .op("writing a poll cursor")?;
-        tx.commit().await.op("writing a poll cursor")?;
+        .bind(error.map(str::to_string));
+        tx.commit("writing a poll cursor").await?;
         Ok(failures)
     }
 
@@ -590,19 +580,19 @@ impl Store {
         .bind(actor)
         .bind(tenant)
         .bind(id)
-        .execute(&mut *tx)
+        .execute(tx.conn().await?)
         .await
         .op("editing a draft")?;
         if r.rows_affected() != 1 {
-            tx.rollback().await.op("editing a draft")?;
+            tx.rollback("editing a draft").await?;
             return Err(self.why_not(tenant, id, "edited").await);
         }
         // New text, new sign-off: approvals were for the old one.
-        sqlx::query("DELETE FROM draft_approvals WHERE draft_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .op("clearing a draft's approvals")?;
+        tx.defer(
+            "clearing a draft's approvals",
+            "DELETE FROM draft_approvals WHERE draft_id = $1",
+        )
+        .bind(id);
         audit(
             &mut tx,
             self.now(),
@@ -613,7 +603,7 @@ impl Store {
             &serde_json::json!({ "text": text, "blocked": blocked }),
         )
         .await?;
-        tx.commit().await.op("editing a draft")?;
+        tx.commit("editing a draft").await?;
         Ok(())
     }
 
@@ -637,11 +627,11 @@ impl Store {
         .bind(reason.map(str::to_string))
         .bind(tenant)
         .bind(id)
-        .execute(&mut *tx)
+        .execute(tx.conn().await?)
         .await
         .op("deciding on a draft")?;
         if r.rows_affected() != 1 {
-            tx.rollback().await.op("deciding on a draft")?;
+            tx.rollback("deciding on a draft").await?;
             return Err(self.why_not(tenant, id, status).await);
         }
         audit(
@@ -654,7 +644,7 @@ impl Store {
             &serde_json::json!({ "reason": reason }),
         )
         .await?;
-        tx.commit().await.op("deciding on a draft")?;
+        tx.commit("deciding on a draft").await?;
         Ok(())
     }
 
@@ -681,28 +671,26 @@ impl Store {
         .bind(actor)
         .bind(tenant)
         .bind(&draft.id)
-        .execute(&mut *tx)
+        .execute(tx.conn().await?)
         .await
         .op("queueing a draft")?;
         if r.rows_affected() != 1 {
-            tx.rollback().await.op("queueing a draft")?;
+            tx.rollback("queueing a draft").await?;
             return Err(self.why_not(tenant, &draft.id, "sent").await);
         }
         let existing = sqlx::query("SELECT draft_id FROM outbox WHERE idempotency_key = $1")
             .bind(&reply.idempotency_key)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(tx.conn().await?)
             .await
             .op("queueing a draft")?;
         if existing.is_some() {
-            tx.rollback().await.op("queueing a draft")?;
+            tx.rollback("queueing a draft").await?;
             return Err(ActionError::Conflict(
                 "a reply of this purpose to this message is already queued or sent".into(),
             ));
         }
         let now = self.now();
-        sqlx::query(
-            "INSERT INTO outbox (id, tenant, connector, message_id, draft_id, idempotency_key, reply, status, created_at, updated_at, kind) VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $8, $9)",
-        )
+        tx.defer("queueing a reply", "INSERT INTO outbox (id, tenant, connector, message_id, draft_id, idempotency_key, reply, status, created_at, updated_at, kind) VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $8, $9)")
         .bind(new_id())
         .bind(tenant)
         .bind(&draft.connector)
@@ -711,10 +699,7 @@ impl Store {
         .bind(&reply.idempotency_key)
         .bind(json(reply))
         .bind(now)
-        .bind(kind.as_str())
-        .execute(&mut *tx)
-        .await
-        .op("queueing a reply")?;
+        .bind(kind.as_str());
         audit(
             &mut tx,
             self.now(),
@@ -725,7 +710,7 @@ impl Store {
             &serde_json::json!({ "draft": draft.id, "kind": kind }),
         )
         .await?;
-        tx.commit().await.op("queueing a draft")?;
+        tx.commit("queueing a draft").await?;
         Ok(())
     }
 
@@ -798,22 +783,22 @@ impl Store {
         let exists = sqlx::query("SELECT 1 FROM conversations WHERE tenant = $1 AND id = $2")
             .bind(tenant)
             .bind(conversation)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(tx.conn().await?)
             .await
             .op("changing a conversation")?;
         if exists.is_none() {
-            tx.rollback().await.op("changing a conversation")?;
+            tx.rollback("changing a conversation").await?;
             return Err(ActionError::NotFound);
         }
         let r = sqlx::query(update)
             .bind(self.now())
             .bind(tenant)
             .bind(conversation)
-            .execute(&mut *tx)
+            .execute(tx.conn().await?)
             .await
             .op("changing a conversation")?;
         if r.rows_affected() != 1 {
-            tx.rollback().await.op("changing a conversation")?;
+            tx.rollback("changing a conversation").await?;
             return Err(ActionError::Conflict(conflict.into()));
         }
         audit(
@@ -826,7 +811,7 @@ impl Store {
             &detail,
         )
         .await?;
-        tx.commit().await.op("changing a conversation")?;
+        tx.commit("changing a conversation").await?;
         Ok(())
     }
 
@@ -846,11 +831,11 @@ impl Store {
         .bind(self.now())
         .bind(tenant)
         .bind(conversation)
-        .execute(&mut *tx)
+        .execute(tx.conn().await?)
         .await
         .op("assigning a conversation")?;
         if r.rows_affected() != 1 {
-            tx.rollback().await.op("assigning a conversation")?;
+            tx.rollback("assigning a conversation").await?;
             return Err(ActionError::NotFound);
         }
         audit(
@@ -863,7 +848,7 @@ impl Store {
             &serde_json::json!({ "assignee": agent }),
         )
         .await?;
-        tx.commit().await.op("assigning a conversation")?;
+        tx.commit("assigning a conversation").await?;
         Ok(())
     }
 
@@ -883,7 +868,7 @@ impl Store {
         .bind(tenant)
         .bind(channel)
         .bind(author_id)
-        .execute(&mut *tx)
+        .execute(tx.conn().await?)
         .await
         .op("blocking an author")?;
         let known = sqlx::query(
@@ -892,11 +877,11 @@ impl Store {
         .bind(tenant)
         .bind(channel)
         .bind(author_id)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(tx.conn().await?)
         .await
         .op("blocking an author")?;
         if known.is_none() {
-            tx.rollback().await.op("blocking an author")?;
+            tx.rollback("blocking an author").await?;
             return Err(ActionError::NotFound);
         }
         if r.rows_affected() == 1 {
@@ -911,7 +896,7 @@ impl Store {
             )
             .await?;
         }
-        tx.commit().await.op("blocking an author")?;
+        tx.commit("blocking an author").await?;
         Ok(())
     }
 

@@ -7,6 +7,8 @@ use std::collections::HashMap;
 use serde::Serialize;
 use sqlx::Row;
 
+use crate::tx::Tx;
+
 use super::{ActionError, DraftRow, Op, Store, StoreError, audit, json, new_id};
 use crate::Role;
 
@@ -62,7 +64,7 @@ pub(crate) fn agent_loads_sql(n: usize) -> String {
 /// The loads of `agents`, in one statement per chunk: a team whose members were all at
 /// capacity cost a statement per member for every message routed to it.
 async fn agent_loads(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tx: &mut Tx<'_>,
     tenant: &str,
     agents: &[&str],
 ) -> Result<HashMap<String, i64>, StoreError> {
@@ -73,7 +75,7 @@ async fn agent_loads(
             query = query.bind(*agent);
         }
         for row in query
-            .fetch_all(&mut **tx)
+            .fetch_all(tx.conn().await?)
             .await
             .op("measuring agents' load")?
         {
@@ -87,7 +89,7 @@ async fn agent_loads(
 /// team's last assignee (round robin) with room under their capacity, skilled members first,
 /// never `exclude` (who just breached on it). Nobody with room: it stays in the team's queue.
 pub(super) async fn assign_round_robin(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tx: &mut Tx<'_>,
     now: i64,
     tenant: &str,
     conversation: &str,
@@ -96,7 +98,7 @@ pub(super) async fn assign_round_robin(
 ) -> Result<(), StoreError> {
     let current: Option<String> = sqlx::query("SELECT assignee FROM conversations WHERE id = $1")
         .bind(conversation)
-        .fetch_one(&mut **tx)
+        .fetch_one(tx.conn().await?)
         .await
         .op("reading an assignee")?
         .get(0);
@@ -107,7 +109,7 @@ pub(super) async fn assign_round_robin(
         sqlx::query("SELECT last_agent FROM team_cursors WHERE tenant = $1 AND team = $2")
             .bind(tenant)
             .bind(&plan.team)
-            .fetch_optional(&mut **tx)
+            .fetch_optional(tx.conn().await?)
             .await
             .op("reading a team's cursor")?
             .map(|r| r.get(0));
@@ -157,12 +159,12 @@ pub(super) async fn assign_round_robin(
         )
         .await;
     };
-    sqlx::query("UPDATE conversations SET assignee = $1 WHERE id = $2")
-        .bind(&agent)
-        .bind(conversation)
-        .execute(&mut **tx)
-        .await
-        .op("assigning a conversation")?;
+    tx.defer(
+        "assigning a conversation",
+        "UPDATE conversations SET assignee = $1 WHERE id = $2",
+    )
+    .bind(&agent)
+    .bind(conversation);
     add_participant_in(tx, now, tenant, conversation, &agent, "assignee", "routing").await?;
     let moved = sqlx::query(
         "UPDATE team_cursors SET last_agent = $1, updated_at = $2 WHERE tenant = $3 AND team = $4",
@@ -171,20 +173,15 @@ pub(super) async fn assign_round_robin(
     .bind(now)
     .bind(tenant)
     .bind(&plan.team)
-    .execute(&mut **tx)
+    .execute(tx.conn().await?)
     .await
     .op("moving a team's cursor")?;
     if moved.rows_affected() == 0 {
-        sqlx::query(
-            "INSERT INTO team_cursors (tenant, team, last_agent, updated_at) VALUES ($1, $2, $3, $4)",
-        )
+        tx.defer("starting a team's cursor", "INSERT INTO team_cursors (tenant, team, last_agent, updated_at) VALUES ($1, $2, $3, $4)")
         .bind(tenant)
         .bind(&plan.team)
         .bind(&agent)
-        .bind(now)
-        .execute(&mut **tx)
-        .await
-        .op("starting a team's cursor")?;
+        .bind(now);
     }
     audit(
         tx,
@@ -199,7 +196,7 @@ pub(super) async fn assign_round_robin(
 }
 
 async fn add_participant_in(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tx: &mut Tx<'_>,
     now: i64,
     tenant: &str,
     conversation: &str,
@@ -211,24 +208,19 @@ async fn add_participant_in(
         sqlx::query("SELECT role FROM participants WHERE conversation_id = $1 AND agent = $2")
             .bind(conversation)
             .bind(agent)
-            .fetch_optional(&mut **tx)
+            .fetch_optional(tx.conn().await?)
             .await
             .op("reading participants")?;
     if exists.is_some() {
         return Ok(false);
     }
-    sqlx::query(
-        "INSERT INTO participants (tenant, conversation_id, agent, role, added_at, added_by) VALUES ($1, $2, $3, $4, $5, $6)",
-    )
+    tx.defer("adding a participant", "INSERT INTO participants (tenant, conversation_id, agent, role, added_at, added_by) VALUES ($1, $2, $3, $4, $5, $6)")
     .bind(tenant)
     .bind(conversation)
     .bind(agent)
     .bind(role)
     .bind(now)
-    .bind(actor)
-    .execute(&mut **tx)
-    .await
-    .op("adding a participant")?;
+    .bind(actor);
     Ok(true)
 }
 
@@ -236,7 +228,7 @@ async fn add_participant_in(
 /// contacts (`verified-phone`, `verified-email` in `extra`), and remember the contacts.
 /// Returns the customer it belongs to, if any was found.
 pub(super) async fn customer_by_contact(
-    tx: &mut sqlx::AnyConnection,
+    tx: &mut Tx<'_>,
     tenant: &str,
     contacts: &[(String, String)],
 ) -> Result<Option<String>, StoreError> {
@@ -247,7 +239,7 @@ pub(super) async fn customer_by_contact(
         .bind(tenant)
         .bind(kind)
         .bind(value)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(tx.conn().await?)
         .await
         .op("looking up a verified contact")?
         {
@@ -258,24 +250,19 @@ pub(super) async fn customer_by_contact(
 }
 
 pub(super) async fn remember_contacts(
-    tx: &mut sqlx::AnyConnection,
+    tx: &mut Tx<'_>,
     now: i64,
     tenant: &str,
     customer: &str,
     contacts: &[(String, String)],
 ) -> Result<(), StoreError> {
     for (kind, value) in contacts {
-        sqlx::query(
-            "INSERT INTO customer_contacts (tenant, kind, value, customer_id, first_seen_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant, kind, value) DO NOTHING",
-        )
+        tx.defer("remembering a verified contact", "INSERT INTO customer_contacts (tenant, kind, value, customer_id, first_seen_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant, kind, value) DO NOTHING")
         .bind(tenant)
         .bind(kind)
         .bind(value)
         .bind(customer)
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .op("remembering a verified contact")?;
+        .bind(now);
     }
     Ok(())
 }
@@ -387,25 +374,20 @@ impl Store {
         .bind(role.as_str())
         .bind(actor)
         .bind(now)
-        .execute(&mut *tx)
+        .execute(tx.conn().await?)
         .await
         .op("recording an approval")?;
         if inserted.rows_affected() != 1 {
-            tx.rollback().await.op("recording an approval")?;
+            tx.rollback("recording an approval").await?;
             return Err(ActionError::Conflict(
                 "someone approved this tier at the same moment; look again".into(),
             ));
         }
         if complete {
-            sqlx::query(
-                "UPDATE drafts SET status = 'approved', decided_by = $1 WHERE tenant = $2 AND id = $3 AND status IN ('proposed', 'approved')",
-            )
+            tx.defer("approving a draft", "UPDATE drafts SET status = 'approved', decided_by = $1 WHERE tenant = $2 AND id = $3 AND status IN ('proposed', 'approved')")
             .bind(actor)
             .bind(tenant)
-            .bind(draft)
-            .execute(&mut *tx)
-            .await
-            .op("approving a draft")?;
+            .bind(draft);
         }
         audit(
             &mut tx,
@@ -421,7 +403,7 @@ impl Store {
             &serde_json::json!({ "tier": tier + 1, "role": role }),
         )
         .await?;
-        tx.commit().await.op("recording an approval")?;
+        tx.commit("recording an approval").await?;
         Ok(())
     }
 
@@ -439,11 +421,11 @@ impl Store {
         let known = sqlx::query("SELECT 1 FROM conversations WHERE tenant = $1 AND id = $2")
             .bind(tenant)
             .bind(conversation)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(tx.conn().await?)
             .await
             .op("loading a conversation")?;
         if known.is_none() {
-            tx.rollback().await.op("adding a participant")?;
+            tx.rollback("adding a participant").await?;
             return Err(ActionError::NotFound);
         }
         let added =
@@ -460,7 +442,7 @@ impl Store {
             )
             .await?;
         }
-        tx.commit().await.op("adding a participant")?;
+        tx.commit("adding a participant").await?;
         Ok(added)
     }
 
@@ -493,9 +475,7 @@ impl Store {
         let now = self.now();
         let id = new_id();
         let mut tx = self.begin("beginning an expert request").await?;
-        sqlx::query(
-            "INSERT INTO expert_requests (id, tenant, conversation_id, asked_by, expert, topic, question, asked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
+        tx.defer("asking an expert", "INSERT INTO expert_requests (id, tenant, conversation_id, asked_by, expert, topic, question, asked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
         .bind(&id)
         .bind(tenant)
         .bind(conversation)
@@ -503,10 +483,7 @@ impl Store {
         .bind(expert)
         .bind(topic.map(str::to_string))
         .bind(question)
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .op("asking an expert")?;
+        .bind(now);
         add_participant_in(&mut tx, now, tenant, conversation, expert, "expert", actor).await?;
         audit(
             &mut tx,
@@ -518,7 +495,7 @@ impl Store {
             &serde_json::json!({ "request": id, "expert": expert, "topic": topic, "question": question }),
         )
         .await?;
-        tx.commit().await.op("asking an expert")?;
+        tx.commit("asking an expert").await?;
         Ok(id)
     }
 
@@ -584,18 +561,16 @@ impl Store {
         .bind(&draft.id)
         .bind(tenant)
         .bind(request)
-        .execute(&mut *tx)
+        .execute(tx.conn().await?)
         .await
         .op("answering an expert request")?;
         if r.rows_affected() != 1 {
-            tx.rollback().await.op("answering an expert request")?;
+            tx.rollback("answering an expert request").await?;
             return Err(ActionError::Conflict(format!(
                 "expert request {request} is already answered"
             )));
         }
-        sqlx::query(
-            "INSERT INTO drafts (id, tenant, message_id, suggester, purpose, text, visibility, confidence, rationale, length, length_limit, findings, status, created_at, edited_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-        )
+        tx.defer("storing the expert's draft", "INSERT INTO drafts (id, tenant, message_id, suggester, purpose, text, visibility, confidence, rationale, length, length_limit, findings, status, created_at, edited_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)")
         .bind(&draft.id)
         .bind(tenant)
         .bind(message_id)
@@ -610,10 +585,7 @@ impl Store {
         .bind(json(&draft.findings))
         .bind(&draft.status)
         .bind(now)
-        .bind(actor)
-        .execute(&mut *tx)
-        .await
-        .op("storing the expert's draft")?;
+        .bind(actor);
         audit(
             &mut tx,
             now,
@@ -624,7 +596,7 @@ impl Store {
             &serde_json::json!({ "request": request, "draft": draft.id, "status": draft.status }),
         )
         .await?;
-        tx.commit().await.op("answering an expert request")?;
+        tx.commit("answering an expert request").await?;
         Ok(())
     }
 
@@ -650,12 +622,12 @@ impl Store {
         .bind(tenant)
         .bind(from)
         .bind(into)
-        .fetch_one(&mut *tx)
+        .fetch_one(tx.conn().await?)
         .await
         .op("loading customers")?
         .get(0);
         if known != 2 {
-            tx.rollback().await.op("merging customers")?;
+            tx.rollback("merging customers").await?;
             return Err(ActionError::NotFound);
         }
         let identities: Vec<(String, String)> = sqlx::query(
@@ -663,7 +635,7 @@ impl Store {
         )
         .bind(tenant)
         .bind(from)
-        .fetch_all(&mut *tx)
+        .fetch_all(tx.conn().await?)
         .await
         .op("loading identities")?
         .iter()
@@ -675,7 +647,7 @@ impl Store {
         )
         .bind(tenant)
         .bind(from)
-        .fetch_all(&mut *tx)
+        .fetch_all(tx.conn().await?)
         .await
         .op("loading contacts")?
         .iter()
@@ -683,19 +655,14 @@ impl Store {
         .collect();
         move_contacts(&mut tx, tenant, &contacts, into).await?;
         let id = new_id();
-        sqlx::query(
-            "INSERT INTO customer_merges (id, tenant, from_customer, into_customer, identities, merged_at, merged_by) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
+        tx.defer("recording a merge", "INSERT INTO customer_merges (id, tenant, from_customer, into_customer, identities, merged_at, merged_by) VALUES ($1, $2, $3, $4, $5, $6, $7)")
         .bind(&id)
         .bind(tenant)
         .bind(from)
         .bind(into)
         .bind(json(&serde_json::json!({ "identities": identities, "contacts": contacts })))
         .bind(now)
-        .bind(actor)
-        .execute(&mut *tx)
-        .await
-        .op("recording a merge")?;
+        .bind(actor);
         audit(
             &mut tx,
             now,
@@ -706,7 +673,7 @@ impl Store {
             &serde_json::json!({ "merge": id, "from": from, "identities": identities }),
         )
         .await?;
-        tx.commit().await.op("merging customers")?;
+        tx.commit("merging customers").await?;
         Ok(id)
     }
 
@@ -725,12 +692,12 @@ impl Store {
         )
         .bind(tenant)
         .bind(merge)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(tx.conn().await?)
         .await
         .op("loading a merge")?
         .ok_or(ActionError::NotFound)?;
         if row.get::<Option<i64>, _>(3).is_some() {
-            tx.rollback().await.op("undoing a merge")?;
+            tx.rollback("undoing a merge").await?;
             return Err(ActionError::Conflict(format!(
                 "merge {merge} was already undone"
             )));
@@ -744,13 +711,13 @@ impl Store {
         let identities = pairs("identities");
         move_identities(&mut tx, tenant, &identities, &from).await?;
         move_contacts(&mut tx, tenant, &pairs("contacts"), &from).await?;
-        sqlx::query("UPDATE customer_merges SET undone_at = $1, undone_by = $2 WHERE id = $3")
-            .bind(now)
-            .bind(actor)
-            .bind(merge)
-            .execute(&mut *tx)
-            .await
-            .op("undoing a merge")?;
+        tx.defer(
+            "undoing a merge",
+            "UPDATE customer_merges SET undone_at = $1, undone_by = $2 WHERE id = $3",
+        )
+        .bind(now)
+        .bind(actor)
+        .bind(merge);
         audit(
             &mut tx,
             now,
@@ -761,7 +728,7 @@ impl Store {
             &serde_json::json!({ "merge": merge, "from": row.get::<String, _>(1), "identities": identities }),
         )
         .await?;
-        tx.commit().await.op("undoing a merge")?;
+        tx.commit("undoing a merge").await?;
         Ok(())
     }
 
@@ -869,7 +836,7 @@ impl Store {
 /// Point every row keyed by (tenant, `a`, `b`) at customer `to`, for each `(sql, op)`:
 /// `$1` is the customer, `$2` the tenant, `$3` and `$4` the key.
 async fn repoint(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tx: &mut Tx<'_>,
     statements: &[(&'static str, &'static str)],
     to: &str,
     tenant: &str,
@@ -883,7 +850,7 @@ async fn repoint(
             .bind(tenant)
             .bind(a)
             .bind(b)
-            .execute(&mut **tx)
+            .execute(tx.conn().await?)
             .await
             .op(op)?;
     }
@@ -891,7 +858,7 @@ async fn repoint(
 }
 
 async fn move_contacts(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tx: &mut Tx<'_>,
     tenant: &str,
     contacts: &[(String, String)],
     to: &str,
@@ -915,7 +882,7 @@ async fn move_contacts(
 
 /// An identity, its messages and its conversations move together.
 async fn move_identities(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tx: &mut Tx<'_>,
     tenant: &str,
     identities: &[(String, String)],
     to: &str,

@@ -43,6 +43,7 @@ const MODULES: &[(&str, &[&str])] = &[
         "crates/store",
         &[
             "clock",
+            "tx",
             "group",
             "team",
             "care",
