@@ -98,24 +98,19 @@ pub(super) async fn start_clock(
     stored: &StoredMessage,
     plan: &ClockPlan,
 ) -> Result<(), StoreError> {
-    let running = sqlx::query(
-        "SELECT id FROM response_clocks WHERE conversation_id = $1 AND stopped_at IS NULL",
-    )
-    .bind(&stored.conversation_id)
-    .fetch_optional(tx.conn().await?)
-    .await
-    .op("looking for a running clock")?;
-    if running.is_some() {
-        return Ok(());
-    }
-    let answered: i64 = sqlx::query(
-        "SELECT COUNT(*) FROM outbox o JOIN messages m ON m.id = o.message_id WHERE m.conversation_id = $1 AND o.status = 'sent' AND o.kind = 'response'",
+    // One statement for both reads (each is a round trip to the store's thread).
+    let row = sqlx::query(
+        "SELECT (SELECT id FROM response_clocks WHERE conversation_id = $1 AND stopped_at IS NULL LIMIT 1), \
+           (SELECT COUNT(*) FROM outbox o JOIN messages m ON m.id = o.message_id WHERE m.conversation_id = $1 AND o.status = 'sent' AND o.kind = 'response')",
     )
     .bind(&stored.conversation_id)
     .fetch_one(tx.conn().await?)
     .await
-    .op("looking for earlier responses")?
-    .get(0);
+    .op("looking for a running clock and earlier responses")?;
+    if row.get::<Option<String>, _>(0).is_some() {
+        return Ok(());
+    }
+    let answered: i64 = row.get(1);
     let (kind, due) = if answered > 0 {
         ("next", plan.next)
     } else {

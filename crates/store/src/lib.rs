@@ -428,35 +428,38 @@ impl Store {
             (&item.connector, &item.message, item.traceparent.as_deref());
         let now = self.now();
         let key = event_key(message);
-        if let Some(row) = sqlx::query(
-            "SELECT id, conversation_id FROM messages WHERE tenant = $1 AND channel = $2 AND event_key = $3",
+        // The three lookups in one statement (each is a round trip to the store's thread): the
+        // same event stored before, the author's identity, the conversation.
+        let known = sqlx::query(
+            "SELECT (SELECT id FROM messages WHERE tenant = $1 AND channel = $2 AND event_key = $3), \
+               (SELECT conversation_id FROM messages WHERE tenant = $1 AND channel = $2 AND event_key = $3), \
+               (SELECT customer_id FROM identities WHERE tenant = $1 AND channel = $2 AND author_id = $4), \
+               (SELECT id FROM conversations WHERE tenant = $1 AND channel = $2 AND conversation_key = $5)",
         )
         .bind(&message.tenant)
         .bind(&message.channel)
         .bind(&key)
-        .fetch_optional(tx.conn().await?)
+        .bind(&message.author.id)
+        .bind(&message.conversation_key)
+        .fetch_one(tx.conn().await?)
         .await
-        .op("looking up a message")?
-        {
+        .op("looking up a message, its author and its conversation")?;
+        if let (Some(message_id), Some(conversation_id)) = (
+            known.get::<Option<String>, _>(0),
+            known.get::<Option<String>, _>(1),
+        ) {
             return Ok(Accepted {
-                message_id: row.get(0),
-                conversation_id: row.get(1),
+                message_id,
+                conversation_id,
                 duplicate: true,
             });
         }
+        let (known_customer, known_conversation): (Option<String>, Option<String>) =
+            (known.get(2), known.get(3));
 
         let contacts = team::verified_contacts(&message.extra);
-        let customer_id: String = match sqlx::query(
-            "SELECT customer_id FROM identities WHERE tenant = $1 AND channel = $2 AND author_id = $3",
-        )
-        .bind(&message.tenant)
-        .bind(&message.channel)
-        .bind(&message.author.id)
-        .fetch_optional(tx.conn().await?)
-        .await
-        .op("looking up an identity")?
-        {
-            Some(row) => row.get(0),
+        let customer_id: String = match known_customer {
+            Some(known) => known,
             None => {
                 // A contact the platform verified, already known on another channel: the same
                 // customer. Never by guessing (names, handles).
@@ -464,7 +467,10 @@ impl Store {
                     Some(known) => known,
                     None => {
                         let id = new_id();
-                        tx.defer("creating a customer", "INSERT INTO customers (id, tenant, created_at) VALUES ($1, $2, $3)")
+                        tx.defer(
+                            "creating a customer",
+                            "INSERT INTO customers (id, tenant, created_at) VALUES ($1, $2, $3)",
+                        )
                         .bind(&id)
                         .bind(&message.tenant)
                         .bind(now);
@@ -484,17 +490,8 @@ impl Store {
         };
         team::remember_contacts(tx, now, &message.tenant, &customer_id, &contacts).await?;
 
-        let conversation_id: String = match sqlx::query(
-            "SELECT id FROM conversations WHERE tenant = $1 AND channel = $2 AND conversation_key = $3",
-        )
-        .bind(&message.tenant)
-        .bind(&message.channel)
-        .bind(&message.conversation_key)
-        .fetch_optional(tx.conn().await?)
-        .await
-        .op("looking up a conversation")?
-        {
-            Some(row) => row.get(0),
+        let conversation_id: String = match known_conversation {
+            Some(known) => known,
             None => {
                 let id = new_id();
                 tx.defer("creating a conversation", "INSERT INTO conversations (id, tenant, channel, conversation_key, customer_id, state, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'open', $6, $6)")
@@ -655,47 +652,30 @@ impl Store {
         &self,
         stored: &StoredMessage,
     ) -> Result<AuthorHistory, StoreError> {
-        let this = sqlx::query(
-            "SELECT customer_id, accepted_at, offence, praise FROM messages WHERE id = $1",
+        // One statement (each is a round trip to the store's thread): the message itself, its
+        // customer's counters summed over their identities, what that customer sent after it,
+        // and whether the message's customer is blocked.
+        let row = sqlx::query(
+            "WITH me AS (SELECT customer_id, accepted_at, offence, praise FROM messages WHERE id = $1), \
+             total AS (SELECT CAST(COALESCE(SUM(c.messages), 0) AS BIGINT) AS messages, CAST(COALESCE(SUM(c.offences), 0) AS BIGINT) AS offences, CAST(COALESCE(SUM(c.praise), 0) AS BIGINT) AS praise \
+               FROM me JOIN identities i ON i.tenant = $2 AND i.customer_id = me.customer_id \
+               JOIN author_counters c ON c.tenant = i.tenant AND c.channel = i.channel AND c.author_id = i.author_id), \
+             later AS (SELECT COUNT(*) AS messages, CAST(COALESCE(SUM(l.offence), 0) AS BIGINT) AS offences, CAST(COALESCE(SUM(l.praise), 0) AS BIGINT) AS praise \
+               FROM me JOIN messages l ON l.tenant = $2 AND l.customer_id = me.customer_id AND l.accepted_at > me.accepted_at) \
+             SELECT me.offence, me.praise, total.messages, total.offences, total.praise, later.messages, later.offences, later.praise, \
+               (SELECT blocked_at FROM customers WHERE id = $3) \
+             FROM me, total, later",
         )
         .bind(&stored.id)
-        .fetch_one(&self.pool)
-        .await
-        .op("reading author history")?;
-        let customer: String = this.get(0);
-        let accepted_at: i64 = this.get(1);
-        let (own_offence, own_praise): (i64, i64) = (this.get(2), this.get(3));
-        let totals = sqlx::query(
-            "SELECT CAST(COALESCE(SUM(c.messages), 0) AS BIGINT), CAST(COALESCE(SUM(c.offences), 0) AS BIGINT), CAST(COALESCE(SUM(c.praise), 0) AS BIGINT) \
-             FROM identities i JOIN author_counters c ON c.tenant = i.tenant AND c.channel = i.channel AND c.author_id = i.author_id \
-             WHERE i.tenant = $1 AND i.customer_id = $2",
-        )
         .bind(&stored.tenant)
-        .bind(&customer)
+        .bind(&stored.customer_id)
         .fetch_one(&self.pool)
         .await
         .op("reading author history")?;
-        let later = sqlx::query(
-            "SELECT COUNT(*), CAST(COALESCE(SUM(offence), 0) AS BIGINT), CAST(COALESCE(SUM(praise), 0) AS BIGINT) FROM messages \
-             WHERE tenant = $1 AND customer_id = $2 AND accepted_at > $3",
-        )
-        .bind(&stored.tenant)
-        .bind(&customer)
-        .bind(accepted_at)
-        .fetch_one(&self.pool)
-        .await
-        .op("reading author history")?;
-        let blocked = sqlx::query("SELECT blocked_at FROM customers WHERE id = $1")
-            .bind(&stored.customer_id)
-            .fetch_optional(&self.pool)
-            .await
-            .op("reading a customer")?
-            .and_then(|r| r.get::<Option<i64>, _>(0))
-            .is_some();
-        let (total, later): ([i64; 3], [i64; 3]) = (
-            [totals.get(0), totals.get(1), totals.get(2)],
-            [later.get(0), later.get(1), later.get(2)],
-        );
+        let (own_offence, own_praise): (i64, i64) = (row.get(0), row.get(1));
+        let total: [i64; 3] = [row.get(2), row.get(3), row.get(4)];
+        let later: [i64; 3] = [row.get(5), row.get(6), row.get(7)];
+        let blocked = row.get::<Option<i64>, _>(8).is_some();
         Ok(AuthorHistory {
             previous_messages: total[0] - later[0] - 1,
             offences: total[1] - later[1] - own_offence,

@@ -96,23 +96,21 @@ pub(super) async fn assign_round_robin(
     plan: &AssignPlan,
     exclude: Option<&str>,
 ) -> Result<(), StoreError> {
-    let current: Option<String> = sqlx::query("SELECT assignee FROM conversations WHERE id = $1")
-        .bind(conversation)
-        .fetch_one(tx.conn().await?)
-        .await
-        .op("reading an assignee")?
-        .get(0);
+    // One statement for both reads (each is a round trip to the store's thread).
+    let row = sqlx::query(
+        "SELECT c.assignee, (SELECT last_agent FROM team_cursors WHERE tenant = $2 AND team = $3) \
+         FROM conversations c WHERE c.id = $1",
+    )
+    .bind(conversation)
+    .bind(tenant)
+    .bind(&plan.team)
+    .fetch_one(tx.conn().await?)
+    .await
+    .op("reading an assignee and a team's cursor")?;
+    let (current, last): (Option<String>, Option<String>) = (row.get(0), row.get(1));
     if current.is_some() || plan.members.is_empty() {
         return Ok(());
     }
-    let last: Option<String> =
-        sqlx::query("SELECT last_agent FROM team_cursors WHERE tenant = $1 AND team = $2")
-            .bind(tenant)
-            .bind(&plan.team)
-            .fetch_optional(tx.conn().await?)
-            .await
-            .op("reading a team's cursor")?
-            .map(|r| r.get(0));
     // The members in round-robin order, starting after the last one assigned.
     let start = last
         .and_then(|l| plan.members.iter().position(|(m, _)| *m == l))
