@@ -680,7 +680,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             store,
             deliver,
             format,
-        } => run(&rt, &tenant, &requests, &store, deliver, format).await,
+        } => {
+            // On a worker thread rather than the main one: the tasks the run wakes (the store's
+            // group committer) then start on the same thread instead of waking another.
+            tokio::spawn(async move { run(&rt, &tenant, &requests, &store, deliver, format).await })
+                .await?
+        }
         Command::Deliver { tenant, store } => {
             let tenant = Tenant::load(&tenant, &rt).await?;
             let engine = Engine::new(rt.clone(), store.open().await?);
@@ -939,9 +944,9 @@ fn parse_moment(text: &str, time_zone: &str) -> anyhow::Result<i64> {
         .as_millisecond())
 }
 
-fn open_requests(requests: &Path) -> anyhow::Result<Box<dyn BufRead>> {
+fn open_requests(requests: &Path) -> anyhow::Result<Box<dyn BufRead + Send>> {
     Ok(if requests == Path::new("-") {
-        Box::new(std::io::stdin().lock())
+        Box::new(std::io::BufReader::new(std::io::stdin()))
     } else {
         let f = std::fs::File::open(requests)
             .with_context(|| format!("cannot open {}", requests.display()))?;
@@ -961,7 +966,9 @@ async fn run(
     let engine = Engine::new(rt.clone(), store.open().await?);
     let reader = open_requests(requests)?;
     let progress = std::io::stderr().is_terminal();
-    let mut out = std::io::stdout().lock();
+    // Not `stdout().lock()`: the run is a spawned task (see `dispatch`), and a lock cannot move
+    // between threads.
+    let mut out = std::io::stdout();
     let mut summary = output::Summary::default();
 
     // Finish what an earlier run left (a crash between accepting and committing).
