@@ -120,9 +120,10 @@ impl StoreArgs {
         }
     }
 
+    /// The CLI's commands are one sequential client (see [`switchboard_store::Clients::One`]).
     async fn open(&self) -> anyhow::Result<Store> {
         let url = self.url();
-        Store::open(&url)
+        Store::open_for(&url, switchboard_store::Clients::One)
             .await
             .with_context(|| format!("opening the store {}", redact_url(&url)))
     }

@@ -302,10 +302,28 @@ pub struct Store {
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
+/// Who uses a store, which decides how many connections it keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Clients {
+    /// A server: readers beside the writer, four connections.
+    Many,
+    /// One client working through its requests in turn (the CLI's commands): one connection.
+    /// On SQLite each connection keeps its own page cache and drops it whenever another one
+    /// has written; with four, a sequential client's reads landed on a connection that had not
+    /// made the last write and re-read their pages from the file (about 100 `pread`s a message
+    /// of `switchboard run`, against 5 with one connection).
+    One,
+}
+
 impl Store {
-    /// Open (creating if needed) the store at `url` and bring its schema up to date.
-    /// `sqlite://path`, `sqlite::memory:` or `postgres://…`.
+    /// Open (creating if needed) the store at `url` for a server and bring its schema up to
+    /// date. `sqlite://path`, `sqlite::memory:` or `postgres://…`.
     pub async fn open(url: &str) -> Result<Store, StoreError> {
+        Self::open_for(url, Clients::Many).await
+    }
+
+    /// [`Self::open`], sized for `clients`.
+    pub async fn open_for(url: &str, clients: Clients) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();
         let memory = url.contains(":memory:");
         let mut url = url.to_string();
@@ -319,7 +337,11 @@ impl Store {
         let options = AnyConnectOptions::from_str(&url).op("parsing the store URL")?;
         let pool = AnyPoolOptions::new()
             // An in-memory SQLite database exists once per connection: keep exactly one.
-            .max_connections(if memory { 1 } else { 4 })
+            .max_connections(if memory || clients == Clients::One {
+                1
+            } else {
+                4
+            })
             .min_connections(if memory { 1 } else { 0 })
             .idle_timeout(None)
             .max_lifetime(None)
