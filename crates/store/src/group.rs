@@ -6,7 +6,8 @@
 //! committer for the burst; it takes everything queued (up to [`MAX_BATCH`] messages), writes each
 //! message under its own savepoint (one bad message never fails its neighbours, and PostgreSQL's
 //! aborted-transaction rule cannot spread), commits, answers every caller, and goes again until
-//! the queue is empty. A quiet store therefore commits each message at once, and a busy one
+//! the queue is empty (a group of one message needs no savepoint: its transaction plays that
+//! part). A quiet store therefore commits each message at once, and a busy one
 //! waits at most for the commit already in flight. A caller hears `Ok` only after the commit
 //! that holds its message returned, which is what lets a webhook be answered 200.
 //!

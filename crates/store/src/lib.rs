@@ -1537,6 +1537,59 @@ mod tests {
         assert_eq!(seen, (0..n as i64).collect::<Vec<_>>());
     }
 
+    /// Deferred writes (`tx.rs`) behave as if sent one by one: the next read in the
+    /// transaction sees them, a rollback takes them back, and a failing one fails the commit,
+    /// naming what was sent with it, and leaves nothing behind.
+    #[tokio::test]
+    async fn deferred_writes_are_read_back_rolled_back_and_fail_the_commit() {
+        const INSERT: &str =
+            "INSERT INTO tenant_state (tenant, disabled, updated_at) VALUES ($1, $2, $3)";
+        let store = Store::in_memory().await.unwrap();
+        let stored = |store: Store| async move {
+            sqlx::query("SELECT tenant FROM tenant_state ORDER BY tenant")
+                .fetch_all(&store.pool)
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.get::<String, _>(0))
+                .collect::<Vec<_>>()
+        };
+
+        let mut tx = store.begin("test").await.unwrap();
+        tx.defer("first", INSERT).bind("a").bind(1_i64).bind(5_i64);
+        tx.defer("second", INSERT).bind("b").bind(0_i64).bind(6_i64);
+        let seen = sqlx::query("SELECT disabled, updated_at FROM tenant_state WHERE tenant = $1")
+            .bind("b")
+            .fetch_one(tx.conn().await.unwrap())
+            .await
+            .unwrap();
+        assert_eq!((seen.get::<i64, _>(0), seen.get::<i64, _>(1)), (0, 6));
+        tx.rollback("test").await.unwrap();
+        assert!(stored(store.clone()).await.is_empty());
+
+        let mut tx = store.begin("test").await.unwrap();
+        tx.defer("storing c", INSERT)
+            .bind("c")
+            .bind(0_i64)
+            .bind(1_i64);
+        tx.defer("storing c again", INSERT)
+            .bind("c")
+            .bind(0_i64)
+            .bind(2_i64);
+        let err = tx.commit("test").await.unwrap_err().to_string();
+        assert!(err.contains("storing c, storing c again"), "{err}");
+        assert!(err.contains("UNIQUE"), "{err}");
+        assert!(stored(store.clone()).await.is_empty());
+
+        let mut tx = store.begin("test").await.unwrap();
+        tx.defer("storing d", INSERT)
+            .bind("d")
+            .bind(0_i64)
+            .bind(1_i64);
+        tx.commit("test").await.unwrap();
+        assert_eq!(stored(store).await, ["d"]);
+    }
+
     /// A settle pass reads its batch's labels in one go: the same labels, in the same order,
     /// as reading each message's, across more messages than one IN list holds.
     #[tokio::test]
