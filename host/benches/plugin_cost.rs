@@ -13,7 +13,8 @@
 //!
 //! Run: `cargo bench -p switchboard --bench plugin_cost` (texts from
 //! `../shared/data/datasets/airline_sentiment.train.csv`). Set `BENCH_MESSAGES` to change the
-//! sample size (default 2000).
+//! sample size (default 2000). `BENCH_ONLY=<plugin>` instead calls one classifier (fresh
+//! instance per call) over the sample 20 times and prints only that, for `perf` to profile.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -98,6 +99,24 @@ fn main() {
             m
         })
         .collect();
+
+    if let Ok(only) = std::env::var("BENCH_ONLY") {
+        let plugin = tokio
+            .block_on(rt.load_file(&plugin_dir.join(format!("{only}.wasm"))))
+            .unwrap_or_else(|e| panic!("{only}: {e}"));
+        let scope = Arc::new(Scope::bare("bench", &only, rt.default_limits()));
+        let fresh = median_per_item(n * 4, || {
+            tokio.block_on(async {
+                for _ in 0..4 {
+                    for m in &messages {
+                        rt.classify(&plugin, &scope, m, &ctx).await.unwrap();
+                    }
+                }
+            })
+        });
+        println!("{only}: fresh instance {} per call", us(fresh));
+        return;
+    }
 
     println!(
         "Switchboard plugin cost — {n} tweets from airline_sentiment.train.csv, median of {ROUNDS} rounds\n"
