@@ -25,9 +25,13 @@ pub mod pii;
 pub mod rude;
 
 #[cfg(feature = "full-regex")]
-pub use regex::{Regex, escape};
+mod compiled;
+
+#[cfg(feature = "full-regex")]
+pub use compiled::{Captures, Match, Regex};
+pub use regex_lite::escape;
 #[cfg(not(feature = "full-regex"))]
-pub use regex_lite::{Regex, escape};
+pub use regex_lite::{Captures, Match, Regex};
 
 /// Build every built-in pattern and the rude-word lexicon now, for a plugin's pre-initialisation
 /// (see `switchboard_sdk`'s `init = …`): with it, a call finds them built instead of building
@@ -56,20 +60,26 @@ pub const WARM_UP_TEXTS: &[&str] = &[
 /// built by the plugin's pre-initialisation ([`warm`]) is compiled on every call: without the
 /// `full-regex` feature `regex-lite` does that several times faster than `regex` (no Unicode
 /// tables, no DFA). With it (the host, and the rule plugins, which build every pattern in their
-/// `init`) the `regex` crate is used, with Unicode off so that matches are the same: classes,
-/// `\b` and case folding are ASCII; the word lists are written for that.
+/// `init`) the pattern is compiled to a full DFA (`regex-automata`, see [`Regex`]), with Unicode
+/// off so that matches are the same: classes, `\b` and case folding are ASCII; the word lists
+/// are written for that.
 pub fn pattern(pattern: &str) -> Regex {
-    try_pattern(pattern).unwrap_or_else(|| panic!("built-in pattern {pattern:?} does not compile"))
+    build(pattern, true).unwrap_or_else(|| panic!("built-in pattern {pattern:?} does not compile"))
 }
 
 /// [`pattern`] for patterns built from tenant input: `None` if it does not compile.
 pub fn try_pattern(pattern: &str) -> Option<Regex> {
-    #[cfg(feature = "full-regex")]
-    let compiled = regex::RegexBuilder::new(pattern)
-        .unicode(false)
-        .build()
-        .or_else(|_| Regex::new(pattern));
-    #[cfg(not(feature = "full-regex"))]
-    let compiled = Regex::new(pattern);
-    compiled.ok()
+    build(pattern, false)
+}
+
+#[cfg(feature = "full-regex")]
+fn build(pattern: &str, full_dfa: bool) -> Option<Regex> {
+    Regex::build(pattern, false, full_dfa)
+        .or_else(|_| Regex::build(pattern, true, full_dfa))
+        .ok()
+}
+
+#[cfg(not(feature = "full-regex"))]
+fn build(pattern: &str, _full_dfa: bool) -> Option<Regex> {
+    Regex::new(pattern).ok()
 }
