@@ -67,7 +67,8 @@ pub fn pattern(pattern: &str) -> Regex {
     build(pattern, true).unwrap_or_else(|| panic!("built-in pattern {pattern:?} does not compile"))
 }
 
-/// [`pattern`] for patterns built from tenant input: `None` if it does not compile.
+/// [`pattern`] for patterns built from tenant input: `None` if it does not compile. With
+/// `full-regex` it skips the full DFA: a plugin may build a tenant's pattern on every call.
 pub fn try_pattern(pattern: &str) -> Option<Regex> {
     build(pattern, false)
 }
